@@ -1,0 +1,34 @@
+/*
+ * addr.h - e-mail address handling for submission and routing: parse an
+ * address from a command line or a header, qualify a bare local part,
+ * split and lower-case the domain. Pure functions, unit-tested.
+ */
+#ifndef NCMTA_ADDR_H
+#define NCMTA_ADDR_H
+
+#include <stddef.h>
+
+#define ADDR_MAX 512
+
+/*
+ * Normalise one envelope address: strip surrounding "<>" and whitespace,
+ * reject control characters, spaces outside quotes, a missing local part
+ * or an empty domain. "" (from "<>") is the null sender, allowed only
+ * when allow_null. An unqualified local part gets "@origin". The domain
+ * is lower-cased. Returns 0 and writes out, or -1 with a reason in err.
+ */
+int addr_normalize(const char *in, const char *origin, int allow_null,
+    char *out, size_t outlen, const char **err);
+
+/* The domain of an address: text after the last '@' ("" if none). */
+const char *addr_domain(const char *);
+
+/*
+ * Extract the addresses of a header value (To/Cc/Bcc: "Name <a@b>,
+ * c@d, group: e@f;"). Calls cb for each raw address found; returns the
+ * count, or -1 on an unparseable value.
+ */
+int addr_list_parse(const char *value, void (*cb)(const char *, void *),
+    void *arg);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * ipc.h - the one framing layer every ncmta process speaks over Unix
+ * sockets. A frame is a 8-byte header (u32 payload length, u32 type, both
+ * big-endian) and a payload of typed fields. The receiver checks every
+ * frame: an unknown type, a short or over-long payload, a bad string or an
+ * oversized frame is a protocol error, logged and answered by closing that
+ * peer -- never by crashing the receiver.
+ */
+#ifndef NCMTA_IPC_H
+#define NCMTA_IPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct ipc_peer;
+
+#define IPC_HDR_LEN 8
+#define IPC_MAX_FRAME_DEFAULT (256 * 1024)
+
+/* An outgoing frame under construction. */
+struct ipc_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+
+/* A received frame being read field by field. */
+struct ipc_msg {
+	uint32_t type;
+	const uint8_t *data;
+	size_t len;
+	size_t pos;
+	int error; /* set by a getter that ran past the end or found bad data */
+};
+
+typedef void ipc_handler_fn(struct ipc_peer *, struct ipc_msg *, void *arg);
+
+struct ipc_handler {
+	uint32_t type;
+	const char *name;
+	ipc_handler_fn *fn;
+};
+
+/* Called once when the peer is closed (EOF, error, protocol error). */
+typedef void ipc_close_fn(struct ipc_peer *, void *arg);
+
+/* Encoding (usable without an event loop). */
+void ipc_buf_init(struct ipc_buf *, uint32_t type);
+void ipc_add_u32(struct ipc_buf *, uint32_t);
+void ipc_add_u64(struct ipc_buf *, uint64_t);
+void ipc_add_double(struct ipc_buf *, double);
+void ipc_add_str(struct ipc_buf *, const char *); /* NULL sends "" */
+void ipc_add_data(struct ipc_buf *, const void *, size_t);
+/* Patch the header length; after this data/len is the complete frame. */
+void ipc_buf_finish(struct ipc_buf *);
+void ipc_buf_free(struct ipc_buf *);
+
+/* Decoding. Getters never read past the end; on failure they set m->error
+ * and return zero values. ipc_msg_done() is true when no getter failed and
+ * the whole payload was consumed. */
+void ipc_msg_init(struct ipc_msg *, uint32_t type, const uint8_t *, size_t);
+uint32_t ipc_get_u32(struct ipc_msg *);
+uint64_t ipc_get_u64(struct ipc_msg *);
+double ipc_get_double(struct ipc_msg *);
+const char *ipc_get_str(struct ipc_msg *); /* NUL-terminated, in the frame */
+const void *ipc_get_data(struct ipc_msg *, size_t *);
+int ipc_msg_done(struct ipc_msg *);
+
+/* Parse a frame header; -1 if the length exceeds max. */
+int ipc_hdr_parse(const uint8_t hdr[IPC_HDR_LEN], size_t max, uint32_t *len,
+    uint32_t *type);
+
+/* Event-driven peers on libevent. The table ends with a {0, NULL, NULL}
+ * entry. A handler that finds bad content calls ipc_peer_error(). */
+struct ipc_peer *ipc_peer_new(struct event_base *, int fd, const char *name,
+    const struct ipc_handler *table, size_t max_frame, ipc_close_fn *,
+    void *arg);
+void ipc_peer_send(struct ipc_peer *, struct ipc_buf *); /* frees buf */
+size_t ipc_peer_pending(struct ipc_peer *);              /* bytes queued */
+void ipc_peer_set_arg(struct ipc_peer *, void *);
+const char *ipc_peer_name(struct ipc_peer *);
+int ipc_peer_fd(struct ipc_peer *);
+/* Report a protocol error: logged, peer closed after the handler returns. */
+void ipc_peer_error(struct ipc_peer *, const char *why);
+/* Close now (runs the close callback) and free. */
+void ipc_peer_close(struct ipc_peer *);
+/* Close once everything queued has been written. */
+void ipc_peer_close_after_flush(struct ipc_peer *);
+
+/* Blocking helpers for command-line clients. Return -1 on error/EOF. */
+int ipc_send_blocking(int fd, struct ipc_buf *); /* frees buf */
+int ipc_recv_blocking(int fd, size_t max, uint32_t *type, uint8_t **payload,
+    size_t *len, int timeout_ms);
+
+/* Unix sockets. */
+int ipc_listen(const char *path, int mode); /* unlinks a stale socket */
+int ipc_connect(const char *path);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * log.h - ncmta's logging: one line per event, Postfix-shaped
+ * ("ncmta/qmgr[812]: QID: ...") to syslog, stderr or a file.
+ * Delivery outcomes have their own function so every such line has the
+ * same fields in the same order (see log_delivery()).
+ */
+#ifndef NCMTA_LOG_H
+#define NCMTA_LOG_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+/*
+ * target: "syslog", "stderr", or an absolute file name. facility: syslog
+ * facility name ("mail", "local0", ...). name: the daemon ("qmgr"), logged
+ * as "ncmta/qmgr". Safe to call again (reload); the old file is closed.
+ */
+int log_init(const char *name, const char *target, const char *facility);
+void log_set_verbose(int);
+
+void log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* Log (with strerror(errno) for fatal) and exit(1). */
+void fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* One recipient's delivery outcome, as logged by smtp (and qmgr for
+ * deferrals and bounces decided without a session). */
+struct log_delivery {
+	const char *qid;
+	const char *rcpt;
+	const char *orig_rcpt; /* NULL unless different (alias) */
+	const char *relay;     /* "host[addr]:port" or "none" */
+	double arrival;        /* message arrival, seconds */
+	double t_active;       /* when qmgr took it */
+	double t_handoff;      /* when handed to the worker */
+	double t_connected;    /* session ready (greeting/EHLO done) */
+	double t_done;         /* outcome known */
+	const char *dsn;       /* "2.0.0" */
+	const char *status;    /* "sent", "deferred", "bounced" */
+	const char *reason;    /* text in parentheses */
+};
+void log_delivery(const struct log_delivery *);
+
+/* Format a delivery line without the program prefix (for tests). */
+int log_delivery_format(char *, size_t, const struct log_delivery *);
+
+#endif

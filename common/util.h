@@ -1,0 +1,49 @@
+/*
+ * util.h - small helpers shared by every ncmta program: allocation
+ * wrappers that die on failure, time, queue IDs, and the parsers for
+ * durations and sizes used by the configuration.
+ */
+#ifndef NCMTA_UTIL_H
+#define NCMTA_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <sys/types.h>
+
+#define NC_QID_LEN 16 /* hex digits in a queue ID */
+
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+char *xstrndup(const char *, size_t);
+int xasprintf(char **, const char *, ...) __attribute__((format(printf, 2, 3)));
+
+/* Wall clock in microseconds and seconds (double). */
+uint64_t now_usec(void);
+double now_sec(void);
+
+/* Queue IDs: a 64-bit value, printed as NC_QID_LEN upper-case hex digits. */
+void qid_format(uint64_t, char out[NC_QID_LEN + 1]);
+int qid_parse(const char *, uint64_t *);
+
+/*
+ * Parse "30s", "5m", "2h", "5d", "1w" (bare number = seconds) into seconds,
+ * and "10M", "512k", "2G" (bare number = bytes) into bytes. Return 0 on
+ * success, -1 on a malformed value.
+ */
+int parse_duration(const char *, int64_t *);
+int parse_size(const char *, int64_t *);
+
+/* Write all of buf to fd, retrying on EINTR; -1 on error. */
+int write_all(int, const void *, size_t);
+
+/* Set or clear O_NONBLOCK and FD_CLOEXEC. */
+int fd_nonblock(int);
+int fd_cloexec(int);
+
+/* fsync the directory that holds path (or the directory itself). */
+int fsync_dir(const char *);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * queue.h - the pending queue: an LMDB environment under
+ * queue_directory/db. pickup inserts, qmgr changes states and removes,
+ * ncqshow reads. Nothing is acknowledged before queue_txn_commit()
+ * returns 0. Several writes share one transaction (and one fsync) when
+ * the caller batches them: that is the group commit. Records carry a
+ * format version; a record of an unknown version is reported, never
+ * guessed at.
+ */
+#ifndef NCMTA_QUEUE_H
+#define NCMTA_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QUEUE_RECORD_VERSION 1
+
+/* Return codes: 0 is success. */
+#define QUEUE_ENOTFOUND (-2)
+#define QUEUE_EFULL (-3)   /* map or disk full: temporary, nothing lost */
+#define QUEUE_EFORMAT (-4) /* record of unknown version or corrupt */
+#define QUEUE_EIO (-5)     /* anything else (see queue_strerror) */
+
+enum q_state { Q_INCOMING = 0, Q_ACTIVE = 1, Q_DEFERRED = 2, Q_HOLD = 3 };
+enum q_rstatus { QR_PENDING = 0, QR_DEFERRED = 1, QR_SENT = 2, QR_BOUNCED = 3 };
+
+struct q_rcpt {
+	char *addr;
+	uint8_t status; /* enum q_rstatus */
+	char *dsn;      /* "4.4.1", "" if none yet */
+	char *reason;   /* last reason (deferred / bounced), "" if none */
+};
+
+struct q_msg {
+	uint64_t qid;
+	uint8_t state; /* enum q_state */
+	uint32_t flags;
+	uint32_t uid;        /* submitting user */
+	uint64_t arrival_us; /* arrival time, microseconds */
+	uint64_t size;       /* content bytes */
+	int64_t next_attempt; /* seconds; 0 = as soon as possible */
+	uint32_t attempts;
+	char *sender;         /* "" = null sender */
+	uint32_t nrcpt;
+	struct q_rcpt *rcpt;
+};
+
+#define QMSG_F_8BIT 0x1
+
+struct queue;
+struct queue_txn;
+
+int queue_open(struct queue **, const char *dbdir, int64_t map_size,
+    int readonly);
+void queue_close(struct queue *);
+const char *queue_strerror(int);
+
+int queue_txn_begin(struct queue *, struct queue_txn **, int readonly);
+/* Commit (fsync). On failure the transaction is gone and nothing of it
+ * was written. */
+int queue_txn_commit(struct queue_txn *);
+void queue_txn_abort(struct queue_txn *);
+
+/* A new queue ID, larger than every ID handed out before (write txn). */
+int queue_new_qid(struct queue_txn *, uint64_t *);
+
+/* Message records. queue_get_msg allocates into *out: free with
+ * q_msg_free(). queue_get_body's pointer is valid until the transaction
+ * ends. queue_del_msg removes the record and its body. */
+int queue_put_msg(struct queue_txn *, const struct q_msg *);
+int queue_put_body(struct queue_txn *, uint64_t qid, const void *, size_t);
+int queue_get_msg(struct queue_txn *, uint64_t qid, struct q_msg *out);
+int queue_get_body(struct queue_txn *, uint64_t qid, const void **, size_t *);
+int queue_del_msg(struct queue_txn *, uint64_t qid);
+void q_msg_free(struct q_msg *);
+
+/* Visit every message in queue-ID order; stop when cb returns non-zero
+ * (that value is returned). The q_msg is only valid during the call. */
+int queue_walk(struct queue_txn *, int (*cb)(const struct q_msg *, void *),
+    void *arg);
+
+/* Maildrop bookkeeping for crash-safe pickup: the name of an ingested
+ * file is recorded in the transaction that inserts its message, and
+ * forgotten once the file is gone. */
+int queue_drop_put(struct queue_txn *, const char *name, uint64_t qid);
+int queue_drop_get(struct queue_txn *, const char *name, uint64_t *qid);
+int queue_drop_del(struct queue_txn *, const char *name);
+int queue_drop_walk(struct queue_txn *,
+    int (*cb)(const char *name, uint64_t qid, void *), void *arg);
+
+/* Record encoding, exposed for unit tests and tools. */
+int q_msg_encode(const struct q_msg *, uint8_t **, size_t *);
+int q_msg_decode(const uint8_t *, size_t, struct q_msg *);
+
+const char *q_state_name(int); /* "incoming", "active", ... */
+
+#endif
