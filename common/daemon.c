@@ -1,0 +1,107 @@
+/*
+ * daemon.c - start-up shared by every daemon: options, configuration,
+ * logging, and the control channel to the master on fd 3. Losing the
+ * master means the daemon is orphaned: it exits at once.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "proto.h"
+#include "util.h"
+
+static void
+daemon_usage(const char *name)
+{
+	fprintf(stderr, "usage: ncmta-%s [-v] [-c config_dir]\n", name);
+	exit(64);
+}
+
+void
+daemon_setup(int argc, char **argv, const char *name, struct nc_config *cfg)
+{
+	struct cf_errors errs = {NULL, 0};
+	const char *dir = NULL;
+	int ch, verbose = 0;
+
+	while ((ch = getopt(argc, argv, "c:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			dir = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			daemon_usage(name);
+		}
+	}
+	if (config_load(cfg, config_dir_pick(dir), &errs) == -1) {
+		log_init(name, "stderr", "mail");
+		fatalx("configuration errors:\n%s", errs.text);
+	}
+	if (log_init(name, cfg->log_target, cfg->syslog_facility) == -1)
+		log_warn("cannot open log %s", cfg->log_target);
+	log_set_verbose(verbose);
+	if (getenv("NCMTA_DEBUG") != NULL)
+		log_set_verbose(1);
+}
+
+static void
+master_gone(struct ipc_peer *p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	log_debug("master went away; exiting");
+	exit(0);
+}
+
+static void
+master_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)m;
+	(void)arg;
+	exit(0);
+}
+
+static void
+master_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)arg;
+	m->pos = m->len;
+}
+
+static const struct ipc_handler default_table[] = {
+    {M_CTL_STOP, "CTL_STOP", master_stop},
+    {M_CTL_FLUSH, "CTL_FLUSH", master_ignore},
+    {M_CTL_RELOAD, "CTL_RELOAD", master_ignore},
+    {M_CTL_STATUS, "CTL_STATUS", master_ignore}, {0, NULL, NULL}};
+
+struct ipc_peer *
+daemon_master_peer(
+    struct event_base *base, const struct ipc_handler *table, void *arg)
+{
+	struct ipc_peer *p;
+	struct ipc_buf b;
+
+	if (fcntl(DAEMON_MASTER_FD, F_GETFD) == -1)
+		return NULL;
+	p = ipc_peer_new(base, DAEMON_MASTER_FD, "master",
+	    table ? table : default_table, 0, master_gone, arg);
+	ipc_buf_init(&b, M_CHILD_READY);
+	ipc_add_u32(&b, (uint32_t)getpid());
+	ipc_peer_send(p, &b);
+	return p;
+}

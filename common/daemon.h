@@ -1,0 +1,29 @@
+/*
+ * daemon.h - the start-up every ncmta daemon shares: parse "-c DIR",
+ * load ncmta.conf, open the log, and talk to the master over the control
+ * socketpair it left on fd 3. A daemon whose master goes away exits.
+ */
+#ifndef NCMTA_DAEMON_H
+#define NCMTA_DAEMON_H
+
+#include "config.h"
+#include "ipc.h"
+
+#define DAEMON_MASTER_FD 3
+#define DAEMON_LISTEN_FD 4
+
+/* Parse argv (-c DIR, -v), load the configuration into cfg (fatal on
+ * error) and start logging as "ncmta/name". */
+void daemon_setup(
+    int argc, char **argv, const char *name, struct nc_config *cfg);
+
+/*
+ * Attach fd 3 to the event loop with the daemon's handlers for M_CTL_*
+ * (table may be NULL: then M_CTL_STOP exits 0 and the rest are ignored).
+ * EOF on fd 3 exits the daemon. Sends M_CHILD_READY. Returns the peer, or
+ * NULL when fd 3 is not open (daemon started by hand, for debugging).
+ */
+struct ipc_peer *daemon_master_peer(
+    struct event_base *, const struct ipc_handler *table, void *arg);
+
+#endif

@@ -1,0 +1,546 @@
+/*
+ * ipc.c - framing for every ncmta socket: typed, length-prefixed frames,
+ * encoded with ipc_add_*() and checked field by field with ipc_get_*().
+ * All protocol errors end in peer_fail(): logged, peer closed, the
+ * process carries on.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "util.h"
+
+struct ipc_peer {
+	struct bufferevent *bev;
+	char *name;
+	const struct ipc_handler *table;
+	size_t max_frame;
+	ipc_close_fn *on_close;
+	void *arg;
+	int in_dispatch; /* a handler is running: defer the free */
+	int doomed; /* close once the handler returns */
+	int closing; /* close when the output buffer drains */
+	char *why;
+};
+
+/* ---- encoding ---- */
+
+static void
+buf_reserve(struct ipc_buf *b, size_t more)
+{
+	size_t want = b->len + more;
+
+	if (want <= b->cap)
+		return;
+	while (b->cap < want)
+		b->cap = b->cap ? b->cap * 2 : 256;
+	b->data = xreallocarray(b->data, b->cap, 1);
+}
+
+static void
+buf_put(struct ipc_buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+void
+ipc_buf_init(struct ipc_buf *b, uint32_t type)
+{
+	uint32_t hdr[2] = {0, htonl(type)};
+
+	memset(b, 0, sizeof(*b));
+	buf_put(b, hdr, sizeof(hdr));
+}
+
+void
+ipc_add_u32(struct ipc_buf *b, uint32_t v)
+{
+	v = htonl(v);
+	buf_put(b, &v, sizeof(v));
+}
+
+void
+ipc_add_u64(struct ipc_buf *b, uint64_t v)
+{
+	ipc_add_u32(b, (uint32_t)(v >> 32));
+	ipc_add_u32(b, (uint32_t)v);
+}
+
+void
+ipc_add_double(struct ipc_buf *b, double d)
+{
+	uint64_t v;
+
+	memcpy(&v, &d, sizeof(v));
+	ipc_add_u64(b, v);
+}
+
+void
+ipc_add_data(struct ipc_buf *b, const void *p, size_t n)
+{
+	ipc_add_u32(b, (uint32_t)n);
+	buf_put(b, p, n);
+}
+
+void
+ipc_add_str(struct ipc_buf *b, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	ipc_add_u32(b, (uint32_t)n);
+	buf_put(b, s ? s : "", n);
+	buf_put(b, "", 1);
+}
+
+void
+ipc_buf_finish(struct ipc_buf *b)
+{
+	uint32_t len = htonl((uint32_t)(b->len - IPC_HDR_LEN));
+
+	memcpy(b->data, &len, sizeof(len));
+}
+
+void
+ipc_buf_free(struct ipc_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* ---- decoding ---- */
+
+void
+ipc_msg_init(struct ipc_msg *m, uint32_t type, const uint8_t *p, size_t len)
+{
+	m->type = type;
+	m->data = p;
+	m->len = len;
+	m->pos = 0;
+	m->error = 0;
+}
+
+static const uint8_t *
+msg_take(struct ipc_msg *m, size_t n)
+{
+	const uint8_t *p;
+
+	if (m->error || n > m->len - m->pos) {
+		m->error = 1;
+		return NULL;
+	}
+	p = m->data + m->pos;
+	m->pos += n;
+	return p;
+}
+
+uint32_t
+ipc_get_u32(struct ipc_msg *m)
+{
+	const uint8_t *p = msg_take(m, 4);
+	uint32_t v;
+
+	if (p == NULL)
+		return 0;
+	memcpy(&v, p, 4);
+	return ntohl(v);
+}
+
+uint64_t
+ipc_get_u64(struct ipc_msg *m)
+{
+	uint64_t hi = ipc_get_u32(m);
+
+	return hi << 32 | ipc_get_u32(m);
+}
+
+double
+ipc_get_double(struct ipc_msg *m)
+{
+	uint64_t v = ipc_get_u64(m);
+	double d;
+
+	memcpy(&d, &v, sizeof(d));
+	return d;
+}
+
+const void *
+ipc_get_data(struct ipc_msg *m, size_t *len)
+{
+	uint32_t n = ipc_get_u32(m);
+	const uint8_t *p = msg_take(m, n);
+
+	*len = p ? n : 0;
+	return p;
+}
+
+const char *
+ipc_get_str(struct ipc_msg *m)
+{
+	uint32_t n = ipc_get_u32(m);
+	const uint8_t *p;
+
+	if (m->error || n == UINT32_MAX)
+		return (m->error = 1, "");
+	if ((p = msg_take(m, (size_t)n + 1)) == NULL)
+		return "";
+	/* the terminator must be there and the string must not hide a NUL */
+	if (p[n] != '\0' || memchr(p, '\0', n) != NULL) {
+		m->error = 1;
+		return "";
+	}
+	return (const char *)p;
+}
+
+int
+ipc_msg_done(struct ipc_msg *m)
+{
+	return !m->error && m->pos == m->len;
+}
+
+int
+ipc_hdr_parse(
+    const uint8_t hdr[IPC_HDR_LEN], size_t max, uint32_t *len, uint32_t *type)
+{
+	uint32_t v[2];
+
+	memcpy(v, hdr, sizeof(v));
+	*len = ntohl(v[0]);
+	*type = ntohl(v[1]);
+	return *len > max ? -1 : 0;
+}
+
+/* ---- event-driven peers ---- */
+
+static void
+peer_free(struct ipc_peer *p)
+{
+	ipc_close_fn *cb = p->on_close;
+	void *arg = p->arg;
+
+	p->on_close = NULL;
+	if (cb != NULL)
+		cb(p, arg);
+	bufferevent_free(p->bev);
+	free(p->name);
+	free(p->why);
+	free(p);
+}
+
+static void
+peer_fail(struct ipc_peer *p, const char *why)
+{
+	log_warnx("protocol error from %s: %s; closing", p->name, why);
+	if (p->in_dispatch) {
+		p->doomed = 1;
+		return;
+	}
+	peer_free(p);
+}
+
+void
+ipc_peer_error(struct ipc_peer *p, const char *why)
+{
+	if (!p->in_dispatch) {
+		peer_fail(p, why);
+		return;
+	}
+	if (p->why == NULL)
+		p->why = xstrdup(why);
+	p->doomed = 1;
+}
+
+static const struct ipc_handler *
+peer_lookup(struct ipc_peer *p, uint32_t type)
+{
+	const struct ipc_handler *h;
+
+	for (h = p->table; h->fn != NULL; h++)
+		if (h->type == type)
+			return h;
+	return NULL;
+}
+
+/* Run one frame's handler; returns -1 when the peer is gone. */
+static int
+peer_dispatch(
+    struct ipc_peer *p, uint32_t type, const uint8_t *payload, uint32_t len)
+{
+	const struct ipc_handler *h = peer_lookup(p, type);
+	struct ipc_msg m;
+	char why[64];
+
+	if (h == NULL) {
+		snprintf(why, sizeof(why), "unknown message type %u", type);
+		peer_fail(p, why);
+		return -1;
+	}
+	ipc_msg_init(&m, type, payload, len);
+	p->in_dispatch = 1;
+	h->fn(p, &m, p->arg);
+	p->in_dispatch = 0;
+	if (!p->doomed && !ipc_msg_done(&m))
+		ipc_peer_error(p, "malformed message");
+	if (p->doomed) {
+		if (p->why != NULL) {
+			snprintf(why, sizeof(why), "%s (%s)", p->why, h->name);
+			peer_fail(p, why);
+		} else
+			peer_free(p);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+peer_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ipc_peer *p = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t hdr[IPC_HDR_LEN], *frame;
+	uint32_t len, type;
+
+	while (evbuffer_get_length(in) >= IPC_HDR_LEN) {
+		evbuffer_copyout(in, hdr, IPC_HDR_LEN);
+		if (ipc_hdr_parse(hdr, p->max_frame, &len, &type) == -1) {
+			peer_fail(p, "oversized frame");
+			return;
+		}
+		if (evbuffer_get_length(in) < (size_t)IPC_HDR_LEN + len)
+			return;
+		frame = evbuffer_pullup(in, (ssize_t)(IPC_HDR_LEN + len));
+		if (frame == NULL)
+			fatalx("evbuffer_pullup");
+		if (peer_dispatch(p, type, frame + IPC_HDR_LEN, len) == -1)
+			return;
+		evbuffer_drain(in, IPC_HDR_LEN + len);
+	}
+}
+
+static void
+peer_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct ipc_peer *p = arg;
+
+	if (p->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		peer_free(p);
+}
+
+static void
+peer_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct ipc_peer *p = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_ERROR)
+		log_debug("%s: %s", p->name, strerror(errno));
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		peer_free(p);
+}
+
+struct ipc_peer *
+ipc_peer_new(struct event_base *base, int fd, const char *name,
+    const struct ipc_handler *table, size_t max_frame, ipc_close_fn *on_close,
+    void *arg)
+{
+	struct ipc_peer *p = xcalloc(1, sizeof(*p));
+
+	fd_nonblock(fd);
+	fd_cloexec(fd);
+	p->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (p->bev == NULL)
+		fatalx("bufferevent_socket_new");
+	p->name = xstrdup(name);
+	p->table = table;
+	p->max_frame = max_frame ? max_frame : IPC_MAX_FRAME_DEFAULT;
+	p->on_close = on_close;
+	p->arg = arg;
+	bufferevent_setcb(
+	    p->bev, peer_read_cb, peer_write_cb, peer_event_cb, p);
+	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+	return p;
+}
+
+void
+ipc_peer_send(struct ipc_peer *p, struct ipc_buf *b)
+{
+	ipc_buf_finish(b);
+	if (bufferevent_write(p->bev, b->data, b->len) == -1)
+		log_warnx("%s: cannot queue %zu bytes", p->name, b->len);
+	ipc_buf_free(b);
+}
+
+size_t
+ipc_peer_pending(struct ipc_peer *p)
+{
+	return evbuffer_get_length(bufferevent_get_output(p->bev));
+}
+
+void
+ipc_peer_set_arg(struct ipc_peer *p, void *arg)
+{
+	p->arg = arg;
+}
+
+const char *
+ipc_peer_name(struct ipc_peer *p)
+{
+	return p->name;
+}
+
+int
+ipc_peer_fd(struct ipc_peer *p)
+{
+	return (int)bufferevent_getfd(p->bev);
+}
+
+void
+ipc_peer_close(struct ipc_peer *p)
+{
+	if (p->in_dispatch) {
+		p->doomed = 1;
+		return;
+	}
+	peer_free(p);
+}
+
+void
+ipc_peer_close_after_flush(struct ipc_peer *p)
+{
+	p->closing = 1;
+	bufferevent_disable(p->bev, EV_READ);
+	if (ipc_peer_pending(p) == 0 && !p->in_dispatch)
+		peer_free(p);
+}
+
+/* ---- blocking clients ---- */
+
+int
+ipc_send_blocking(int fd, struct ipc_buf *b)
+{
+	int r;
+
+	ipc_buf_finish(b);
+	r = write_all(fd, b->data, b->len);
+	ipc_buf_free(b);
+	return r;
+}
+
+static int
+read_full(int fd, void *buf, size_t len, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if (timeout_ms >= 0 && poll(&pfd, 1, timeout_ms) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		n = read(fd, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ECONNRESET;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+ipc_recv_blocking(int fd, size_t max, uint32_t *type, uint8_t **payload,
+    size_t *len, int timeout_ms)
+{
+	uint8_t hdr[IPC_HDR_LEN];
+	uint32_t n;
+
+	if (read_full(fd, hdr, sizeof(hdr), timeout_ms) == -1)
+		return -1;
+	if (ipc_hdr_parse(hdr, max, &n, type) == -1) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	*payload = xmalloc(n ? n : 1);
+	if (read_full(fd, *payload, n, timeout_ms) == -1) {
+		free(*payload);
+		*payload = NULL;
+		return -1;
+	}
+	*len = n;
+	return 0;
+}
+
+/* ---- sockets ---- */
+
+static int
+sun_fill(struct sockaddr_un *sun, const char *path)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlcpy(sun->sun_path, path, sizeof(sun->sun_path)) >=
+	    sizeof(sun->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+ipc_listen(const char *path, int mode)
+{
+	struct sockaddr_un sun;
+	mode_t old;
+	int fd;
+
+	if (sun_fill(&sun, path) == -1)
+		return -1;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	(void)unlink(path);
+	old = umask(0777 & ~mode);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(path, (mode_t)mode) == -1 || listen(fd, 128) == -1) {
+		umask(old);
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	return fd;
+}
+
+int
+ipc_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	if (sun_fill(&sun, path) == -1)
+		return -1;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

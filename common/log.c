@@ -1,0 +1,244 @@
+/*
+ * log.c - one line per event, "ncmta/NAME[PID]: text", to syslog, stderr
+ * or a file opened O_APPEND (one write() per line, so the lines of
+ * several processes never interleave). Delivery outcomes go through
+ * log_delivery() so they always have Postfix's field order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+enum log_kind { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
+
+static struct {
+	enum log_kind kind;
+	int fd;
+	int verbose;
+	char ident[64];
+	char host[256];
+} lg = {LOG_TO_STDERR, 2, 0, "ncmta", "localhost"};
+
+static const struct {
+	const char *name;
+	int value;
+} facilities[] = {{"mail", LOG_MAIL}, {"daemon", LOG_DAEMON},
+    {"user", LOG_USER}, {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1},
+    {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4},
+    {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
+    {NULL, 0}};
+
+static int
+log_facility(const char *name)
+{
+	int i;
+
+	for (i = 0; facilities[i].name != NULL; i++)
+		if (strcasecmp(facilities[i].name, name) == 0)
+			return facilities[i].value;
+	return -1;
+}
+
+int
+log_init(const char *name, const char *target, const char *facility)
+{
+	int fac = log_facility(facility ? facility : "mail");
+	int fd;
+
+	if (fac == -1)
+		return -1;
+	tzset(); /* before any chroot hides /etc/localtime */
+	snprintf(lg.ident, sizeof(lg.ident), "ncmta/%s", name);
+	if (gethostname(lg.host, sizeof(lg.host)) == -1)
+		strlcpy(lg.host, "localhost", sizeof(lg.host));
+	lg.host[strcspn(lg.host, ".")] = '\0';
+	if (lg.kind == LOG_TO_FILE && lg.fd > 2)
+		close(lg.fd);
+	if (lg.kind == LOG_TO_SYSLOG)
+		closelog();
+	if (target == NULL || strcmp(target, "stderr") == 0) {
+		lg.kind = LOG_TO_STDERR;
+		lg.fd = 2;
+	} else if (strcmp(target, "syslog") == 0) {
+		lg.kind = LOG_TO_SYSLOG;
+		openlog(lg.ident, LOG_PID | LOG_NDELAY, fac);
+	} else {
+		fd = open(
+		    target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (fd == -1) {
+			lg.kind = LOG_TO_STDERR;
+			lg.fd = 2;
+			return -1;
+		}
+		lg.kind = LOG_TO_FILE;
+		lg.fd = fd;
+	}
+	return 0;
+}
+
+void
+log_set_verbose(int v)
+{
+	lg.verbose = v;
+}
+
+static void
+log_emit(int prio, const char *fmt, va_list ap)
+{
+	char msg[4096], line[4400], stamp[32];
+	struct tm tm;
+	time_t t;
+	int n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (lg.kind == LOG_TO_SYSLOG) {
+		syslog(prio, "%s", msg);
+		return;
+	}
+	t = time(NULL);
+	localtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s %s %s[%d]: %s\n", stamp, lg.host,
+	    lg.ident, (int)getpid(), msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	(void)write_all(lg.fd, line, (size_t)n);
+}
+
+#define ADDR_LOG_MAX 600
+
+#define LOG_BODY(prio)                                                         \
+	va_list ap;                                                            \
+	va_start(ap, fmt);                                                     \
+	log_emit(prio, fmt, ap);                                               \
+	va_end(ap)
+
+void
+log_info(const char *fmt, ...)
+{
+	LOG_BODY(LOG_INFO);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	char buf[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_info("warning: %s", buf);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	char buf[4096];
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_info("warning: %s: %s", buf, strerror(saved));
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	if (!lg.verbose)
+		return;
+	LOG_BODY(LOG_DEBUG);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	char buf[4096];
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_info("fatal: %s: %s", buf, strerror(saved));
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	char buf[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_info("fatal: %s", buf);
+	exit(1);
+}
+
+/* Postfix prints delays with at most two decimals and no trailing zeros. */
+static void
+fmt_delay(char *out, size_t len, double d)
+{
+	char *p;
+
+	if (d < 0.005) {
+		strlcpy(out, "0", len);
+		return;
+	}
+	if (d >= 10) {
+		snprintf(out, len, "%.0f", d);
+		return;
+	}
+	snprintf(out, len, "%.2f", d);
+	p = out + strlen(out) - 1;
+	while (*p == '0')
+		*p-- = '\0';
+	if (*p == '.')
+		*p = '\0';
+}
+
+int
+log_delivery_format(char *buf, size_t len, const struct log_delivery *d)
+{
+	char total[16], a[16], b[16], c[16], e[16], orig[ADDR_LOG_MAX];
+	double conn = d->t_connected > 0 ? d->t_connected : d->t_done;
+
+	fmt_delay(total, sizeof(total), d->t_done - d->arrival);
+	fmt_delay(a, sizeof(a), d->t_active - d->arrival);
+	fmt_delay(b, sizeof(b), d->t_handoff - d->t_active);
+	fmt_delay(c, sizeof(c), conn - d->t_handoff);
+	fmt_delay(e, sizeof(e), d->t_done - conn);
+	orig[0] = '\0';
+	if (d->orig_rcpt != NULL && strcmp(d->orig_rcpt, d->rcpt) != 0)
+		snprintf(orig, sizeof(orig), " orig_to=<%s>,", d->orig_rcpt);
+	return snprintf(buf, len,
+	    "%s: to=<%s>,%s relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, "
+	    "status=%s (%s)",
+	    d->qid, d->rcpt, orig, d->relay ? d->relay : "none", total, a, b, c,
+	    e, d->dsn, d->status, d->reason ? d->reason : "");
+}
+
+void
+log_delivery(const struct log_delivery *d)
+{
+	char buf[4096];
+
+	log_delivery_format(buf, sizeof(buf), d);
+	log_info("%s", buf);
+}

@@ -1,0 +1,384 @@
+/*
+ * config.c - read ncmta.conf ("key = value", '#' comments) over the
+ * defaults of the settings table. Every problem is collected with its
+ * file:line, so `ncctl check` can print them all at once; a file with
+ * any problem is refused as a whole.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+#define CF_LINE_MAX 8192
+
+static void
+cf_err(struct cf_errors *e, const char *file, int line, const char *fmt, ...)
+{
+	char msg[1024], *old = e->text;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		xasprintf(
+		    &e->text, "%s%s:%d: %s\n", old ? old : "", file, line, msg);
+	else
+		xasprintf(&e->text, "%s%s: %s\n", old ? old : "", file, msg);
+	free(old);
+	e->count++;
+}
+
+void
+cf_errors_free(struct cf_errors *e)
+{
+	free(e->text);
+	e->text = NULL;
+	e->count = 0;
+}
+
+const char *
+config_dir_pick(const char *arg)
+{
+	const char *env;
+
+	if (arg != NULL && *arg != '\0')
+		return arg;
+	if ((env = getenv("NCMTA_CONFIG_DIR")) != NULL && *env != '\0')
+		return env;
+	return SYSCONFDIR "/ncmta";
+}
+
+static const struct cf_setting *
+cf_find(const char *name)
+{
+	const struct cf_setting *s;
+
+	for (s = cf_settings; s->name != NULL; s++)
+		if (strcmp(s->name, name) == 0)
+			return s;
+	return NULL;
+}
+
+static int
+cf_enum_ok(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	const char *p = choices;
+
+	for (;;) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+
+		if (len == n && strncmp(p, v, n) == 0)
+			return 1;
+		if (bar == NULL)
+			return 0;
+		p = bar + 1;
+	}
+}
+
+/* Store value v into cfg for setting s; NULL on success, else why not. */
+static const char *
+cf_set(struct nc_config *cfg, const struct cf_setting *s, const char *v)
+{
+	char *base = (char *)cfg + s->offset;
+	int64_t n;
+
+	switch (s->type) {
+	case CF_STR:
+	case CF_ENUM:
+		if (s->type == CF_ENUM && !cf_enum_ok(s->choices, v))
+			return "is not one of the allowed values";
+		free(*(char **)base);
+		*(char **)base = xstrdup(v);
+		return NULL;
+	case CF_BOOL:
+		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+			*(int *)base = 1;
+		else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+			*(int *)base = 0;
+		else
+			return "must be yes or no";
+		return NULL;
+	case CF_INT:
+	case CF_DURATION:
+	case CF_SIZE:
+		if (s->type == CF_INT ? parse_size(v, &n) == -1 ||
+		            strspn(v, "0123456789") != strlen(v)
+		        : s->type == CF_DURATION ? parse_duration(v, &n) == -1
+		                                 : parse_size(v, &n) == -1)
+			return s->type == CF_INT ? "must be a whole number"
+			    : s->type == CF_DURATION
+			    ? "must be a duration (e.g. 30s, 5m, 2h, 5d)"
+			    : "must be a size (e.g. 512k, 10M, 2G)";
+		if (n < s->min || n > s->max)
+			return "is out of range";
+		*(int64_t *)base = n;
+		return NULL;
+	}
+	return "has an unknown type";
+}
+
+static void
+cf_free_strings(struct nc_config *cfg)
+{
+	const struct cf_setting *s;
+
+	for (s = cf_settings; s->name != NULL; s++)
+		if (s->type == CF_STR || s->type == CF_ENUM) {
+			char **p = (char **)((char *)cfg + s->offset);
+			free(*p);
+			*p = NULL;
+		}
+	free(cfg->config_dir);
+	cfg->config_dir = NULL;
+}
+
+void
+config_defaults(struct nc_config *cfg)
+{
+	const struct cf_setting *s;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (s = cf_settings; s->name != NULL; s++)
+		if (cf_set(cfg, s, s->def) != NULL)
+			abort(); /* the table itself is wrong */
+}
+
+void
+config_free(struct nc_config *cfg)
+{
+	cf_free_strings(cfg);
+}
+
+static char *
+cf_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static void
+cf_parse_line(struct nc_config *cfg, const char *file, int lineno, char *line,
+    struct cf_errors *errs)
+{
+	const struct cf_setting *s;
+	char *eq, *key, *val;
+	const char *why;
+
+	line[strcspn(line, "#")] = '\0';
+	line = cf_trim(line);
+	if (*line == '\0')
+		return;
+	if ((eq = strchr(line, '=')) == NULL) {
+		cf_err(errs, file, lineno, "expected \"key = value\"");
+		return;
+	}
+	*eq = '\0';
+	key = cf_trim(line);
+	val = cf_trim(eq + 1);
+	if ((s = cf_find(key)) == NULL)
+		cf_err(errs, file, lineno, "unknown setting \"%s\"", key);
+	else if ((why = cf_set(cfg, s, val)) != NULL)
+		cf_err(errs, file, lineno, "%s = \"%s\" %s", key, val, why);
+}
+
+/* Replace "$myhostname" in a setting's value. */
+static void
+cf_expand_host(char **val, const char *host)
+{
+	char *p, *n;
+
+	while ((p = strstr(*val, "$myhostname")) != NULL) {
+		*p = '\0';
+		xasprintf(&n, "%s%s%s", *val, host, p + strlen("$myhostname"));
+		free(*val);
+		*val = n;
+	}
+}
+
+static void
+cf_finish(struct nc_config *cfg, const char *file, struct cf_errors *errs)
+{
+	char host[256], line[512];
+	FILE *fp;
+
+	if (*cfg->myhostname == '\0') {
+		if (gethostname(host, sizeof(host)) == -1)
+			strlcpy(host, "localhost", sizeof(host));
+		free(cfg->myhostname);
+		cfg->myhostname = xstrdup(host);
+	}
+	if (*cfg->myorigin == '\0') {
+		free(cfg->myorigin);
+		cfg->myorigin = NULL;
+		if ((fp = fopen("/etc/mailname", "r")) != NULL) {
+			if (fgets(line, sizeof(line), fp) != NULL &&
+			    *cf_trim(line) != '\0')
+				cfg->myorigin = xstrdup(cf_trim(line));
+			fclose(fp);
+		}
+		if (cfg->myorigin == NULL)
+			cfg->myorigin = xstrdup(cfg->myhostname);
+	}
+	cf_expand_host(&cfg->myorigin, cfg->myhostname);
+	cf_expand_host(&cfg->mydestination, cfg->myhostname);
+	if (*cfg->secrets_file == '\0') {
+		free(cfg->secrets_file);
+		xasprintf(&cfg->secrets_file, "%s/secrets", cfg->config_dir);
+	}
+	if (cfg->queue_directory[0] != '/')
+		cf_err(
+		    errs, file, 0, "queue_directory must be an absolute path");
+	if (cfg->min_backoff > cfg->max_backoff)
+		cf_err(errs, file, 0, "min_backoff is larger than max_backoff");
+	if (strcmp(cfg->delivery_mode, "smarthost") == 0 &&
+	    *cfg->smart_host == '\0')
+		cf_err(errs, file, 0,
+		    "delivery_mode = smarthost needs a smart_host");
+}
+
+int
+config_load_text(struct nc_config *cfg, const char *name, const char *text,
+    struct cf_errors *errs)
+{
+	char line[CF_LINE_MAX];
+	const char *p = text, *nl;
+	int lineno = 0;
+	size_t len;
+
+	config_defaults(cfg);
+	cfg->config_dir = xstrdup(".");
+	while (*p != '\0') {
+		lineno++;
+		nl = strchr(p, '\n');
+		len = nl ? (size_t)(nl - p) : strlen(p);
+		if (len >= sizeof(line))
+			cf_err(errs, name, lineno, "line too long");
+		else {
+			memcpy(line, p, len);
+			line[len] = '\0';
+			cf_parse_line(cfg, name, lineno, line, errs);
+		}
+		p += len + (nl != NULL);
+	}
+	cf_finish(cfg, name, errs);
+	return errs->count ? -1 : 0;
+}
+
+int
+config_load(struct nc_config *cfg, const char *dir, struct cf_errors *errs)
+{
+	char *path, *text = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *fp;
+	int r;
+
+	xasprintf(&path, "%s/ncmta.conf", dir);
+	if ((fp = fopen(path, "r")) == NULL) {
+		config_defaults(cfg);
+		cfg->config_dir = xstrdup(dir);
+		cf_err(errs, path, 0, "cannot open: %s", strerror(errno));
+		free(path);
+		return -1;
+	}
+	n = getdelim(&text, &cap, '\0', fp);
+	fclose(fp);
+	r = config_load_text(cfg, path, n > 0 ? text : "", errs);
+	free(cfg->config_dir);
+	cfg->config_dir = xstrdup(dir);
+	if (r == 0 && *cfg->secrets_file != '/') {
+		/* relative default computed before config_dir was known */
+		free(cfg->secrets_file);
+		xasprintf(&cfg->secrets_file, "%s/secrets", dir);
+	}
+	free(text);
+	free(path);
+	return r;
+}
+
+static void
+cf_format(const struct nc_config *cfg, const struct cf_setting *s, char *buf,
+    size_t len)
+{
+	const char *base = (const char *)cfg + s->offset;
+	int64_t v;
+
+	switch (s->type) {
+	case CF_STR:
+	case CF_ENUM:
+		snprintf(buf, len, "%s", *(char *const *)base);
+		break;
+	case CF_BOOL:
+		snprintf(buf, len, "%s", *(const int *)base ? "yes" : "no");
+		break;
+	case CF_INT:
+		snprintf(buf, len, "%lld", (long long)*(const int64_t *)base);
+		break;
+	case CF_DURATION:
+		v = *(const int64_t *)base;
+		if (v != 0 && v % 86400 == 0)
+			snprintf(buf, len, "%lldd", (long long)(v / 86400));
+		else if (v != 0 && v % 3600 == 0)
+			snprintf(buf, len, "%lldh", (long long)(v / 3600));
+		else if (v != 0 && v % 60 == 0)
+			snprintf(buf, len, "%lldm", (long long)(v / 60));
+		else
+			snprintf(buf, len, "%llds", (long long)v);
+		break;
+	case CF_SIZE:
+		v = *(const int64_t *)base;
+		if (v != 0 && v % 1073741824 == 0)
+			snprintf(buf, len, "%lldG", (long long)(v >> 30));
+		else if (v != 0 && v % 1048576 == 0)
+			snprintf(buf, len, "%lldM", (long long)(v >> 20));
+		else if (v != 0 && v % 1024 == 0)
+			snprintf(buf, len, "%lldk", (long long)(v >> 10));
+		else
+			snprintf(buf, len, "%lld", (long long)v);
+		break;
+	}
+}
+
+void
+config_print(const struct nc_config *cfg, FILE *fp, int only_changed)
+{
+	struct nc_config def;
+	const struct cf_setting *s;
+	char a[4096], b[4096];
+	struct cf_errors e = {NULL, 0};
+
+	config_load_text(&def, "defaults", "", &e);
+	cf_errors_free(&e);
+	for (s = cf_settings; s->name != NULL; s++) {
+		cf_format(cfg, s, a, sizeof(a));
+		cf_format(&def, s, b, sizeof(b));
+		if (only_changed && strcmp(a, b) == 0)
+			continue;
+		fprintf(fp, "%s = %s\n", s->name, a);
+	}
+	config_free(&def);
+}
+
+char *
+config_qpath(const struct nc_config *cfg, const char *rel)
+{
+	char *p;
+
+	xasprintf(&p, "%s/%s", cfg->queue_directory, rel);
+	return p;
+}

@@ -1,0 +1,104 @@
+/*
+ * config.h - ncmta.conf: the settings every process reads. One table
+ * (settings.c) names each setting with its type, default, bounds and help;
+ * the parser, `ncctl check -d` and the man page are all driven by it.
+ */
+#ifndef NCMTA_CONFIG_H
+#define NCMTA_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+enum cf_type { CF_STR, CF_INT, CF_BOOL, CF_DURATION, CF_SIZE, CF_ENUM };
+
+struct nc_config {
+	char *config_dir; /* where ncmta.conf was read from */
+	char *myhostname;
+	char *myorigin;
+	char *mydestination;
+	char *generic_maps;
+	char *mail_owner;
+	char *queue_directory;
+	char *drop_directory;
+	char *daemon_directory;
+	char *delivery_mode; /* "direct" | "smarthost" */
+	char *smart_host;
+	char *route_table;
+	char *alias_maps;
+	char *local_recipient_forward;
+	int64_t smtp_port;
+	char *dns_servers;
+	char *inet_protocols; /* "ipv4" | "ipv6" | "all" */
+	int64_t queue_minfree;
+	int64_t smtp_connection_idle_time;
+	int64_t smtp_connect_timeout;
+	int64_t smtp_helo_timeout;
+	int64_t smtp_data_timeout;
+	int64_t smtp_session_limit;
+	int64_t smtp_worker_count;
+	int64_t destination_concurrency_limit;
+	int64_t smtp_recipient_limit;
+	int64_t smtp_connection_reuse_time;
+	int64_t smtp_mx_address_limit;
+	int64_t hop_count_limit;
+	char *smtp_tls_security_level; /* "" = per-route default */
+	char *smtp_tls_CAfile;
+	int smtp_tls_wrappermode;
+	int smtp_sasl_auth;
+	int smtp_sasl_allow_plaintext;
+	char *secrets_file;
+	int64_t min_backoff;
+	int64_t max_backoff;
+	int64_t queue_run_delay;
+	int64_t max_queue_lifetime;
+	int64_t bounce_queue_lifetime;
+	int64_t delay_warning_time;
+	int64_t message_size_limit;
+	int64_t queue_map_size;
+	int64_t resolver_cache_size;
+	int64_t resolver_max_ttl;
+	int64_t resolver_negative_ttl;
+	char *log_target;
+	char *syslog_facility;
+};
+
+struct cf_setting {
+	const char *name;
+	enum cf_type type;
+	size_t offset; /* into struct nc_config */
+	const char *def;
+	int64_t min, max; /* CF_INT, CF_DURATION, CF_SIZE */
+	const char *choices; /* CF_ENUM: "a|b|c" */
+	const char *help;
+};
+
+extern const struct cf_setting cf_settings[]; /* ends with a NULL name */
+
+/* Problems found while loading, one "file:line: text" per line. */
+struct cf_errors {
+	char *text;
+	int count;
+};
+
+/* The configuration directory: the argument if not NULL, else
+ * $NCMTA_CONFIG_DIR, else $(sysconfdir)/ncmta. */
+const char *config_dir_pick(const char *arg);
+
+/* Load dir/ncmta.conf over the defaults. Returns 0, or -1 with every
+ * problem in errs (which the caller frees with cf_errors_free). */
+int config_load(struct nc_config *, const char *dir, struct cf_errors *);
+/* Parse text as if it were file name (for tests and reload checks). */
+int config_load_text(
+    struct nc_config *, const char *name, const char *text, struct cf_errors *);
+void config_defaults(struct nc_config *);
+void config_free(struct nc_config *);
+void cf_errors_free(struct cf_errors *);
+
+/* Print "name = value" for every setting, or only for those that differ
+ * from the default. */
+void config_print(const struct nc_config *, FILE *, int only_changed);
+
+/* Paths under queue_directory ("db", "maildrop", "private/qmgr", ...). */
+char *config_qpath(const struct nc_config *, const char *rel);
+
+#endif

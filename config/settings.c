@@ -1,0 +1,123 @@
+/*
+ * settings.c - every ncmta.conf setting in one table: name, type,
+ * default, bounds and a line of help. The parser, `ncctl check -d` and
+ * the ncmta.conf(5) man page are all generated from this table.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define OFF(f) offsetof(struct nc_config, f)
+#define DAY (86400LL)
+#define MB (1048576LL)
+
+#define S(n, d, h)                                                             \
+	{                                                                      \
+#n, CF_STR, OFF(n), d, 0, 0, NULL, h                           \
+	}
+#define E(n, d, c, h)                                                          \
+	{                                                                      \
+#n, CF_ENUM, OFF(n), d, 0, 0, c, h                             \
+	}
+#define I(n, d, lo, hi, h)                                                     \
+	{                                                                      \
+#n, CF_INT, OFF(n), d, lo, hi, NULL, h                         \
+	}
+#define B(n, d, h)                                                             \
+	{                                                                      \
+#n, CF_BOOL, OFF(n), d, 0, 1, NULL, h                          \
+	}
+#define D(n, d, lo, hi, h)                                                     \
+	{                                                                      \
+#n, CF_DURATION, OFF(n), d, lo, hi, NULL, h                    \
+	}
+#define Z(n, d, lo, hi, h)                                                     \
+	{                                                                      \
+#n, CF_SIZE, OFF(n), d, lo, hi, NULL, h                        \
+	}
+
+const struct cf_setting cf_settings[] = {
+    S(myhostname, "",
+        "this host's fully qualified name (default: the system host name)"),
+    S(myorigin, "",
+        "domain added to unqualified addresses (default: /etc/mailname, else "
+        "$myhostname)"),
+    S(mydestination, "$myhostname, localhost",
+        "domains that are local to this host"),
+    S(generic_maps, "", "table rewriting local addresses on the way out"),
+    S(mail_owner, "ncmta",
+        "the unprivileged user every daemon but the master runs as"),
+    S(queue_directory, LOCALSTATEDIR "/spool/ncmta",
+        "where the queue, maildrop and sockets live"),
+    S(drop_directory, "", "directory applications drop RFC 5322 files into"),
+    S(daemon_directory, PKGLIBEXECDIR, "where the ncmta-* daemon programs are"),
+    E(delivery_mode, "direct", "direct|smarthost",
+        "deliver to each domain's exchangers, or only to the smart host"),
+    S(smart_host, "",
+        "relay hosts, \"[host]:port, host:port\", tried in order"),
+    S(route_table, "", "routing table file (patterns and actions)"),
+    S(alias_maps, "/etc/aliases", "aliases file for local recipients"),
+    S(local_recipient_forward, "",
+        "where mail for local users without an alias goes"),
+    I(smtp_port, "25", 1, 65535, "TCP port of remote mail exchangers"),
+    S(dns_servers, "",
+        "name servers \"IP[:port] ...\" (default: /etc/resolv.conf)"),
+    E(inet_protocols, "all", "ipv4|ipv6|all",
+        "address families used for delivery"),
+    Z(queue_minfree, "100M", 0, INT64_MAX,
+        "free space the queue's file system must keep for submissions"),
+    D(smtp_connection_idle_time, "2s", 0, DAY,
+        "close an idle session after this long when no mail waits"),
+    D(smtp_connect_timeout, "30s", 1, DAY,
+        "time allowed to open a TCP connection"),
+    D(smtp_helo_timeout, "300s", 1, DAY,
+        "time allowed for the greeting and each command's reply"),
+    D(smtp_data_timeout, "180s", 1, DAY,
+        "time allowed for the message content and the final reply"),
+    I(smtp_session_limit, "200", 1, 100000,
+        "outbound sessions at once, over all workers"),
+    I(smtp_worker_count, "2", 1, 256, "number of smtp worker processes"),
+    I(destination_concurrency_limit, "20", 1, 10000,
+        "sessions at once to one destination"),
+    I(smtp_recipient_limit, "50", 1, 100000, "recipients per SMTP transaction"),
+    D(smtp_connection_reuse_time, "300s", 0, DAY,
+        "how long one session may be reused"),
+    I(smtp_mx_address_limit, "5", 1, 100,
+        "addresses tried per destination per attempt"),
+    I(hop_count_limit, "50", 1, 1000,
+        "Received: headers beyond which mail bounces as a loop"),
+    E(smtp_tls_security_level, "", "|none|may|encrypt|verify",
+        "TLS policy for every delivery (default: may direct, verify to smart "
+        "hosts)"),
+    S(smtp_tls_CAfile, "",
+        "CA certificates for verification (default: the system store)"),
+    B(smtp_tls_wrappermode, "no", "use implicit TLS (port 465) to smart hosts"),
+    B(smtp_sasl_auth, "no",
+        "authenticate to smart hosts with credentials from secrets_file"),
+    B(smtp_sasl_allow_plaintext, "no",
+        "allow AUTH over an unencrypted connection"),
+    S(secrets_file, "",
+        "smart-host credentials, \"[host]:port user:password\" (default: "
+        "CONFIG_DIR/secrets)"),
+    D(min_backoff, "5m", 1, 30 * DAY, "first retry delay of deferred mail"),
+    D(max_backoff, "1h", 1, 30 * DAY, "largest retry delay of deferred mail"),
+    D(queue_run_delay, "5m", 1, DAY, "how often the deferred queue is scanned"),
+    D(max_queue_lifetime, "5d", 0, 365 * DAY,
+        "age at which deferred mail bounces"),
+    D(bounce_queue_lifetime, "5d", 0, 365 * DAY,
+        "age at which an undeliverable bounce is dropped"),
+    D(delay_warning_time, "0", 0, 365 * DAY,
+        "age at which the sender is warned of a delay (0: never)"),
+    Z(message_size_limit, "50M", 1024, 4096 * MB, "largest message accepted"),
+    Z(queue_map_size, "8G", 1 * MB, INT64_MAX,
+        "maximum size of the LMDB queue map"),
+    I(resolver_cache_size, "10000", 1, 10000000,
+        "DNS answers kept by the resolver"),
+    D(resolver_max_ttl, "1h", 0, 7 * DAY,
+        "longest time a DNS answer is cached"),
+    D(resolver_negative_ttl, "5m", 0, DAY,
+        "longest time a negative DNS answer is cached"),
+    S(log_target, "syslog", "syslog, stderr, or an absolute file name"),
+    S(syslog_facility, "mail", "syslog facility for log_target = syslog"),
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
