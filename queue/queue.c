@@ -1,0 +1,585 @@
+/*
+ * queue.c - the pending queue on LMDB: message records, bodies, the
+ * maildrop names of ingested files, and the last queue ID handed out.
+ * A write transaction is one fsync at commit; callers batch (group
+ * commit). LMDB's "map full" becomes QUEUE_EFULL, a temporary failure
+ * after which nothing of the transaction exists.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "queue.h"
+#include "util.h"
+
+struct queue {
+	MDB_env *env;
+	MDB_dbi msg, body, drop, info;
+	int readonly;
+	int has_dbs; /* false: a read-only open of a queue never written */
+};
+
+struct queue_txn {
+	struct queue *q;
+	MDB_txn *txn;
+	int readonly;
+};
+
+static int
+q_err(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return QUEUE_ENOTFOUND;
+	case MDB_MAP_FULL:
+	case ENOSPC:
+	case EDQUOT:
+		return QUEUE_EFULL;
+	default:
+		errno = rc > 0 ? rc : EIO;
+		return QUEUE_EIO;
+	}
+}
+
+const char *
+queue_strerror(int rc)
+{
+	switch (rc) {
+	case 0:
+		return "success";
+	case QUEUE_ENOTFOUND:
+		return "no such message";
+	case QUEUE_EFULL:
+		return "queue is full (map or disk)";
+	case QUEUE_EFORMAT:
+		return "record of unknown format";
+	default:
+		return strerror(errno ? errno : EIO);
+	}
+}
+
+const char *
+q_state_name(int state)
+{
+	static const char *names[] = {"incoming", "active", "deferred", "hold"};
+
+	return state >= 0 && state <= Q_HOLD ? names[state] : "unknown";
+}
+
+static int
+queue_open_dbs(struct queue *q)
+{
+	unsigned int flags = q->readonly ? 0 : MDB_CREATE;
+	MDB_txn *txn;
+	int rc;
+
+	rc = mdb_txn_begin(q->env, NULL, q->readonly ? MDB_RDONLY : 0, &txn);
+	if (rc != 0)
+		return q_err(rc);
+	if ((rc = mdb_dbi_open(txn, "msg", flags, &q->msg)) == 0 &&
+	    (rc = mdb_dbi_open(txn, "body", flags, &q->body)) == 0 &&
+	    (rc = mdb_dbi_open(txn, "drop", flags, &q->drop)) == 0)
+		rc = mdb_dbi_open(txn, "info", flags, &q->info);
+	if (rc == MDB_NOTFOUND && q->readonly) {
+		mdb_txn_abort(txn);
+		return 0; /* nothing was ever queued */
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return q_err(rc);
+	}
+	q->has_dbs = 1;
+	return q_err(mdb_txn_commit(txn));
+}
+
+int
+queue_open(struct queue **qp, const char *dbdir, int64_t map_size, int readonly)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	int rc;
+
+	q->readonly = readonly;
+	if (!readonly && mkdir(dbdir, 0700) == -1 && errno != EEXIST) {
+		free(q);
+		return QUEUE_EIO;
+	}
+	if ((rc = mdb_env_create(&q->env)) != 0)
+		goto fail;
+	mdb_env_set_maxdbs(q->env, 8);
+	if (map_size > 0 &&
+	    (rc = mdb_env_set_mapsize(q->env, (size_t)map_size)) != 0)
+		goto fail;
+	rc = mdb_env_open(
+	    q->env, dbdir, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0600);
+	if (rc != 0)
+		goto fail;
+	if ((rc = queue_open_dbs(q)) != 0) {
+		mdb_env_close(q->env);
+		free(q);
+		return rc;
+	}
+	*qp = q;
+	return 0;
+fail:
+	if (q->env != NULL)
+		mdb_env_close(q->env);
+	free(q);
+	return q_err(rc);
+}
+
+void
+queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	mdb_env_close(q->env);
+	free(q);
+}
+
+int
+queue_txn_begin(struct queue *q, struct queue_txn **tp, int readonly)
+{
+	unsigned int flags = readonly ? MDB_RDONLY : 0;
+	MDB_txn *txn;
+	int rc;
+
+	if (!readonly && q->readonly)
+		return QUEUE_EIO;
+	rc = mdb_txn_begin(q->env, NULL, flags, &txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* another process grew the map: adopt its size and retry */
+		mdb_env_set_mapsize(q->env, 0);
+		rc = mdb_txn_begin(q->env, NULL, flags, &txn);
+	}
+	if (rc != 0)
+		return q_err(rc);
+	*tp = xcalloc(1, sizeof(**tp));
+	(*tp)->q = q;
+	(*tp)->txn = txn;
+	(*tp)->readonly = readonly;
+	return 0;
+}
+
+int
+queue_txn_commit(struct queue_txn *t)
+{
+	int rc = mdb_txn_commit(t->txn);
+
+	free(t);
+	return q_err(rc);
+}
+
+void
+queue_txn_abort(struct queue_txn *t)
+{
+	if (t == NULL)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+static void
+qid_key(uint64_t qid, uint8_t k[8], MDB_val *v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, qid >>= 8)
+		k[i] = (uint8_t)qid;
+	v->mv_data = k;
+	v->mv_size = 8;
+}
+
+static uint64_t
+be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int
+queue_new_qid(struct queue_txn *t, uint64_t *out)
+{
+	MDB_val k = {8, "last_qid"}, v;
+	uint8_t buf[8];
+	uint64_t last = 0, id = now_usec();
+	int rc;
+
+	k.mv_size = strlen("last_qid");
+	rc = mdb_get(t->txn, t->q->info, &k, &v);
+	if (rc == 0 && v.mv_size == 8)
+		last = be64(v.mv_data);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return q_err(rc);
+	if (id <= last)
+		id = last + 1;
+	qid_key(id, buf, &v);
+	if ((rc = mdb_put(t->txn, t->q->info, &k, &v, 0)) != 0)
+		return q_err(rc);
+	*out = id;
+	return 0;
+}
+
+/* ---- record encoding ---- */
+
+struct enc {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static void
+enc_put(struct enc *e, const void *p, size_t n)
+{
+	if (e->len + n > e->cap) {
+		while (e->len + n > e->cap)
+			e->cap = e->cap ? e->cap * 2 : 256;
+		e->p = xreallocarray(e->p, e->cap, 1);
+	}
+	memcpy(e->p + e->len, p, n);
+	e->len += n;
+}
+
+static void
+enc_uint(struct enc *e, uint64_t v, int bytes)
+{
+	uint8_t b[8];
+	int i;
+
+	for (i = bytes - 1; i >= 0; i--, v >>= 8)
+		b[i] = (uint8_t)v;
+	enc_put(e, b, (size_t)bytes);
+}
+
+static int
+enc_str(struct enc *e, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n > UINT16_MAX)
+		return -1;
+	enc_uint(e, n, 2);
+	enc_put(e, s ? s : "", n);
+	return 0;
+}
+
+int
+q_msg_encode(const struct q_msg *m, uint8_t **out, size_t *len)
+{
+	struct enc e = {NULL, 0, 0};
+	uint32_t i;
+	int bad = 0;
+
+	enc_uint(&e, QUEUE_RECORD_VERSION, 1);
+	enc_uint(&e, m->state, 1);
+	enc_uint(&e, 0, 2);
+	enc_uint(&e, m->flags, 4);
+	enc_uint(&e, m->uid, 4);
+	enc_uint(&e, m->arrival_us, 8);
+	enc_uint(&e, m->size, 8);
+	enc_uint(&e, (uint64_t)m->next_attempt, 8);
+	enc_uint(&e, m->attempts, 4);
+	enc_uint(&e, m->nrcpt, 4);
+	bad |= enc_str(&e, m->sender);
+	for (i = 0; i < m->nrcpt; i++) {
+		enc_uint(&e, m->rcpt[i].status, 1);
+		bad |= enc_str(&e, m->rcpt[i].dsn);
+		bad |= enc_str(&e, m->rcpt[i].addr);
+		bad |= enc_str(&e, m->rcpt[i].reason);
+	}
+	if (bad) {
+		free(e.p);
+		return QUEUE_EFORMAT;
+	}
+	*out = e.p;
+	*len = e.len;
+	return 0;
+}
+
+struct dec {
+	const uint8_t *p;
+	size_t len, pos;
+	int bad;
+};
+
+static uint64_t
+dec_uint(struct dec *d, int bytes)
+{
+	uint64_t v = 0;
+	int i;
+
+	if (d->bad || d->len - d->pos < (size_t)bytes) {
+		d->bad = 1;
+		return 0;
+	}
+	for (i = 0; i < bytes; i++)
+		v = v << 8 | d->p[d->pos++];
+	return v;
+}
+
+static char *
+dec_str(struct dec *d)
+{
+	size_t n = (size_t)dec_uint(d, 2);
+	char *s;
+
+	if (d->bad || d->len - d->pos < n) {
+		d->bad = 1;
+		return xstrdup("");
+	}
+	s = xstrndup((const char *)d->p + d->pos, n);
+	d->pos += n;
+	return s;
+}
+
+int
+q_msg_decode(const uint8_t *p, size_t len, struct q_msg *m)
+{
+	struct dec d = {p, len, 0, 0};
+	uint32_t i;
+
+	memset(m, 0, sizeof(*m));
+	if (len < 1 || p[0] != QUEUE_RECORD_VERSION)
+		return QUEUE_EFORMAT;
+	dec_uint(&d, 1);
+	m->state = (uint8_t)dec_uint(&d, 1);
+	dec_uint(&d, 2);
+	m->flags = (uint32_t)dec_uint(&d, 4);
+	m->uid = (uint32_t)dec_uint(&d, 4);
+	m->arrival_us = dec_uint(&d, 8);
+	m->size = dec_uint(&d, 8);
+	m->next_attempt = (int64_t)dec_uint(&d, 8);
+	m->attempts = (uint32_t)dec_uint(&d, 4);
+	m->nrcpt = (uint32_t)dec_uint(&d, 4);
+	m->sender = dec_str(&d);
+	/* each recipient takes at least 7 bytes: bound nrcpt by the record */
+	if (d.bad || m->nrcpt > (len - d.pos) / 7 || m->state > Q_HOLD) {
+		q_msg_free(m);
+		return QUEUE_EFORMAT;
+	}
+	m->rcpt = xcalloc(m->nrcpt, sizeof(*m->rcpt));
+	for (i = 0; i < m->nrcpt; i++) {
+		m->rcpt[i].status = (uint8_t)dec_uint(&d, 1);
+		m->rcpt[i].dsn = dec_str(&d);
+		m->rcpt[i].addr = dec_str(&d);
+		m->rcpt[i].reason = dec_str(&d);
+	}
+	if (d.bad || d.pos != len) {
+		q_msg_free(m);
+		return QUEUE_EFORMAT;
+	}
+	return 0;
+}
+
+void
+q_msg_free(struct q_msg *m)
+{
+	uint32_t i;
+
+	if (m->rcpt != NULL)
+		for (i = 0; i < m->nrcpt; i++) {
+			free(m->rcpt[i].addr);
+			free(m->rcpt[i].dsn);
+			free(m->rcpt[i].reason);
+		}
+	free(m->rcpt);
+	free(m->sender);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- messages ---- */
+
+int
+queue_put_msg(struct queue_txn *t, const struct q_msg *m)
+{
+	MDB_val k, v;
+	uint8_t kb[8], *rec;
+	size_t len;
+	int rc;
+
+	if ((rc = q_msg_encode(m, &rec, &len)) != 0)
+		return rc;
+	qid_key(m->qid, kb, &k);
+	v.mv_data = rec;
+	v.mv_size = len;
+	rc = mdb_put(t->txn, t->q->msg, &k, &v, 0);
+	free(rec);
+	return q_err(rc);
+}
+
+int
+queue_put_body(struct queue_txn *t, uint64_t qid, const void *p, size_t len)
+{
+	MDB_val k, v = {len, (void *)p};
+	uint8_t kb[8];
+
+	qid_key(qid, kb, &k);
+	return q_err(mdb_put(t->txn, t->q->body, &k, &v, 0));
+}
+
+int
+queue_get_msg(struct queue_txn *t, uint64_t qid, struct q_msg *out)
+{
+	MDB_val k, v;
+	uint8_t kb[8];
+	int rc;
+
+	if (!t->q->has_dbs)
+		return QUEUE_ENOTFOUND;
+	qid_key(qid, kb, &k);
+	if ((rc = mdb_get(t->txn, t->q->msg, &k, &v)) != 0)
+		return q_err(rc);
+	if ((rc = q_msg_decode(v.mv_data, v.mv_size, out)) != 0)
+		return rc;
+	out->qid = qid;
+	return 0;
+}
+
+int
+queue_get_body(struct queue_txn *t, uint64_t qid, const void **p, size_t *len)
+{
+	MDB_val k, v;
+	uint8_t kb[8];
+	int rc;
+
+	if (!t->q->has_dbs)
+		return QUEUE_ENOTFOUND;
+	qid_key(qid, kb, &k);
+	if ((rc = mdb_get(t->txn, t->q->body, &k, &v)) != 0)
+		return q_err(rc);
+	*p = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int
+queue_del_msg(struct queue_txn *t, uint64_t qid)
+{
+	MDB_val k;
+	uint8_t kb[8];
+	int rc;
+
+	qid_key(qid, kb, &k);
+	rc = mdb_del(t->txn, t->q->msg, &k, NULL);
+	if (rc != 0)
+		return q_err(rc);
+	rc = mdb_del(t->txn, t->q->body, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : q_err(rc);
+}
+
+int
+queue_walk(
+    struct queue_txn *t, int (*cb)(const struct q_msg *, void *), void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	struct q_msg m;
+	int rc, r = 0;
+
+	if (!t->q->has_dbs)
+		return 0;
+	if ((rc = mdb_cursor_open(t->txn, t->q->msg, &c)) != 0)
+		return q_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8 ||
+		    q_msg_decode(v.mv_data, v.mv_size, &m) != 0)
+			continue; /* reported by ncctl check, skipped here */
+		m.qid = be64(k.mv_data);
+		r = cb(&m, arg);
+		q_msg_free(&m);
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return q_err(rc);
+	return r;
+}
+
+/* ---- maildrop names ---- */
+
+static int
+drop_key(const char *name, MDB_val *k)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 255)
+		return -1;
+	k->mv_data = (void *)name;
+	k->mv_size = n;
+	return 0;
+}
+
+int
+queue_drop_put(struct queue_txn *t, const char *name, uint64_t qid)
+{
+	MDB_val k, v;
+	uint8_t b[8];
+
+	if (drop_key(name, &k) == -1)
+		return QUEUE_EFORMAT;
+	qid_key(qid, b, &v);
+	return q_err(mdb_put(t->txn, t->q->drop, &k, &v, 0));
+}
+
+int
+queue_drop_get(struct queue_txn *t, const char *name, uint64_t *qid)
+{
+	MDB_val k, v;
+	int rc;
+
+	if (!t->q->has_dbs)
+		return QUEUE_ENOTFOUND;
+	if (drop_key(name, &k) == -1)
+		return QUEUE_EFORMAT;
+	if ((rc = mdb_get(t->txn, t->q->drop, &k, &v)) != 0)
+		return q_err(rc);
+	*qid = v.mv_size == 8 ? be64(v.mv_data) : 0;
+	return 0;
+}
+
+int
+queue_drop_del(struct queue_txn *t, const char *name)
+{
+	MDB_val k;
+	int rc;
+
+	if (drop_key(name, &k) == -1)
+		return QUEUE_EFORMAT;
+	rc = mdb_del(t->txn, t->q->drop, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : q_err(rc);
+}
+
+int
+queue_drop_walk(struct queue_txn *t,
+    int (*cb)(const char *name, uint64_t qid, void *), void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	char name[256];
+	int rc, r = 0;
+
+	if (!t->q->has_dbs)
+		return 0;
+	if ((rc = mdb_cursor_open(t->txn, t->q->drop, &c)) != 0)
+		return q_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == 0 || k.mv_size >= sizeof(name))
+			continue;
+		memcpy(name, k.mv_data, k.mv_size);
+		name[k.mv_size] = '\0';
+		r = cb(name, v.mv_size == 8 ? be64(v.mv_data) : 0, arg);
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return q_err(rc);
+	return r;
+}
