@@ -68,8 +68,8 @@ const void *ipc_get_data(struct ipc_msg *, size_t *);
 int ipc_msg_done(struct ipc_msg *);
 
 /* Parse a frame header; -1 if the length exceeds max. */
-int ipc_hdr_parse(const uint8_t hdr[IPC_HDR_LEN], size_t max, uint32_t *len,
-    uint32_t *type);
+int ipc_hdr_parse(
+    const uint8_t hdr[IPC_HDR_LEN], size_t max, uint32_t *len, uint32_t *type);
 
 /* Event-driven peers on libevent. The table ends with a {0, NULL, NULL}
  * entry. A handler that finds bad content calls ipc_peer_error(). */
@@ -77,7 +77,7 @@ struct ipc_peer *ipc_peer_new(struct event_base *, int fd, const char *name,
     const struct ipc_handler *table, size_t max_frame, ipc_close_fn *,
     void *arg);
 void ipc_peer_send(struct ipc_peer *, struct ipc_buf *); /* frees buf */
-size_t ipc_peer_pending(struct ipc_peer *);              /* bytes queued */
+size_t ipc_peer_pending(struct ipc_peer *); /* bytes queued */
 void ipc_peer_set_arg(struct ipc_peer *, void *);
 const char *ipc_peer_name(struct ipc_peer *);
 int ipc_peer_fd(struct ipc_peer *);

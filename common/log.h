@@ -32,15 +32,15 @@ struct log_delivery {
 	const char *qid;
 	const char *rcpt;
 	const char *orig_rcpt; /* NULL unless different (alias) */
-	const char *relay;     /* "host[addr]:port" or "none" */
-	double arrival;        /* message arrival, seconds */
-	double t_active;       /* when qmgr took it */
-	double t_handoff;      /* when handed to the worker */
-	double t_connected;    /* session ready (greeting/EHLO done) */
-	double t_done;         /* outcome known */
-	const char *dsn;       /* "2.0.0" */
-	const char *status;    /* "sent", "deferred", "bounced" */
-	const char *reason;    /* text in parentheses */
+	const char *relay; /* "host[addr]:port" or "none" */
+	double arrival; /* message arrival, seconds */
+	double t_active; /* when qmgr took it */
+	double t_handoff; /* when handed to the worker */
+	double t_connected; /* session ready (greeting/EHLO done) */
+	double t_done; /* outcome known */
+	const char *dsn; /* "2.0.0" */
+	const char *status; /* "sent", "deferred", "bounced" */
+	const char *reason; /* text in parentheses */
 };
 void log_delivery(const struct log_delivery *);
 

@@ -17,9 +17,9 @@
 
 /* Return codes: 0 is success. */
 #define QUEUE_ENOTFOUND (-2)
-#define QUEUE_EFULL (-3)   /* map or disk full: temporary, nothing lost */
+#define QUEUE_EFULL (-3) /* map or disk full: temporary, nothing lost */
 #define QUEUE_EFORMAT (-4) /* record of unknown version or corrupt */
-#define QUEUE_EIO (-5)     /* anything else (see queue_strerror) */
+#define QUEUE_EIO (-5) /* anything else (see queue_strerror) */
 
 enum q_state { Q_INCOMING = 0, Q_ACTIVE = 1, Q_DEFERRED = 2, Q_HOLD = 3 };
 enum q_rstatus { QR_PENDING = 0, QR_DEFERRED = 1, QR_SENT = 2, QR_BOUNCED = 3 };
@@ -27,20 +27,20 @@ enum q_rstatus { QR_PENDING = 0, QR_DEFERRED = 1, QR_SENT = 2, QR_BOUNCED = 3 };
 struct q_rcpt {
 	char *addr;
 	uint8_t status; /* enum q_rstatus */
-	char *dsn;      /* "4.4.1", "" if none yet */
-	char *reason;   /* last reason (deferred / bounced), "" if none */
+	char *dsn; /* "4.4.1", "" if none yet */
+	char *reason; /* last reason (deferred / bounced), "" if none */
 };
 
 struct q_msg {
 	uint64_t qid;
 	uint8_t state; /* enum q_state */
 	uint32_t flags;
-	uint32_t uid;        /* submitting user */
+	uint32_t uid; /* submitting user */
 	uint64_t arrival_us; /* arrival time, microseconds */
-	uint64_t size;       /* content bytes */
+	uint64_t size; /* content bytes */
 	int64_t next_attempt; /* seconds; 0 = as soon as possible */
 	uint32_t attempts;
-	char *sender;         /* "" = null sender */
+	char *sender; /* "" = null sender */
 	uint32_t nrcpt;
 	struct q_rcpt *rcpt;
 };
@@ -50,8 +50,8 @@ struct q_msg {
 struct queue;
 struct queue_txn;
 
-int queue_open(struct queue **, const char *dbdir, int64_t map_size,
-    int readonly);
+int queue_open(
+    struct queue **, const char *dbdir, int64_t map_size, int readonly);
 void queue_close(struct queue *);
 const char *queue_strerror(int);
 
@@ -76,8 +76,8 @@ void q_msg_free(struct q_msg *);
 
 /* Visit every message in queue-ID order; stop when cb returns non-zero
  * (that value is returned). The q_msg is only valid during the call. */
-int queue_walk(struct queue_txn *, int (*cb)(const struct q_msg *, void *),
-    void *arg);
+int queue_walk(
+    struct queue_txn *, int (*cb)(const struct q_msg *, void *), void *arg);
 
 /* Maildrop bookkeeping for crash-safe pickup: the name of an ingested
  * file is recorded in the transaction that inserts its message, and

@@ -1,0 +1,316 @@
+/*
+ * children.c - start, watch and restart the daemons. Each child gets a
+ * control socketpair on fd 3 (and qmgr the listening socket on fd 4), is
+ * exec'd from daemon_directory, and drops its own privileges. A child
+ * that dies is restarted after a back-off that doubles up to a minute and
+ * is forgotten once the child has run for a minute.
+ */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "master.h"
+#include "proto.h"
+#include "util.h"
+
+static void child_spawn(struct child *);
+
+static void
+child_ctl_closed(struct ipc_peer *p, void *arg)
+{
+	struct child *c = arg;
+
+	(void)p;
+	c->ctl = NULL;
+}
+
+static void
+child_ready(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct child *c = arg;
+
+	(void)p;
+	(void)ipc_get_u32(m);
+	log_debug("%s (pid %d) is ready", c->name, (int)c->pid);
+}
+
+static void
+child_status_reply(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)arg;
+	(void)ipc_get_str(m);
+}
+
+static const struct ipc_handler child_table[] = {
+    {M_CHILD_READY, "CHILD_READY", child_ready},
+    {M_CHILD_STATUS, "CHILD_STATUS", child_status_reply}, {0, NULL, NULL}};
+
+static void
+child_add(enum child_kind kind, const char *name, int slot)
+{
+	struct child *c;
+
+	if (master->nchildren >= MASTER_MAX_CHILDREN)
+		fatalx("too many children");
+	c = &master->children[master->nchildren++];
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	c->name = name;
+	c->slot = slot;
+	c->delay = RESTART_MIN_DELAY;
+}
+
+void
+children_init(void)
+{
+	int i;
+
+	master->nchildren = 0;
+	child_add(CHILD_QMGR, "qmgr", 0);
+	child_add(CHILD_PICKUP, "pickup", 0);
+	for (i = 0; i < master->cfg.smtp_worker_count; i++)
+		child_add(CHILD_SMTP, "smtp", i);
+}
+
+/* In the child after fork: arrange fds 3 and 4, then exec. */
+static void __attribute__((noreturn)) child_exec(struct child *c, int ctl_fd)
+{
+	char *path, *argv[4];
+	int fd;
+
+	if (dup2(ctl_fd, DAEMON_MASTER_FD) == -1)
+		_exit(71);
+	if (c->kind == CHILD_QMGR &&
+	    dup2(master->qmgr_listen_fd, DAEMON_LISTEN_FD) == -1)
+		_exit(71);
+	fd =
+	    c->kind == CHILD_QMGR ? DAEMON_LISTEN_FD + 1 : DAEMON_MASTER_FD + 1;
+	for (; fd < 1024; fd++)
+		(void)close(fd);
+	signal(SIGPIPE, SIG_DFL);
+	xasprintf(&path, "%s/ncmta-%s", master->cfg.daemon_directory, c->name);
+	argv[0] = path;
+	argv[1] = "-c";
+	argv[2] = (char *)master->config_dir;
+	argv[3] = NULL;
+	execv(path, argv);
+	log_warn("cannot execute %s", path);
+	_exit(71);
+}
+
+static void
+child_spawn(struct child *c)
+{
+	int sp[2];
+	pid_t pid;
+
+	if (master->stopping)
+		return;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("socketpair for %s", c->name);
+		return;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork for %s", c->name);
+		close(sp[0]);
+		close(sp[1]);
+		return;
+	}
+	if (pid == 0) {
+		close(sp[0]);
+		child_exec(c, sp[1]);
+	}
+	close(sp[1]);
+	c->pid = pid;
+	c->started = time(NULL);
+	c->ctl = ipc_peer_new(
+	    master->base, sp[0], c->name, child_table, 0, child_ctl_closed, c);
+	log_debug("started %s as pid %d", c->name, (int)pid);
+}
+
+static void
+child_restart_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct child *c = arg;
+
+	(void)fd;
+	(void)ev;
+	child_spawn(c);
+}
+
+void
+children_start_all(void)
+{
+	int i;
+
+	for (i = 0; i < master->nchildren; i++) {
+		struct child *c = &master->children[i];
+
+		c->restart_ev = evtimer_new(master->base, child_restart_cb, c);
+		child_spawn(c);
+	}
+}
+
+static struct child *
+child_by_pid(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < master->nchildren; i++)
+		if (master->children[i].pid == pid)
+			return &master->children[i];
+	return NULL;
+}
+
+static void
+child_died(struct child *c, int status)
+{
+	struct timeval tv = {0, 0};
+	char how[64];
+	time_t lived = time(NULL) - c->started;
+	pid_t pid = c->pid;
+
+	if (WIFSIGNALED(status))
+		snprintf(
+		    how, sizeof(how), "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(
+		    how, sizeof(how), "exit status %d", WEXITSTATUS(status));
+	if (c->ctl != NULL)
+		ipc_peer_close(c->ctl);
+	c->pid = 0;
+	if (master->stopping) {
+		log_debug("%s stopped (%s)", c->name, how);
+		return;
+	}
+	if (lived >= RESTART_HEALTHY)
+		c->delay = RESTART_MIN_DELAY;
+	/* a clean exit after losing a peer restarts at once; a crash waits */
+	tv.tv_sec = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	        lived >= RESTART_MIN_DELAY
+	    ? 0
+	    : c->delay;
+	c->restarts++;
+	log_warnx("process ncmta-%s pid %d %s; restarting in %lds", c->name,
+	    (int)pid, how, (long)tv.tv_sec);
+	if (tv.tv_sec > 0 && c->delay < RESTART_MAX_DELAY)
+		c->delay = c->delay * 2 > RESTART_MAX_DELAY ? RESTART_MAX_DELAY
+		                                            : c->delay * 2;
+	evtimer_add(c->restart_ev, &tv);
+}
+
+void
+children_reap(void)
+{
+	struct child *c;
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		if ((c = child_by_pid(pid)) != NULL)
+			child_died(c, status);
+}
+
+int
+children_running(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < master->nchildren; i++)
+		n += master->children[i].pid != 0;
+	return n;
+}
+
+static void
+child_send_copy(struct child *c, const struct ipc_buf *b)
+{
+	struct ipc_buf copy;
+
+	if (c->ctl == NULL)
+		return;
+	copy.data = xmalloc(b->len);
+	memcpy(copy.data, b->data, b->len);
+	copy.len = copy.cap = b->len;
+	ipc_peer_send(c->ctl, &copy);
+}
+
+void
+children_send(enum child_kind kind, struct ipc_buf *b)
+{
+	int i;
+
+	for (i = 0; i < master->nchildren; i++)
+		if (master->children[i].kind == kind)
+			child_send_copy(&master->children[i], b);
+	ipc_buf_free(b);
+}
+
+static void
+children_signal(enum child_kind kind, int sig)
+{
+	int i;
+
+	for (i = 0; i < master->nchildren; i++)
+		if (master->children[i].kind == kind &&
+		    master->children[i].pid != 0)
+			kill(master->children[i].pid, sig);
+}
+
+/*
+ * Graceful stop: smtp workers and pickup first, so results in flight
+ * still reach qmgr; qmgr once they are gone (children_reap() calls us
+ * again), and SIGKILL for anything left after STOP_GRACE.
+ */
+void
+children_stop(void)
+{
+	struct ipc_buf b;
+	int i, workers = 0;
+
+	for (i = 0; i < master->nchildren; i++) {
+		struct child *c = &master->children[i];
+		evtimer_del(c->restart_ev);
+		if (c->kind != CHILD_QMGR && c->pid != 0)
+			workers++;
+	}
+	ipc_buf_init(&b, M_CTL_STOP);
+	children_send(CHILD_SMTP, &b);
+	ipc_buf_init(&b, M_CTL_STOP);
+	children_send(CHILD_PICKUP, &b);
+	if (workers == 0) {
+		ipc_buf_init(&b, M_CTL_STOP);
+		children_send(CHILD_QMGR, &b);
+	}
+	if (master->stopping > 1) { /* grace expired */
+		children_signal(CHILD_SMTP, SIGKILL);
+		children_signal(CHILD_PICKUP, SIGKILL);
+		children_signal(CHILD_QMGR, SIGKILL);
+	}
+}
+
+void
+children_status(char **text)
+{
+	char *s = xstrdup(""), *n;
+	int i;
+
+	for (i = 0; i < master->nchildren; i++) {
+		struct child *c = &master->children[i];
+
+		xasprintf(&n, "%s%-8s pid=%d restarts=%u\n", s, c->name,
+		    (int)c->pid, c->restarts);
+		free(s);
+		s = n;
+	}
+	*text = s;
+}

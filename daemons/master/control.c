@@ -1,0 +1,150 @@
+/*
+ * control.c - the master's control socket (QDIR/public/control, root
+ * only, 0600): ncctl's status, flush, reload and stop requests. Each
+ * request gets one M_REPLY {code, text}.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "master.h"
+#include "proto.h"
+#include "util.h"
+
+void master_begin_stop(void);
+
+static struct event *control_ev;
+
+static void
+control_reply(struct ipc_peer *p, int code, const char *text)
+{
+	struct ipc_buf b;
+
+	ipc_buf_init(&b, M_REPLY);
+	ipc_add_u32(&b, (uint32_t)code);
+	ipc_add_str(&b, text);
+	ipc_peer_send(p, &b);
+}
+
+static void
+control_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	char *kids, *text;
+
+	(void)arg;
+	if (!ipc_msg_done(m))
+		return;
+	children_status(&kids);
+	xasprintf(&text, "master   pid=%d uptime=%lds\n%s", (int)getpid(),
+	    (long)(time(NULL) - master->started), kids);
+	control_reply(p, 0, text);
+	free(kids);
+	free(text);
+}
+
+static void
+control_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct ipc_buf b;
+	uint32_t i, n = ipc_get_u32(m);
+
+	(void)arg;
+	if (n > (m->len - m->pos) / 8) {
+		ipc_peer_error(p, "bad id count");
+		return;
+	}
+	ipc_buf_init(&b, M_CTL_FLUSH);
+	ipc_add_u32(&b, n);
+	for (i = 0; i < n; i++)
+		ipc_add_u64(&b, ipc_get_u64(m));
+	if (!ipc_msg_done(m)) {
+		ipc_buf_free(&b);
+		return;
+	}
+	children_send(CHILD_QMGR, &b);
+	control_reply(p, 0, "flush requested");
+}
+
+static void
+control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct nc_config fresh;
+	struct cf_errors errs = {NULL, 0};
+	struct ipc_buf b;
+
+	(void)arg;
+	if (!ipc_msg_done(m))
+		return;
+	if (config_load(&fresh, master->config_dir, &errs) == -1) {
+		control_reply(p, 1, errs.text);
+		log_warnx("reload refused:\n%s", errs.text);
+		cf_errors_free(&errs);
+		config_free(&fresh);
+		return;
+	}
+	config_free(&master->cfg);
+	master->cfg = fresh;
+	ipc_buf_init(&b, M_CTL_RELOAD);
+	children_send(CHILD_QMGR, &b);
+	ipc_buf_init(&b, M_CTL_RELOAD);
+	children_send(CHILD_PICKUP, &b);
+	ipc_buf_init(&b, M_CTL_RELOAD);
+	children_send(CHILD_SMTP, &b);
+	log_info("reloaded configuration");
+	control_reply(p, 0, "configuration reloaded");
+}
+
+static void
+control_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)arg;
+	if (!ipc_msg_done(m))
+		return;
+	control_reply(p, 0, "stopping");
+	master_begin_stop();
+}
+
+static const struct ipc_handler control_table[] = {
+    {M_REQ_STATUS, "REQ_STATUS", control_status},
+    {M_REQ_FLUSH, "REQ_FLUSH", control_flush},
+    {M_REQ_RELOAD, "REQ_RELOAD", control_reload},
+    {M_REQ_STOP, "REQ_STOP", control_stop}, {0, NULL, NULL}};
+
+static void
+control_accept(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int s;
+
+	(void)ev;
+	(void)arg;
+	if ((s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("control: accept");
+		return;
+	}
+	/* the socket is 0600, but say who is knocking if it is not us */
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	    cred.uid != 0 && cred.uid != geteuid()) {
+		log_warnx("control: refused uid %d", (int)cred.uid);
+		close(s);
+		return;
+	}
+	ipc_peer_new(
+	    master->base, s, "control client", control_table, 0, NULL, NULL);
+}
+
+void
+control_init(void)
+{
+	fd_nonblock(master->control_fd);
+	control_ev = event_new(master->base, master->control_fd,
+	    EV_READ | EV_PERSIST, control_accept, NULL);
+	event_add(control_ev, NULL);
+}

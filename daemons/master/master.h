@@ -1,0 +1,68 @@
+/*
+ * master.h - the supervisor: one state struct, the child table and the
+ * control socket. The master is the only process that keeps root; it
+ * creates the queue's directories and sockets, starts every daemon and
+ * restarts those that die.
+ */
+#ifndef NCMTA_MASTER_H
+#define NCMTA_MASTER_H
+
+#include <sys/types.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "ipc.h"
+
+#define MASTER_MAX_CHILDREN 300
+#define RESTART_MIN_DELAY 1   /* seconds */
+#define RESTART_MAX_DELAY 60  /* seconds */
+#define RESTART_HEALTHY 60    /* a child alive this long resets its back-off */
+#define STOP_GRACE 20         /* seconds before stragglers are killed */
+
+enum child_kind { CHILD_QMGR, CHILD_PICKUP, CHILD_SMTP };
+
+struct child {
+	enum child_kind kind;
+	const char *name; /* "qmgr", "pickup", "smtp" */
+	int slot;
+	pid_t pid;        /* 0 when not running */
+	time_t started;
+	unsigned restarts;
+	int delay;        /* current restart back-off, seconds */
+	struct ipc_peer *ctl;
+	struct event *restart_ev;
+};
+
+struct master {
+	struct nc_config cfg;
+	const char *config_dir;
+	struct event_base *base;
+	uid_t uid; /* mail_owner, or the caller when not root */
+	gid_t gid;
+	int as_root;
+	int qmgr_listen_fd;
+	int control_fd;
+	int pid_fd;
+	int stopping;
+	time_t started;
+	struct child children[MASTER_MAX_CHILDREN];
+	int nchildren;
+	struct event *stop_timer;
+};
+
+extern struct master *master; /* the one state struct of this daemon */
+
+/* children.c */
+void children_init(void);
+void children_start_all(void);
+void children_reap(void);
+void children_stop(void);
+int children_running(void);
+void children_send(enum child_kind, struct ipc_buf *);
+void children_status(char **text);
+
+/* control.c */
+void control_init(void);
+
+#endif
