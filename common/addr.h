@@ -28,7 +28,14 @@ const char *addr_domain(const char *);
  * c@d, group: e@f;"). Calls cb for each raw address found; returns the
  * count, or -1 on an unparseable value.
  */
-int addr_list_parse(const char *value, void (*cb)(const char *, void *),
-    void *arg);
+int addr_list_parse(
+    const char *value, void (*cb)(const char *, void *), void *arg);
+
+/*
+ * Remove repeated addresses from v (exact match, so normalise first),
+ * keeping the first of each in its place and freeing the others.
+ * Returns the new count.
+ */
+size_t addr_dedup(char **v, size_t n);
 
 #endif

@@ -1,0 +1,159 @@
+/*
+ * normalize_test.c - pickup's header normalisation: Received: on top,
+ * Bcc: removed, Date:/Message-ID:/From: added only when missing, CRLF to
+ * LF, the empty line before a body that lacked one, 8-bit detection.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/pickup/pickup.h"
+#include "tap.h"
+
+static struct norm_out
+run(const char *msg, const char *sender, const char *fullname)
+{
+	struct norm_in in = {
+	    .msg = msg,
+	    .len = strlen(msg),
+	    .sender = sender,
+	    .fullname = fullname,
+	    .myhostname = "mx.example.com",
+	    .qid = "0006A1F0C2B7D123",
+	    .uid = 1000,
+	    .now = 1764373839, /* 2025-11-28 23:50:39 UTC */
+	};
+	struct norm_out out;
+
+	normalize_message(&in, &out);
+	/* NUL-terminate for strstr; len stays the stored length */
+	out.body = realloc(out.body, out.len + 1);
+	out.body[out.len] = '\0';
+	return out;
+}
+
+static void
+test_complete_message(void)
+{
+	const char *msg = "From: Alice <alice@example.com>\r\n"
+	                  "To: bob@example.org\r\n"
+	                  "Bcc: secret@example.net,\r\n\tother@example.net\r\n"
+	                  "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n"
+	                  "Message-ID: <x@y>\r\n"
+	                  "Received: from elsewhere\r\n"
+	                  "Subject: hi\r\n"
+	                  "\r\n"
+	                  "line 1\r\n"
+	                  "line 2\r\n";
+	struct norm_out o = run(msg, "alice@example.com", "");
+
+	ok(strncmp(o.body,
+	       "Received: by mx.example.com (ncmta, from userid 1000)\n"
+	       "\tid 0006A1F0C2B7D123; ",
+	       strlen("Received: by mx.example.com (ncmta, from userid 1000)\n"
+	              "\tid 0006A1F0C2B7D123; ")) == 0,
+	    "Received: first, with uid and queue ID");
+	ok(strstr(o.body, "Bcc") == NULL && strstr(o.body, "secret") == NULL &&
+	        strstr(o.body, "other@") == NULL,
+	    "Bcc: and its continuation removed");
+	ok(strchr(o.body, '\r') == NULL, "no CR left");
+	ok(strstr(o.body, "Date: Mon, 1 Jan 2024") != NULL &&
+	        strstr(o.body, "\nDate: ") == strstr(o.body, "\nDate: Mon"),
+	    "existing Date: kept, none added");
+	ok(strstr(o.body, "Message-ID: <x@y>\n") != NULL &&
+	        strstr(o.body, "Message-ID: <2025") == NULL,
+	    "existing Message-ID: kept");
+	ok(strstr(o.body, "\nFrom: Alice <alice@example.com>\n") != NULL &&
+	        strstr(strstr(o.body, "\nFrom: ") + 1, "\nFrom: ") == NULL,
+	    "existing From: kept, none added");
+	ok(strstr(o.body, "Subject: hi\n\nline 1\nline 2\n") != NULL,
+	    "body after one empty line");
+	is_int(o.nreceived, 2, "Received: counted, ours included");
+	is_int(o.eightbit, 0, "7-bit message");
+	is_int(o.len, strlen(o.body), "length matches");
+	free(o.body);
+}
+
+static void
+test_bare_message(void)
+{
+	struct norm_out o = run(
+	    "Subject: test\n\nhello\n", "alice@example.com", "Alice Example");
+
+	ok(strstr(o.body, "\nDate: ") != NULL, "Date: added");
+	ok(strstr(o.body,
+	       "\nMessage-ID: <20251128235039.0006A1F0C2B7D123"
+	       "@mx.example.com>\n") != NULL,
+	    "Message-ID: from UTC time, queue ID and myhostname");
+	ok(strstr(o.body, "\nFrom: Alice Example <alice@example.com>\n") !=
+	        NULL,
+	    "From: with the full name");
+	ok(strstr(o.body, "\n\nhello\n") != NULL, "body kept");
+	is_int(o.nreceived, 1, "only our Received:");
+	free(o.body);
+
+	o = run("hello world\n", "bob@example.org", "");
+	ok(strstr(o.body, "\nFrom: bob@example.org\n\nhello world\n") != NULL,
+	    "no header: fields added, then an empty line, then the text");
+	free(o.body);
+
+	o = run("Subject: x\nno colon line\nmore\n", "a@b.example", "");
+	ok(strstr(o.body, "From: a@b.example\n\nno colon line\nmore\n") != NULL,
+	    "a non-field line starts the body after an added empty line");
+	free(o.body);
+
+	o = run("", "", "");
+	ok(strstr(o.body, "\nFrom: MAILER-DAEMON@mx.example.com\n") != NULL,
+	    "null sender: From: MAILER-DAEMON");
+	is_int(o.body[o.len - 1], '\n', "empty message ends with a line end");
+	free(o.body);
+
+	o = run("Subject: x\n\nno final newline", "a@b.example", "");
+	ok(strstr(o.body, "\n\nno final newline\n") != NULL,
+	    "last line gets its LF");
+	free(o.body);
+}
+
+static void
+test_names_and_8bit(void)
+{
+	char *v;
+	struct norm_out o;
+
+	v = norm_from_value("a@b.example", "Doe, John", "h");
+	is_str(v, "\"Doe, John\" <a@b.example>", "name with a comma quoted");
+	free(v);
+	v = norm_from_value("a@b.example", "Say \"hi\"", "h");
+	is_str(v, "\"Say \\\"hi\\\"\" <a@b.example>", "quotes escaped");
+	free(v);
+	v = norm_from_value("a@b.example", "J\xc3\xb6rg", "h");
+	is_str(v, "=?UTF-8?B?SsO2cmc=?= <a@b.example>", "8-bit name encoded");
+	free(v);
+	v = norm_from_value("a@b.example", "CronDaemon", "h");
+	is_str(v, "CronDaemon <a@b.example>", "plain name");
+	free(v);
+
+	o = run("Subject: caf\xc3\xa9\n\nx\n", "a@b.example", "");
+	is_int(o.eightbit, 1, "8-bit octet seen");
+	free(o.body);
+	o = run("Subject: x\nbcc: lower@case.example\nBCC: upper@case.example\n"
+	        "\nbody Bcc: stays\n",
+	    "a@b.example", "");
+	ok(strstr(o.body, "case.example") == NULL,
+	    "Bcc: removed whatever its case");
+	ok(strstr(o.body, "body Bcc: stays") != NULL, "body untouched");
+	free(o.body);
+	o = run("Subject: x\n\na\r\nb\rc\r\n", "a@b.example", "");
+	ok(strstr(o.body, "\n\na\nb\rc\n") != NULL,
+	    "CRLF to LF, a lone CR kept");
+	free(o.body);
+}
+
+int
+main(void)
+{
+	setenv("TZ", "UTC", 1);
+	test_complete_message();
+	test_bare_message();
+	test_names_and_8bit();
+	return done_testing();
+}
