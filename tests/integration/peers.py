@@ -1,0 +1,466 @@
+"""Real network peers for ncmta's integration tests: SMTP sinks built on
+aiosmtpd that record every message and can misbehave on demand (refuse
+connections, 421/554 greetings, reject EHLO/HELO, 4xx/5xx per recipient,
+drop the connection). Each sink runs its own asyncio loop in a thread and
+listens on loopback; bind address, TLS and AUTH are constructor options so
+later suites (several sinks on 127.0.0.x, STARTTLS, AUTH) reuse the same
+class. NameServer is a dnsmasq serving given MX/A/AAAA records.
+"""
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+from aiosmtpd.smtp import SMTP
+
+
+@dataclass
+class Received:
+    """One message as the sink accepted it."""
+    mail_from: str
+    rcpt_tos: List[str]
+    content: bytes  # dot-unstuffed, CRLF line ends, as sent
+    helo: str  # "EHLO name" or "HELO name"
+    peer: tuple
+    tls: bool
+    auth: Optional[str]
+    when: float
+
+    def headers_body(self):
+        """Split content into (header block, body) at the first empty line."""
+        head, sep, body = self.content.partition(b"\r\n\r\n")
+        return head + b"\r\n", body
+
+    def header(self, name: str) -> List[str]:
+        """Values of every header called name (unfolded, decoded loosely)."""
+        head, _ = self.headers_body()
+        out, cur = [], None
+        for line in head.split(b"\r\n"):
+            if line[:1] in (b" ", b"\t") and cur is not None:
+                cur += b" " + line.strip()
+                continue
+            if cur is not None:
+                out.append(cur)
+            cur = line
+        if cur:
+            out.append(cur)
+        vals = []
+        for h in out:
+            k, _, v = h.partition(b":")
+            if k.strip().lower() == name.lower().encode():
+                vals.append(v.strip().decode("utf-8", "replace"))
+        return vals
+
+
+@dataclass
+class Behaviour:
+    """How a sink (mis)behaves. Change fields at any time; new
+    connections and commands pick them up."""
+    # A full reply line sent instead of the normal 220 greeting, e.g.
+    # "421 4.3.2 go away" (connection closed after it) or "554 no" (every
+    # command but QUIT then gets 503, as RFC 5321 3.1 describes).
+    greeting: Optional[str] = None
+    ehlo_reply: Optional[str] = None  # e.g. "502 5.5.2 no EHLO"
+    helo_reply: Optional[str] = None  # e.g. "502 5.5.2 no HELO either"
+    mail_reply: Optional[str] = None  # e.g. "451 4.3.0 try later"
+    # Per-recipient replies by exact address (lower-cased), or a callable
+    # address -> reply or None (None: accept).
+    rcpt_replies: Dict[str, str] = field(default_factory=dict)
+    rcpt_hook: Optional[Callable[[str], Optional[str]]] = None
+    data_reply: Optional[str] = None  # reply to the end of DATA
+    # Drop the TCP connection without a word: "connect", "ehlo", "mail",
+    # "rcpt" or "data" (after the message was received, before the reply).
+    drop_at: Optional[str] = None
+    delay: float = 0.0  # seconds to wait before answering end of DATA
+
+
+def free_port(host="127.0.0.1"):
+    """A port nobody listens on right now (bind 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class _Handler:
+    """aiosmtpd handler hooks: apply the behaviour, record the message."""
+
+    def __init__(self, sink):
+        self.sink = sink
+
+    @property
+    def b(self):
+        return self.sink.behaviour
+
+    async def handle_EHLO(self, server, session, envelope, hostname,
+                          responses):
+        session.ncmta_helo = "EHLO " + hostname
+        if self.b.drop_at == "ehlo":
+            server.transport.close()
+            return []
+        if self.b.ehlo_reply:
+            return [self.b.ehlo_reply]
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server, session, envelope, hostname):
+        session.ncmta_helo = "HELO " + hostname
+        if self.b.drop_at == "ehlo":
+            server.transport.close()
+            return "421 closing"
+        if self.b.helo_reply:
+            return self.b.helo_reply
+        session.host_name = hostname
+        return "250 %s" % server.hostname
+
+    async def handle_MAIL(self, server, session, envelope, address,
+                          mail_options):
+        if self.b.drop_at == "mail":
+            server.transport.close()
+            return "421 closing"
+        if self.b.mail_reply:
+            return self.b.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address,
+                          rcpt_options):
+        if self.b.drop_at == "rcpt":
+            server.transport.close()
+            return "421 closing"
+        reply = self.b.rcpt_replies.get(address.lower())
+        if reply is None and self.b.rcpt_hook is not None:
+            reply = self.b.rcpt_hook(address)
+        if reply:
+            self.sink._note_rcpt(address, reply)
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        self.sink._note_rcpt(address, "250")
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.b.drop_at == "data":
+            server.transport.close()
+            return "421 closing"
+        if self.b.delay:
+            await asyncio.sleep(self.b.delay)
+        if self.b.data_reply:
+            return self.b.data_reply
+        msg = Received(
+            mail_from=envelope.mail_from,
+            rcpt_tos=list(envelope.rcpt_tos),
+            content=bytes(envelope.content),
+            helo=getattr(session, "ncmta_helo", ""),
+            peer=session.peer,
+            tls=session.ssl is not None,
+            auth=(session.login_data if session.authenticated else None),
+            when=time.time())
+        self.sink._record(msg)
+        return "250 2.0.0 Ok: queued as %d" % len(self.sink.messages)
+
+
+class _SinkSMTP(SMTP):
+    """aiosmtpd's SMTP with a configurable greeting and connection count."""
+
+    def __init__(self, sink, *args, **kw):
+        self._sink = sink
+        super().__init__(*args, **kw)
+
+    def connection_made(self, transport):
+        self._sink._note_connection()
+        super().connection_made(transport)
+
+    async def _handle_client(self):
+        b = self._sink.behaviour
+        if b.drop_at == "connect":
+            self.transport.close()
+            return
+        if not b.greeting:
+            return await super()._handle_client()
+        await self.push(b.greeting)
+        if b.greeting.startswith("421"):
+            self.transport.close()
+            return
+        # A refusing server keeps the line open and answers 503 until
+        # QUIT (RFC 5321 3.1).
+        while self.transport is not None:
+            try:
+                line = await self._reader.readline()
+            except (ConnectionError, asyncio.CancelledError):
+                return
+            if not line:
+                self.transport.close()
+                return
+            if line.strip().upper().startswith(b"QUIT"):
+                await self.push("221 2.0.0 Bye")
+                self.transport.close()
+                return
+            await self.push("503 5.5.1 No service")
+
+
+class Sink:
+    """An SMTP server on host:port that records what it accepts.
+
+    Created "down": the port is bound (reserved) but not listening, so a
+    connection is refused. start() makes it listen, stop() makes it refuse
+    again on the same port. Use as a context manager or call close().
+    """
+
+    def __init__(self, host="127.0.0.1", port=0, name="sink",
+                 tls_context: Optional[ssl.SSLContext] = None,
+                 implicit_tls=False, require_starttls=False,
+                 authenticator=None, auth_required=False,
+                 auth_require_tls=True, behaviour: Optional[Behaviour] = None):
+        self.host = host
+        self.name = name
+        self.tls_context = tls_context
+        self.implicit_tls = implicit_tls
+        self.require_starttls = require_starttls
+        self.authenticator = authenticator
+        self.auth_required = auth_required
+        self.auth_require_tls = auth_require_tls
+        self.behaviour = behaviour or Behaviour()
+        self.messages: List[Received] = []
+        self.rcpt_log: List[tuple] = []  # (address, reply) per RCPT
+        self.connections = 0
+        self._cond = threading.Condition()
+        self._server = None
+        self._sock = self._bind(port)
+        self.port = self._sock.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever,
+                                        name="sink-%s" % name, daemon=True)
+        self._thread.start()
+
+    def __repr__(self):
+        return "<Sink %s %s:%d %d msgs>" % (self.name, self.host, self.port,
+                                            len(self.messages))
+
+    # -- life cycle ---------------------------------------------------------
+    def _bind(self, port):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.host, port))
+        return s
+
+    def _factory(self):
+        return _SinkSMTP(self, _Handler(self), hostname="sink.%s" % self.name,
+                         ident="ncmta-test-sink", decode_data=False,
+                         enable_SMTPUTF8=True,
+                         tls_context=(None if self.implicit_tls
+                                      else self.tls_context),
+                         require_starttls=self.require_starttls,
+                         authenticator=self.authenticator,
+                         auth_required=self.auth_required,
+                         auth_require_tls=self.auth_require_tls,
+                         timeout=30, loop=self._loop)
+
+    def _call(self, coro, timeout=10):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(
+            timeout)
+
+    def start(self):
+        """Listen (the sink comes "up")."""
+        if self._server is not None:
+            return self
+        if self._sock is None:
+            self._sock = self._bind(self.port)
+        sock, self._sock = self._sock, None
+        sock.listen(128)
+        ssl_ctx = self.tls_context if self.implicit_tls else None
+
+        async def serve():
+            return await self._loop.create_server(self._factory, sock=sock,
+                                                  ssl=ssl_ctx)
+        self._server = self._call(serve())
+        return self
+
+    def stop(self):
+        """Stop listening and close open sessions; the port stays reserved
+        (bound, not listening) so connections are refused."""
+        if self._server is not None:
+            server, self._server = self._server, None
+
+            async def down():
+                server.close()
+                if hasattr(server, "close_clients"):
+                    server.close_clients()
+                await server.wait_closed()
+            try:
+                self._call(down(), timeout=5)
+            except Exception:
+                pass
+        if self._sock is None:
+            self._sock = self._bind(self.port)
+        return self
+
+    def close(self):
+        self.stop()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def up(self):
+        return self._server is not None
+
+    @property
+    def hostspec(self):
+        """This sink as an ncmta host spec: [127.0.0.1]:PORT."""
+        return "[%s]:%d" % (self.host, self.port)
+
+    # -- records ------------------------------------------------------------
+    def _note_connection(self):
+        with self._cond:
+            self.connections += 1
+
+    def _note_rcpt(self, address, reply):
+        with self._cond:
+            self.rcpt_log.append((address, reply))
+
+    def _record(self, msg):
+        with self._cond:
+            self.messages.append(msg)
+            self._cond.notify_all()
+
+    def snapshot(self) -> List[Received]:
+        with self._cond:
+            return list(self.messages)
+
+    def count(self):
+        with self._cond:
+            return len(self.messages)
+
+    def wait_count(self, n, timeout):
+        """Wait until at least n messages arrived; True if they did."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while len(self.messages) < n:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.5))
+            return True
+
+
+class NameServer:
+    """dnsmasq answering only from the records given here, on 127.0.0.1 and
+    a free port, logging every query (count them with queries()). Names
+    under `local` domains that have no record get NXDOMAIN.
+
+    records: ("MX", domain, pref, host), ("A", name, ip), ("AAAA", name,
+    ip), ("NULLMX", domain) (RFC 7505 "0 .").
+    """
+
+    def __init__(self, base_dir, records=(), local=("example",), ttl=30,
+                 host="127.0.0.1"):
+        self.host = host
+        self.logfile = os.path.join(base_dir, "dnsmasq-queries.log")
+        args = ["/usr/sbin/dnsmasq", "--keep-in-foreground",
+                "--conf-file=/dev/null", "--no-hosts", "--no-resolv",
+                "--listen-address=" + host, "--bind-interfaces",
+                "--pid-file=", "--log-queries",
+                "--log-facility=" + self.logfile, "--local-ttl=%d" % ttl]
+        if os.getuid() == 0:
+            args.append("--user=root")
+        args += ["--local=/%s/" % d for d in local]
+        for r in records:
+            kind = r[0].upper()
+            if kind == "MX":
+                args.append("--mx-host=%s,%s,%d" % (r[1], r[3], r[2]))
+            elif kind in ("A", "AAAA"):
+                args.append("--host-record=%s,%s" % (r[1], r[2]))
+            elif kind == "NULLMX":
+                args.append("--dns-rr=%s,15,000000" % r[1])
+            else:
+                raise ValueError("unknown record kind %r" % (r,))
+        for _ in range(5):
+            self.port = free_port(host)
+            self.proc = subprocess.Popen(args + ["--port=%d" % self.port],
+                                         stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE)
+            if self._answers():
+                return
+            self.proc.kill()
+            self.proc.wait()
+        raise RuntimeError("dnsmasq did not start: %s" % (
+            self.proc.stderr.read().decode(errors="replace")))
+
+    def _answers(self, timeout=5):
+        import dns.message
+        import dns.query
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.proc.poll() is None:
+            try:
+                dns.query.udp(dns.message.make_query("probe.invalid", "A"),
+                              self.host, timeout=0.3, port=self.port)
+                return True
+            except Exception:
+                time.sleep(0.05)
+        return False
+
+    @property
+    def spec(self):
+        """This server as a dns_servers entry: IP:port."""
+        return "%s:%d" % (self.host, self.port)
+
+    def queries(self, qtype=None, name=None):
+        """Queries received so far: [(type, name)], optionally filtered."""
+        out = []
+        try:
+            with open(self.logfile, errors="replace") as f:
+                for line in f:
+                    m = re.search(r"query\[(\w+)\] (\S+) from", line)
+                    if m and (qtype is None or m.group(1) == qtype) and \
+                            (name is None or m.group(2) == name):
+                        out.append((m.group(1), m.group(2)))
+        except OSError:
+            pass
+        return out
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class SilentNameServer:
+    """A UDP and TCP port on which a name server would listen but that
+    never answers: for DNS time-out tests."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.host = host
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind((host, 0))
+        self.port = self.udp.getsockname()[1]
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.bind((host, self.port))
+        self.tcp.listen(1)
+
+    @property
+    def spec(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def close(self):
+        self.udp.close()
+        self.tcp.close()

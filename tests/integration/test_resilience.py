@@ -1,0 +1,127 @@
+"""Durability: submissions while the daemons are stopped wait in maildrop;
+kill -9 of pickup, qmgr or an smtp worker in the middle of a burst loses
+nothing (the master restarts the daemon); only the master keeps root."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from instance import wait_for
+from msgs import message, new_token, submit_many, token_counts
+
+
+def test_submission_while_stopped(instances, sink):
+    inst = instances(smart_host=[sink]).start()
+    inst.stop()
+    assert inst.ctl("status").returncode == 1
+    toks = [new_token() for _ in range(20)]
+    jobs = []
+    for t in toks:
+        data, _ = message(t, "rcpt@stopped.example")
+        jobs.append((["rcpt@stopped.example"], data, "s@test.example"))
+    for r in submit_many(inst, jobs):
+        assert r.returncode == 0, r.stderr
+    assert len(inst.maildrop_files()) == 20
+    assert sink.count() == 0
+
+    inst.start()
+    assert inst.ctl("status").returncode == 0
+    assert sink.wait_count(20, 30), "%d of 20 arrived" % sink.count()
+    wait_for(lambda: inst.qshow_json() == [], 10, "an empty queue")
+    assert token_counts(sink.snapshot()) == {t: 1 for t in toks}
+    assert inst.maildrop_files() == []
+
+
+BURST = 500
+
+
+class Burst(threading.Thread):
+    """Submits BURST messages with a few parallel ncsendmail processes."""
+
+    def __init__(self, inst):
+        super().__init__(daemon=True)
+        self.inst = inst
+        self.toks = [new_token() for _ in range(BURST)]
+        self.done = 0
+        self.failed = []
+
+    def run(self):
+        chunk = 25
+        for off in range(0, BURST, chunk):
+            jobs = []
+            for i, t in enumerate(self.toks[off:off + chunk], off):
+                data, _ = message(t, "r%d@burst%d.example" % (i, i % 7), i)
+                jobs.append((["r%d@burst%d.example" % (i, i % 7)], data,
+                             "s@test.example"))
+            for r in submit_many(self.inst, jobs):
+                if r.returncode != 0:
+                    self.failed.append(r.stderr)
+            self.done = off + len(jobs)
+
+
+def _kill_one(inst, name):
+    pids = inst.pids(name)
+    assert pids, "no %s process to kill: %s" % (name, inst.processes())
+    os.kill(pids[0], signal.SIGKILL)
+    return pids[0]
+
+
+@pytest.mark.parametrize("victim", ["pickup", "qmgr", "smtp", "all"])
+def test_kill9_during_burst_loses_nothing(instances, sink, victim, capsys):
+    inst = instances(smart_host=[sink]).start()
+    burst = Burst(inst)
+    burst.start()
+    victims = ["pickup", "qmgr", "smtp"] if victim == "all" else [victim]
+    killed = []
+    t0 = time.monotonic()
+    for n, name in enumerate(victims):
+        # Strike while both submission and delivery are under way.
+        goal = (n + 1) * BURST // (len(victims) + 2)
+        wait_for(lambda: burst.done >= goal or not burst.is_alive(), 60,
+                 "%d submissions" % goal)
+        wait_for(lambda: sink.count() >= goal // 2, 30,
+                 "%d deliveries" % (goal // 2))
+        killed.append((name, _kill_one(inst, name), burst.done,
+                       sink.count(), round(time.monotonic() - t0, 2)))
+        # The master brings it back; the next victim must be a new process.
+        wait_for(lambda: inst.pids(name) and
+                 killed[-1][1] not in inst.pids(name), 15,
+                 "%s restarted by the master" % name)
+    burst.join(120)
+    assert not burst.is_alive(), "submissions did not finish"
+    assert not burst.failed, "ncsendmail failed: %r" % burst.failed[:3]
+
+    ok = sink.wait_count(BURST, 90)
+    counts = token_counts(sink.snapshot())
+    lost = [t for t in burst.toks if t not in counts]
+    twice = sum(1 for t in burst.toks if counts.get(t, 0) > 1)
+    with capsys.disabled():
+        print("\n  kill -9 (name, pid, submitted, delivered, t): %r" % killed)
+        print("  kill -9 %s: %d of %d delivered, %d arrived more than once"
+              % (victim, len(counts), BURST, twice))
+    assert ok and not lost, "%d messages lost" % len(lost)
+    wait_for(lambda: inst.qshow_json() == [], 20, "an empty queue")
+    assert inst.maildrop_files() == []
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root")
+def test_only_master_keeps_root(running):
+    procs = running.processes()
+    names = sorted(p.name for p in procs)
+    assert names.count("master") == 1, names
+    for p in procs:
+        uids, gids = p.ids("Uid"), p.ids("Gid")
+        if p.name == "master":
+            assert uids[0] == 0
+            continue
+        assert len(uids) == 4 and 0 not in uids, (p, uids)
+        assert len(gids) == 4 and 0 not in gids, (p, gids)
+        groups = p.status.get("Groups", "").split()
+        assert "0" not in groups, (p, groups)
+    for p in procs:
+        if p.name in ("pickup", "qmgr", "smtp"):
+            assert p.root() not in (None, "/"), \
+                "%s is not chrooted (root %s)" % (p, p.root())
