@@ -1,0 +1,478 @@
+/*
+ * dispatch.c - from the ready list to the smtp workers and back: build a
+ * job per group of recipients, stream it to the least busy worker, apply
+ * each recipient's outcome, and write the changed records in one
+ * transaction per event-loop round (the queue's group commit for state
+ * changes). A message leaves the queue only once that commit holds.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "proto.h"
+#include "qmgr.h"
+#include "util.h"
+
+int qm_job_cmp(struct qm_job *, struct qm_job *);
+
+int
+qm_job_cmp(struct qm_job *a, struct qm_job *b)
+{
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+RB_GENERATE(qm_job_tree, qm_job, by_id, qm_job_cmp);
+
+static void msg_finish(struct qm_msg *);
+
+void
+dispatch_mark_dirty(struct qm_msg *m)
+{
+	if (!m->dirty) {
+		m->dirty = 1;
+		TAILQ_INSERT_TAIL(&qm->dirty, m, dirty_link);
+	}
+}
+
+static double
+msg_arrival(const struct qm_msg *m)
+{
+	return (double)m->rec->arrival_us / 1e6;
+}
+
+/* Log and record an outcome decided here, without an smtp session. */
+static void
+rcpt_decide(struct qm_msg *m, struct q_rcpt *r, int status, const char *dsn,
+    const char *reason)
+{
+	char qid[NC_QID_LEN + 1];
+	struct log_delivery d;
+	double now = now_sec();
+
+	qid_format(m->qid, qid);
+	memset(&d, 0, sizeof(d));
+	d.qid = qid;
+	d.rcpt = r->addr;
+	d.relay = "none";
+	d.arrival = msg_arrival(m);
+	d.t_active = d.t_handoff = d.t_done = now;
+	d.dsn = dsn;
+	d.status = status == QR_BOUNCED ? "bounced" : "deferred";
+	d.reason = reason;
+	log_delivery(&d);
+	r->status = (uint8_t)status;
+	free(r->dsn);
+	free(r->reason);
+	r->dsn = xstrdup(dsn);
+	r->reason = xstrdup(reason);
+}
+
+static int
+rcpt_open(const struct q_rcpt *r)
+{
+	return r->status == QR_PENDING || r->status == QR_DEFERRED;
+}
+
+/* Defer (or bounce) every open recipient of a message not sent out. */
+static void
+msg_decide_all(
+    struct qm_msg *m, int status, const char *dsn, const char *reason)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->rec->nrcpt; i++)
+		if (rcpt_open(&m->rec->rcpt[i]))
+			rcpt_decide(m, &m->rec->rcpt[i], status, dsn, reason);
+	msg_finish(m);
+}
+
+static struct qm_worker *
+worker_pick(void)
+{
+	struct qm_worker *w, *best = NULL;
+
+	TAILQ_FOREACH(w, &qm->workers, link)
+	{
+		if (w->jobs >= w->max_jobs ||
+		    ipc_peer_pending(w->peer) > QMGR_WORKER_BACKLOG)
+			continue;
+		if (best == NULL || w->jobs < best->jobs)
+			best = w;
+	}
+	return best;
+}
+
+static int
+msg_load(struct qm_msg *m, struct queue_txn *t)
+{
+	int rc;
+
+	if (m->rec != NULL)
+		return 0;
+	m->rec = xcalloc(1, sizeof(*m->rec));
+	if ((rc = queue_get_msg(t, m->qid, m->rec)) != 0) {
+		free(m->rec);
+		m->rec = NULL;
+	}
+	return rc;
+}
+
+static void
+job_send_body(struct qm_job *j, const uint8_t *body, size_t len)
+{
+	struct ipc_buf b;
+	size_t off, n;
+
+	for (off = 0; off < len; off += n) {
+		n = len - off > NC_BODY_CHUNK ? NC_BODY_CHUNK : len - off;
+		ipc_buf_init(&b, M_JOB_BODY);
+		ipc_add_u64(&b, j->id);
+		ipc_add_data(&b, body + off, n);
+		ipc_peer_send(j->worker->peer, &b);
+	}
+	ipc_buf_init(&b, M_JOB_END);
+	ipc_add_u64(&b, j->id);
+	ipc_peer_send(j->worker->peer, &b);
+}
+
+static void
+job_send(struct qm_job *j, const uint8_t *body, size_t len)
+{
+	struct q_msg *rec = j->msg->rec;
+	struct ipc_buf b;
+	uint32_t i;
+	int h;
+
+	ipc_buf_init(&b, M_JOB_BEGIN);
+	ipc_add_u64(&b, j->id);
+	ipc_add_u64(&b, rec->qid);
+	ipc_add_str(&b, rec->sender);
+	ipc_add_u64(&b, rec->size);
+	ipc_add_double(&b, msg_arrival(j->msg));
+	ipc_add_double(&b, j->msg->t_active);
+	ipc_add_double(&b, now_sec());
+	ipc_add_u32(&b, rec->flags & QMSG_F_8BIT ? JOB_F_8BIT : 0);
+	ipc_add_u32(&b, (uint32_t)qm->relays.n);
+	for (h = 0; h < qm->relays.n; h++) {
+		ipc_add_str(&b, qm->relays.host[h].name);
+		ipc_add_str(&b, qm->relays.host[h].addr);
+		ipc_add_u32(&b, qm->relays.host[h].port);
+	}
+	ipc_add_u32(&b, j->nrcpt);
+	for (i = 0; i < j->nrcpt; i++) {
+		ipc_add_u32(&b, j->rcpt[i]);
+		ipc_add_str(&b, rec->rcpt[j->rcpt[i]].addr);
+	}
+	ipc_peer_send(j->worker->peer, &b);
+	job_send_body(j, body, len);
+}
+
+/* Jobs of up to smtp_recipient_limit open recipients each. */
+static void
+msg_make_jobs(struct qm_msg *m, const uint8_t *body, size_t len)
+{
+	uint32_t i, limit = (uint32_t)qm->cfg.smtp_recipient_limit;
+	struct qm_job *j = NULL;
+
+	for (i = 0; i < m->rec->nrcpt; i++) {
+		if (!rcpt_open(&m->rec->rcpt[i]))
+			continue;
+		if (j == NULL) {
+			j = xcalloc(1, sizeof(*j));
+			j->id = ++qm->next_job;
+			j->msg = m;
+			j->rcpt = xcalloc(limit, sizeof(*j->rcpt));
+			j->seen = xcalloc(limit, 1);
+		}
+		j->rcpt[j->nrcpt++] = i;
+		if (j->nrcpt == limit || i + 1 == m->rec->nrcpt) {
+			j->worker = worker_pick();
+			if (j->worker == NULL) /* all full: take the first */
+				j->worker = TAILQ_FIRST(&qm->workers);
+			j->worker->jobs++;
+			RB_INSERT(qm_job_tree, &qm->jobs, j);
+			m->jobs_in_flight++;
+			qm->jobs_in_flight++;
+			job_send(j, body, len);
+			j = NULL;
+		}
+	}
+	if (j != NULL) { /* trailing open recipients were none */
+		free(j->rcpt);
+		free(j->seen);
+		free(j);
+	}
+}
+
+static void
+msg_log_active(struct qm_msg *m)
+{
+	char qid[NC_QID_LEN + 1];
+	uint32_t i, open = 0;
+
+	for (i = 0; i < m->rec->nrcpt; i++)
+		open += rcpt_open(&m->rec->rcpt[i]);
+	qid_format(m->qid, qid);
+	log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", qid,
+	    m->rec->sender, (unsigned long long)m->rec->size, open);
+}
+
+/* Start delivery of one message; the read transaction holds its body. */
+static void
+msg_dispatch(struct qm_msg *m, struct queue_txn *t)
+{
+	const void *body;
+	size_t len;
+	int rc;
+
+	qm_msg_list_remove(m);
+	if ((rc = msg_load(m, t)) != 0 ||
+	    (rc = queue_get_body(t, m->qid, &body, &len)) != 0) {
+		log_warnx("cannot read message %016llX: %s",
+		    (unsigned long long)m->qid, queue_strerror(rc));
+		qm_msg_make_deferred(
+		    m, (int64_t)time(NULL) + qm->cfg.min_backoff);
+		return;
+	}
+	m->t_active = now_sec();
+	qm_msg_set_state(m, Q_ACTIVE);
+	msg_log_active(m);
+	if (m->rec->attempts > 0 &&
+	    backoff_expired(
+	        msg_arrival(m), m->t_active, qm->cfg.max_queue_lifetime)) {
+		msg_decide_all(m, QR_BOUNCED, "4.4.7",
+		    "message expired: too long in the queue");
+		return;
+	}
+	if (strcmp(qm->cfg.delivery_mode, "smarthost") != 0) {
+		msg_decide_all(m, QR_DEFERRED, "4.3.5",
+		    "delivery_mode = direct needs the resolver, which this "
+		    "build does not have; set delivery_mode = smarthost");
+		return;
+	}
+	if (qm->relays.n == 0) {
+		msg_decide_all(m, QR_DEFERRED, "4.3.5", qm->relays.error);
+		return;
+	}
+	dispatch_mark_dirty(m);
+	msg_make_jobs(m, body, len);
+	if (m->jobs_in_flight == 0)
+		msg_finish(m);
+}
+
+void
+dispatch_run(void)
+{
+	struct queue_txn *t = NULL;
+	struct qm_msg *m;
+	int rc;
+
+	while ((m = TAILQ_FIRST(&qm->ready)) != NULL) {
+		if (qm->jobs_in_flight >=
+		        qm->cfg.destination_concurrency_limit ||
+		    worker_pick() == NULL)
+			break;
+		if (t == NULL &&
+		    (rc = queue_txn_begin(qm->queue, &t, 1)) != 0) {
+			log_warnx(
+			    "cannot read the queue: %s", queue_strerror(rc));
+			break;
+		}
+		msg_dispatch(m, t);
+	}
+	if (t != NULL)
+		queue_txn_abort(t);
+}
+
+static struct qm_job *
+job_find(struct ipc_peer *p, uint64_t id)
+{
+	struct qm_job key, *j;
+
+	key.id = id;
+	j = RB_FIND(qm_job_tree, &qm->jobs, &key);
+	if (j == NULL || j->worker->peer != p) {
+		ipc_peer_error(p, "result for a job this worker does not have");
+		return NULL;
+	}
+	return j;
+}
+
+void
+dispatch_rcpt_result(struct ipc_peer *p, struct ipc_msg *m)
+{
+	uint64_t id = ipc_get_u64(m);
+	uint32_t idx = ipc_get_u32(m), cls = ipc_get_u32(m), k;
+	const char *dsn = ipc_get_str(m), *text = ipc_get_str(m);
+	struct qm_job *j;
+	struct q_rcpt *r;
+
+	(void)ipc_get_str(m); /* relay: logged by the worker */
+	if (!ipc_msg_done(m) || (j = job_find(p, id)) == NULL)
+		return;
+	for (k = 0; k < j->nrcpt && j->rcpt[k] != idx; k++)
+		;
+	if (k == j->nrcpt || j->seen[k] || cls < 2 || cls > 5 || cls == 3) {
+		ipc_peer_error(p, "bad recipient result");
+		return;
+	}
+	j->seen[k] = 1;
+	r = &j->msg->rec->rcpt[idx];
+	r->status = cls == 2 ? QR_SENT : cls == 5 ? QR_BOUNCED : QR_DEFERRED;
+	free(r->dsn);
+	free(r->reason);
+	r->dsn = xstrdup(dsn);
+	r->reason = xstrdup(text);
+}
+
+static void
+job_end(struct qm_job *j, const char *reason)
+{
+	struct qm_msg *m = j->msg;
+	uint32_t k;
+
+	for (k = 0; k < j->nrcpt; k++)
+		if (!j->seen[k])
+			rcpt_decide(m, &m->rec->rcpt[j->rcpt[k]], QR_DEFERRED,
+			    "4.3.0", reason);
+	RB_REMOVE(qm_job_tree, &qm->jobs, j);
+	j->worker->jobs--;
+	qm->jobs_in_flight--;
+	free(j->rcpt);
+	free(j->seen);
+	free(j);
+	if (--m->jobs_in_flight == 0)
+		msg_finish(m);
+	qm_kick();
+}
+
+void
+dispatch_job_done(struct ipc_peer *p, struct ipc_msg *m)
+{
+	uint64_t id = ipc_get_u64(m);
+	uint32_t cls = ipc_get_u32(m);
+	const char *reason = ipc_get_str(m);
+	struct qm_job *j;
+
+	(void)cls; /* destination health is the scheduler's (later) */
+	if (!ipc_msg_done(m) || (j = job_find(p, id)) == NULL)
+		return;
+	job_end(j, *reason ? reason : "delivery incomplete");
+}
+
+void
+dispatch_worker_lost(struct qm_worker *w)
+{
+	struct qm_job *j, *next;
+
+	for (j = RB_MIN(qm_job_tree, &qm->jobs); j != NULL; j = next) {
+		next = RB_NEXT(qm_job_tree, &qm->jobs, j);
+		if (j->worker == w)
+			job_end(j, "lost connection with the smtp worker");
+	}
+}
+
+/* Every recipient of a message has an outcome for this attempt. */
+static void
+msg_finish(struct qm_msg *m)
+{
+	uint32_t i, open = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	for (i = 0; i < m->rec->nrcpt; i++)
+		open += rcpt_open(&m->rec->rcpt[i]);
+	dispatch_mark_dirty(m);
+	if (open == 0) {
+		m->removed = 1;
+		return;
+	}
+	m->rec->attempts++;
+	qm_msg_set_state(m, Q_DEFERRED);
+	qm_msg_make_deferred(m,
+	    now +
+	        backoff_delay(m->rec->attempts, qm->cfg.min_backoff,
+	            qm->cfg.max_backoff));
+}
+
+static void
+commit_retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	dispatch_commit();
+}
+
+static int
+commit_one(struct queue_txn *t, struct qm_msg *m)
+{
+	if (m->removed)
+		return queue_del_msg(t, m->qid) == QUEUE_ENOTFOUND
+		    ? 0
+		    : queue_del_msg(t, m->qid);
+	m->rec->state = m->state;
+	m->rec->next_attempt = m->next_attempt;
+	return queue_put_msg(t, m->rec);
+}
+
+static void
+commit_done(struct qm_msg *m)
+{
+	char qid[NC_QID_LEN + 1];
+
+	m->dirty = 0;
+	if (m->removed) {
+		qid_format(m->qid, qid);
+		log_info("%s: removed", qid);
+		qm_msg_list_remove(m);
+		qm->counts[m->state]--;
+		RB_REMOVE(qm_msg_tree, &qm->msgs, m);
+		q_msg_free(m->rec);
+		free(m->rec);
+		free(m);
+		return;
+	}
+	if (m->jobs_in_flight == 0) {
+		q_msg_free(m->rec);
+		free(m->rec);
+		m->rec = NULL;
+	}
+}
+
+void
+dispatch_commit(void)
+{
+	struct timeval tv = {1, 0};
+	struct queue_txn *t;
+	struct qm_msg *m, *next;
+	int rc;
+
+	if (TAILQ_EMPTY(&qm->dirty))
+		return;
+	if ((rc = queue_txn_begin(qm->queue, &t, 0)) != 0)
+		goto fail;
+	TAILQ_FOREACH(m, &qm->dirty, dirty_link)
+	if ((rc = commit_one(t, m)) != 0) {
+		queue_txn_abort(t);
+		goto fail;
+	}
+	if ((rc = queue_txn_commit(t)) != 0)
+		goto fail;
+	for (m = TAILQ_FIRST(&qm->dirty); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, dirty_link);
+		TAILQ_REMOVE(&qm->dirty, m, dirty_link);
+		commit_done(m);
+	}
+	qm->commit_failing = 0;
+	return;
+fail:
+	if (!qm->commit_failing)
+		log_warnx("cannot update the queue: %s; retrying",
+		    queue_strerror(rc));
+	qm->commit_failing = 1;
+	if (qm->commit_retry_ev == NULL)
+		qm->commit_retry_ev =
+		    evtimer_new(qm->base, commit_retry_cb, NULL);
+	evtimer_add(qm->commit_retry_ev, &tv);
+}

@@ -1,0 +1,418 @@
+/*
+ * qmgr.c - queue manager start-up and bookkeeping: load the queue, accept
+ * pickup and smtp workers on private/qmgr, keep the ready and deferred
+ * lists, and run the deferred queue every queue_run_delay (or at once on
+ * `ncctl flush`).
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "privdrop.h"
+#include "proto.h"
+#include "qmgr.h"
+#include "util.h"
+
+struct qmgr *qm;
+
+int qm_msg_cmp(struct qm_msg *, struct qm_msg *);
+
+int
+qm_msg_cmp(struct qm_msg *a, struct qm_msg *b)
+{
+	return a->qid < b->qid ? -1 : a->qid > b->qid;
+}
+RB_GENERATE(qm_msg_tree, qm_msg, by_qid, qm_msg_cmp);
+
+struct qm_msg *
+qm_msg_find(uint64_t qid)
+{
+	struct qm_msg key;
+
+	key.qid = qid;
+	return RB_FIND(qm_msg_tree, &qm->msgs, &key);
+}
+
+void
+qm_msg_set_state(struct qm_msg *m, int state)
+{
+	qm->counts[m->state]--;
+	m->state = (uint8_t)state;
+	qm->counts[m->state]++;
+}
+
+void
+qm_msg_list_remove(struct qm_msg *m)
+{
+	if (m->on_list == 1)
+		TAILQ_REMOVE(&qm->ready, m, link);
+	else if (m->on_list == 2)
+		TAILQ_REMOVE(&qm->deferred, m, link);
+	m->on_list = 0;
+}
+
+void
+qm_msg_make_ready(struct qm_msg *m)
+{
+	qm_msg_list_remove(m);
+	TAILQ_INSERT_TAIL(&qm->ready, m, link);
+	m->on_list = 1;
+	qm_kick();
+}
+
+void
+qm_msg_make_deferred(struct qm_msg *m, int64_t when)
+{
+	qm_msg_list_remove(m);
+	m->next_attempt = when;
+	TAILQ_INSERT_TAIL(&qm->deferred, m, link);
+	m->on_list = 2;
+}
+
+/* Add a message to the index from its record; returns it. */
+static struct qm_msg *
+qm_msg_add(const struct q_msg *rec)
+{
+	struct qm_msg *m = xcalloc(1, sizeof(*m));
+
+	m->qid = rec->qid;
+	m->state = rec->state == Q_ACTIVE ? Q_INCOMING : rec->state;
+	m->next_attempt = rec->next_attempt;
+	RB_INSERT(qm_msg_tree, &qm->msgs, m);
+	qm->counts[m->state]++;
+	if (m->state == Q_DEFERRED)
+		qm_msg_make_deferred(m, m->next_attempt);
+	else if (m->state == Q_INCOMING)
+		qm_msg_make_ready(m);
+	return m;
+}
+
+static int
+qm_load_cb(const struct q_msg *rec, void *arg)
+{
+	unsigned long *n = arg;
+
+	if (qm_msg_find(rec->qid) == NULL) {
+		qm_msg_add(rec);
+		(*n)++;
+	}
+	return 0;
+}
+
+/* Index every message not yet known (start-up and periodic safety net). */
+static unsigned long
+qm_load_all(void)
+{
+	struct queue_txn *t;
+	unsigned long n = 0;
+	int rc;
+
+	if ((rc = queue_txn_begin(qm->queue, &t, 1)) != 0) {
+		log_warnx("cannot read the queue: %s", queue_strerror(rc));
+		return 0;
+	}
+	if ((rc = queue_walk(t, qm_load_cb, &n)) != 0)
+		log_warnx("queue scan: %s", queue_strerror(rc));
+	queue_txn_abort(t);
+	return n;
+}
+
+int
+qm_load_new(uint64_t qid)
+{
+	struct queue_txn *t;
+	struct q_msg rec;
+	int rc;
+
+	if (qm_msg_find(qid) != NULL)
+		return 0;
+	if ((rc = queue_txn_begin(qm->queue, &t, 1)) != 0)
+		return rc;
+	rc = queue_get_msg(t, qid, &rec);
+	queue_txn_abort(t);
+	if (rc != 0)
+		return rc;
+	qm_msg_add(&rec);
+	q_msg_free(&rec);
+	return 0;
+}
+
+static void
+qm_kick_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	dispatch_commit();
+	dispatch_run();
+	dispatch_commit();
+}
+
+void
+qm_kick(void)
+{
+	event_active(qm->kick_ev, EV_TIMEOUT, 0);
+}
+
+/* Move every deferred message that is due (or all, when forced). */
+static void
+qm_run_deferred(int force)
+{
+	struct qm_msg *m, *next;
+	int64_t now = (int64_t)time(NULL);
+
+	for (m = TAILQ_FIRST(&qm->deferred); m != NULL; m = next) {
+		next = TAILQ_NEXT(m, link);
+		if (force || m->next_attempt <= now)
+			qm_msg_make_ready(m);
+	}
+}
+
+static void
+qm_retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	static int scans;
+	struct timeval tv = {qm->cfg.queue_run_delay, 0};
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	/* a message committed while no qmgr listened is found here */
+	if (++scans % 10 == 0 && qm_load_all() > 0)
+		log_info("found unannounced messages in the queue");
+	qm_run_deferred(0);
+	evtimer_add(qm->retry_ev, &tv);
+}
+
+/* ---- peers on private/qmgr ---- */
+
+static void
+peer_closed(struct ipc_peer *p, void *arg)
+{
+	struct qm_peer *qp = arg;
+
+	(void)p;
+	if (qp->kind == PEER_SMTP && qp->worker != NULL) {
+		log_warnx("smtp worker pid %d went away", qp->worker->pid);
+		dispatch_worker_lost(qp->worker);
+		TAILQ_REMOVE(&qm->workers, qp->worker, link);
+		free(qp->worker);
+	}
+	free(qp);
+}
+
+static int
+peer_is(struct ipc_peer *p, struct qm_peer *qp, enum qm_peer_kind kind)
+{
+	if (qp->kind != kind) {
+		ipc_peer_error(p, "message not allowed for this peer");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+on_pickup_hello(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct qm_peer *qp = arg;
+
+	(void)ipc_get_u32(m);
+	if (!peer_is(p, qp, PEER_UNKNOWN))
+		return;
+	qp->kind = PEER_PICKUP;
+}
+
+static void
+on_pickup_new(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct qm_peer *qp = arg;
+	uint32_t i, n = ipc_get_u32(m);
+	int rc;
+
+	if (!peer_is(p, qp, PEER_PICKUP))
+		return;
+	if (n > (m->len - m->pos) / 8) {
+		ipc_peer_error(p, "bad count");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t qid = ipc_get_u64(m);
+		if ((rc = qm_load_new(qid)) != 0 && rc != QUEUE_ENOTFOUND)
+			log_warnx(
+			    "cannot load new message: %s", queue_strerror(rc));
+	}
+}
+
+static void
+on_smtp_hello(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct qm_peer *qp = arg;
+	uint32_t pid = ipc_get_u32(m), max = ipc_get_u32(m);
+
+	if (!ipc_msg_done(m) || !peer_is(p, qp, PEER_UNKNOWN))
+		return;
+	if (max == 0 || max > 100000) {
+		ipc_peer_error(p, "bad session count");
+		return;
+	}
+	qp->kind = PEER_SMTP;
+	qp->worker = xcalloc(1, sizeof(*qp->worker));
+	qp->worker->peer = p;
+	qp->worker->pid = (int)pid;
+	qp->worker->max_jobs = (int)max;
+	TAILQ_INSERT_TAIL(&qm->workers, qp->worker, link);
+	qm_kick();
+}
+
+static void
+on_smtp_rcpt(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	if (peer_is(p, arg, PEER_SMTP))
+		dispatch_rcpt_result(p, m);
+}
+
+static void
+on_smtp_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	if (peer_is(p, arg, PEER_SMTP))
+		dispatch_job_done(p, m);
+}
+
+static const struct ipc_handler peer_table[] = {
+    {M_PICKUP_HELLO, "PICKUP_HELLO", on_pickup_hello},
+    {M_PICKUP_NEW, "PICKUP_NEW", on_pickup_new},
+    {M_SMTP_HELLO, "SMTP_HELLO", on_smtp_hello},
+    {M_SMTP_RCPT, "SMTP_RCPT", on_smtp_rcpt},
+    {M_SMTP_DONE, "SMTP_DONE", on_smtp_done}, {0, NULL, NULL}};
+
+static void
+qm_accept(evutil_socket_t fd, short ev, void *arg)
+{
+	struct qm_peer *qp;
+	int s;
+
+	(void)ev;
+	(void)arg;
+	if ((s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("accept");
+		return;
+	}
+	qp = xcalloc(1, sizeof(*qp));
+	ipc_peer_new(
+	    qm->base, s, "qmgr client", peer_table, 0, peer_closed, qp);
+}
+
+/* ---- control channel from the master ---- */
+
+static void
+ctl_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	uint32_t i, n = ipc_get_u32(m);
+	struct qm_msg *qmsg;
+
+	(void)arg;
+	if (n > (m->len - m->pos) / 8) {
+		ipc_peer_error(p, "bad count");
+		return;
+	}
+	if (n == 0) {
+		log_info("flush: retrying all deferred mail");
+		qm_run_deferred(1);
+	}
+	for (i = 0; i < n; i++)
+		if ((qmsg = qm_msg_find(ipc_get_u64(m))) != NULL &&
+		    qmsg->on_list == 2)
+			qm_msg_make_ready(qmsg);
+}
+
+static void
+ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)m;
+	(void)arg;
+	dispatch_commit();
+	log_info("stopping");
+	exit(0);
+}
+
+static void
+ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)arg;
+	m->pos = m->len;
+}
+
+static const struct ipc_handler ctl_table[] = {
+    {M_CTL_FLUSH, "CTL_FLUSH", ctl_flush}, {M_CTL_STOP, "CTL_STOP", ctl_stop},
+    {M_CTL_RELOAD, "CTL_RELOAD", ctl_ignore},
+    {M_CTL_STATUS, "CTL_STATUS", ctl_ignore}, {0, NULL, NULL}};
+
+static void
+qm_setup_relays(void)
+{
+	int family = strcmp(qm->cfg.inet_protocols, "ipv4") == 0 ? AF_INET
+	    : strcmp(qm->cfg.inet_protocols, "ipv6") == 0        ? AF_INET6
+	                                                         : AF_UNSPEC;
+
+	if (*qm->cfg.smart_host == '\0')
+		return;
+	relay_resolve(qm->cfg.smart_host, family,
+	    (int)qm->cfg.smtp_mx_address_limit, &qm->relays);
+	if (qm->relays.n == 0)
+		log_warnx("no usable smart host: %s", qm->relays.error);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct timeval tv;
+	struct event *accept_ev;
+	char *path;
+	unsigned long n;
+	int rc;
+
+	qm = xcalloc(1, sizeof(*qm));
+	RB_INIT(&qm->msgs);
+	RB_INIT(&qm->jobs);
+	TAILQ_INIT(&qm->ready);
+	TAILQ_INIT(&qm->deferred);
+	TAILQ_INIT(&qm->dirty);
+	TAILQ_INIT(&qm->workers);
+	daemon_setup(argc, argv, "qmgr", &qm->cfg);
+	signal(SIGPIPE, SIG_IGN);
+	path = config_qpath(&qm->cfg, "db");
+	if ((rc = queue_open(&qm->queue, path, qm->cfg.queue_map_size, 0)))
+		fatalx(
+		    "cannot open the queue %s: %s", path, queue_strerror(rc));
+	free(path);
+	qm_setup_relays();
+	privdrop(qm->cfg.mail_owner,
+	    geteuid() == 0 ? qm->cfg.queue_directory : NULL);
+	if ((qm->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	qm->kick_ev = event_new(qm->base, -1, 0, qm_kick_cb, NULL);
+	qm->retry_ev = evtimer_new(qm->base, qm_retry_cb, NULL);
+	n = qm_load_all();
+	log_info("queue loaded: %lu messages (%lu deferred, %lu held)", n,
+	    qm->counts[Q_DEFERRED], qm->counts[Q_HOLD]);
+	daemon_master_peer(qm->base, ctl_table, NULL);
+	fd_nonblock(DAEMON_LISTEN_FD);
+	accept_ev = event_new(
+	    qm->base, DAEMON_LISTEN_FD, EV_READ | EV_PERSIST, qm_accept, NULL);
+	event_add(accept_ev, NULL);
+	tv.tv_sec = qm->cfg.queue_run_delay;
+	tv.tv_usec = 0;
+	evtimer_add(qm->retry_ev, &tv);
+	qm_run_deferred(0);
+	event_base_dispatch(qm->base);
+	return 0;
+}
