@@ -164,9 +164,9 @@ ipc_get_u32(struct ipc_msg *m)
 uint64_t
 ipc_get_u64(struct ipc_msg *m)
 {
-	uint64_t hi = ipc_get_u32(m);
+	uint64_t hi = ipc_get_u32(m), v = hi << 32 | ipc_get_u32(m);
 
-	return hi << 32 | ipc_get_u32(m);
+	return m->error ? 0 : v; /* no half value from a short payload */
 }
 
 double
@@ -293,9 +293,10 @@ peer_dispatch(
 	ipc_msg_init(&m, type, payload, len);
 	p->in_dispatch = 1;
 	h->fn(p, &m, p->arg);
-	p->in_dispatch = 0;
+	/* still "in dispatch": ipc_peer_error() must only mark the peer */
 	if (!p->doomed && !ipc_msg_done(&m))
 		ipc_peer_error(p, "malformed message");
+	p->in_dispatch = 0;
 	if (p->doomed) {
 		if (p->why != NULL) {
 			snprintf(why, sizeof(why), "%s (%s)", p->why, h->name);

@@ -98,6 +98,21 @@ queue_open_dbs(struct queue *q)
 	return q_err(mdb_txn_commit(txn));
 }
 
+/* A directory without data.mdb: nothing was ever queued there. */
+static int
+queue_never_written(const char *dbdir)
+{
+	struct stat st;
+	char *path;
+	int r;
+
+	xasprintf(&path, "%s/data.mdb", dbdir);
+	r = stat(dbdir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    stat(path, &st) == -1 && errno == ENOENT;
+	free(path);
+	return r;
+}
+
 int
 queue_open(struct queue **qp, const char *dbdir, int64_t map_size, int readonly)
 {
@@ -108,6 +123,10 @@ queue_open(struct queue **qp, const char *dbdir, int64_t map_size, int readonly)
 	if (!readonly && mkdir(dbdir, 0700) == -1 && errno != EEXIST) {
 		free(q);
 		return QUEUE_EIO;
+	}
+	if (readonly && queue_never_written(dbdir)) {
+		*qp = q; /* no environment: reads find nothing */
+		return 0;
 	}
 	if ((rc = mdb_env_create(&q->env)) != 0)
 		goto fail;
@@ -138,7 +157,8 @@ queue_close(struct queue *q)
 {
 	if (q == NULL)
 		return;
-	mdb_env_close(q->env);
+	if (q->env != NULL)
+		mdb_env_close(q->env);
 	free(q);
 }
 
@@ -146,11 +166,13 @@ int
 queue_txn_begin(struct queue *q, struct queue_txn **tp, int readonly)
 {
 	unsigned int flags = readonly ? MDB_RDONLY : 0;
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
 	int rc;
 
 	if (!readonly && q->readonly)
 		return QUEUE_EIO;
+	if (q->env == NULL)
+		goto empty; /* read-only open of a never-written queue */
 	rc = mdb_txn_begin(q->env, NULL, flags, &txn);
 	if (rc == MDB_MAP_RESIZED) {
 		/* another process grew the map: adopt its size and retry */
@@ -159,6 +181,7 @@ queue_txn_begin(struct queue *q, struct queue_txn **tp, int readonly)
 	}
 	if (rc != 0)
 		return q_err(rc);
+empty:
 	*tp = xcalloc(1, sizeof(**tp));
 	(*tp)->q = q;
 	(*tp)->txn = txn;
@@ -169,7 +192,7 @@ queue_txn_begin(struct queue *q, struct queue_txn **tp, int readonly)
 int
 queue_txn_commit(struct queue_txn *t)
 {
-	int rc = mdb_txn_commit(t->txn);
+	int rc = t->txn != NULL ? mdb_txn_commit(t->txn) : 0;
 
 	free(t);
 	return q_err(rc);
@@ -180,7 +203,8 @@ queue_txn_abort(struct queue_txn *t)
 {
 	if (t == NULL)
 		return;
-	mdb_txn_abort(t->txn);
+	if (t->txn != NULL)
+		mdb_txn_abort(t->txn);
 	free(t);
 }
 

@@ -226,6 +226,9 @@ on_pickup_hello(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	if (!peer_is(p, qp, PEER_UNKNOWN))
 		return;
 	qp->kind = PEER_PICKUP;
+	/* what pickup committed while it had no connection to us */
+	if (qm_load_all() > 0)
+		log_info("picked up messages committed while disconnected");
 }
 
 static void

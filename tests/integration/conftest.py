@@ -47,7 +47,9 @@ def sink(sinks):
 @pytest.fixture
 def instances(request):
     """make(**settings) -> an Instance (not started); each is stopped and
-    removed after the test, its log printed if the test failed."""
+    removed after the test, its log printed if the test failed. A daemon
+    that died and was restarted by the master fails the test unless it set
+    inst.expect_restarts."""
     made = []
 
     def make(**settings):
@@ -60,6 +62,10 @@ def instances(request):
     failed = failed is not None and failed.failed
     errors = []
     for inst in made:
+        crashed = [line for line in inst.log().splitlines()
+                   if "; restarting in" in line]
+        if crashed and not inst.expect_restarts:
+            errors.append("%s: a daemon died: %s" % (inst.name, crashed[0]))
         if failed:
             tail = inst.log().splitlines()[-60:]
             print("---- %s: last lines of %s" % (inst.name, inst.logfile))

@@ -151,6 +151,7 @@ class Instance:
         self.libexec = os.path.join(base_dir, "libexec")
         self.logfile = os.path.join(base_dir, "maillog")
         self.started = False
+        self.expect_restarts = False  # tests that kill daemons set it
         os.makedirs(self.confdir, mode=0o755, exist_ok=True)
         os.makedirs(self.libexec, mode=0o755, exist_ok=True)
         self._link_daemons()

@@ -101,7 +101,10 @@ def test_ncctl_check(instances):
     # ncctl start refuses a broken configuration.
     r = inst.ctl("start")
     assert r.returncode != 0
+    assert "%s:%d" % (inst.conffile, nlines + 1) in r.stderr.decode()
+    inst.configure()
     assert inst.ctl("status").returncode == 1
+    assert inst.processes() == []
 
 
 def test_ncctl_status(instances, sink):

@@ -72,6 +72,7 @@ def _kill_one(inst, name):
 @pytest.mark.parametrize("victim", ["pickup", "qmgr", "smtp", "all"])
 def test_kill9_during_burst_loses_nothing(instances, sink, victim, capsys):
     inst = instances(smart_host=[sink]).start()
+    inst.expect_restarts = True
     burst = Burst(inst)
     burst.start()
     victims = ["pickup", "qmgr", "smtp"] if victim == "all" else [victim]
