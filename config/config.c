@@ -364,6 +364,10 @@ config_print(const struct nc_config *cfg, FILE *fp, int only_changed)
 
 	config_load_text(&def, "defaults", "", &e);
 	cf_errors_free(&e);
+	/* the default secrets_file lives in cfg's own configuration dir */
+	free(def.secrets_file);
+	xasprintf(&def.secrets_file, "%s/secrets",
+	    cfg->config_dir ? cfg->config_dir : ".");
 	for (s = cf_settings; s->name != NULL; s++) {
 		cf_format(cfg, s, a, sizeof(a));
 		cf_format(&def, s, b, sizeof(b));

@@ -1,0 +1,735 @@
+/*
+ * ipc_test.c - the framing layer (common/ipc.c): field encoding and
+ * strict decoding, header limits, event-driven peers fed whole, batched
+ * and byte-by-byte frames, protocol errors that close only the offending
+ * peer, and the blocking helpers used by the command-line clients.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "tap.h"
+#include "ipc.h"
+#include "util.h"
+
+enum { T_NUM = 1, T_STR = 2, T_BLOB = 3, T_REJECT = 4, T_ECHO = 5 };
+
+/* What the handlers saw; one per peer under test. */
+struct seen {
+	int nums, strs, blobs, closed;
+	uint64_t sum;
+	char last_str[64];
+	size_t last_blob;
+	struct ipc_peer *peer;
+};
+
+/* ---- encoding and decoding without an event loop ---- */
+
+static void
+payload_of(struct ipc_buf *b, struct ipc_msg *m)
+{
+	uint32_t len, type;
+
+	ipc_buf_finish(b);
+	ipc_hdr_parse(b->data, SIZE_MAX, &len, &type);
+	ipc_msg_init(m, type, b->data + IPC_HDR_LEN, len);
+}
+
+static void
+test_round_trip(void)
+{
+	const uint8_t blob[] = {0, 1, 2, 0, 0xff, 0x80};
+	struct ipc_buf b;
+	struct ipc_msg m;
+	const void *d;
+	size_t dlen = 99;
+	uint32_t len, type;
+
+	ipc_buf_init(&b, 0xabcd0123);
+	ipc_add_u32(&b, 0);
+	ipc_add_u32(&b, 0xdeadbeef);
+	ipc_add_u32(&b, UINT32_MAX);
+	ipc_add_u64(&b, 0x0102030405060708ULL);
+	ipc_add_u64(&b, UINT64_MAX);
+	ipc_add_double(&b, -1234.5625);
+	ipc_add_double(&b, 1e300);
+	ipc_add_str(&b, "hello, world");
+	ipc_add_str(&b, "");
+	ipc_add_str(&b, NULL);
+	ipc_add_str(&b, "caf\xc3\xa9");
+	ipc_add_data(&b, blob, sizeof(blob));
+	ipc_add_data(&b, NULL, 0);
+	ipc_buf_finish(&b);
+	ok(ipc_hdr_parse(b.data, SIZE_MAX, &len, &type) == 0, "header parses");
+	is_int(type, 0xabcd0123, "type survives");
+	is_int(len, b.len - IPC_HDR_LEN, "header length is the payload length");
+
+	ipc_msg_init(&m, type, b.data + IPC_HDR_LEN, len);
+	is_int(ipc_get_u32(&m), 0, "u32 0");
+	is_int(ipc_get_u32(&m), 0xdeadbeef, "u32 0xdeadbeef");
+	is_int(ipc_get_u32(&m), UINT32_MAX, "u32 max");
+	ok(ipc_get_u64(&m) == 0x0102030405060708ULL, "u64 byte order");
+	ok(ipc_get_u64(&m) == UINT64_MAX, "u64 max");
+	ok(ipc_get_double(&m) == -1234.5625, "negative double");
+	ok(ipc_get_double(&m) == 1e300, "large double");
+	is_str(ipc_get_str(&m), "hello, world", "string");
+	is_str(ipc_get_str(&m), "", "empty string");
+	is_str(ipc_get_str(&m), "", "NULL is sent as the empty string");
+	is_str(ipc_get_str(&m), "caf\xc3\xa9", "bytes > 127 in a string");
+	d = ipc_get_data(&m, &dlen);
+	ok(d != NULL && dlen == sizeof(blob) && memcmp(d, blob, dlen) == 0,
+	    "binary data with NULs");
+	ipc_get_data(&m, &dlen);
+	is_int(dlen, 0, "zero-length data");
+	ok(!m.error, "no getter failed");
+	ok(ipc_msg_done(&m), "whole payload consumed");
+	ipc_buf_free(&b);
+	ok(b.data == NULL && b.len == 0, "ipc_buf_free resets the buffer");
+}
+
+static void
+test_past_end(void)
+{
+	struct ipc_buf b;
+	struct ipc_msg m;
+	size_t dlen = 7;
+
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_u32(&b, 42);
+	payload_of(&b, &m);
+	is_int(ipc_get_u32(&m), 42, "the one field is there");
+	is_int(ipc_get_u32(&m), 0, "a second u32 reads as 0");
+	ok(m.error, "and sets the error");
+	ok(!ipc_msg_done(&m), "msg_done false after a failed getter");
+
+	payload_of(&b, &m);
+	ok(ipc_get_u64(&m) == 0 && m.error, "u64 from 4 bytes fails");
+	payload_of(&b, &m);
+	ok(ipc_get_double(&m) == 0 && m.error, "double from 4 bytes fails");
+
+	/* the u32 says 42 bytes of data follow; there are none */
+	payload_of(&b, &m);
+	ok(ipc_get_data(&m, &dlen) == NULL && dlen == 0 && m.error,
+	    "data longer than the payload fails");
+	payload_of(&b, &m);
+	is_str(ipc_get_str(&m), "", "string longer than the payload is \"\"");
+	ok(m.error, "and sets the error");
+
+	/* errors are sticky: later fields are not read */
+	ipc_buf_free(&b);
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_u32(&b, 1);
+	ipc_add_u32(&b, 2);
+	payload_of(&b, &m);
+	ipc_get_u64(&m);
+	ipc_get_u64(&m);
+	is_int(ipc_get_u32(&m), 0, "getters return 0 once an error is set");
+	ipc_buf_free(&b);
+
+	ipc_msg_init(&m, T_NUM, (const uint8_t *)"", 0);
+	ok(ipc_msg_done(&m), "an empty payload is done at once");
+	ipc_get_u32(&m);
+	ok(m.error && !ipc_msg_done(&m), "reading from it fails");
+}
+
+static void
+test_trailing(void)
+{
+	struct ipc_buf b;
+	struct ipc_msg m;
+
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_u32(&b, 1);
+	ipc_add_u32(&b, 2);
+	payload_of(&b, &m);
+	ipc_get_u32(&m);
+	ok(!m.error, "first field fine");
+	ok(!ipc_msg_done(&m), "msg_done false with trailing bytes");
+	ipc_get_u32(&m);
+	ok(ipc_msg_done(&m), "done once everything is read");
+	ipc_buf_free(&b);
+}
+
+/* A raw payload: u32 length then the given bytes. */
+static struct ipc_msg *
+raw_str(struct ipc_msg *m, uint8_t *buf, uint32_t n, const void *p, size_t plen)
+{
+	uint32_t be = htonl(n);
+
+	memcpy(buf, &be, 4);
+	memcpy(buf + 4, p, plen);
+	ipc_msg_init(m, T_STR, buf, 4 + plen);
+	return m;
+}
+
+static void
+test_bad_strings(void)
+{
+	struct ipc_msg m;
+	uint8_t buf[64];
+
+	is_str(ipc_get_str(raw_str(&m, buf, 5, "hello\0", 6)), "hello",
+	    "well-formed raw string");
+	ok(ipc_msg_done(&m), "consumed");
+	ipc_get_str(raw_str(&m, buf, 5, "hello", 5));
+	ok(m.error, "missing NUL at the end of the payload is rejected");
+	ipc_get_str(raw_str(&m, buf, 5, "helloX\0", 7));
+	ok(m.error, "a non-NUL byte where the NUL belongs is rejected");
+	ipc_get_str(raw_str(&m, buf, 5, "he\0lo\0", 6));
+	ok(m.error, "an embedded NUL is rejected");
+	ipc_get_str(raw_str(&m, buf, 0, "\0", 1));
+	ok(!m.error && ipc_msg_done(&m), "zero-length string with its NUL");
+	ipc_get_str(raw_str(&m, buf, 0, "", 0));
+	ok(m.error, "zero-length string without its NUL is rejected");
+	ipc_get_str(raw_str(&m, buf, UINT32_MAX, "abc\0", 4));
+	ok(m.error, "length 0xffffffff is rejected (no wrap-around)");
+	ipc_get_str(raw_str(&m, buf, UINT32_MAX - 1, "abc\0", 4));
+	ok(m.error, "huge length is rejected");
+}
+
+static void
+test_hdr(void)
+{
+	uint8_t hdr[IPC_HDR_LEN];
+	uint32_t v[2], len = 0, type = 0;
+
+	v[0] = htonl(1024);
+	v[1] = htonl(77);
+	memcpy(hdr, v, sizeof(v));
+	is_int(ipc_hdr_parse(hdr, 1024, &len, &type), 0, "length == max ok");
+	is_int(len, 1024, "length");
+	is_int(type, 77, "type");
+	is_int(ipc_hdr_parse(hdr, 1023, &len, &type), -1, "length > max fails");
+	v[0] = htonl(UINT32_MAX);
+	memcpy(hdr, v, sizeof(v));
+	is_int(ipc_hdr_parse(hdr, IPC_MAX_FRAME_DEFAULT, &len, &type), -1,
+	    "length 0xffffffff fails against the default limit");
+}
+
+/* ---- event-driven peers ---- */
+
+static void
+h_num(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct seen *s = arg;
+
+	(void)p;
+	s->sum += ipc_get_u32(m);
+	if (!m->error)
+		s->nums++;
+}
+
+static void
+h_str(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct seen *s = arg;
+	const char *str = ipc_get_str(m);
+
+	(void)p;
+	if (m->error)
+		return;
+	strlcpy(s->last_str, str, sizeof(s->last_str));
+	s->strs++;
+}
+
+static void
+h_blob(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct seen *s = arg;
+	size_t n;
+
+	(void)p;
+	if (ipc_get_data(m, &n) != NULL) {
+		s->last_blob = n;
+		s->blobs++;
+	}
+}
+
+/* A well-framed message whose content the handler refuses. */
+static void
+h_reject(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)arg;
+	if (ipc_get_u32(m) != 1)
+		ipc_peer_error(p, "value must be 1");
+}
+
+static void
+h_echo(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct ipc_buf b;
+	const char *str = ipc_get_str(m);
+
+	(void)arg;
+	if (m->error)
+		return;
+	ipc_buf_init(&b, T_ECHO);
+	ipc_add_str(&b, str);
+	ipc_peer_send(p, &b);
+}
+
+static const struct ipc_handler handlers[] = {{T_NUM, "NUM", h_num},
+    {T_STR, "STR", h_str}, {T_BLOB, "BLOB", h_blob},
+    {T_REJECT, "REJECT", h_reject}, {T_ECHO, "ECHO", h_echo}, {0, NULL, NULL}};
+
+static void
+on_close(struct ipc_peer *p, void *arg)
+{
+	struct seen *s = arg;
+
+	(void)p;
+	s->closed++;
+	s->peer = NULL;
+}
+
+/* A peer on one end of a socketpair; the test writes to *raw. */
+static void
+peer_pair(struct event_base *base, struct seen *s, size_t max, int *raw)
+{
+	int sv[2];
+
+	memset(s, 0, sizeof(*s));
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		abort();
+	s->peer = ipc_peer_new(base, sv[0], "test", handlers, max, on_close, s);
+	*raw = sv[1];
+}
+
+/* Run the loop until cond is true or about two seconds passed. */
+#define RUN_UNTIL(base, cond)                                                  \
+	do {                                                                   \
+		int i_;                                                        \
+		for (i_ = 0; i_ < 2000 && !(cond); i_++) {                     \
+			event_base_loop((base), EVLOOP_NONBLOCK);              \
+			if (!(cond))                                           \
+				usleep(1000);                                  \
+		}                                                              \
+	} while (0)
+
+/* Write everything, letting the loop drain the socket in between. */
+static void
+feed(struct event_base *base, int fd, const uint8_t *p, size_t len)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	ssize_t n;
+
+	fd_nonblock(fd);
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		} else if (n == -1 && errno != EAGAIN && errno != EINTR)
+			return; /* peer closed on us: the test checks why */
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		(void)poll(&pfd, 1, 1);
+	}
+	event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/* Append one finished frame to a growing byte string. */
+static void
+append_frame(struct ipc_buf *all, struct ipc_buf *b)
+{
+	ipc_buf_finish(b);
+	if (all->cap < all->len + b->len) {
+		all->cap = all->len + b->len;
+		all->data = xreallocarray(all->data, all->cap, 1);
+	}
+	memcpy(all->data + all->len, b->data, b->len);
+	all->len += b->len;
+	ipc_buf_free(b);
+}
+
+static void
+num_frame(struct ipc_buf *all, uint32_t v)
+{
+	struct ipc_buf b;
+
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_u32(&b, v);
+	append_frame(all, &b);
+}
+
+static void
+str_frame(struct ipc_buf *all, const char *v)
+{
+	struct ipc_buf b;
+
+	ipc_buf_init(&b, T_STR);
+	ipc_add_str(&b, v);
+	append_frame(all, &b);
+}
+
+/* Is the other end closed (EOF on read)? */
+static int
+raw_sees_eof(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	char c;
+
+	if (poll(&pfd, 1, 1000) != 1)
+		return 0;
+	return read(fd, &c, 1) == 0;
+}
+
+static void
+test_peer_batched(struct event_base *base)
+{
+	struct ipc_buf all = {NULL, 0, 0};
+	struct seen s;
+	int fd, i;
+
+	peer_pair(base, &s, 0, &fd);
+	for (i = 1; i <= 10; i++)
+		num_frame(&all, (uint32_t)i);
+	str_frame(&all, "last");
+	ok(write_all(fd, all.data, all.len) == 0, "11 frames in one write");
+	RUN_UNTIL(base, s.strs == 1);
+	is_int(s.nums, 10, "all ten numbers dispatched");
+	is_int(s.sum, 55, "in full");
+	is_str(s.last_str, "last", "and the string after them");
+	is_int(s.closed, 0, "peer still open");
+	ipc_peer_close(s.peer);
+	is_int(s.closed, 1, "ipc_peer_close runs the close callback");
+	event_base_loop(base, EVLOOP_NONBLOCK); /* libevent closes the fd */
+	ok(raw_sees_eof(fd), "and closes the socket");
+	close(fd);
+	free(all.data);
+}
+
+static void
+test_peer_bytewise(struct event_base *base)
+{
+	struct ipc_buf all = {NULL, 0, 0};
+	struct seen s;
+	size_t i;
+	int fd, early = 0;
+
+	peer_pair(base, &s, 0, &fd);
+	num_frame(&all, 7);
+	str_frame(&all, "split");
+	num_frame(&all, 8);
+	for (i = 0; i < all.len; i++) {
+		if (write_all(fd, all.data + i, 1) == -1)
+			break;
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		/* the first frame is 12 bytes: nothing may run before */
+		if (i < 11 && s.nums != 0)
+			early = 1;
+	}
+	RUN_UNTIL(base, s.nums == 2);
+	ok(!early, "no handler runs on a partial frame");
+	is_int(s.nums, 2, "numbers written byte by byte arrive");
+	is_int(s.sum, 15, "with their values");
+	is_str(s.last_str, "split", "string written byte by byte arrives");
+	is_int(s.closed, 0, "peer still open");
+	ipc_peer_close(s.peer);
+	close(fd);
+	free(all.data);
+}
+
+/* Send bytes that must make the peer close; check nothing after runs. */
+static void
+expect_close(struct event_base *base, size_t max, struct ipc_buf *bytes,
+    const char *what)
+{
+	struct seen s;
+	int fd;
+
+	peer_pair(base, &s, max, &fd);
+	str_frame(bytes, "after"); /* must never be dispatched */
+	feed(base, fd, bytes->data, bytes->len);
+	RUN_UNTIL(base, s.closed);
+	is_int(s.closed, 1, "%s: peer closed, close callback ran once", what);
+	is_int(s.strs, 0, "%s: later frames not dispatched", what);
+	ok(raw_sees_eof(fd), "%s: the other end sees EOF", what);
+	close(fd);
+	free(bytes->data);
+	memset(bytes, 0, sizeof(*bytes));
+}
+
+static void
+test_peer_errors(struct event_base *base)
+{
+	struct ipc_buf all = {NULL, 0, 0}, b;
+	uint32_t hdr[2];
+
+	ipc_buf_init(&b, 99);
+	ipc_add_u32(&b, 1);
+	append_frame(&all, &b);
+	expect_close(base, 0, &all, "unknown type");
+
+	/* T_NUM wants a u32; give it two bytes */
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_data(&b, "", 0);
+	b.len -= 2;
+	append_frame(&all, &b);
+	expect_close(base, 0, &all, "short payload");
+
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_u32(&b, 1);
+	ipc_add_u32(&b, 2);
+	append_frame(&all, &b);
+	expect_close(base, 0, &all, "trailing bytes");
+
+	ipc_buf_init(&b, T_STR);
+	ipc_add_u32(&b, 3); /* a 3-byte string... */
+	ipc_add_u32(&b, 0); /* ...whose bytes are NULs */
+	append_frame(&all, &b);
+	expect_close(base, 0, &all, "bad string");
+
+	ipc_buf_init(&b, T_REJECT);
+	ipc_add_u32(&b, 2);
+	append_frame(&all, &b);
+	expect_close(base, 0, &all, "handler calls ipc_peer_error");
+
+	/* only a header: the peer must not wait for 1025 bytes */
+	hdr[0] = htonl(1025);
+	hdr[1] = htonl(T_BLOB);
+	all.data = xmalloc(sizeof(hdr));
+	memcpy(all.data, hdr, sizeof(hdr));
+	all.len = all.cap = sizeof(hdr);
+	expect_close(base, 1024, &all, "oversized frame");
+
+	/* a good frame before a bad one still runs */
+	num_frame(&all, 5);
+	ipc_buf_init(&b, 99);
+	append_frame(&all, &b);
+	expect_close(base, 0, &all, "good then unknown");
+	ok(1, "the process is still running after every protocol error");
+}
+
+static void
+test_peer_max(struct event_base *base)
+{
+	struct ipc_buf b;
+	struct seen s;
+	uint8_t *big;
+	int fd;
+
+	peer_pair(base, &s, 1024, &fd);
+	big = xcalloc(1, IPC_MAX_FRAME_DEFAULT);
+	ipc_buf_init(&b, T_BLOB);
+	ipc_add_data(&b, big, 1024 - 4); /* payload exactly 1024 */
+	ipc_buf_finish(&b);
+	feed(base, fd, b.data, b.len);
+	ipc_buf_free(&b);
+	RUN_UNTIL(base, s.blobs == 1);
+	is_int(s.blobs, 1, "frame exactly at a 1024-byte limit passes");
+	is_int(s.last_blob, 1020, "with its data");
+	is_int(s.closed, 0, "peer still open");
+	ipc_peer_close(s.peer);
+	close(fd);
+
+	peer_pair(base, &s, 0, &fd);
+	ipc_buf_init(&b, T_BLOB);
+	ipc_add_data(&b, big, IPC_MAX_FRAME_DEFAULT - 4);
+	ipc_buf_finish(&b);
+	feed(base, fd, b.data, b.len);
+	ipc_buf_free(&b);
+	RUN_UNTIL(base, s.blobs == 1);
+	is_int(
+	    s.blobs, 1, "frame exactly at the default limit (256 KiB) passes");
+	is_int(s.last_blob, IPC_MAX_FRAME_DEFAULT - 4, "with all its data");
+	is_int(s.closed, 0, "peer still open");
+
+	ipc_buf_init(&b, T_BLOB);
+	ipc_add_data(&b, big, IPC_MAX_FRAME_DEFAULT - 3);
+	ipc_buf_finish(&b);
+	feed(base, fd, b.data, b.len);
+	ipc_buf_free(&b);
+	RUN_UNTIL(base, s.closed);
+	is_int(s.blobs, 1, "one byte over the default limit is not dispatched");
+	is_int(s.closed, 1, "and closes the peer");
+	close(fd);
+	free(big);
+}
+
+static int
+readable(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+	return poll(&pfd, 1, 0) == 1;
+}
+
+static void
+test_peer_send(struct event_base *base)
+{
+	struct ipc_buf b;
+	struct ipc_msg m;
+	struct seen s;
+	uint8_t *payload = NULL;
+	uint32_t type = 0;
+	size_t len = 0;
+	int fd;
+
+	peer_pair(base, &s, 0, &fd);
+	ok(ipc_peer_fd(s.peer) >= 0, "peer has a descriptor");
+	is_str(ipc_peer_name(s.peer), "test", "peer name");
+	ipc_buf_init(&b, T_ECHO);
+	ipc_add_str(&b, "ping");
+	ok(ipc_send_blocking(fd, &b) == 0, "blocking send");
+	RUN_UNTIL(base, readable(fd));
+	ok(ipc_recv_blocking(fd, 1024, &type, &payload, &len, 1000) == 0,
+	    "blocking receive of the peer's answer");
+	is_int(type, T_ECHO, "answer type");
+	ipc_msg_init(&m, type, payload, len);
+	is_str(ipc_get_str(&m), "ping", "answer content");
+	ok(ipc_msg_done(&m), "answer well-formed");
+	free(payload);
+
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_u32(&b, 3);
+	ipc_peer_send(s.peer, &b);
+	ipc_peer_close_after_flush(s.peer);
+	RUN_UNTIL(base, s.closed);
+	is_int(s.closed, 1, "close_after_flush closes");
+	payload = NULL;
+	ok(ipc_recv_blocking(fd, 1024, &type, &payload, &len, 1000) == 0 &&
+	        type == T_NUM && len == 4,
+	    "but the queued frame is delivered first");
+	free(payload);
+	payload = NULL;
+	ok(ipc_recv_blocking(fd, 1024, &type, &payload, &len, 1000) == -1,
+	    "then EOF");
+	ok(payload == NULL, "no payload left allocated on EOF");
+	close(fd);
+}
+
+/* ---- blocking helpers without a loop ---- */
+
+static void
+test_blocking(void)
+{
+	struct ipc_buf b;
+	struct ipc_msg m;
+	uint8_t *payload = NULL;
+	uint32_t type = 0, hdr[2];
+	size_t len = 0;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		abort();
+	ipc_buf_init(&b, 42);
+	ipc_add_u64(&b, 0x1122334455667788ULL);
+	ipc_add_str(&b, "x");
+	ok(ipc_send_blocking(sv[1], &b) == 0, "send");
+	ok(b.data == NULL, "send frees the buffer");
+	ok(ipc_recv_blocking(sv[0], 1024, &type, &payload, &len, -1) == 0,
+	    "receive without a timeout");
+	is_int(type, 42, "type");
+	ipc_msg_init(&m, type, payload, len);
+	ok(ipc_get_u64(&m) == 0x1122334455667788ULL, "u64");
+	is_str(ipc_get_str(&m), "x", "str");
+	ok(ipc_msg_done(&m), "done");
+	free(payload);
+
+	ipc_buf_init(&b, 43);
+	ok(ipc_send_blocking(sv[1], &b) == 0, "empty frame sent");
+	payload = NULL;
+	ok(ipc_recv_blocking(sv[0], 1024, &type, &payload, &len, 1000) == 0 &&
+	        type == 43 && len == 0,
+	    "empty frame received");
+	free(payload);
+
+	ipc_buf_init(&b, 44);
+	ipc_add_data(&b, "0123456789", 10);
+	ipc_send_blocking(sv[1], &b);
+	payload = NULL;
+	errno = 0;
+	ok(ipc_recv_blocking(sv[0], 8, &type, &payload, &len, 1000) == -1 &&
+	        errno == EMSGSIZE,
+	    "frame over the receiver's limit: EMSGSIZE");
+	ok(payload == NULL, "nothing allocated for it");
+	close(sv[0]);
+	close(sv[1]);
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		abort();
+	errno = 0;
+	ok(ipc_recv_blocking(sv[0], 1024, &type, &payload, &len, 50) == -1 &&
+	        errno == ETIMEDOUT,
+	    "nothing to read: times out");
+	hdr[0] = htonl(100);
+	hdr[1] = htonl(45);
+	write_all(sv[1], hdr, sizeof(hdr));
+	write_all(sv[1], "half", 4);
+	close(sv[1]);
+	payload = NULL;
+	ok(ipc_recv_blocking(sv[0], 1024, &type, &payload, &len, 1000) == -1,
+	    "frame cut short by EOF fails");
+	ok(payload == NULL, "and frees its payload");
+	close(sv[0]);
+}
+
+static void
+test_unix_sockets(void)
+{
+	char dir[] = "/tmp/ipc_test.XXXXXX", path[128];
+	struct stat st;
+	int lfd, cfd, afd;
+
+	if (mkdtemp(dir) == NULL)
+		abort();
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	lfd = ipc_listen(path, 0660);
+	ok(lfd >= 0, "listen on a Unix socket");
+	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0660,
+	    "socket has the requested mode");
+	close(lfd);
+	lfd = ipc_listen(path, 0600);
+	ok(lfd >= 0, "listen again over a stale socket");
+	cfd = ipc_connect(path);
+	ok(cfd >= 0, "connect");
+	afd = accept(lfd, NULL, NULL);
+	ok(afd >= 0, "accept");
+	close(afd);
+	close(cfd);
+	close(lfd);
+	unlink(path);
+	ok(ipc_connect(path) == -1, "connect to a missing socket fails");
+	memset(path, 'x', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	ok(ipc_listen(path, 0600) == -1 && errno == ENAMETOOLONG,
+	    "over-long socket path refused");
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	struct event_base *base;
+
+	/* a peer closed on a protocol error: later writes get EPIPE */
+	signal(SIGPIPE, SIG_IGN);
+	test_round_trip();
+	test_past_end();
+	test_trailing();
+	test_bad_strings();
+	test_hdr();
+
+	if ((base = event_base_new()) == NULL)
+		abort();
+	test_peer_batched(base);
+	test_peer_bytewise(base);
+	test_peer_errors(base);
+	test_peer_max(base);
+	test_peer_send(base);
+	event_base_free(base);
+
+	test_blocking();
+	test_unix_sockets();
+	return done_testing();
+}
