@@ -290,9 +290,11 @@ config_load(struct nc_config *cfg, const char *dir, struct cf_errors *errs)
 
 	xasprintf(&path, "%s/ncmta.conf", dir);
 	if ((fp = fopen(path, "r")) == NULL) {
+		int saved = errno; /* config_defaults() may change errno */
+
 		config_defaults(cfg);
 		cfg->config_dir = xstrdup(dir);
-		cf_err(errs, path, 0, "cannot open: %s", strerror(errno));
+		cf_err(errs, path, 0, "cannot open: %s", strerror(saved));
 		free(path);
 		return -1;
 	}

@@ -6,6 +6,7 @@
  */
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,6 +356,8 @@ test_load_file(void)
 	is_int(config_load(&cfg, dir, &e), -1, "missing ncmta.conf fails");
 	ok(e.text && strstr(e.text, "ncmta.conf") != NULL,
 	    "and names the file");
+	ok(e.text && strstr(e.text, strerror(ENOENT)) != NULL,
+	    "with the reason it cannot be opened");
 	cf_errors_free(&e);
 	config_free(&cfg);
 
