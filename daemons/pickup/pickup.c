@@ -1,0 +1,773 @@
+/*
+ * pickup.c - the pickup daemon: moves maildrop files into the queue.
+ * Every ready file of a batch is inserted, with its name recorded in the
+ * queue's drop table, in ONE transaction (the group commit); only then
+ * are the files unlinked, and the names forgotten in a later
+ * transaction. A file whose name is still recorded after a crash was
+ * already queued and is only unlinked: nothing lost, nothing twice.
+ */
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/tree.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "addr.h"
+#include "daemon.h"
+#include "log.h"
+#include "maildrop.h"
+#include "pickup.h"
+#include "privdrop.h"
+#include "proto.h"
+#include "queue.h"
+#include "util.h"
+
+#define PK_BATCH_FILES 512
+#define PK_BATCH_BYTES (16 * 1024 * 1024)
+#define PK_SCAN_SECS 5
+#define PK_TMP_MAX_AGE 86400
+#define PK_CONNECT_WAIT_MS 10000
+#define PK_ENVELOPE_SLACK (16 * 1024 * 1024) /* recipients etc. */
+
+/* A set of maildrop file names, in name (= submission time) order. */
+struct pk_name {
+	RB_ENTRY(pk_name) entry;
+	char *name;
+};
+RB_HEAD(pk_names, pk_name);
+RB_PROTOTYPE(pk_names, pk_name, entry, pk_name_cmp);
+
+static int
+pk_name_cmp(struct pk_name *a, struct pk_name *b)
+{
+	return strcmp(a->name, b->name);
+}
+RB_GENERATE(pk_names, pk_name, entry, pk_name_cmp);
+
+/* One file of a batch. */
+struct pk_item {
+	char *name;
+	char *data; /* the whole file */
+	size_t len;
+	uint32_t uid; /* the file's owner: the submitting user */
+	struct maildrop md;
+	uint64_t qid;
+	int already; /* its name was in the drop table: queued before */
+};
+
+enum pk_read { PK_READ_OK, PK_READ_GONE, PK_READ_RETRY, PK_READ_BAD };
+
+static struct pickup {
+	struct nc_config cfg;
+	struct event_base *base;
+	struct queue *q;
+	int qdir_fd, drop_fd, corrupt_fd, ino_fd;
+	struct event *ev_ino, *ev_scan, *ev_ingest, *ev_reconnect;
+	struct ipc_peer *master, *qmgr;
+	char *qmgr_path;
+	struct pk_names pending; /* files to ingest */
+	struct pk_names forget; /* unlinked files still in the drop table */
+	struct pk_names ignore; /* bad files we could not move aside */
+	size_t batch_max; /* files per batch: shrinks while the queue is full */
+	int full; /* the queue was full: wait for the next scan */
+	int full_flag; /* QDIR/full may exist */
+	const char *why; /* reason a file is refused */
+} pk;
+
+/* -- name sets --------------------------------------------------------------- */
+
+static int
+pk_names_has(struct pk_names *set, const char *name)
+{
+	struct pk_name key = {.name = (char *)name};
+
+	return RB_FIND(pk_names, set, &key) != NULL;
+}
+
+static void
+pk_names_add(struct pk_names *set, const char *name)
+{
+	struct pk_name *n = xcalloc(1, sizeof(*n));
+
+	n->name = xstrdup(name);
+	if (RB_INSERT(pk_names, set, n) != NULL) {
+		free(n->name);
+		free(n);
+	}
+}
+
+static void
+pk_names_clear(struct pk_names *set)
+{
+	struct pk_name *n, *tmp;
+
+	RB_FOREACH_SAFE(n, pk_names, set, tmp)
+	{
+		RB_REMOVE(pk_names, set, n);
+		free(n->name);
+		free(n);
+	}
+}
+
+/* Remove and return the first name (the caller frees it), or NULL. */
+static char *
+pk_names_pop(struct pk_names *set)
+{
+	struct pk_name *n = RB_MIN(pk_names, set);
+	char *name;
+
+	if (n == NULL)
+		return NULL;
+	RB_REMOVE(pk_names, set, n);
+	name = n->name;
+	free(n);
+	return name;
+}
+
+/* A file pickup should look at: not "." or "..", not being written. */
+static int
+pk_candidate(const char *name)
+{
+	return name[0] != '\0' && strcmp(name, ".") != 0 &&
+	    strcmp(name, "..") != 0 &&
+	    strncmp(name, MAILDROP_TMP_PREFIX, strlen(MAILDROP_TMP_PREFIX)) !=
+	    0 &&
+	    !pk_names_has(&pk.ignore, name);
+}
+
+/* -- reading one file ------------------------------------------------------ */
+
+static enum pk_read
+pk_refuse(const char *why)
+{
+	pk.why = why;
+	return PK_READ_BAD;
+}
+
+/* The sender and recipients come from any user: check them again. */
+static enum pk_read
+pk_check_envelope(struct maildrop *md)
+{
+	char addr[ADDR_MAX];
+	const char *err;
+	size_t i;
+
+	if (addr_normalize(
+	        md->sender, pk.cfg.myorigin, 1, addr, sizeof(addr), &err) == -1)
+		return pk_refuse("bad sender address");
+	free(md->sender);
+	md->sender = xstrdup(addr);
+	for (i = 0; i < md->nrcpt; i++) {
+		if (addr_normalize(md->rcpt[i], pk.cfg.myorigin, 0, addr,
+		        sizeof(addr), &err) == -1)
+			return pk_refuse("bad recipient address");
+		free(md->rcpt[i]);
+		md->rcpt[i] = xstrdup(addr);
+	}
+	md->nrcpt = addr_dedup(md->rcpt, md->nrcpt);
+	if (md->nrcpt == 0)
+		return pk_refuse("no recipients");
+	return PK_READ_OK;
+}
+
+static int
+pk_read_all(int fd, struct pk_item *it, size_t size)
+{
+	ssize_t n;
+
+	it->data = xmalloc(size + 1);
+	while (it->len <= size) {
+		n = read(fd, it->data + it->len, size + 1 - it->len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (int)n;
+		it->len += (size_t)n;
+	}
+	errno = EFBIG; /* it grew while we read: someone still writes */
+	return -1;
+}
+
+static enum pk_read
+pk_read_file(struct pk_item *it)
+{
+	struct stat st;
+	const char *err = NULL;
+	int fd;
+
+	fd = openat(pk.drop_fd, it->name,
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT)
+		return PK_READ_GONE;
+	if (fd == -1 && errno == ELOOP)
+		return pk_refuse("symbolic link");
+	if (fd == -1) {
+		log_warn("cannot open maildrop/%s", it->name);
+		return PK_READ_RETRY;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(fd);
+		return pk_refuse("not a regular file with one link");
+	}
+	if (st.st_size > pk.cfg.message_size_limit + PK_ENVELOPE_SLACK) {
+		close(fd);
+		return pk_refuse("larger than message_size_limit");
+	}
+	it->uid = (uint32_t)st.st_uid;
+	if (pk_read_all(fd, it, (size_t)st.st_size) == -1) {
+		log_warn("cannot read maildrop/%s", it->name);
+		close(fd);
+		return PK_READ_RETRY;
+	}
+	close(fd);
+	if (maildrop_parse(it->data, it->len, &it->md, &err) == -1)
+		return pk_refuse(err);
+	return pk_check_envelope(&it->md);
+}
+
+/* A file that cannot be parsed goes to QDIR/corrupt for a human. */
+static void
+pk_move_corrupt(const char *name)
+{
+	if (pk.corrupt_fd != -1 &&
+	    renameat(pk.drop_fd, name, pk.corrupt_fd, name) == 0) {
+		log_warnx("maildrop/%s: %s; moved to corrupt/", name, pk.why);
+		return;
+	}
+	log_warnx("maildrop/%s: %s; cannot move it to corrupt/: %s", name,
+	    pk.why, strerror(errno));
+	pk_names_add(&pk.ignore, name);
+}
+
+static void
+pk_item_free(struct pk_item *it)
+{
+	free(it->name);
+	free(it->data);
+	if (it->md.sender != NULL)
+		maildrop_clear(&it->md);
+	memset(it, 0, sizeof(*it));
+}
+
+/*
+ * Take names from the pending set and read their files until the batch
+ * is full. Files that vanished are skipped, bad ones moved aside, and a
+ * file that cannot be read now stays for the next scan.
+ */
+static size_t
+pk_batch_collect(struct pk_item *items)
+{
+	size_t n = 0, bytes = 0;
+	struct pk_item *it;
+
+	while (n < pk.batch_max && bytes < PK_BATCH_BYTES) {
+		it = &items[n];
+		memset(it, 0, sizeof(*it));
+		if ((it->name = pk_names_pop(&pk.pending)) == NULL)
+			break;
+		switch (pk_read_file(it)) {
+		case PK_READ_OK:
+			bytes += it->len;
+			n++;
+			continue;
+		case PK_READ_BAD:
+			pk_move_corrupt(it->name);
+			break;
+		case PK_READ_GONE:
+		case PK_READ_RETRY:
+			break;
+		}
+		pk_item_free(it);
+	}
+	return n;
+}
+
+/* -- the group commit --------------------------------------------------------- */
+
+/* Insert one message: record, normalised body, and its file's name. */
+static int
+pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
+{
+	struct q_rcpt *rcpt;
+	struct q_msg m;
+	struct norm_out out;
+	struct norm_in in;
+	char qid[NC_QID_LEN + 1];
+	uint64_t old;
+	size_t i;
+	int rc;
+
+	if (queue_drop_get(txn, it->name, &old) == 0) {
+		it->already = 1;
+		return 0;
+	}
+	if ((rc = queue_new_qid(txn, &it->qid)) != 0)
+		return rc;
+	qid_format(it->qid, qid);
+	in = (struct norm_in){it->md.msg, it->md.msglen, it->md.sender,
+	    it->md.fullname, pk.cfg.myhostname, qid, it->uid, now};
+	normalize_message(&in, &out);
+	rcpt = xcalloc(it->md.nrcpt, sizeof(*rcpt));
+	for (i = 0; i < it->md.nrcpt; i++)
+		rcpt[i] = (struct q_rcpt){it->md.rcpt[i], QR_PENDING, "", ""};
+	m = (struct q_msg){.qid = it->qid,
+	    .state = Q_INCOMING,
+	    .flags = out.eightbit ? QMSG_F_8BIT : 0,
+	    .uid = it->uid,
+	    .arrival_us = now_usec(),
+	    .size = out.len,
+	    .sender = it->md.sender,
+	    .nrcpt = (uint32_t)it->md.nrcpt,
+	    .rcpt = rcpt};
+	if ((rc = queue_put_msg(txn, &m)) == 0 &&
+	    (rc = queue_put_body(txn, it->qid, out.body, out.len)) == 0)
+		rc = queue_drop_put(txn, it->name, it->qid);
+	free(rcpt);
+	free(out.body);
+	return rc;
+}
+
+/* Forget names of files already unlinked (the unlinks made durable
+ * first, so a crash cannot bring back a file whose name is gone). */
+static int
+pk_forget_names(struct queue_txn *txn)
+{
+	struct pk_name *n;
+	int rc;
+
+	if (RB_EMPTY(&pk.forget))
+		return 0;
+	if (fsync(pk.drop_fd) == -1)
+		log_warn("fsync maildrop");
+	RB_FOREACH(n, pk_names, &pk.forget)
+	if ((rc = queue_drop_del(txn, n->name)) != 0)
+		return rc;
+	return 0;
+}
+
+static int
+pk_commit(struct pk_item *items, size_t n)
+{
+	struct queue_txn *txn;
+	time_t now = time(NULL);
+	size_t i;
+	int rc;
+
+	if ((rc = queue_txn_begin(pk.q, &txn, 0)) != 0)
+		return rc;
+	rc = pk_forget_names(txn);
+	for (i = 0; i < n && rc == 0; i++)
+		rc = pk_put_item(txn, &items[i], now);
+	if (rc != 0) {
+		queue_txn_abort(txn);
+		return rc;
+	}
+	if ((rc = queue_txn_commit(txn)) == 0)
+		pk_names_clear(&pk.forget);
+	return rc;
+}
+
+/* -- after the commit --------------------------------------------------------- */
+
+static void
+pk_notify_qmgr(const uint64_t *qids, size_t n)
+{
+	struct ipc_buf b;
+	size_t i;
+
+	if (pk.qmgr == NULL || n == 0)
+		return;
+	ipc_buf_init(&b, M_PICKUP_NEW);
+	ipc_add_u32(&b, (uint32_t)n);
+	for (i = 0; i < n; i++)
+		ipc_add_u64(&b, qids[i]);
+	ipc_peer_send(pk.qmgr, &b);
+}
+
+static void
+pk_set_full(int full)
+{
+	int fd;
+
+	pk.full = full;
+	if (full) {
+		fd = openat(pk.qdir_fd, "full",
+		    O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd == -1)
+			log_warn("cannot create the queue-full flag");
+		else
+			close(fd);
+		pk.full_flag = 1;
+	} else if (pk.full_flag) {
+		if (unlinkat(pk.qdir_fd, "full", 0) == -1 && errno != ENOENT)
+			log_warn("cannot remove the queue-full flag");
+		pk.full_flag = 0;
+	}
+}
+
+/* The messages are queued: remove their files, tell qmgr, log. */
+static void
+pk_committed(struct pk_item *items, size_t n)
+{
+	uint64_t qids[PK_BATCH_FILES];
+	char qid[NC_QID_LEN + 1];
+	size_t i, nq = 0;
+
+	for (i = 0; i < n; i++) {
+		if (unlinkat(pk.drop_fd, items[i].name, 0) == -1 &&
+		    errno != ENOENT)
+			log_warn("cannot remove maildrop/%s", items[i].name);
+		pk_names_add(&pk.forget, items[i].name);
+		if (items[i].already)
+			continue;
+		qids[nq++] = items[i].qid;
+		qid_format(items[i].qid, qid);
+		log_info("%s: uid=%u from=<%s>", qid, (unsigned)items[i].uid,
+		    items[i].md.sender);
+		if (*items[i].md.notify || *items[i].md.ret ||
+		    *items[i].md.envid)
+			log_debug(
+			    "%s: DSN notify=%s ret=%s envid=%s (not kept)", qid,
+			    items[i].md.notify, items[i].md.ret,
+			    items[i].md.envid);
+	}
+	pk_notify_qmgr(qids, nq);
+	pk_set_full(0);
+}
+
+/* Ingest everything pending, one group commit per batch. With force,
+ * a commit runs even for no files, to forget names of removed files. */
+static void
+pk_ingest(int force)
+{
+	static struct pk_item items[PK_BATCH_FILES];
+	size_t n, i;
+	int rc;
+
+	while (!pk.full && (!RB_EMPTY(&pk.pending) || force)) {
+		force = 0;
+		n = pk_batch_collect(items);
+		if (n == 0 && RB_EMPTY(&pk.forget))
+			continue;
+		rc = pk_commit(items, n);
+		if (rc == 0)
+			pk_committed(items, n);
+		else {
+			for (i = 0; i < n; i++)
+				pk_names_add(&pk.pending, items[i].name);
+			if (rc != QUEUE_EFULL || n == 1)
+				log_warnx("cannot queue %zu message(s): %s; "
+				          "will retry",
+				    n, queue_strerror(rc));
+		}
+		for (i = 0; i < n; i++)
+			pk_item_free(&items[i]);
+		if (rc == 0)
+			pk.batch_max = PK_BATCH_FILES;
+		else if (rc == QUEUE_EFULL && n > 1)
+			pk.batch_max = n / 2; /* what fits goes in */
+		else if (rc == QUEUE_EFULL)
+			pk_set_full(1);
+		else
+			break; /* the next scan tries again */
+	}
+}
+
+static void
+pk_ingest_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	pk_ingest(0);
+}
+
+/* -- finding files ------------------------------------------------------------ */
+
+/* A name still in the drop table belongs to a message already queued:
+ * its file, if a crash left it, only needs removing. */
+static int
+pk_recover_one(const char *name, uint64_t qid, void *arg)
+{
+	char q[NC_QID_LEN + 1];
+
+	(void)arg;
+	if (unlinkat(pk.drop_fd, name, 0) == 0) {
+		qid_format(qid, q);
+		log_info(
+		    "%s: maildrop/%s was already queued; removed", q, name);
+	}
+	pk_names_add(&pk.forget, name);
+	return 0;
+}
+
+static void
+pk_recover(void)
+{
+	struct queue_txn *txn;
+	int rc;
+
+	if ((rc = queue_txn_begin(pk.q, &txn, 1)) != 0) {
+		log_warnx("cannot read the queue: %s", queue_strerror(rc));
+		return;
+	}
+	if ((rc = queue_drop_walk(txn, pk_recover_one, NULL)) != 0)
+		log_warnx("cannot read the drop table: %s", queue_strerror(rc));
+	queue_txn_abort(txn);
+}
+
+/* A tmp.* file a day old was left by a submission that died. */
+static void
+pk_old_tmp(const char *name, time_t now)
+{
+	struct stat st;
+
+	if (fstatat(pk.drop_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st.st_mtime < now - PK_TMP_MAX_AGE &&
+	    unlinkat(pk.drop_fd, name, 0) == 0)
+		log_info("removed stale maildrop/%s", name);
+}
+
+static void
+pk_scan_dir(void)
+{
+	struct dirent *de;
+	time_t now = time(NULL);
+	DIR *dir;
+	int fd;
+
+	fd = openat(pk.drop_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || (dir = fdopendir(fd)) == NULL) {
+		log_warn("cannot read the maildrop");
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (strncmp(de->d_name, MAILDROP_TMP_PREFIX,
+		        strlen(MAILDROP_TMP_PREFIX)) == 0)
+			pk_old_tmp(de->d_name, now);
+		else if (pk_candidate(de->d_name))
+			pk_names_add(&pk.pending, de->d_name);
+	}
+	closedir(dir);
+}
+
+static void
+pk_scan(void)
+{
+	pk.full = 0; /* try again: space may have come back */
+	pk_recover();
+	pk_scan_dir();
+	pk_ingest(1);
+}
+
+static void
+pk_scan_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	pk_scan();
+}
+
+static void
+pk_inotify_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	char buf[64 * 1024]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ie;
+	ssize_t n;
+	char *p;
+
+	(void)ev;
+	(void)arg;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (p = buf; p < buf + n; p += sizeof(*ie) + ie->len) {
+			ie = (const struct inotify_event *)p;
+			if (ie->mask & IN_Q_OVERFLOW)
+				event_active(pk.ev_scan, EV_TIMEOUT, 0);
+			else if (ie->len > 0 && pk_candidate(ie->name))
+				pk_names_add(&pk.pending, ie->name);
+		}
+	}
+	if (!RB_EMPTY(&pk.pending))
+		event_active(pk.ev_ingest, EV_TIMEOUT, 0);
+}
+
+/* -- qmgr connection ---------------------------------------------------------- */
+
+static const struct ipc_handler pk_qmgr_table[] = {{0, NULL, NULL}};
+
+static void pk_qmgr_closed(struct ipc_peer *, void *);
+
+static int
+pk_qmgr_connect(void)
+{
+	struct ipc_buf b;
+	int fd;
+
+	if ((fd = ipc_connect(pk.qmgr_path)) == -1)
+		return -1;
+	pk.qmgr = ipc_peer_new(
+	    pk.base, fd, "qmgr", pk_qmgr_table, 0, pk_qmgr_closed, NULL);
+	ipc_buf_init(&b, M_PICKUP_HELLO);
+	ipc_add_u32(&b, (uint32_t)getpid());
+	ipc_peer_send(pk.qmgr, &b);
+	return 0;
+}
+
+static void
+pk_reconnect_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval tv = {1, 0};
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	if (pk.qmgr == NULL && pk_qmgr_connect() == -1)
+		evtimer_add(pk.ev_reconnect, &tv);
+	else
+		log_debug("connected to qmgr");
+}
+
+/* qmgr reloads the queue when it starts, so nothing is lost while the
+ * connection is down: keep ingesting and reconnect. */
+static void
+pk_qmgr_closed(struct ipc_peer *p, void *arg)
+{
+	struct timeval tv = {1, 0};
+
+	(void)p;
+	(void)arg;
+	pk.qmgr = NULL;
+	log_debug("connection to qmgr lost; reconnecting");
+	evtimer_add(pk.ev_reconnect, &tv);
+}
+
+/* -- start-up ----------------------------------------------------------------- */
+
+static int
+pk_open_dir(int at, const char *name)
+{
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1)
+		fatal("open %s/%s", pk.cfg.queue_directory, name);
+	return fd;
+}
+
+/* QDIR/corrupt: created here if the master has not, owned by
+ * mail_owner so it stays writable after privileges are dropped. */
+static void
+pk_open_corrupt(void)
+{
+	struct passwd *pw;
+
+	if (mkdirat(pk.qdir_fd, "corrupt", 0700) == 0 && geteuid() == 0 &&
+	    (pw = getpwnam(pk.cfg.mail_owner)) != NULL &&
+	    fchownat(pk.qdir_fd, "corrupt", pw->pw_uid, pw->pw_gid, 0) == -1)
+		log_warn("chown corrupt");
+	pk.corrupt_fd =
+	    openat(pk.qdir_fd, "corrupt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pk.corrupt_fd == -1)
+		log_warn("cannot open %s/corrupt", pk.cfg.queue_directory);
+}
+
+static void
+pk_open_files(void)
+{
+	char *path;
+	int rc;
+
+	pk.qdir_fd =
+	    open(pk.cfg.queue_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pk.qdir_fd == -1)
+		fatal("open %s", pk.cfg.queue_directory);
+	pk.drop_fd = pk_open_dir(pk.qdir_fd, "maildrop");
+	pk_open_corrupt();
+	path = config_qpath(&pk.cfg, "db");
+	if ((rc = queue_open(&pk.q, path, pk.cfg.queue_map_size, 0)) != 0)
+		fatalx("cannot open the queue in %s: %s", path,
+		    queue_strerror(rc));
+	free(path);
+	path = config_qpath(&pk.cfg, "maildrop");
+	pk.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (pk.ino_fd == -1 ||
+	    inotify_add_watch(pk.ino_fd, path, IN_MOVED_TO | IN_CLOSE_WRITE) ==
+	        -1)
+		fatal("inotify on %s", path);
+	free(path);
+	pk.full_flag = faccessat(pk.qdir_fd, "full", F_OK, 0) == 0;
+}
+
+/* qmgr may still be starting: try for a while, then go on without it. */
+static void
+pk_connect_initial(void)
+{
+	int waited;
+
+	pk.qmgr_path = config_qpath(&pk.cfg, "private/qmgr");
+	for (waited = 0; pk_qmgr_connect() == -1; waited += 100) {
+		if (waited >= PK_CONNECT_WAIT_MS) {
+			log_warn("cannot connect to qmgr; will retry");
+			break;
+		}
+		usleep(100 * 1000);
+	}
+}
+
+static void
+pk_events(void)
+{
+	struct timeval scan = {PK_SCAN_SECS, 0};
+
+	pk.ev_ino = event_new(
+	    pk.base, pk.ino_fd, EV_READ | EV_PERSIST, pk_inotify_cb, NULL);
+	pk.ev_scan = event_new(pk.base, -1, EV_PERSIST, pk_scan_cb, NULL);
+	pk.ev_ingest = event_new(pk.base, -1, 0, pk_ingest_cb, NULL);
+	pk.ev_reconnect = evtimer_new(pk.base, pk_reconnect_cb, NULL);
+	if (pk.ev_ino == NULL || pk.ev_scan == NULL || pk.ev_ingest == NULL ||
+	    pk.ev_reconnect == NULL)
+		fatalx("event_new");
+	event_add(pk.ev_ino, NULL);
+	event_add(pk.ev_scan, &scan);
+	if (pk.qmgr == NULL)
+		evtimer_add(pk.ev_reconnect, &scan);
+}
+
+int
+main(int argc, char **argv)
+{
+	RB_INIT(&pk.pending);
+	RB_INIT(&pk.forget);
+	RB_INIT(&pk.ignore);
+	pk.batch_max = PK_BATCH_FILES;
+	signal(SIGPIPE, SIG_IGN);
+	daemon_setup(argc, argv, "pickup", &pk.cfg);
+	if ((pk.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	pk_open_files();
+	pk_connect_initial();
+	privdrop(
+	    pk.cfg.mail_owner, geteuid() == 0 ? pk.cfg.queue_directory : NULL);
+	if (privdrop_chrooted()) {
+		free(pk.qmgr_path);
+		pk.qmgr_path = xstrdup("/private/qmgr");
+	}
+	pk.master = daemon_master_peer(pk.base, NULL, NULL);
+	pk_events();
+	pk_scan();
+	event_base_dispatch(pk.base);
+	return 0;
+}
