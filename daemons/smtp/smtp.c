@@ -1,0 +1,526 @@
+/*
+ * smtp.c - the smtp worker process: connects to qmgr, drops privileges
+ * into an empty chroot, takes jobs (JOB_BEGIN/BODY/END, every field
+ * checked), hands them to session.c, and reports one SMTP_RCPT per
+ * recipient and one SMTP_DONE per job, logging each outcome.
+ */
+#include <sys/stat.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "addr.h"
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "privdrop.h"
+#include "proto.h"
+#include "smtp.h"
+#include "wire.h"
+
+#define QMGR_CONNECT_TRIES 100 /* 100 x 100 ms: qmgr may start after us */
+
+static struct smtp_job *
+job_find(struct smtp_worker *w, uint64_t id)
+{
+	struct smtp_job *job;
+
+	TAILQ_FOREACH(job, &w->jobs, entry)
+	if (job->id == id)
+		return job;
+	return NULL;
+}
+
+void
+smtp_wire_unref(struct smtp_wire *wire)
+{
+	if (wire != NULL && --wire->refs == 0)
+		free(wire);
+}
+
+static void
+job_free(struct smtp_job *job)
+{
+	size_t i;
+
+	TAILQ_REMOVE(&job->w->jobs, job, entry);
+	for (i = 0; i < job->nhosts; i++) {
+		free(job->hosts[i].name);
+		free(job->hosts[i].addr);
+	}
+	for (i = 0; i < job->nrcpt; i++) {
+		free(job->rcpts[i].address);
+		free(job->rcpts[i].reason);
+		free(job->rcpts[i].relay);
+	}
+	free(job->hosts);
+	free(job->rcpts);
+	free(job->sender);
+	free(job->key);
+	free(job->body);
+	smtp_wire_unref(job->wire);
+	free(job->last_reason);
+	free(job->last_relay);
+	free(job);
+}
+
+/* ---- outcomes ---- */
+
+void
+smtp_rcpt_outcome(struct smtp_rcpt *r, int cls, const char *dsn,
+    const char *reason, const char *relay)
+{
+	if (r->status == RCPT_DONE)
+		return;
+	r->status = RCPT_DONE;
+	r->class = cls;
+	strlcpy(r->dsn, dsn[0] != '\0' ? dsn : (cls == 2 ? "2.0.0" : "4.0.0"),
+	    sizeof(r->dsn));
+	/* A failure we only defer must not carry a permanent status. */
+	if (cls == 4 && r->dsn[0] == '5')
+		r->dsn[0] = '4';
+	if (cls == 5 && r->dsn[0] != '5')
+		r->dsn[0] = '5';
+	free(r->reason);
+	r->reason = xstrdup(reason);
+	free(r->relay);
+	r->relay = relay != NULL ? xstrdup(relay) : NULL;
+	r->t_done = now_sec();
+}
+
+void
+smtp_rcpts_unresolved(struct smtp_job *job, int cls, const char *dsn,
+    const char *reason, const char *relay)
+{
+	size_t i;
+
+	for (i = 0; i < job->nrcpt; i++)
+		smtp_rcpt_outcome(&job->rcpts[i], cls, dsn, reason, relay);
+}
+
+static const char *
+rcpt_status_word(int cls)
+{
+	return cls == 2 ? "sent" : cls == 5 ? "bounced" : "deferred";
+}
+
+static void
+rcpt_report(struct smtp_job *job, struct smtp_rcpt *r)
+{
+	struct smtp_worker *w = job->w;
+	struct log_delivery d;
+	struct ipc_buf b;
+
+	memset(&d, 0, sizeof(d));
+	d.qid = job->qid;
+	d.rcpt = r->address;
+	d.relay = r->relay != NULL ? r->relay : "none";
+	d.arrival = job->arrival;
+	d.t_active = job->t_active;
+	d.t_handoff = job->t_handoff;
+	d.t_connected = job->t_connected;
+	d.t_done = r->t_done;
+	d.dsn = r->dsn;
+	d.status = rcpt_status_word(r->class);
+	d.reason = r->reason;
+	log_delivery(&d);
+	if (r->class == 2)
+		w->nsent++;
+	else if (r->class == 5)
+		w->nbounced++;
+	else
+		w->ndeferred++;
+
+	ipc_buf_init(&b, M_SMTP_RCPT);
+	ipc_add_u64(&b, job->id);
+	ipc_add_u32(&b, r->index);
+	ipc_add_u32(&b, (uint32_t)r->class);
+	ipc_add_str(&b, r->dsn);
+	ipc_add_str(&b, r->reason);
+	ipc_add_str(&b, d.relay);
+	ipc_peer_send(w->qmgr, &b);
+}
+
+/* The job is over: report every recipient, then the job, and forget it. */
+void
+smtp_job_done(struct smtp_job *job)
+{
+	struct smtp_worker *w = job->w;
+	struct ipc_buf b;
+	size_t i;
+
+	/* Whatever no step decided is deferred with the last known reason. */
+	smtp_rcpts_unresolved(job, 4,
+	    job->last_dsn[0] != '\0' ? job->last_dsn : "4.4.1",
+	    job->last_reason != NULL ? job->last_reason
+	                             : "delivery was not attempted",
+	    job->last_relay);
+	for (i = 0; i < job->nrcpt; i++)
+		rcpt_report(job, &job->rcpts[i]);
+	ipc_buf_init(&b, M_SMTP_DONE);
+	ipc_add_u64(&b, job->id);
+	ipc_add_u32(&b, job->established ? 2 : 4);
+	ipc_add_str(&b, job->established ? "" : job->last_reason);
+	ipc_peer_send(w->qmgr, &b);
+	job_free(job);
+}
+
+/* ---- JOB_* frames from qmgr ---- */
+
+/* No octet that could end or split an SMTP command line. */
+static int
+job_text_ok(const char *s, size_t max, int allow_empty)
+{
+	size_t len = strlen(s), i;
+
+	if (len > max || (len == 0 && !allow_empty))
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+job_hostname_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	return len > 0 && len <= SMTP_NAME_MAX &&
+	    strspn(s,
+	        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	        "0123456789.-_:") == len;
+}
+
+static int
+job_addr_ok(const char *s)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	return inet_pton(AF_INET, s, &a4) == 1 ||
+	    inet_pton(AF_INET6, s, &a6) == 1;
+}
+
+/* Hosts: u32 n, n x (str name, str addr, u32 port). */
+static const char *
+job_parse_hosts(struct smtp_job *job, struct ipc_msg *m)
+{
+	uint32_t n = ipc_get_u32(m), i, port;
+	const char *name, *addr;
+	char *key = xstrdup(""), *k;
+
+	if (n == 0 || n > SMTP_MAX_HOSTS)
+		return (free(key), "bad host count");
+	job->hosts = xcalloc(n, sizeof(*job->hosts));
+	for (i = 0; i < n; i++) {
+		name = ipc_get_str(m);
+		addr = ipc_get_str(m);
+		port = ipc_get_u32(m);
+		if (m->error || !job_hostname_ok(name) || !job_addr_ok(addr) ||
+		    port == 0 || port > 65535)
+			return (free(key), "bad host");
+		job->hosts[i].name = xstrdup(name);
+		job->hosts[i].addr = xstrdup(addr);
+		job->hosts[i].port = (uint16_t)port;
+		job->nhosts++;
+		xasprintf(
+		    &k, "%s%s%s[%s]:%u", key, i ? "," : "", name, addr, port);
+		free(key);
+		key = k;
+	}
+	job->key = key;
+	return NULL;
+}
+
+/* Recipients: u32 n, n x (u32 index, str address). */
+static const char *
+job_parse_rcpts(struct smtp_job *job, struct ipc_msg *m)
+{
+	uint32_t n = ipc_get_u32(m), i;
+	const char *addr;
+
+	/* each entry takes at least 9 octets: bounds n by the frame */
+	if (n == 0 || n > (m->len - m->pos) / 9)
+		return "bad recipient count";
+	job->rcpts = xcalloc(n, sizeof(*job->rcpts));
+	for (i = 0; i < n; i++) {
+		job->rcpts[i].index = ipc_get_u32(m);
+		addr = ipc_get_str(m);
+		if (m->error || !job_text_ok(addr, ADDR_MAX, 0))
+			return "bad recipient";
+		job->rcpts[i].address = xstrdup(addr);
+		job->nrcpt++;
+	}
+	return NULL;
+}
+
+static const char *
+job_parse(struct smtp_job *job, struct ipc_msg *m)
+{
+	const char *sender, *err;
+	uint64_t qid = ipc_get_u64(m);
+
+	sender = ipc_get_str(m);
+	job->size = ipc_get_u64(m);
+	job->arrival = ipc_get_double(m);
+	job->t_active = ipc_get_double(m);
+	job->t_handoff = ipc_get_double(m);
+	job->flags = ipc_get_u32(m);
+	if (m->error || !job_text_ok(sender, ADDR_MAX, 1))
+		return "bad sender";
+	job->sender = xstrdup(sender);
+	qid_format(qid, job->qid);
+	if (!isfinite(job->arrival) || !isfinite(job->t_active) ||
+	    !isfinite(job->t_handoff))
+		return "bad times";
+	if ((job->flags & ~(uint32_t)JOB_F_8BIT) != 0)
+		return "unknown flags";
+	if ((err = job_parse_hosts(job, m)) != NULL)
+		return err;
+	return job_parse_rcpts(job, m);
+}
+
+static void
+qmgr_job_begin(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct smtp_worker *w = arg;
+	struct smtp_job *job;
+	uint64_t id = ipc_get_u64(m);
+	const char *err;
+
+	if (m->error || job_find(w, id) != NULL) {
+		ipc_peer_error(p, "duplicate or unreadable job id");
+		return;
+	}
+	job = xcalloc(1, sizeof(*job));
+	job->w = w;
+	job->id = id;
+	TAILQ_INSERT_TAIL(&w->jobs, job, entry);
+	if ((err = job_parse(job, m)) != NULL) {
+		job_free(job);
+		ipc_peer_error(p, err);
+		return;
+	}
+	/* qmgr's size is a hint; the configured limit is the real bound */
+	job->bodymax = (size_t)w->cfg.message_size_limit + NC_BODY_CHUNK;
+	if (job->size < job->bodymax)
+		job->bodycap = (size_t)job->size;
+}
+
+static void
+qmgr_job_body(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct smtp_worker *w = arg;
+	struct smtp_job *job = job_find(w, ipc_get_u64(m));
+	const void *data;
+	size_t len, need;
+
+	data = ipc_get_data(m, &len);
+	if (m->error || job == NULL || job->running || len > NC_BODY_CHUNK ||
+	    len > job->bodymax - job->bodylen) {
+		ipc_peer_error(p, "bad body chunk");
+		return;
+	}
+	need = job->bodylen + len;
+	if (job->body == NULL || need > job->bodycap) {
+		/* grow geometrically, never past the bound checked above */
+		if (need > job->bodycap)
+			job->bodycap = job->bodycap * 2 > need + 4096
+			    ? job->bodycap * 2
+			    : need + 4096;
+		if (job->bodycap > job->bodymax)
+			job->bodycap = job->bodymax;
+		job->body = xreallocarray(job->body, job->bodycap + 1, 1);
+	}
+	memcpy(job->body + job->bodylen, data, len);
+	job->bodylen += len;
+}
+
+static void
+qmgr_job_end(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct smtp_worker *w = arg;
+	struct smtp_job *job = job_find(w, ipc_get_u64(m));
+	size_t len;
+
+	if (m->error || job == NULL || job->running) {
+		ipc_peer_error(p, "JOB_END for no pending job");
+		return;
+	}
+	job->running = 1;
+	len = wire_encode((const char *)job->body, job->bodylen, NULL);
+	job->wire = xmalloc(sizeof(*job->wire) + len);
+	job->wire->refs = 1;
+	job->wire->len =
+	    wire_encode((const char *)job->body, job->bodylen, job->wire->data);
+	free(job->body);
+	job->body = NULL;
+	log_debug("%s: job %llu: %zu recipients, %zu hosts, %zu octets",
+	    job->qid, (unsigned long long)job->id, job->nrcpt, job->nhosts,
+	    job->wire->len);
+	session_job_start(job);
+}
+
+static void
+qmgr_closed(struct ipc_peer *p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	log_debug("qmgr closed the connection; exiting");
+	exit(0);
+}
+
+static const struct ipc_handler qmgr_table[] = {
+    {M_JOB_BEGIN, "JOB_BEGIN", qmgr_job_begin},
+    {M_JOB_BODY, "JOB_BODY", qmgr_job_body},
+    {M_JOB_END, "JOB_END", qmgr_job_end}, {0, NULL, NULL}};
+
+/* ---- the master's control channel ---- */
+
+/* While stopping: exit once no job is left and qmgr has every report. */
+static void
+stop_check(evutil_socket_t fd, short ev, void *arg)
+{
+	struct smtp_worker *w = arg;
+
+	(void)fd;
+	(void)ev;
+	if (TAILQ_EMPTY(&w->jobs) && ipc_peer_pending(w->qmgr) == 0)
+		exit(0);
+	if (now_sec() > w->stop_deadline) {
+		log_info("stopping with deliveries still in flight");
+		exit(0);
+	}
+}
+
+static void
+ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct smtp_worker *w = arg;
+	struct timeval tv = {0, 100 * 1000};
+
+	(void)p;
+	(void)m;
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	w->stop_deadline = now_sec() + SMTP_STOP_GRACE;
+	session_quit_idle(w);
+	w->stop_timer = event_new(w->base, -1, EV_PERSIST, stop_check, w);
+	evtimer_add(w->stop_timer, &tv);
+}
+
+static void
+ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct smtp_worker *w = arg;
+	struct smtp_job *job;
+	struct ipc_buf b;
+	unsigned njobs = 0;
+	char *text;
+
+	(void)m;
+	TAILQ_FOREACH(job, &w->jobs, entry)
+	njobs++;
+	xasprintf(&text,
+	    "jobs=%u sessions=%u idle=%u sent=%llu deferred=%llu "
+	    "bounced=%llu",
+	    njobs, w->nsessions, session_idle_count(w),
+	    (unsigned long long)w->nsent, (unsigned long long)w->ndeferred,
+	    (unsigned long long)w->nbounced);
+	ipc_buf_init(&b, M_CHILD_STATUS);
+	ipc_add_str(&b, text);
+	ipc_peer_send(p, &b);
+	free(text);
+}
+
+/* Flushes and reloads are qmgr's and the master's business. */
+static void
+ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)arg;
+	m->pos = m->len;
+}
+
+static const struct ipc_handler master_table[] = {
+    {M_CTL_STOP, "CTL_STOP", ctl_stop},
+    {M_CTL_STATUS, "CTL_STATUS", ctl_status},
+    {M_CTL_FLUSH, "CTL_FLUSH", ctl_ignore},
+    {M_CTL_RELOAD, "CTL_RELOAD", ctl_ignore}, {0, NULL, NULL}};
+
+/* ---- start-up ---- */
+
+static int
+qmgr_connect(struct smtp_worker *w)
+{
+	char *path = config_qpath(&w->cfg, "private/qmgr");
+	int fd = -1, i;
+
+	for (i = 0; i < QMGR_CONNECT_TRIES; i++) {
+		if ((fd = ipc_connect(path)) != -1)
+			break;
+		usleep(100 * 1000);
+	}
+	if (fd == -1)
+		fatal("cannot connect to %s", path);
+	free(path);
+	return fd;
+}
+
+/* Root: chroot to an empty, root-owned, read-only directory. */
+static void
+smtp_privdrop(struct smtp_worker *w)
+{
+	char *dir;
+
+	if (geteuid() != 0) {
+		privdrop(w->cfg.mail_owner, NULL);
+		return;
+	}
+	dir = config_qpath(&w->cfg, "empty");
+	if (mkdir(dir, 0555) == -1 && errno != EEXIST)
+		fatal("mkdir %s", dir);
+	if (chown(dir, 0, 0) == -1 || chmod(dir, 0555) == -1)
+		fatal("cannot secure %s", dir);
+	privdrop(w->cfg.mail_owner, dir);
+	free(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct smtp_worker w; /* the worker's one state struct */
+	struct ipc_buf b;
+	int fd;
+
+	daemon_setup(argc, argv, "smtp", &w.cfg);
+	TAILQ_INIT(&w.jobs);
+	TAILQ_INIT(&w.sessions);
+	fd = qmgr_connect(&w);
+	smtp_privdrop(&w);
+	if ((w.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	w.max_sessions =
+	    (unsigned)(w.cfg.smtp_session_limit / w.cfg.smtp_worker_count);
+	if (w.max_sessions < 1)
+		w.max_sessions = 1;
+	w.qmgr =
+	    ipc_peer_new(w.base, fd, "qmgr", qmgr_table, 0, qmgr_closed, &w);
+	w.master = daemon_master_peer(w.base, master_table, &w);
+	ipc_buf_init(&b, M_SMTP_HELLO);
+	ipc_add_u32(&b, (uint32_t)getpid());
+	ipc_add_u32(&b, w.max_sessions);
+	ipc_peer_send(w.qmgr, &b);
+	log_debug("worker ready, %u sessions", w.max_sessions);
+	event_base_dispatch(w.base);
+	return 0;
+}

@@ -1,0 +1,111 @@
+/*
+ * smtp.h - the smtp worker: jobs handed over by qmgr (smtp.c) and the
+ * SMTP client sessions that deliver them (session.c). A worker never
+ * opens the queue; everything it knows about a message came in JOB_*
+ * frames, and everything it learns goes back as SMTP_RCPT / SMTP_DONE.
+ */
+#ifndef NCMTA_SMTP_H
+#define NCMTA_SMTP_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "smtpreply.h"
+#include "util.h"
+
+#define SMTP_MAX_HOSTS 64 /* host entries accepted in one job */
+#define SMTP_NAME_MAX 255 /* a host name */
+#define SMTP_RELAY_MAX 320 /* "name[addr]:port" */
+#define SMTP_LINE_MAX 2048 /* reply line kept; the rest is discarded */
+#define SMTP_INPUT_MAX 65536 /* bytes libevent reads ahead per session */
+#define SMTP_REASON_MAX 4600 /* a reason: our words and a reply */
+#define SMTP_STOP_GRACE 30 /* seconds in-flight jobs get on CTL_STOP */
+
+/* One address to try, already resolved by qmgr. */
+struct smtp_host {
+	char *name;
+	char *addr; /* numeric IPv4 or IPv6 */
+	uint16_t port;
+};
+
+enum smtp_rcpt_status { RCPT_PENDING, RCPT_ACCEPTED, RCPT_DONE };
+
+struct smtp_rcpt {
+	uint32_t index; /* qmgr's number for it */
+	char *address;
+	enum smtp_rcpt_status status;
+	int class; /* 2, 4, 5 once RCPT_DONE */
+	char dsn[16];
+	char *reason; /* what is logged and reported */
+	char *relay; /* "name[addr]:port", or NULL for none */
+	double t_done;
+};
+
+/* The wire form of a body, shared with the output buffers it is in. */
+struct smtp_wire {
+	int refs;
+	size_t len;
+	char data[];
+};
+
+struct smtp_session;
+struct smtp_worker;
+
+struct smtp_job {
+	TAILQ_ENTRY(smtp_job) entry;
+	struct smtp_worker *w;
+	uint64_t id;
+	char qid[NC_QID_LEN + 1];
+	char *sender;
+	uint64_t size;
+	double arrival, t_active, t_handoff, t_connected;
+	uint32_t flags;
+	struct smtp_host *hosts;
+	size_t nhosts;
+	size_t hostidx; /* the host being tried */
+	struct smtp_rcpt *rcpts;
+	size_t nrcpt;
+	char *key; /* the host list: sessions are reused by it */
+	uint8_t *body; /* as received, until JOB_END */
+	size_t bodylen, bodycap, bodymax;
+	struct smtp_wire *wire;
+	int running; /* JOB_END seen */
+	int established; /* a session got through greeting and EHLO/HELO */
+	int fresh_only; /* a reused session failed: connect anew */
+	char *last_reason; /* of the last session-level failure */
+	char last_dsn[16];
+	char *last_relay; /* the host that gave it, NULL if none reached */
+	struct smtp_session *session;
+};
+
+struct smtp_worker {
+	struct nc_config cfg;
+	struct event_base *base;
+	struct ipc_peer *qmgr;
+	struct ipc_peer *master;
+	TAILQ_HEAD(, smtp_job) jobs;
+	TAILQ_HEAD(, smtp_session) sessions; /* all, busy and idle */
+	unsigned nsessions, max_sessions;
+	int stopping;
+	struct event *stop_timer;
+	double stop_deadline;
+	uint64_t nsent, ndeferred, nbounced;
+};
+
+/* smtp.c */
+void smtp_rcpt_outcome(struct smtp_rcpt *, int cls, const char *dsn,
+    const char *reason, const char *relay);
+void smtp_rcpts_unresolved(struct smtp_job *, int cls, const char *dsn,
+    const char *reason, const char *relay);
+void smtp_job_done(struct smtp_job *);
+void smtp_wire_unref(struct smtp_wire *);
+
+/* session.c */
+void session_job_start(struct smtp_job *);
+void session_quit_idle(struct smtp_worker *);
+unsigned session_idle_count(struct smtp_worker *);
+
+#endif
