@@ -407,10 +407,13 @@ commit_retry_cb(evutil_socket_t fd, short ev, void *arg)
 static int
 commit_one(struct queue_txn *t, struct qm_msg *m)
 {
-	if (m->removed)
-		return queue_del_msg(t, m->qid) == QUEUE_ENOTFOUND
-		    ? 0
-		    : queue_del_msg(t, m->qid);
+	int rc;
+
+	if (m->removed) {
+		/* already gone (e.g. ncctl delete) is as good as removed */
+		rc = queue_del_msg(t, m->qid);
+		return rc == QUEUE_ENOTFOUND ? 0 : rc;
+	}
 	m->rec->state = m->state;
 	m->rec->next_attempt = m->next_attempt;
 	return queue_put_msg(t, m->rec);
