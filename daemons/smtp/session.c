@@ -644,8 +644,14 @@ on_dot(struct smtp_session *s)
 {
 	char reason[SMTP_REASON_MAX];
 
-	if (s->state == S_BODY)
-		s->broken = 1; /* it answered before the data ended */
+	if (s->state == S_BODY) {
+		/* it answered before the data ended: never take that as sent */
+		s->broken = 1;
+		if (s->reply.code / 100 == 2) {
+			on_unexpected(s);
+			return;
+		}
+	}
 	if (s->reply.code / 100 == 2)
 		session_accepted_outcome(s, 2, s->reply.text);
 	else {
