@@ -430,7 +430,9 @@ sm_fullname(const struct passwd *pw)
 static void
 sm_sender(void)
 {
-	struct passwd *pw = getpwuid(getuid());
+	/* The password file is only read when it matters: it costs a
+	 * trip through NSS on every submission. */
+	struct passwd *pw = sm.sender_arg ? NULL : getpwuid(getuid());
 	char addr[ADDR_MAX], local[64];
 	const char *err = NULL, *in = sm.sender_arg;
 
