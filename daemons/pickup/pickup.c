@@ -445,6 +445,37 @@ pk_committed(struct pk_item *items, size_t n)
 	pk_set_full(0);
 }
 
+/*
+ * After a failed commit: a full queue or a record the queue refuses is
+ * retried in halves, so what fits still goes in and one bad file cannot
+ * hold up the others; a single such file waits for space, or goes to
+ * corrupt/. Returns 0 to go on ingesting, -1 to wait for the next scan.
+ */
+static int
+pk_failed(struct pk_item *items, size_t n, int rc)
+{
+	size_t i;
+
+	if ((rc == QUEUE_EFULL || rc == QUEUE_EFORMAT) && n > 1) {
+		pk.batch_max = n / 2;
+		for (i = 0; i < n; i++)
+			pk_names_add(&pk.pending, items[i].name);
+		return 0;
+	}
+	if (rc == QUEUE_EFORMAT && n == 1) {
+		pk.why = "the queue cannot store this message";
+		pk_move_corrupt(items[0].name);
+		return 0;
+	}
+	for (i = 0; i < n; i++)
+		pk_names_add(&pk.pending, items[i].name);
+	log_warnx("cannot queue %zu message(s): %s; will retry", n,
+	    queue_strerror(rc));
+	if (rc == QUEUE_EFULL)
+		pk_set_full(1);
+	return -1;
+}
+
 /* Ingest everything pending, one group commit per batch. With force,
  * a commit runs even for no files, to forget names of removed files. */
 static void
@@ -452,34 +483,20 @@ pk_ingest(int force)
 {
 	static struct pk_item items[PK_BATCH_FILES];
 	size_t n, i;
-	int rc;
+	int rc, stop = 0;
 
-	while (!pk.full && (!RB_EMPTY(&pk.pending) || force)) {
+	while (!stop && !pk.full && (!RB_EMPTY(&pk.pending) || force)) {
 		force = 0;
 		n = pk_batch_collect(items);
 		if (n == 0 && RB_EMPTY(&pk.forget))
 			continue;
-		rc = pk_commit(items, n);
-		if (rc == 0)
+		if ((rc = pk_commit(items, n)) == 0) {
 			pk_committed(items, n);
-		else {
-			for (i = 0; i < n; i++)
-				pk_names_add(&pk.pending, items[i].name);
-			if (rc != QUEUE_EFULL || n == 1)
-				log_warnx("cannot queue %zu message(s): %s; "
-				          "will retry",
-				    n, queue_strerror(rc));
-		}
+			pk.batch_max = PK_BATCH_FILES;
+		} else
+			stop = pk_failed(items, n, rc) == -1;
 		for (i = 0; i < n; i++)
 			pk_item_free(&items[i]);
-		if (rc == 0)
-			pk.batch_max = PK_BATCH_FILES;
-		else if (rc == QUEUE_EFULL && n > 1)
-			pk.batch_max = n / 2; /* what fits goes in */
-		else if (rc == QUEUE_EFULL)
-			pk_set_full(1);
-		else
-			break; /* the next scan tries again */
 	}
 }
 
