@@ -599,7 +599,7 @@ sm_check_space(void)
 {
 	struct statvfs sv;
 	struct stat st;
-	char *full = config_qpath(&sm.cfg, "full");
+	char *full = config_qpath(&sm.cfg, "flags/full");
 
 	if (stat(full, &st) == 0)
 		sm_fail(EX_TEMPFAIL, "the queue is full, try again later");

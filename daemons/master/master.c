@@ -33,7 +33,7 @@ static const struct {
 	int owned;
 } qdirs[] = {{"", 0755, 0}, {"db", 0700, 1}, {"maildrop", 01733, 1},
     {"private", 0700, 1}, {"public", 0755, 0}, {"pid", 0755, 0},
-    {"corrupt", 0700, 1}, {"empty", 0555, 0}, {NULL, 0, 0}};
+    {"flags", 0755, 1}, {"corrupt", 0700, 1}, {"empty", 0555, 0}, {NULL, 0, 0}};
 
 static void
 master_usage(void)

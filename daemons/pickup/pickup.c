@@ -401,7 +401,7 @@ pk_set_full(int full)
 
 	pk.full = full;
 	if (full) {
-		fd = openat(pk.qdir_fd, "full",
+		fd = openat(pk.qdir_fd, "flags/full",
 		    O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (fd == -1)
 			log_warn("cannot create the queue-full flag");
@@ -409,7 +409,8 @@ pk_set_full(int full)
 			close(fd);
 		pk.full_flag = 1;
 	} else if (pk.full_flag) {
-		if (unlinkat(pk.qdir_fd, "full", 0) == -1 && errno != ENOENT)
+		if (unlinkat(pk.qdir_fd, "flags/full", 0) == -1 &&
+		    errno != ENOENT)
 			log_warn("cannot remove the queue-full flag");
 		pk.full_flag = 0;
 	}
@@ -725,7 +726,7 @@ pk_open_files(void)
 	        -1)
 		fatal("inotify on %s", path);
 	free(path);
-	pk.full_flag = faccessat(pk.qdir_fd, "full", F_OK, 0) == 0;
+	pk.full_flag = faccessat(pk.qdir_fd, "flags/full", F_OK, 0) == 0;
 }
 
 /* qmgr may still be starting: try for a while, then go on without it. */
