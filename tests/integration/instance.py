@@ -47,7 +47,8 @@ def ensure_mail_owner():
                         "/usr/sbin/nologin", "ncmta"], check=True)
 
 
-def wait_for(pred, timeout, what="condition", interval=0.05):
+def wait_for(pred, timeout, what="condition", interval=0.05,
+             max_interval=0.5):
     """Poll pred() until it returns a true value (returned) or timeout
     seconds pass (AssertionError naming what we waited for)."""
     end = time.monotonic() + timeout
@@ -59,7 +60,7 @@ def wait_for(pred, timeout, what="condition", interval=0.05):
             raise AssertionError("timed out after %.1fs waiting for %s"
                                  % (timeout, what))
         time.sleep(interval)
-        interval = min(interval * 1.5, 0.5)
+        interval = min(interval * 1.5, max_interval)
 
 
 def _read(path, mode="r"):

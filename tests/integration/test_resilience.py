@@ -39,23 +39,30 @@ BURST = 500
 
 
 class Burst(threading.Thread):
-    """Submits BURST messages with a few parallel ncsendmail processes."""
+    """Submits BURST messages with a few parallel ncsendmail processes,
+    paced over `duration` seconds so that kills land while messages are
+    still arriving, queued and in delivery."""
 
-    def __init__(self, inst):
+    def __init__(self, inst, duration=6.0):
         super().__init__(daemon=True)
         self.inst = inst
+        self.duration = duration
         self.toks = [new_token() for _ in range(BURST)]
         self.done = 0
         self.failed = []
 
     def run(self):
-        chunk = 25
+        chunk = 20
+        t0 = time.monotonic()
         for off in range(0, BURST, chunk):
+            pause = t0 + self.duration * off / BURST - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
             jobs = []
             for i, t in enumerate(self.toks[off:off + chunk], off):
-                data, _ = message(t, "r%d@burst%d.example" % (i, i % 7), i)
-                jobs.append((["r%d@burst%d.example" % (i, i % 7)], data,
-                             "s@test.example"))
+                rcpt = "r%d@burst%d.example" % (i, i % 7)
+                data, _ = message(t, rcpt, i)
+                jobs.append(([rcpt], data, "s@test.example"))
             for r in submit_many(self.inst, jobs):
                 if r.returncode != 0:
                     self.failed.append(r.stderr)
@@ -73,6 +80,8 @@ def _kill_one(inst, name):
 def test_kill9_during_burst_loses_nothing(instances, sink, victim, capsys):
     inst = instances(smart_host=[sink]).start()
     inst.expect_restarts = True
+    # A slightly slow smart host keeps deliveries in flight when we strike.
+    sink.behaviour.delay = 0.05
     burst = Burst(inst)
     burst.start()
     victims = ["pickup", "qmgr", "smtp"] if victim == "all" else [victim]
@@ -82,9 +91,10 @@ def test_kill9_during_burst_loses_nothing(instances, sink, victim, capsys):
         # Strike while both submission and delivery are under way.
         goal = (n + 1) * BURST // (len(victims) + 2)
         wait_for(lambda: burst.done >= goal or not burst.is_alive(), 60,
-                 "%d submissions" % goal)
+                 "%d submissions" % goal, interval=0.01, max_interval=0.01)
         wait_for(lambda: sink.count() >= goal // 2, 30,
-                 "%d deliveries" % (goal // 2))
+                 "%d deliveries" % (goal // 2), interval=0.01,
+                 max_interval=0.01)
         killed.append((name, _kill_one(inst, name), burst.done,
                        sink.count(), round(time.monotonic() - t0, 2)))
         # The master brings it back; the next victim must be a new process.
@@ -95,7 +105,14 @@ def test_kill9_during_burst_loses_nothing(instances, sink, victim, capsys):
     assert not burst.is_alive(), "submissions did not finish"
     assert not burst.failed, "ncsendmail failed: %r" % burst.failed[:3]
 
-    ok = sink.wait_count(BURST, 90)
+    want = set(burst.toks)
+
+    def all_there():
+        return want <= set(token_counts(sink.snapshot()))
+    try:
+        ok = wait_for(all_there, 90, "all %d messages at the sink" % BURST)
+    except AssertionError:
+        ok = False
     counts = token_counts(sink.snapshot())
     lost = [t for t in burst.toks if t not in counts]
     twice = sum(1 for t in burst.toks if counts.get(t, 0) > 1)
