@@ -267,9 +267,9 @@ class Instance:
         def ready():
             names = [p.name for p in self.processes()]
             return (names.count("master") == 1 and "pickup" in names and
-                    "qmgr" in names and names.count("smtp") >= want)
-        wait_for(ready, timeout, "%s: every daemon running (have %s)"
-                 % (self.name, self.processes))
+                    "qmgr" in names and names.count("smtp") >= want and
+                    self.ctl("status").returncode == 0)
+        wait_for(ready, timeout, "%s: every daemon running" % self.name)
 
     def master_pid(self):
         txt = _read(os.path.join(self.queue, "pid", "master.pid"))

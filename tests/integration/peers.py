@@ -175,8 +175,12 @@ class _SinkSMTP(SMTP):
         super().__init__(*args, **kw)
 
     def connection_made(self, transport):
-        self._sink._note_connection()
+        self._sink._note_connection(self)
         super().connection_made(transport)
+
+    def connection_lost(self, exc):
+        self._sink._live.discard(self)
+        super().connection_lost(exc)
 
     async def _handle_client(self):
         b = self._sink.behaviour
@@ -231,6 +235,7 @@ class Sink:
         self.messages: List[Received] = []
         self.rcpt_log: List[tuple] = []  # (address, reply) per RCPT
         self.connections = 0
+        self._live = set()  # open sessions, cut by stop()
         self._cond = threading.Condition()
         self._server = None
         self._sock = self._bind(port)
@@ -291,8 +296,9 @@ class Sink:
 
             async def down():
                 server.close()
-                if hasattr(server, "close_clients"):
-                    server.close_clients()
+                for proto in list(self._live):
+                    if proto.transport is not None:
+                        proto.transport.abort()
                 await server.wait_closed()
             try:
                 self._call(down(), timeout=5)
@@ -307,8 +313,21 @@ class Sink:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+        async def cancel_all():
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            self._call(cancel_all(), timeout=5)
+        except Exception:
+            pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def __enter__(self):
         return self
@@ -326,9 +345,10 @@ class Sink:
         return "[%s]:%d" % (self.host, self.port)
 
     # -- records ------------------------------------------------------------
-    def _note_connection(self):
+    def _note_connection(self, proto):
         with self._cond:
             self.connections += 1
+        self._live.add(proto)
 
     def _note_rcpt(self, address, reply):
         with self._cond:

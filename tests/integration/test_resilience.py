@@ -127,9 +127,20 @@ def test_kill9_during_burst_loses_nothing(instances, sink, victim, capsys):
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root")
 def test_only_master_keeps_root(running):
-    procs = running.processes()
+    def dropped():
+        # A daemon is root for a moment after exec, until its set-up is
+        # done; give each the time to get there.
+        procs = running.processes()
+        return procs if all(0 not in p.ids("Uid") for p in procs
+                            if p.name != "master") else None
+    try:
+        procs = wait_for(dropped, 10, "every daemon but the master to drop "
+                         "root")
+    except AssertionError:
+        procs = running.processes()
     names = sorted(p.name for p in procs)
     assert names.count("master") == 1, names
+    assert {"pickup", "qmgr", "smtp"} <= set(names), names
     for p in procs:
         uids, gids = p.ids("Uid"), p.ids("Gid")
         if p.name == "master":
