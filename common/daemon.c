@@ -95,8 +95,10 @@ daemon_master_peer(
 {
 	struct ipc_peer *p;
 	struct ipc_buf b;
+	struct stat st;
 
-	if (fcntl(DAEMON_MASTER_FD, F_GETFD) == -1)
+	/* started by hand: fd 3 is absent, or something else than our pair */
+	if (fstat(DAEMON_MASTER_FD, &st) == -1 || !S_ISSOCK(st.st_mode))
 		return NULL;
 	p = ipc_peer_new(base, DAEMON_MASTER_FD, "master",
 	    table ? table : default_table, 0, master_gone, arg);
