@@ -15,10 +15,10 @@
 #include "ipc.h"
 
 #define MASTER_MAX_CHILDREN 300
-#define RESTART_MIN_DELAY 1   /* seconds */
-#define RESTART_MAX_DELAY 60  /* seconds */
-#define RESTART_HEALTHY 60    /* a child alive this long resets its back-off */
-#define STOP_GRACE 20         /* seconds before stragglers are killed */
+#define RESTART_MIN_DELAY 1 /* seconds */
+#define RESTART_MAX_DELAY 60 /* seconds */
+#define RESTART_HEALTHY 60 /* a child alive this long resets its back-off */
+#define STOP_GRACE 20 /* seconds before stragglers are killed */
 
 enum child_kind { CHILD_QMGR, CHILD_PICKUP, CHILD_SMTP };
 
@@ -26,10 +26,10 @@ struct child {
 	enum child_kind kind;
 	const char *name; /* "qmgr", "pickup", "smtp" */
 	int slot;
-	pid_t pid;        /* 0 when not running */
+	pid_t pid; /* 0 when not running */
 	time_t started;
 	unsigned restarts;
-	int delay;        /* current restart back-off, seconds */
+	int delay; /* current restart back-off, seconds */
 	struct ipc_peer *ctl;
 	struct event *restart_ev;
 };
