@@ -123,6 +123,15 @@ class Proc:
         sm = _read("/proc/%d/statm" % self.pid)
         return int(sm.split()[1]) * os.sysconf("SC_PAGE_SIZE") if sm else 0
 
+    def pss(self):
+        """Proportional set size in bytes (shared pages such as the LMDB
+        map divided among the processes mapping them), or 0."""
+        sm = _read("/proc/%d/smaps_rollup" % self.pid) or ""
+        for line in sm.splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
     def __repr__(self):
         return "<Proc %d %s>" % (self.pid, self.name or self.comm)
 
