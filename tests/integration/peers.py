@@ -4,7 +4,8 @@ connections, 421/554 greetings, reject EHLO/HELO, 4xx/5xx per recipient,
 drop the connection). Each sink runs its own asyncio loop in a thread and
 listens on loopback; bind address, TLS and AUTH are constructor options so
 later suites (several sinks on 127.0.0.x, STARTTLS, AUTH) reuse the same
-class. NameServer is a dnsmasq serving given MX/A/AAAA records.
+class. NameServer is a dnsmasq serving given MX/A/AAAA records,
+ThrowawayCA makes certificates for TLS sinks, Credentials checks AUTH.
 """
 
 import asyncio
@@ -161,7 +162,7 @@ class _Handler:
             helo=getattr(session, "ncmta_helo", ""),
             peer=session.peer,
             tls=session.ssl is not None,
-            auth=(session.login_data if session.authenticated else None),
+            auth=(session.auth_data if session.authenticated else None),
             when=time.time())
         self.sink._record(msg)
         return "250 2.0.0 Ok: queued as %d" % len(self.sink.messages)
@@ -484,3 +485,73 @@ class SilentNameServer:
     def close(self):
         self.udp.close()
         self.tcp.close()
+
+
+class ThrowawayCA:
+    """A throwaway certificate authority made with the openssl command, and
+    server certificates it signs, for TLS peers. ca_file is what ncmta's
+    smtp_tls_CAfile should name to trust it."""
+
+    def __init__(self, base_dir, name="ncmta test CA"):
+        self.dir = os.path.join(base_dir, "ca")
+        os.makedirs(self.dir, exist_ok=True)
+        self.ca_key = os.path.join(self.dir, "ca.key")
+        self.ca_file = os.path.join(self.dir, "ca.pem")
+        self._openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                      "-keyout", self.ca_key, "-out", self.ca_file,
+                      "-days", "2", "-subj", "/CN=%s" % name,
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        os.chmod(self.ca_file, 0o644)
+
+    def _openssl(self, *args):
+        subprocess.run(("openssl",) + args, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def server_cert(self, names, tag=None):
+        """(cert file, key file) for a server known by names (DNS names or
+        IP addresses, the first also as the CN)."""
+        tag = tag or names[0].replace("*", "star")
+        key = os.path.join(self.dir, tag + ".key")
+        csr = os.path.join(self.dir, tag + ".csr")
+        crt = os.path.join(self.dir, tag + ".pem")
+        ext = os.path.join(self.dir, tag + ".ext")
+        san = ",".join(("IP:%s" if re.fullmatch(r"[\d.]+|[0-9a-fA-F:]+", n)
+                        else "DNS:%s") % n for n in names)
+        with open(ext, "w") as f:
+            f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth\n" % san)
+        self._openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                      "-out", csr, "-subj", "/CN=%s" % names[0])
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca_file,
+                      "-CAkey", self.ca_key, "-CAcreateserial", "-out", crt,
+                      "-days", "2", "-extfile", ext)
+        return crt, key
+
+    def server_context(self, names):
+        """An ssl.SSLContext for a Sink (tls_context=...) serving names."""
+        crt, key = self.server_cert(names)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        return ctx
+
+
+class Credentials:
+    """An aiosmtpd authenticator (Sink(authenticator=...)) accepting one
+    user and password for AUTH PLAIN and LOGIN; records every attempt as
+    (mechanism, user, accepted)."""
+
+    def __init__(self, user, password):
+        self.user, self.password = user, password
+        self.attempts = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+        ok = False
+        user = None
+        if isinstance(auth_data, LoginPassword):
+            user = auth_data.login.decode("utf-8", "replace")
+            ok = (auth_data.login == self.user.encode() and
+                  auth_data.password == self.password.encode())
+        self.attempts.append((mechanism, user, ok))
+        return AuthResult(success=ok, handled=False,
+                          auth_data=user if ok else None)
