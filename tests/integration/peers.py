@@ -25,7 +25,8 @@ from aiosmtpd.smtp import SMTP
 @dataclass
 class Received:
     """One message as the sink accepted it."""
-    mail_from: str
+    mail_from: str  # "" for the null sender
+    mail_options: List[str]  # e.g. ["BODY=8BITMIME", "SIZE=1234"]
     rcpt_tos: List[str]
     content: bytes  # dot-unstuffed, CRLF line ends, as sent
     helo: str  # "EHLO name" or "HELO name"
@@ -127,7 +128,7 @@ class _Handler:
             return "421 closing"
         if self.b.mail_reply:
             return self.b.mail_reply
-        envelope.mail_from = address
+        envelope.mail_from = address  # the null sender is "<>" here
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
 
@@ -156,7 +157,9 @@ class _Handler:
         if self.b.data_reply:
             return self.b.data_reply
         msg = Received(
-            mail_from=envelope.mail_from,
+            mail_from=("" if envelope.mail_from == "<>"
+                       else envelope.mail_from),
+            mail_options=list(envelope.mail_options),
             rcpt_tos=list(envelope.rcpt_tos),
             content=bytes(envelope.content),
             helo=getattr(session, "ncmta_helo", ""),

@@ -57,6 +57,8 @@ def test_thousand_messages_exactly_once_byte_identical(running):
             assert m.header("Message-ID")[0].endswith("@test.example>")
             assert "sender@test.example" in m.header("From")[0]
     assert all(m.helo.startswith("EHLO test.example") for m in got)
+    assert all("BODY=8BITMIME" in [o.upper() for o in m.mail_options]
+               for m in got), "8-bit bodies sent without BODY=8BITMIME"
     wait_for(lambda: running.qshow_json() == [], 15, "an empty queue")
     assert sink.count() == N_BULK
 
@@ -132,3 +134,48 @@ def test_log_lines(running):
                      r"example>" % (qid, os.getuid()), log), log
     assert re.search(r"ncmta/qmgr\[\d+\]: %s: from=<who@test\.example>, "
                      r"size=\d+, nrcpt=1 \(queue active\)" % qid, log), log
+
+
+def test_long_lines_are_broken(running):
+    """Lines over 998 octets leave broken into legal lines, nothing lost."""
+    sink = running.sink
+    tok = new_token()
+    long1 = bytes(ord("a") + i % 26 for i in range(5000))
+    long2 = b"." + b"z" * 2500
+    body = b"short\n" + long1 + b"\n" + long2 + b"\nend\n"
+    data, _ = message(tok, "long@dest.example", body=body)
+    running.submit(["long@dest.example"], data, sender="s@test.example")
+    assert sink.wait_count(1, 20)
+    m = sink.snapshot()[0]
+    _, rbody = m.headers_body()
+    assert all(len(line) <= 998 for line in rbody.split(b"\r\n")), \
+        [len(line) for line in rbody.split(b"\r\n")]
+    assert rbody.startswith(b"short\r\n") and rbody.endswith(b"\r\nend\r\n")
+    assert rbody.replace(b"\r\n", b"") == body.replace(b"\n", b"")
+
+
+def test_large_message_intact(running):
+    """A 3 MB message crosses every IPC hop in many chunks and arrives
+    byte-identical."""
+    sink = running.sink
+    tok = new_token()
+    line = bytes(range(0x21, 0x7f)) + b"\xc3\xa9"
+    body = b"".join(b"%06d " % i + line + b"\n" for i in range(30000))
+    data, _ = message(tok, "big@dest.example", body=body)
+    running.submit(["big@dest.example"], data, sender="s@test.example")
+    assert sink.wait_count(1, 30)
+    m = sink.snapshot()[0]
+    assert token_of(m) == tok
+    assert m.headers_body()[1] == crlf(body)
+
+
+def test_null_sender(running):
+    sink = running.sink
+    tok = new_token()
+    data, body = message(tok, "null@dest.example")
+    running.submit(["null@dest.example"], data, sender="<>")
+    assert sink.wait_count(1, 20)
+    m = sink.snapshot()[0]
+    assert token_of(m) == tok
+    assert m.mail_from == ""
+    assert m.headers_body()[1] == crlf(body)
