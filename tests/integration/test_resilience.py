@@ -123,6 +123,33 @@ def test_kill9_during_burst_loses_nothing(instances, sink, victim, capsys):
     assert ok and not lost, "%d messages lost" % len(lost)
     wait_for(lambda: inst.qshow_json() == [], 20, "an empty queue")
     assert inst.maildrop_files() == []
+    log = inst.log()
+    for name, pid, *_ in killed:
+        assert "ncmta-%s pid %d" % (name, pid) in log, \
+            "the master did not log the death of %s %d" % (name, pid)
+
+
+def test_deferred_mail_survives_restart(instances, sinks):
+    """ncctl stop keeps every message queued; after ncctl start the queue
+    is the same and is delivered once the smart host is back."""
+    sink = sinks(up=False)
+    inst = instances(smart_host=[sink]).start()
+    toks = [new_token() for _ in range(5)]
+    for t in toks:
+        data, _ = message(t, "keep@restart.example")
+        inst.submit(["keep@restart.example"], data, sender="s@test.example")
+    wait_for(lambda: len(inst.qshow_json("--state", "deferred")) == 5, 20,
+             "5 deferred messages")
+    ids = sorted(m["queue_id"] for m in inst.qshow_json())
+    inst.stop()
+    assert sorted(m["queue_id"] for m in inst.qshow_json()) == ids
+    inst.start()
+    assert sorted(m["queue_id"] for m in inst.qshow_json()) == ids
+    sink.start()
+    inst.ctl("flush", check=True)
+    assert sink.wait_count(5, 20), "%d of 5 delivered" % sink.count()
+    wait_for(lambda: inst.qshow_json() == [], 10, "an empty queue")
+    assert token_counts(sink.snapshot()) == {t: 1 for t in toks}
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root")
