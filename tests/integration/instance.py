@@ -162,6 +162,8 @@ class Instance:
         self.logfile = os.path.join(base_dir, "maillog")
         self.started = False
         self.expect_restarts = False  # tests that kill daemons set it
+        self.run_as = None  # user name: run the commands as them (runuser)
+        self.ncctl, self.ncsendmail, self.ncqshow = NCCTL, NCSENDMAIL, NCQSHOW
         os.makedirs(self.confdir, mode=0o755, exist_ok=True)
         os.makedirs(self.libexec, mode=0o755, exist_ok=True)
         self._link_daemons()
@@ -193,6 +195,21 @@ class Instance:
             if not os.path.lexists(link):
                 os.symlink(path, link)
 
+    def use_private_copies(self):
+        """Run copies of the commands and daemons kept under the base
+        directory, for a user who cannot reach the build tree."""
+        bindir = os.path.join(self.base, "bin")
+        os.makedirs(bindir, mode=0o755, exist_ok=True)
+        for attr in ("ncctl", "ncsendmail", "ncqshow"):
+            dst = os.path.join(bindir, os.path.basename(getattr(self, attr)))
+            shutil.copy2(getattr(self, attr), dst)
+            setattr(self, attr, dst)
+        for link in os.listdir(self.libexec):
+            path = os.path.join(self.libexec, link)
+            target = os.path.realpath(path)
+            os.unlink(path)
+            shutil.copy2(target, path)
+
     def configure(self, extra_lines=(), **settings):
         """Merge settings and (re)write ncmta.conf."""
         for k, v in settings.items():
@@ -212,6 +229,8 @@ class Instance:
 
     # -- commands ---------------------------------------------------------------
     def run(self, argv, input=None, timeout=30, check=False):
+        if self.run_as:
+            argv = ["runuser", "-u", self.run_as, "--"] + list(argv)
         p = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=timeout)
         if check and p.returncode != 0:
@@ -222,7 +241,7 @@ class Instance:
         return p
 
     def ctl(self, *args, check=False, timeout=30):
-        return self.run([NCCTL, "-c", self.confdir] + list(args),
+        return self.run([self.ncctl, "-c", self.confdir] + list(args),
                         check=check, timeout=timeout)
 
     def submit(self, rcpts, data, sender=None, flags=("-i",), check=True,
@@ -231,14 +250,14 @@ class Instance:
         (AssertionError on a non-zero exit when check)."""
         if isinstance(data, str):
             data = data.encode()
-        argv = [NCSENDMAIL, "-C", self.confdir] + list(flags)
+        argv = [self.ncsendmail, "-C", self.confdir] + list(flags)
         if sender is not None:
             argv += ["-f", sender]
         argv += ["--"] + list(rcpts)
         return self.run(argv, input=data, check=check, timeout=timeout)
 
     def qshow(self, *args, check=True):
-        return self.run([NCQSHOW, "-c", self.confdir] + list(args),
+        return self.run([self.ncqshow, "-c", self.confdir] + list(args),
                         check=check)
 
     def qshow_json(self, *args):

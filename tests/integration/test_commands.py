@@ -3,7 +3,10 @@ check's file:line errors and ncctl status, ncqshow's mailq-like listing and
 its --json form."""
 
 import os
+import pwd
 import re
+
+import pytest
 
 from instance import NCSENDMAIL, wait_for
 from msgs import message, new_token, token_of
@@ -179,3 +182,32 @@ def test_ncqshow_listing(instances, sinks):
     wait_for(lambda: inst.qshow_json() == [], 20, "an empty queue")
     out = inst.qshow().stdout.decode()
     assert "Mail queue is empty" in out, out
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to become a user")
+def test_non_root_start(instances, sink):
+    """Started by an ordinary user, every daemon (the master too) runs as
+    that user, a warning is logged, and mail flows."""
+    user = "ncmta"
+    pw = pwd.getpwnam(user)
+    inst = instances(smart_host=[sink], mail_owner=user)
+    inst.use_private_copies()  # the build tree may be out of their reach
+    for root, dirs, files in os.walk(inst.base):
+        for n in dirs + files:
+            os.lchown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+    os.chown(inst.base, pw.pw_uid, pw.pw_gid)
+    inst.run_as = user
+    inst.start()
+    procs = inst.processes()
+    assert {"master", "pickup", "qmgr", "smtp"} <= {p.name for p in procs}
+    for p in procs:
+        assert set(p.ids("Uid")) == {pw.pw_uid}, (p, p.ids("Uid"))
+    assert re.search(r"ncmta/master\[\d+\]: warning: .*root", inst.log()), \
+        inst.log()
+    tok = new_token()
+    data, body = message(tok, "user@nonroot.example")
+    inst.submit(["user@nonroot.example"], data, sender="s@test.example")
+    assert sink.wait_count(1, 20)
+    assert token_of(sink.snapshot()[0]) == tok
+    assert sink.snapshot()[0].headers_body()[1] == body.replace(b"\n",
+                                                                  b"\r\n")
