@@ -1,6 +1,6 @@
 /*
  * proto.h - every IPC message ncmta's processes exchange, with its fields
- * in order. The table in doc/ipc.md is the readable version of this file;
+ * in order. The IPC table in doc/design.md is the readable version of this file;
  * keep the two in step. Field types: u32, u64, dbl (double), str.
  */
 #ifndef NCMTA_PROTO_H
@@ -8,8 +8,11 @@
 
 enum nc_msgtype {
 	/* master -> any child, over the child's control socketpair (fd 3) */
-	M_CTL_FLUSH = 1, /* u32 n, n x u64 qid (n == 0: all deferred) */
-	M_CTL_RELOAD, /* (empty) re-read configuration */
+	M_CTL_FLUSH = 1, /* u32 n, n x u64 qid (n == 0: all deferred);
+			    to the resolver: empty its cache */
+	M_CTL_RELOAD, /* str ncmta.conf text, str routing table text: the
+			 new configuration, already checked by the master
+			 (daemons in a chroot cannot read it themselves) */
 	M_CTL_STOP, /* (empty) finish in-flight work and exit 0 */
 	M_CTL_STATUS, /* (empty) ask for counters */
 	/* any child -> master */
@@ -31,10 +34,19 @@ enum nc_msgtype {
 	M_JOB_BEGIN = 80, /* u64 job, u64 qid, str sender, u64 size,
 			     dbl arrival, dbl t_active, dbl t_handoff,
 			     u32 flags (JOB_F_*), u32 nhosts,
-			     nhosts x (str name, str addr, u32 port),
+			     nhosts x (str name, str addr, u32 port,
+			     u32 host flags HOST_F_*),
 			     u32 nrcpt, nrcpt x (u32 index, str address) */
 	M_JOB_BODY, /* u64 job, data chunk (<= 64 KiB) */
 	M_JOB_END, /* u64 job: body complete, start delivering */
+
+	/* qmgr -> resolver (private/resolver) */
+	M_DNS_QUERY = 90, /* u64 id, u32 qtype (DNS_T_*), str name */
+	/* resolver -> qmgr */
+	M_DNS_ANSWER, /* u64 id, u32 status (DNS_S_*), u32 ttl,
+			     str error text, u32 n, n x (u32 preference,
+			     str data): MX: exchanger name ("" = null MX);
+			     A/AAAA: numeric address */
 
 	/* control clients (ncctl) -> master (public/control) */
 	M_REQ_STATUS = 100, /* (empty) */
@@ -46,6 +58,19 @@ enum nc_msgtype {
 };
 
 #define JOB_F_8BIT 0x1 /* body has octets > 127: ask for BODY=8BITMIME */
+
+#define HOST_F_RELAY 0x1 /* a smart host or fallback relay, not an MX */
+
+#define DNS_T_A 1
+#define DNS_T_MX 15
+#define DNS_T_AAAA 28
+
+enum dns_status {
+	DNS_S_OK = 0, /* records follow */
+	DNS_S_NXDOMAIN = 1, /* the name does not exist */
+	DNS_S_NODATA = 2, /* the name exists, no record of this type */
+	DNS_S_TEMPFAIL = 3, /* time-out, SERVFAIL, no server: try later */
+};
 
 #define NC_BODY_CHUNK (64 * 1024)
 
