@@ -158,6 +158,7 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len)
 		ipc_add_str(&b, qm->relays.host[h].name);
 		ipc_add_str(&b, qm->relays.host[h].addr);
 		ipc_add_u32(&b, qm->relays.host[h].port);
+		ipc_add_u32(&b, HOST_F_RELAY);
 	}
 	ipc_add_u32(&b, j->nrcpt);
 	for (i = 0; i < j->nrcpt; i++) {

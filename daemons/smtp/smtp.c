@@ -209,11 +209,11 @@ job_addr_ok(const char *s)
 	    inet_pton(AF_INET6, s, &a6) == 1;
 }
 
-/* Hosts: u32 n, n x (str name, str addr, u32 port). */
+/* Hosts: u32 n, n x (str name, str addr, u32 port, u32 flags). */
 static const char *
 job_parse_hosts(struct smtp_job *job, struct ipc_msg *m)
 {
-	uint32_t n = ipc_get_u32(m), i, port;
+	uint32_t n = ipc_get_u32(m), i, port, flags;
 	const char *name, *addr;
 	char *key = xstrdup(""), *k;
 
@@ -224,12 +224,14 @@ job_parse_hosts(struct smtp_job *job, struct ipc_msg *m)
 		name = ipc_get_str(m);
 		addr = ipc_get_str(m);
 		port = ipc_get_u32(m);
+		flags = ipc_get_u32(m);
 		if (m->error || !job_hostname_ok(name) || !job_addr_ok(addr) ||
-		    port == 0 || port > 65535)
+		    port == 0 || port > 65535 || (flags & ~HOST_F_RELAY) != 0)
 			return (free(key), "bad host");
 		job->hosts[i].name = xstrdup(name);
 		job->hosts[i].addr = xstrdup(addr);
 		job->hosts[i].port = (uint16_t)port;
+		job->hosts[i].flags = flags;
 		job->nhosts++;
 		xasprintf(
 		    &k, "%s%s%s[%s]:%u", key, i ? "," : "", name, addr, port);

@@ -29,6 +29,7 @@ struct smtp_host {
 	char *name;
 	char *addr; /* numeric IPv4 or IPv6 */
 	uint16_t port;
+	uint32_t flags; /* HOST_F_* */
 };
 
 enum smtp_rcpt_status { RCPT_PENDING, RCPT_ACCEPTED, RCPT_DONE };
