@@ -5,6 +5,7 @@
  * transaction per event-loop round (the queue's group commit for state
  * changes). A message leaves the queue only once that commit holds.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,7 @@ static void
 job_send(struct qm_job *j, const uint8_t *body, size_t len)
 {
 	struct q_msg *rec = j->msg->rec;
+	struct qm_dest *d = j->dest;
 	struct ipc_buf b;
 	uint32_t i;
 	int h;
@@ -153,12 +155,12 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len)
 	ipc_add_double(&b, j->msg->t_active);
 	ipc_add_double(&b, now_sec());
 	ipc_add_u32(&b, rec->flags & QMSG_F_8BIT ? JOB_F_8BIT : 0);
-	ipc_add_u32(&b, (uint32_t)qm->relays.n);
-	for (h = 0; h < qm->relays.n; h++) {
-		ipc_add_str(&b, qm->relays.host[h].name);
-		ipc_add_str(&b, qm->relays.host[h].addr);
-		ipc_add_u32(&b, qm->relays.host[h].port);
-		ipc_add_u32(&b, HOST_F_RELAY);
+	ipc_add_u32(&b, (uint32_t)d->nhosts);
+	for (h = 0; h < d->nhosts; h++) {
+		ipc_add_str(&b, d->hosts[h].name);
+		ipc_add_str(&b, d->hosts[h].addr);
+		ipc_add_u32(&b, d->hosts[h].port);
+		ipc_add_u32(&b, d->hosts[h].flags);
 	}
 	ipc_add_u32(&b, j->nrcpt);
 	for (i = 0; i < j->nrcpt; i++) {
@@ -169,40 +171,52 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len)
 	job_send_body(j, body, len);
 }
 
-/* Jobs of up to smtp_recipient_limit open recipients each. */
-static void
-msg_make_jobs(struct qm_msg *m, const uint8_t *body, size_t len)
+static struct qm_job *
+job_new(struct qm_msg *m, struct qm_dest *d)
 {
-	uint32_t i, limit = (uint32_t)qm->cfg.smtp_recipient_limit;
-	struct qm_job *j = NULL;
+	uint32_t limit = (uint32_t)qm->cfg.smtp_recipient_limit;
+	struct qm_job *j = xcalloc(1, sizeof(*j));
+
+	j->id = ++qm->next_job;
+	j->msg = m;
+	j->dest = d;
+	j->rcpt = xcalloc(limit, sizeof(*j->rcpt));
+	j->seen = xcalloc(limit, 1);
+	return j;
+}
+
+static void
+job_start(struct qm_job *j, const uint8_t *body, size_t len)
+{
+	j->worker = worker_pick();
+	if (j->worker == NULL) /* all full: the least loaded takes it */
+		j->worker = TAILQ_FIRST(&qm->workers);
+	j->worker->jobs++;
+	j->dest->in_flight++;
+	RB_INSERT(qm_job_tree, &qm->jobs, j);
+	j->msg->jobs_in_flight++;
+	qm->jobs_in_flight++;
+	job_send(j, body, len);
+}
+
+/* Jobs of up to smtp_recipient_limit recipients, one destination each. */
+static void
+msg_make_jobs(
+    struct qm_msg *m, struct qm_dest **rd, const uint8_t *body, size_t len)
+{
+	uint32_t i, k, limit = (uint32_t)qm->cfg.smtp_recipient_limit;
+	struct qm_job *j;
 
 	for (i = 0; i < m->rec->nrcpt; i++) {
-		if (!rcpt_open(&m->rec->rcpt[i]))
+		if (rd[i] == NULL || !rcpt_open(&m->rec->rcpt[i]))
 			continue;
-		if (j == NULL) {
-			j = xcalloc(1, sizeof(*j));
-			j->id = ++qm->next_job;
-			j->msg = m;
-			j->rcpt = xcalloc(limit, sizeof(*j->rcpt));
-			j->seen = xcalloc(limit, 1);
-		}
-		j->rcpt[j->nrcpt++] = i;
-		if (j->nrcpt == limit || i + 1 == m->rec->nrcpt) {
-			j->worker = worker_pick();
-			if (j->worker == NULL) /* all full: take the first */
-				j->worker = TAILQ_FIRST(&qm->workers);
-			j->worker->jobs++;
-			RB_INSERT(qm_job_tree, &qm->jobs, j);
-			m->jobs_in_flight++;
-			qm->jobs_in_flight++;
-			job_send(j, body, len);
-			j = NULL;
-		}
-	}
-	if (j != NULL) { /* trailing open recipients were none */
-		free(j->rcpt);
-		free(j->seen);
-		free(j);
+		j = job_new(m, rd[i]);
+		for (k = i; k < m->rec->nrcpt && j->nrcpt < limit; k++)
+			if (rd[k] == j->dest && rcpt_open(&m->rec->rcpt[k])) {
+				j->rcpt[j->nrcpt++] = k;
+				rd[k] = NULL;
+			}
+		job_start(j, body, len);
 	}
 }
 
@@ -212,6 +226,9 @@ msg_log_active(struct qm_msg *m)
 	char qid[NC_QID_LEN + 1];
 	uint32_t i, open = 0;
 
+	if (m->logged_active)
+		return;
+	m->logged_active = 1;
 	for (i = 0; i < m->rec->nrcpt; i++)
 		open += rcpt_open(&m->rec->rcpt[i]);
 	qid_format(m->qid, qid);
@@ -219,10 +236,96 @@ msg_log_active(struct qm_msg *m)
 	    m->rec->sender, (unsigned long long)m->rec->size, open);
 }
 
-/* Start delivery of one message; the read transaction holds its body. */
+static const char *
+rcpt_domain(const struct q_rcpt *r, char *buf, size_t len)
+{
+	const char *at = strrchr(r->addr, '@');
+	size_t i;
+
+	strlcpy(buf, at ? at + 1 : "", len);
+	for (i = 0; buf[i] != '\0'; i++)
+		buf[i] = (char)tolower((unsigned char)buf[i]);
+	return buf;
+}
+
+/*
+ * Apply the routing table: reject decides at once, hold parks the whole
+ * message, everything else gets its destination in rd[]. Returns 0, or
+ * -1 when the message went on hold.
+ */
+static int
+msg_route(struct qm_msg *m, struct qm_dest **rd)
+{
+	const struct route *r;
+	char domain[256], qid[NC_QID_LEN + 1];
+	uint32_t i;
+
+	for (i = 0; i < m->rec->nrcpt; i++) {
+		struct q_rcpt *rc = &m->rec->rcpt[i];
+
+		if (!rcpt_open(rc))
+			continue;
+		r = routes_lookup(
+		    &qm->routes, rcpt_domain(rc, domain, sizeof(domain)));
+		if (r != NULL && r->action == ROUTE_HOLD) {
+			qid_format(m->qid, qid);
+			log_info("%s: hold: route \"%s\" for <%s>", qid,
+			    r->pattern, rc->addr);
+			qm_msg_set_state(m, Q_HOLD);
+			m->logged_active = 0;
+			dispatch_mark_dirty(m);
+			return -1;
+		}
+		if (r != NULL && r->action == ROUTE_REJECT)
+			rcpt_decide(m, rc,
+			    r->dsn[0] == '5' ? QR_BOUNCED : QR_DEFERRED, r->dsn,
+			    r->text);
+		else
+			rd[i] = dest_get(r, domain);
+	}
+	return 0;
+}
+
+/*
+ * Every destination must be looked up and have a free session slot; if
+ * one is not, the message waits on it and 0 is returned. Destinations
+ * whose lookup failed decide their recipients here.
+ */
+static int
+msg_dests_ready(struct qm_msg *m, struct qm_dest **rd)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->rec->nrcpt; i++) {
+		if (rd[i] == NULL || dest_fresh(rd[i]))
+			continue;
+		qm_msg_park(m, rd[i], ON_WAITING);
+		dest_resolve(rd[i]); /* may answer at once: m is then ready */
+		return 0;
+	}
+	for (i = 0; i < m->rec->nrcpt; i++) {
+		if (rd[i] == NULL || rd[i]->result == DEST_OK)
+			continue;
+		rcpt_decide(m, &m->rec->rcpt[i],
+		    rd[i]->result == DEST_PERMFAIL ? QR_BOUNCED : QR_DEFERRED,
+		    rd[i]->dsn, rd[i]->reason);
+		rd[i] = NULL;
+	}
+	for (i = 0; i < m->rec->nrcpt; i++)
+		if (rd[i] != NULL &&
+		    rd[i]->in_flight >= qm->cfg.destination_concurrency_limit) {
+			qm_msg_park(m, rd[i], ON_BLOCKED);
+			return 0;
+		}
+	return 1;
+}
+
+/* Start (or continue) delivery of one message; the read transaction
+ * holds its body. */
 static void
 msg_dispatch(struct qm_msg *m, struct queue_txn *t)
 {
+	struct qm_dest **rd;
 	const void *body;
 	size_t len;
 	int rc;
@@ -236,9 +339,11 @@ msg_dispatch(struct qm_msg *m, struct queue_txn *t)
 		    m, (int64_t)time(NULL) + qm->cfg.min_backoff);
 		return;
 	}
-	m->t_active = now_sec();
-	qm_msg_set_state(m, Q_ACTIVE);
-	msg_log_active(m);
+	if (!m->logged_active) {
+		m->t_active = now_sec();
+		qm_msg_set_state(m, Q_ACTIVE);
+		msg_log_active(m);
+	}
 	if (m->rec->attempts > 0 &&
 	    backoff_expired(
 	        msg_arrival(m), m->t_active, qm->cfg.max_queue_lifetime)) {
@@ -246,20 +351,14 @@ msg_dispatch(struct qm_msg *m, struct queue_txn *t)
 		    "message expired: too long in the queue");
 		return;
 	}
-	if (strcmp(qm->cfg.delivery_mode, "smarthost") != 0) {
-		msg_decide_all(m, QR_DEFERRED, "4.3.5",
-		    "delivery_mode = direct needs the resolver, which this "
-		    "build does not have; set delivery_mode = smarthost");
-		return;
+	rd = xcalloc(m->rec->nrcpt, sizeof(*rd));
+	if (msg_route(m, rd) == 0 && msg_dests_ready(m, rd)) {
+		dispatch_mark_dirty(m);
+		msg_make_jobs(m, rd, body, len);
+		if (m->jobs_in_flight == 0)
+			msg_finish(m);
 	}
-	if (qm->relays.n == 0) {
-		msg_decide_all(m, QR_DEFERRED, "4.3.5", qm->relays.error);
-		return;
-	}
-	dispatch_mark_dirty(m);
-	msg_make_jobs(m, body, len);
-	if (m->jobs_in_flight == 0)
-		msg_finish(m);
+	free(rd);
 }
 
 void
@@ -270,9 +369,7 @@ dispatch_run(void)
 	int rc;
 
 	while ((m = TAILQ_FIRST(&qm->ready)) != NULL) {
-		if (qm->jobs_in_flight >=
-		        qm->cfg.destination_concurrency_limit ||
-		    worker_pick() == NULL)
+		if (worker_pick() == NULL)
 			break;
 		if (t == NULL &&
 		    (rc = queue_txn_begin(qm->queue, &t, 1)) != 0) {
@@ -340,6 +437,7 @@ job_end(struct qm_job *j, const char *reason)
 	RB_REMOVE(qm_job_tree, &qm->jobs, j);
 	j->worker->jobs--;
 	qm->jobs_in_flight--;
+	dest_job_ended(j->dest);
 	free(j->rcpt);
 	free(j->seen);
 	free(j);
@@ -381,6 +479,7 @@ msg_finish(struct qm_msg *m)
 	uint32_t i, open = 0;
 	int64_t now = (int64_t)time(NULL);
 
+	m->logged_active = 0; /* the next attempt logs "queue active" again */
 	for (i = 0; i < m->rec->nrcpt; i++)
 		open += rcpt_open(&m->rec->rcpt[i]);
 	dispatch_mark_dirty(m);

@@ -47,14 +47,32 @@ qm_msg_set_state(struct qm_msg *m, int state)
 	qm->counts[m->state]++;
 }
 
+static struct qm_msg_list *
+qm_msg_list_of(struct qm_msg *m)
+{
+	switch (m->on_list) {
+	case ON_READY:
+		return &qm->ready;
+	case ON_DEFERRED:
+		return &qm->deferred;
+	case ON_BLOCKED:
+		return &m->dest->blocked;
+	case ON_WAITING:
+		return &m->dest->waiting;
+	default:
+		return NULL;
+	}
+}
+
 void
 qm_msg_list_remove(struct qm_msg *m)
 {
-	if (m->on_list == 1)
-		TAILQ_REMOVE(&qm->ready, m, link);
-	else if (m->on_list == 2)
-		TAILQ_REMOVE(&qm->deferred, m, link);
-	m->on_list = 0;
+	struct qm_msg_list *l = qm_msg_list_of(m);
+
+	if (l != NULL)
+		TAILQ_REMOVE(l, m, link);
+	m->on_list = ON_NONE;
+	m->dest = NULL;
 }
 
 void
@@ -62,7 +80,17 @@ qm_msg_make_ready(struct qm_msg *m)
 {
 	qm_msg_list_remove(m);
 	TAILQ_INSERT_TAIL(&qm->ready, m, link);
-	m->on_list = 1;
+	m->on_list = ON_READY;
+	qm_kick();
+}
+
+/* Back to the head of the line: it was already due before others. */
+void
+qm_msg_make_ready_first(struct qm_msg *m)
+{
+	qm_msg_list_remove(m);
+	TAILQ_INSERT_HEAD(&qm->ready, m, link);
+	m->on_list = ON_READY;
 	qm_kick();
 }
 
@@ -72,7 +100,18 @@ qm_msg_make_deferred(struct qm_msg *m, int64_t when)
 	qm_msg_list_remove(m);
 	m->next_attempt = when;
 	TAILQ_INSERT_TAIL(&qm->deferred, m, link);
-	m->on_list = 2;
+	m->on_list = ON_DEFERRED;
+}
+
+/* Wait on a destination: for its lookup, or for a free session slot. */
+void
+qm_msg_park(struct qm_msg *m, struct qm_dest *d, enum qm_list which)
+{
+	qm_msg_list_remove(m);
+	m->dest = d;
+	m->on_list = which;
+	TAILQ_INSERT_TAIL(
+	    which == ON_WAITING ? &d->waiting : &d->blocked, m, link);
 }
 
 /* Add a message to the index from its record; returns it. */
@@ -187,6 +226,7 @@ qm_retry_cb(evutil_socket_t fd, short ev, void *arg)
 	if (++scans % 10 == 0 && qm_load_all() > 0)
 		log_info("found unannounced messages in the queue");
 	qm_run_deferred(0);
+	dest_sweep();
 	evtimer_add(qm->retry_ev, &tv);
 }
 
@@ -331,7 +371,7 @@ ctl_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	}
 	for (i = 0; i < n; i++)
 		if ((qmsg = qm_msg_find(ipc_get_u64(m))) != NULL &&
-		    qmsg->on_list == 2)
+		    qmsg->on_list == ON_DEFERRED)
 			qm_msg_make_ready(qmsg);
 }
 
@@ -346,6 +386,43 @@ ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	exit(0);
 }
 
+/*
+ * A new configuration and routing table, as text (qmgr cannot read files
+ * in its chroot). The master checked both; should either fail here
+ * anyway, the old ones stay. Queued mail is not touched: destinations
+ * are looked up again at their next use.
+ */
+static void
+ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	const char *conf = ipc_get_str(m), *routes = ipc_get_str(m);
+	struct cf_errors errs = {NULL, 0};
+	struct nc_config cfg;
+	struct route_table rt;
+
+	(void)p;
+	(void)arg;
+	if (!ipc_msg_done(m))
+		return;
+	if (config_load_text(&cfg, "ncmta.conf", conf, &errs) == -1 ||
+	    routes_parse("route_table", routes, &rt, &errs) == -1) {
+		log_warnx("reload refused, the old configuration stays:\n%s",
+		    errs.text);
+		cf_errors_free(&errs);
+		config_free(&cfg);
+		return;
+	}
+	free(cfg.config_dir);
+	cfg.config_dir = xstrdup(qm->cfg.config_dir);
+	config_free(&qm->cfg);
+	qm->cfg = cfg;
+	routes_free(&qm->routes);
+	qm->routes = rt;
+	dest_expire_all();
+	log_info("reloaded: %zu routes", rt.n);
+	qm_kick();
+}
+
 static void
 ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
@@ -356,22 +433,19 @@ ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 
 static const struct ipc_handler ctl_table[] = {
     {M_CTL_FLUSH, "CTL_FLUSH", ctl_flush}, {M_CTL_STOP, "CTL_STOP", ctl_stop},
-    {M_CTL_RELOAD, "CTL_RELOAD", ctl_ignore},
+    {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload},
     {M_CTL_STATUS, "CTL_STATUS", ctl_ignore}, {0, NULL, NULL}};
 
+/* The routing table named by route_table, read before the chroot. */
 static void
-qm_setup_relays(void)
+qm_load_routes(void)
 {
-	int family = strcmp(qm->cfg.inet_protocols, "ipv4") == 0 ? AF_INET
-	    : strcmp(qm->cfg.inet_protocols, "ipv6") == 0        ? AF_INET6
-	                                                         : AF_UNSPEC;
+	struct cf_errors errs = {NULL, 0};
 
-	if (*qm->cfg.smart_host == '\0')
+	if (*qm->cfg.route_table == '\0')
 		return;
-	relay_resolve(qm->cfg.smart_host, family,
-	    (int)qm->cfg.smtp_mx_address_limit, &qm->relays);
-	if (qm->relays.n == 0)
-		log_warnx("no usable smart host: %s", qm->relays.error);
+	if (routes_load(qm->cfg.route_table, &qm->routes, &errs) == -1)
+		fatalx("routing table refused:\n%s", errs.text);
 }
 
 int
@@ -397,11 +471,13 @@ main(int argc, char **argv)
 		fatalx(
 		    "cannot open the queue %s: %s", path, queue_strerror(rc));
 	free(path);
-	qm_setup_relays();
+	qm_load_routes();
 	privdrop(qm->cfg.mail_owner,
 	    geteuid() == 0 ? qm->cfg.queue_directory : NULL);
 	if ((qm->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
+	RB_INIT(&qm->dests);
+	resolve_init();
 	qm->kick_ev = event_new(qm->base, -1, 0, qm_kick_cb, NULL);
 	qm->retry_ev = evtimer_new(qm->base, qm_retry_cb, NULL);
 	n = qm_load_all();

@@ -1,9 +1,11 @@
 /*
  * qmgr.h - the queue manager: the only process that changes the queue
  * after pickup. It keeps an in-memory index of every message (state and
- * next attempt; recipients only while a delivery is in flight), hands
- * jobs to the smtp workers, records each recipient's outcome in batched
- * transactions and schedules retries.
+ * next attempt; recipients only while a delivery is in flight), routes
+ * each recipient by the routing table to a destination, has the
+ * destination's hosts looked up through the resolver, hands jobs to the
+ * smtp workers, records each recipient's outcome in batched transactions
+ * and schedules retries.
  */
 #ifndef NCMTA_QMGR_H
 #define NCMTA_QMGR_H
@@ -18,38 +20,69 @@
 #include "config.h"
 #include "ipc.h"
 #include "queue.h"
+#include "routes.h"
 
 #define QMGR_WORKER_BACKLOG (4 * 1024 * 1024) /* bytes queued to a worker */
-#define QMGR_MAX_HOSTS 16
+#define DNS_MAX_RECORDS 64
+#define DEST_MAX_TTL 300 /* seconds a resolved destination is reused */
 
-/* A delivery address: the smart host's name, numeric address and port. */
-struct relay_host {
+/* One address to try: exchanger or relay name, numeric address, port. */
+struct dest_host {
 	char name[256];
 	char addr[64];
 	unsigned port;
+	uint32_t flags; /* HOST_F_* */
 };
 
-struct relay_list {
-	struct relay_host host[QMGR_MAX_HOSTS];
-	int n;
-	char error[512]; /* why the list is empty */
-};
+enum qm_list { ON_NONE, ON_READY, ON_DEFERRED, ON_BLOCKED, ON_WAITING };
 
-struct qm_job;
+struct qm_dest;
 
 struct qm_msg {
 	RB_ENTRY(qm_msg) by_qid;
-	TAILQ_ENTRY(qm_msg) link; /* on the ready or deferred list */
+	TAILQ_ENTRY(qm_msg) link; /* on the list named by on_list */
 	uint64_t qid;
 	uint8_t state; /* enum q_state */
-	int on_list; /* 0 none, 1 ready, 2 deferred */
+	enum qm_list on_list;
+	struct qm_dest *dest; /* ON_BLOCKED / ON_WAITING: which one */
 	int64_t next_attempt;
 	int jobs_in_flight;
 	int dirty; /* record must be written */
 	int removed; /* every recipient done: delete */
+	int logged_active; /* "(queue active)" logged for this attempt */
 	double t_active;
 	struct q_msg *rec; /* loaded while in flight or dirty */
 	TAILQ_ENTRY(qm_msg) dirty_link;
+};
+
+TAILQ_HEAD(qm_msg_list, qm_msg);
+
+enum dest_kind { DEST_DIRECT, DEST_RELAY };
+enum dest_state { DEST_IDLE, DEST_RESOLVING, DEST_READY };
+enum dest_result { DEST_OK, DEST_TEMPFAIL, DEST_PERMFAIL };
+
+/*
+ * A destination: a recipient domain delivered directly (with optional
+ * fallback relays), or a list of relays. Resolved to an ordered list of
+ * addresses, reused until its DNS answers expire.
+ */
+struct qm_dest {
+	RB_ENTRY(qm_dest) by_key;
+	char *key;
+	enum dest_kind kind;
+	char *domain; /* DEST_DIRECT */
+	char *relays; /* host list ("" = none) */
+	enum dest_state state;
+	time_t expires;
+	enum dest_result result;
+	char dsn[16];
+	char reason[1024];
+	struct dest_host *hosts;
+	int nhosts;
+	int in_flight; /* jobs */
+	struct qm_msg_list waiting; /* for the lookup to finish */
+	struct qm_msg_list blocked; /* for a free session slot */
+	struct dest_lookup *lookup; /* while DEST_RESOLVING */
 };
 
 struct qm_worker {
@@ -64,6 +97,7 @@ struct qm_job {
 	RB_ENTRY(qm_job) by_id;
 	uint64_t id;
 	struct qm_msg *msg;
+	struct qm_dest *dest;
 	struct qm_worker *worker;
 	uint32_t *rcpt; /* indices into msg->rec->rcpt */
 	uint32_t nrcpt;
@@ -79,22 +113,24 @@ struct qm_peer {
 
 RB_HEAD(qm_msg_tree, qm_msg);
 RB_HEAD(qm_job_tree, qm_job);
-TAILQ_HEAD(qm_msg_list, qm_msg);
+RB_HEAD(qm_dest_tree, qm_dest);
+TAILQ_HEAD(qm_worker_list, qm_worker);
 RB_PROTOTYPE(qm_msg_tree, qm_msg, by_qid, qm_msg_cmp);
 RB_PROTOTYPE(qm_job_tree, qm_job, by_id, qm_job_cmp);
-TAILQ_HEAD(qm_worker_list, qm_worker);
+RB_PROTOTYPE(qm_dest_tree, qm_dest, by_key, qm_dest_cmp);
 
 struct qmgr {
 	struct nc_config cfg;
+	struct route_table routes;
 	struct event_base *base;
 	struct queue *queue;
 	struct qm_msg_tree msgs;
 	struct qm_job_tree jobs;
+	struct qm_dest_tree dests;
 	struct qm_msg_list ready;
 	struct qm_msg_list deferred;
 	struct qm_msg_list dirty;
 	struct qm_worker_list workers;
-	struct relay_list relays;
 	uint64_t next_job;
 	int jobs_in_flight;
 	unsigned long counts[4]; /* by enum q_state */
@@ -110,7 +146,9 @@ extern struct qmgr *qm;
 struct qm_msg *qm_msg_find(uint64_t);
 void qm_msg_set_state(struct qm_msg *, int state);
 void qm_msg_make_ready(struct qm_msg *);
+void qm_msg_make_ready_first(struct qm_msg *);
 void qm_msg_make_deferred(struct qm_msg *, int64_t when);
+void qm_msg_park(struct qm_msg *, struct qm_dest *, enum qm_list);
 void qm_msg_list_remove(struct qm_msg *);
 void qm_kick(void);
 int qm_load_new(uint64_t qid);
@@ -123,15 +161,33 @@ void dispatch_job_done(struct ipc_peer *, struct ipc_msg *);
 void dispatch_commit(void);
 void dispatch_mark_dirty(struct qm_msg *);
 
+/* dest.c */
+struct qm_dest *dest_get(const struct route *, const char *domain);
+int dest_fresh(const struct qm_dest *);
+void dest_resolve(struct qm_dest *);
+void dest_job_ended(struct qm_dest *);
+void dest_expire_all(void);
+void dest_sweep(void);
+
+/* resolve.c: questions to the resolver daemon */
+struct dns_answer {
+	uint32_t status; /* DNS_S_* */
+	uint32_t ttl;
+	const char *error;
+	uint32_t n;
+	struct {
+		uint32_t pref;
+		const char *data;
+	} rec[DNS_MAX_RECORDS];
+};
+typedef void dns_answer_fn(const struct dns_answer *, void *);
+void resolve_init(void);
+/* fn may run before resolve_query() returns (resolver unavailable). */
+void resolve_query(int qtype, const char *name, dns_answer_fn *, void *);
+
 /* backoff.c (pure) */
 int64_t backoff_delay(
     uint32_t attempts, int64_t min_backoff, int64_t max_backoff);
 int backoff_expired(double arrival, double now, int64_t lifetime);
-
-/* relay.c */
-int relay_parse(const char *spec, struct relay_host *out, int max, char *err,
-    size_t errlen);
-void relay_resolve(
-    const char *smart_host, int family_mask, int limit, struct relay_list *);
 
 #endif

@@ -1,0 +1,544 @@
+/*
+ * dest.c - destinations and their lookup (SPEC §4 steps 1, 2 and 6): a
+ * recipient domain's exchangers by preference (equal ones shuffled),
+ * implicit MX, null MX and NXDOMAIN, address literals, then the fallback
+ * relays; or just a relay list. Lookups go to the resolver in two rounds
+ * (MX questions, then address questions), all questions of a round in
+ * parallel. Messages wait on a destination while it is looked up, and
+ * while all its session slots are taken.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "hostlist.h"
+#include "log.h"
+#include "proto.h"
+#include "qmgr.h"
+#include "util.h"
+
+#define NAME_MAX_ADDRS 16
+#define FAIL_TTL 2 /* seconds a failed lookup's verdict is reused */
+
+struct lookup_name {
+	struct dest_lookup *lk;
+	char name[256];
+	unsigned port;
+	uint32_t flags; /* HOST_F_RELAY */
+	int numeric; /* name is already an address */
+	char v4[NAME_MAX_ADDRS][64], v6[NAME_MAX_ADDRS][64];
+	int n4, n6;
+	int notfound; /* NXDOMAIN/NODATA for every address question */
+	char why[600];
+};
+
+/* One MX question of the first round: the domain's, or a relay's. */
+struct lookup_slot {
+	struct dest_lookup *lk;
+	struct host_spec spec; /* relays; the domain has port smtp_port */
+	int is_domain;
+	int asked;
+	uint32_t status;
+	char error[300];
+	int nmx;
+	uint32_t pref[DNS_MAX_RECORDS];
+	char *mx[DNS_MAX_RECORDS];
+};
+
+struct dest_lookup {
+	struct qm_dest *d;
+	int pending;
+	uint32_t min_ttl;
+	struct lookup_slot slots[1 + HOSTLIST_MAX];
+	int nslots;
+	struct lookup_name *names;
+	int nnames;
+};
+
+int qm_dest_cmp(struct qm_dest *, struct qm_dest *);
+
+int
+qm_dest_cmp(struct qm_dest *a, struct qm_dest *b)
+{
+	return strcmp(a->key, b->key);
+}
+RB_GENERATE(qm_dest_tree, qm_dest, by_key, qm_dest_cmp);
+
+static void lookup_round2(struct dest_lookup *);
+static void lookup_finish(struct dest_lookup *);
+
+struct qm_dest *
+dest_get(const struct route *r, const char *domain)
+{
+	struct qm_dest key, *d;
+	int relay_only;
+	const char *relays;
+	char *k;
+
+	relay_only = r ? r->action == ROUTE_SMARTHOST
+	               : strcmp(qm->cfg.delivery_mode, "smarthost") == 0;
+	relays = r && r->hosts && *r->hosts ? r->hosts : qm->cfg.smart_host;
+	if (relay_only)
+		xasprintf(&k, "relay %s", relays);
+	else
+		xasprintf(&k, "direct %s via %s", domain, relays);
+	key.key = k;
+	if ((d = RB_FIND(qm_dest_tree, &qm->dests, &key)) != NULL) {
+		free(k);
+		return d;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->key = k;
+	d->kind = relay_only ? DEST_RELAY : DEST_DIRECT;
+	d->domain = xstrdup(relay_only ? "" : domain);
+	d->relays = xstrdup(relays);
+	TAILQ_INIT(&d->waiting);
+	TAILQ_INIT(&d->blocked);
+	RB_INSERT(qm_dest_tree, &qm->dests, d);
+	return d;
+}
+
+int
+dest_fresh(const struct qm_dest *d)
+{
+	return d->state == DEST_READY && time(NULL) < d->expires;
+}
+
+static int
+is_numeric(const char *s)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static int
+want_v4(void)
+{
+	return strcmp(qm->cfg.inet_protocols, "ipv6") != 0;
+}
+
+static int
+want_v6(void)
+{
+	return strcmp(qm->cfg.inet_protocols, "ipv4") != 0;
+}
+
+static void
+lookup_ttl(struct dest_lookup *lk, uint32_t ttl)
+{
+	if (ttl < lk->min_ttl)
+		lk->min_ttl = ttl;
+}
+
+static void
+lookup_done_one(struct dest_lookup *lk, int round)
+{
+	if (--lk->pending > 0)
+		return;
+	if (round == 1)
+		lookup_round2(lk);
+	else
+		lookup_finish(lk);
+}
+
+/* ---- round 1: MX questions ---- */
+
+static void
+slot_answer(const struct dns_answer *a, void *arg)
+{
+	struct lookup_slot *s = arg;
+	uint32_t i;
+
+	s->status = a->status;
+	strlcpy(s->error, a->error ? a->error : "", sizeof(s->error));
+	if (a->status == DNS_S_OK)
+		for (i = 0; i < a->n && s->nmx < DNS_MAX_RECORDS; i++) {
+			s->pref[s->nmx] = a->rec[i].pref;
+			s->mx[s->nmx++] = xstrdup(a->rec[i].data);
+		}
+	if (a->status != DNS_S_TEMPFAIL)
+		lookup_ttl(s->lk, a->ttl);
+	lookup_done_one(s->lk, 1);
+}
+
+static void
+slot_ask(struct dest_lookup *lk, struct lookup_slot *s)
+{
+	s->lk = lk;
+	if (s->spec.bracketed || is_numeric(s->spec.name))
+		return;
+	s->asked = 1;
+	lk->pending++;
+	resolve_query(DNS_T_MX, s->spec.name, slot_answer, s);
+}
+
+void
+dest_resolve(struct qm_dest *d)
+{
+	struct host_spec specs[HOSTLIST_MAX];
+	struct dest_lookup *lk;
+	char err[256];
+	int i, n;
+
+	if (d->state == DEST_RESOLVING)
+		return;
+	d->state = DEST_RESOLVING;
+	free(d->hosts);
+	d->hosts = NULL;
+	d->nhosts = 0;
+	d->result = DEST_OK;
+	d->reason[0] = d->dsn[0] = '\0';
+	lk = xcalloc(1, sizeof(*lk));
+	lk->d = d;
+	lk->min_ttl = DEST_MAX_TTL;
+	lk->pending = 1; /* answers may come before we have asked all */
+	d->lookup = lk;
+	if (d->kind == DEST_DIRECT) {
+		struct lookup_slot *s = &lk->slots[lk->nslots++];
+
+		s->is_domain = 1;
+		strlcpy(s->spec.name, d->domain, sizeof(s->spec.name));
+		s->spec.port = (unsigned)qm->cfg.smtp_port;
+		/* an address literal: user@[192.0.2.7] */
+		s->spec.bracketed = d->domain[0] == '[';
+	}
+	n = hostlist_parse(d->relays, specs, HOSTLIST_MAX, err, sizeof(err));
+	if (n == -1)
+		log_warnx("bad relay list \"%s\": %s", d->relays, err);
+	for (i = 0; i < n; i++)
+		lk->slots[lk->nslots++].spec = specs[i];
+
+	for (i = 0; i < lk->nslots; i++)
+		slot_ask(lk, &lk->slots[i]);
+	lookup_done_one(lk, 1);
+}
+
+/* ---- between the rounds: which names, in which order ---- */
+
+static struct lookup_name *
+name_add(
+    struct dest_lookup *lk, const char *name, unsigned port, uint32_t flags)
+{
+	struct lookup_name *nm;
+
+	lk->names = xreallocarray(lk->names, lk->nnames + 1, sizeof(*nm));
+	nm = &lk->names[lk->nnames++];
+	memset(nm, 0, sizeof(*nm));
+	nm->lk = lk;
+	strlcpy(nm->name, name, sizeof(nm->name));
+	nm->port = port;
+	nm->flags = flags;
+	nm->numeric = is_numeric(name);
+	return nm;
+}
+
+/* Order exchangers by preference, shuffling equal ones (RFC 5321 5.1). */
+static void
+mx_order(struct lookup_slot *s)
+{
+	uint32_t tp;
+	char *tn;
+	int i, j;
+
+	for (i = s->nmx - 1; i > 0; i--) {
+		j = (int)arc4random_uniform((uint32_t)i + 1);
+		tp = s->pref[i], s->pref[i] = s->pref[j], s->pref[j] = tp;
+		tn = s->mx[i], s->mx[i] = s->mx[j], s->mx[j] = tn;
+	}
+	for (i = 1; i < s->nmx; i++) /* stable: keeps the shuffle within */
+		for (j = i; j > 0 && s->pref[j - 1] > s->pref[j]; j--) {
+			tp = s->pref[j], s->pref[j] = s->pref[j - 1],
+			s->pref[j - 1] = tp;
+			tn = s->mx[j], s->mx[j] = s->mx[j - 1],
+			s->mx[j - 1] = tn;
+		}
+}
+
+static void
+dest_set_fail(struct qm_dest *d, enum dest_result r, const char *dsn,
+    const char *fmt, const char *a, const char *b)
+{
+	if (d->result == DEST_PERMFAIL && r != DEST_PERMFAIL)
+		return;
+	d->result = r;
+	strlcpy(d->dsn, dsn, sizeof(d->dsn));
+	snprintf(d->reason, sizeof(d->reason), fmt, a, b);
+}
+
+/* The names an MX answer stands for; a failure is noted on the dest. */
+static void
+slot_names(struct dest_lookup *lk, struct lookup_slot *s)
+{
+	uint32_t flags = s->is_domain ? 0 : HOST_F_RELAY;
+	const char *what = s->is_domain ? "" : "relay host ";
+	char lit[256];
+	int i, real = 0;
+
+	if (!s->asked) {
+		strlcpy(lit, s->spec.name, sizeof(lit));
+		if (s->is_domain) { /* [192.0.2.7] or [IPv6:2001:db8::1] */
+			lit[strcspn(lit, "]")] = '\0';
+			memmove(lit, lit + 1, strlen(lit));
+			if (strncasecmp(lit, "IPv6:", 5) == 0)
+				memmove(lit, lit + 5, strlen(lit + 5) + 1);
+		}
+		name_add(lk, lit, s->spec.port, flags);
+		return;
+	}
+	switch (s->status) {
+	case DNS_S_OK:
+		mx_order(s);
+		for (i = 0; i < s->nmx; i++)
+			real += *s->mx[i] != '\0';
+		if (real == 0) {
+			dest_set_fail(lk->d,
+			    s->is_domain ? DEST_PERMFAIL : DEST_TEMPFAIL,
+			    s->is_domain ? "5.1.10" : "4.3.5",
+			    "%sdomain %s does not accept mail (nullMX)", what,
+			    s->spec.name);
+			return;
+		}
+		for (i = 0; i < s->nmx; i++)
+			if (*s->mx[i] != '\0')
+				name_add(lk, s->mx[i], s->spec.port, flags);
+		return;
+	case DNS_S_NODATA: /* implicit MX: the name itself */
+		name_add(lk, s->spec.name, s->spec.port, flags);
+		return;
+	case DNS_S_NXDOMAIN:
+		if (s->is_domain)
+			dest_set_fail(lk->d, DEST_PERMFAIL, "5.1.2",
+			    "Host or domain name not found. Name service error "
+			    "for name=%s type=MX: Host not found%s",
+			    s->spec.name, "");
+		else
+			dest_set_fail(lk->d, DEST_TEMPFAIL, "4.3.5",
+			    "relay host %s not found: %s", s->spec.name,
+			    "Host not found");
+		return;
+	default:
+		dest_set_fail(lk->d, DEST_TEMPFAIL,
+		    s->is_domain ? "4.4.3" : "4.3.5", "%s%s", what,
+		    *s->error ? s->error : "temporary DNS failure");
+	}
+}
+
+/* ---- round 2: address questions ---- */
+
+static void
+name_answer(const struct dns_answer *a, void *arg, int v6)
+{
+	struct lookup_name *nm = arg;
+	uint32_t i;
+
+	if (a->status == DNS_S_OK) {
+		for (i = 0; i < a->n; i++) {
+			if (v6 && nm->n6 < NAME_MAX_ADDRS)
+				strlcpy(nm->v6[nm->n6++], a->rec[i].data, 64);
+			else if (!v6 && nm->n4 < NAME_MAX_ADDRS)
+				strlcpy(nm->v4[nm->n4++], a->rec[i].data, 64);
+		}
+		nm->notfound = 0;
+	} else if (a->status == DNS_S_TEMPFAIL) {
+		snprintf(nm->why, sizeof(nm->why), "%s",
+		    *a->error ? a->error : "temporary DNS failure");
+		nm->notfound = 0;
+	} else if (nm->n4 + nm->n6 == 0 && nm->why[0] == '\0')
+		snprintf(nm->why, sizeof(nm->why),
+		    "Host or domain name not found. Name service error for "
+		    "name=%s type=%s: Host %s",
+		    nm->name, v6 ? "AAAA" : "A",
+		    a->status == DNS_S_NXDOMAIN
+		        ? "not found"
+		        : "found but no data record of requested type");
+	if (a->status != DNS_S_TEMPFAIL)
+		lookup_ttl(nm->lk, a->ttl);
+	lookup_done_one(nm->lk, 2);
+}
+
+static void
+name_answer4(const struct dns_answer *a, void *arg)
+{
+	name_answer(a, arg, 0);
+}
+
+static void
+name_answer6(const struct dns_answer *a, void *arg)
+{
+	name_answer(a, arg, 1);
+}
+
+static void
+lookup_round2(struct dest_lookup *lk)
+{
+	int i, n;
+
+	lk->pending = 1;
+	for (i = 0; i < lk->nslots; i++)
+		slot_names(lk, &lk->slots[i]);
+	n = lk->nnames; /* names[] must not move while questions are out */
+	for (i = 0; i < n; i++) {
+		struct lookup_name *nm = &lk->names[i];
+
+		if (nm->numeric) {
+			if (strchr(nm->name, ':') != NULL)
+				strlcpy(nm->v6[nm->n6++], nm->name, 64);
+			else
+				strlcpy(nm->v4[nm->n4++], nm->name, 64);
+			continue;
+		}
+		nm->notfound = 1;
+		if (want_v4()) {
+			lk->pending++;
+			resolve_query(DNS_T_A, nm->name, name_answer4, nm);
+		}
+		if (want_v6()) {
+			lk->pending++;
+			resolve_query(DNS_T_AAAA, nm->name, name_answer6, nm);
+		}
+	}
+	lookup_done_one(lk, 2);
+}
+
+/* ---- the result ---- */
+
+static void
+host_add(struct qm_dest *d, const struct lookup_name *nm, const char *addr)
+{
+	struct dest_host *h;
+
+	if ((nm->flags & HOST_F_RELAY) == 0 && strchr(addr, ':') != NULL &&
+	    !want_v6())
+		return;
+	d->hosts = xreallocarray(d->hosts, d->nhosts + 1, sizeof(*h));
+	h = &d->hosts[d->nhosts++];
+	strlcpy(h->name, nm->name, sizeof(h->name));
+	strlcpy(h->addr, addr, sizeof(h->addr));
+	h->port = nm->port;
+	h->flags = nm->flags;
+}
+
+/* Addresses in order: exchangers, then relays, each part capped at
+ * smtp_mx_address_limit. */
+static void
+lookup_collect(struct dest_lookup *lk, const char **why, int *all_notfound)
+{
+	struct qm_dest *d = lk->d;
+	int i, j, part_count[2] = {0, 0}, limit;
+
+	limit = (int)qm->cfg.smtp_mx_address_limit;
+	*all_notfound = 1;
+	*why = NULL;
+	for (i = 0; i < lk->nnames; i++) {
+		struct lookup_name *nm = &lk->names[i];
+		int part = (nm->flags & HOST_F_RELAY) != 0;
+
+		if (nm->n4 + nm->n6 == 0) {
+			*why = nm->why;
+			*all_notfound &= nm->notfound;
+			continue;
+		}
+		*all_notfound = 0;
+		for (j = 0; j < nm->n4 && part_count[part] < limit; j++) {
+			host_add(d, nm, nm->v4[j]);
+			part_count[part]++;
+		}
+		for (j = 0; j < nm->n6 && part_count[part] < limit; j++) {
+			host_add(d, nm, nm->v6[j]);
+			part_count[part]++;
+		}
+	}
+}
+
+static void
+lookup_free(struct dest_lookup *lk)
+{
+	int i, j;
+
+	for (i = 0; i < lk->nslots; i++)
+		for (j = 0; j < lk->slots[i].nmx; j++)
+			free(lk->slots[i].mx[j]);
+	free(lk->names);
+	free(lk);
+}
+
+static void
+lookup_finish(struct dest_lookup *lk)
+{
+	struct qm_dest *d = lk->d;
+	const char *why;
+	int all_notfound;
+	struct qm_msg *m;
+
+	lookup_collect(lk, &why, &all_notfound);
+	if (d->result != DEST_PERMFAIL && d->nhosts > 0)
+		d->result = DEST_OK; /* the fallback relays made up for it */
+	else if (d->result == DEST_OK && d->nhosts == 0) {
+		if (all_notfound && d->kind == DEST_DIRECT && lk->nnames > 0 &&
+		    *d->relays == '\0')
+			dest_set_fail(d, DEST_PERMFAIL, "5.4.4", "%s%s",
+			    why ? why : "no address for the destination", "");
+		else
+			dest_set_fail(d, DEST_TEMPFAIL,
+			    d->kind == DEST_RELAY ? "4.3.5" : "4.4.3", "%s%s",
+			    why && *why ? why : "no usable address", "");
+	}
+	d->expires = time(NULL) +
+	    (d->result == DEST_OK
+	            ? (lk->min_ttl < FAIL_TTL ? FAIL_TTL : lk->min_ttl)
+	            : FAIL_TTL);
+	d->state = DEST_READY;
+	d->lookup = NULL;
+	lookup_free(lk);
+	while ((m = TAILQ_LAST(&d->waiting, qm_msg_list)) != NULL)
+		qm_msg_make_ready_first(m);
+}
+
+void
+dest_job_ended(struct qm_dest *d)
+{
+	struct qm_msg *m;
+
+	d->in_flight--;
+	if ((m = TAILQ_FIRST(&d->blocked)) != NULL)
+		qm_msg_make_ready_first(m);
+}
+
+/* After a reload: look every destination up again before its next use. */
+void
+dest_expire_all(void)
+{
+	struct qm_dest *d;
+
+	RB_FOREACH(d, qm_dest_tree, &qm->dests)
+	d->expires = 0;
+}
+
+/* Forget destinations nobody uses any more. */
+void
+dest_sweep(void)
+{
+	struct qm_dest *d, *next;
+	time_t now = time(NULL);
+
+	for (d = RB_MIN(qm_dest_tree, &qm->dests); d != NULL; d = next) {
+		next = RB_NEXT(qm_dest_tree, &qm->dests, d);
+		if (d->state == DEST_RESOLVING || d->in_flight > 0 ||
+		    !TAILQ_EMPTY(&d->waiting) || !TAILQ_EMPTY(&d->blocked) ||
+		    now < d->expires)
+			continue;
+		RB_REMOVE(qm_dest_tree, &qm->dests, d);
+		free(d->key);
+		free(d->domain);
+		free(d->relays);
+		free(d->hosts);
+		free(d);
+	}
+}

@@ -1,0 +1,169 @@
+/*
+ * resolve.c - qmgr's client of the resolver daemon: send M_DNS_QUERY,
+ * call back with the answer. If the resolver goes away every pending
+ * question is answered "temporary failure" and qmgr reconnects, so a
+ * resolver restart costs a retry, never a lost message.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "privdrop.h"
+#include "proto.h"
+#include "qmgr.h"
+#include "util.h"
+
+struct dns_pending {
+	TAILQ_ENTRY(dns_pending) link;
+	uint64_t id;
+	dns_answer_fn *fn;
+	void *arg;
+};
+
+TAILQ_HEAD(dns_pending_list, dns_pending);
+
+static struct {
+	struct ipc_peer *peer;
+	struct dns_pending_list pending;
+	uint64_t next_id;
+	struct event *retry_ev;
+	char *path;
+} rs;
+
+static void resolve_connect(void);
+
+static void
+answer_fail(struct dns_pending *p, const char *why)
+{
+	struct dns_answer a;
+
+	memset(&a, 0, sizeof(a));
+	a.status = DNS_S_TEMPFAIL;
+	a.error = why;
+	p->fn(&a, p->arg);
+}
+
+static void
+resolver_closed(struct ipc_peer *peer, void *arg)
+{
+	struct dns_pending *p;
+	struct timeval tv = {1, 0};
+
+	(void)peer;
+	(void)arg;
+	rs.peer = NULL;
+	log_warnx("lost connection with the resolver; reconnecting");
+	while ((p = TAILQ_FIRST(&rs.pending)) != NULL) {
+		TAILQ_REMOVE(&rs.pending, p, link);
+		answer_fail(p, "lost connection with the resolver");
+		free(p);
+	}
+	evtimer_add(rs.retry_ev, &tv);
+}
+
+static void
+on_answer(struct ipc_peer *peer, struct ipc_msg *m, void *arg)
+{
+	struct dns_answer a;
+	struct dns_pending *p;
+	uint64_t id = ipc_get_u64(m);
+	uint32_t i;
+
+	(void)arg;
+	memset(&a, 0, sizeof(a));
+	a.status = ipc_get_u32(m);
+	a.ttl = ipc_get_u32(m);
+	a.error = ipc_get_str(m);
+	a.n = ipc_get_u32(m);
+	if (m->error || a.status > DNS_S_TEMPFAIL) {
+		ipc_peer_error(peer, "bad answer");
+		return;
+	}
+	for (i = 0; i < a.n && !m->error; i++) { /* keep the first ones */
+		uint32_t pref = ipc_get_u32(m);
+		const char *data = ipc_get_str(m);
+
+		if (i < DNS_MAX_RECORDS) {
+			a.rec[i].pref = pref;
+			a.rec[i].data = data;
+		}
+	}
+	if (a.n > DNS_MAX_RECORDS)
+		a.n = DNS_MAX_RECORDS;
+	if (!ipc_msg_done(m))
+		return;
+	TAILQ_FOREACH(p, &rs.pending, link)
+	if (p->id == id)
+		break;
+	if (p == NULL) {
+		ipc_peer_error(peer, "answer to no question");
+		return;
+	}
+	TAILQ_REMOVE(&rs.pending, p, link);
+	p->fn(&a, p->arg);
+	free(p);
+}
+
+static const struct ipc_handler resolver_table[] = {
+    {M_DNS_ANSWER, "DNS_ANSWER", on_answer}, {0, NULL, NULL}};
+
+static void
+resolve_connect(void)
+{
+	struct timeval tv = {1, 0};
+	int fd;
+
+	if (rs.peer != NULL)
+		return;
+	if ((fd = ipc_connect(rs.path)) == -1) {
+		evtimer_add(rs.retry_ev, &tv);
+		return;
+	}
+	rs.peer = ipc_peer_new(
+	    qm->base, fd, "resolver", resolver_table, 0, resolver_closed, NULL);
+}
+
+static void
+retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	resolve_connect();
+}
+
+void
+resolve_init(void)
+{
+	TAILQ_INIT(&rs.pending);
+	/* qmgr runs chrooted to the queue directory when root */
+	if (privdrop_chrooted())
+		rs.path = xstrdup("/private/resolver");
+	else
+		rs.path = config_qpath(&qm->cfg, "private/resolver");
+	rs.retry_ev = evtimer_new(qm->base, retry_cb, NULL);
+	resolve_connect();
+}
+
+void
+resolve_query(int qtype, const char *name, dns_answer_fn *fn, void *arg)
+{
+	struct dns_pending *p;
+	struct ipc_buf b;
+
+	p = xcalloc(1, sizeof(*p));
+	p->fn = fn;
+	p->arg = arg;
+	if (rs.peer == NULL) {
+		answer_fail(p, "the resolver is not available");
+		free(p);
+		return;
+	}
+	p->id = ++rs.next_id;
+	TAILQ_INSERT_TAIL(&rs.pending, p, link);
+	ipc_buf_init(&b, M_DNS_QUERY);
+	ipc_add_u64(&b, p->id);
+	ipc_add_u32(&b, (uint32_t)qtype);
+	ipc_add_str(&b, name);
+	ipc_peer_send(rs.peer, &b);
+}
