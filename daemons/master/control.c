@@ -14,6 +14,7 @@
 #include "log.h"
 #include "master.h"
 #include "proto.h"
+#include "routes.h"
 #include "util.h"
 
 void master_begin_stop(void);
@@ -70,33 +71,86 @@ control_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	control_reply(p, 0, "flush requested");
 }
 
+/* A whole file as a string ("" for no file name), or NULL with errs. */
+static char *
+read_text(const char *path, struct cf_errors *errs)
+{
+	char *text = NULL, *e;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *fp;
+
+	if (*path == '\0')
+		return xstrdup("");
+	if ((fp = fopen(path, "r")) == NULL) {
+		xasprintf(&e, "%s%s: cannot open: %s\n",
+		    errs->text ? errs->text : "", path, strerror(errno));
+		free(errs->text);
+		errs->text = e;
+		errs->count++;
+		return NULL;
+	}
+	n = getdelim(&text, &cap, '\0', fp);
+	fclose(fp);
+	if (n <= 0) {
+		free(text);
+		return xstrdup("");
+	}
+	return text;
+}
+
+/*
+ * Check the new ncmta.conf and routing table completely, then hand both,
+ * as text, to the daemons (which cannot read files in their chroot). A
+ * file with any problem is refused and nothing changes.
+ */
 static void
 control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct nc_config fresh;
+	struct route_table rt;
 	struct cf_errors errs = {NULL, 0};
 	struct ipc_buf b;
+	char *path, *conf = NULL, *routes = NULL;
+	enum child_kind k;
 
 	(void)arg;
 	if (!ipc_msg_done(m))
 		return;
-	if (config_load(&fresh, master->config_dir, &errs) == -1) {
+	xasprintf(&path, "%s/ncmta.conf", master->config_dir);
+	memset(&rt, 0, sizeof(rt));
+	if ((conf = read_text(path, &errs)) == NULL ||
+	    config_load_text(&fresh, path, conf, &errs) == -1 ||
+	    (routes = read_text(fresh.route_table, &errs)) == NULL ||
+	    routes_parse(fresh.route_table, routes, &rt, &errs) == -1) {
 		control_reply(p, 1, errs.text);
-		log_warnx("reload refused:\n%s", errs.text);
+		log_warnx("reload refused, the running configuration "
+		          "stays:\n%s",
+		    errs.text);
 		cf_errors_free(&errs);
-		config_free(&fresh);
+		if (conf != NULL)
+			config_free(&fresh);
+		free(conf);
+		free(routes);
+		free(path);
 		return;
 	}
+	routes_free(&rt);
+	free(fresh.config_dir);
+	fresh.config_dir = xstrdup(master->config_dir);
 	config_free(&master->cfg);
 	master->cfg = fresh;
-	ipc_buf_init(&b, M_CTL_RELOAD);
-	children_send(CHILD_QMGR, &b);
-	ipc_buf_init(&b, M_CTL_RELOAD);
-	children_send(CHILD_PICKUP, &b);
-	ipc_buf_init(&b, M_CTL_RELOAD);
-	children_send(CHILD_SMTP, &b);
+	for (k = CHILD_QMGR; k < CHILD_NKINDS; k++) {
+		ipc_buf_init(&b, M_CTL_RELOAD);
+		ipc_add_str(&b, conf);
+		ipc_add_str(&b, routes);
+		children_send(k, &b);
+	}
 	log_info("reloaded configuration");
 	control_reply(p, 0, "configuration reloaded");
+	free(conf);
+	free(routes);
+	free(path);
 }
 
 static void

@@ -20,7 +20,7 @@
 #define RESTART_HEALTHY 60 /* a child alive this long resets its back-off */
 #define STOP_GRACE 20 /* seconds before stragglers are killed */
 
-enum child_kind { CHILD_QMGR, CHILD_PICKUP, CHILD_SMTP };
+enum child_kind { CHILD_QMGR, CHILD_PICKUP, CHILD_SMTP, CHILD_NKINDS };
 
 struct child {
 	enum child_kind kind;
