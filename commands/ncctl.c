@@ -22,6 +22,7 @@
 #include "log.h"
 #include "proto.h"
 #include "queue.h"
+#include "routes.h"
 #include "util.h"
 
 #define EX_USAGE 64
@@ -169,6 +170,24 @@ check_file_exec(const char *dir, const char *name)
 	return ok;
 }
 
+/* The routing table: every bad line, with its number. */
+static int
+check_routes(void)
+{
+	struct cf_errors errs = {NULL, 0};
+	struct route_table rt;
+
+	if (*ctl.cfg.route_table == '\0')
+		return 0;
+	if (routes_load(ctl.cfg.route_table, &rt, &errs) == 0) {
+		routes_free(&rt);
+		return 0;
+	}
+	fprintf(stderr, "%s", errs.text);
+	cf_errors_free(&errs);
+	return 1;
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
@@ -197,6 +216,7 @@ cmd_check(int argc, char **argv)
 		    ctl.cfg.mail_owner);
 		problems++;
 	}
+	problems += check_routes();
 	for (i = 0; daemons[i] != NULL; i++)
 		problems +=
 		    !check_file_exec(ctl.cfg.daemon_directory, daemons[i]);
