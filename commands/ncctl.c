@@ -192,7 +192,7 @@ static int
 cmd_check(int argc, char **argv)
 {
 	static const char *daemons[] = {
-	    "master", "pickup", "qmgr", "smtp", NULL};
+	    "master", "pickup", "qmgr", "smtp", "resolver", NULL};
 	int i, problems = 0, print = 0;
 
 	for (i = 1; i < argc; i++) {
@@ -533,6 +533,18 @@ cmd_reload(int argc, char **argv)
 	return cmd_simple(argc, M_REQ_RELOAD);
 }
 
+/* The master forwards it and replies once the resolver has emptied its
+ * cache, so a question asked after this returns goes to a name server. */
+static int
+cmd_resolver(int argc, char **argv)
+{
+	if (argc != 2 || strcmp(argv[1], "flush") != 0) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	return cmd_simple(1, M_REQ_RESOLVER_FLUSH);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
@@ -540,7 +552,7 @@ static const struct {
     {"reload", cmd_reload}, {"status", cmd_status}, {"check", cmd_check},
     {"flush", cmd_flush}, {"show", cmd_show}, {"hold", cmd_unavailable},
     {"release", cmd_unavailable}, {"delete", cmd_unavailable},
-    {"requeue", cmd_unavailable}, {"resolver", cmd_unavailable}, {NULL, NULL}};
+    {"requeue", cmd_unavailable}, {"resolver", cmd_resolver}, {NULL, NULL}};
 
 int
 main(int argc, char **argv)

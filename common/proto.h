@@ -53,6 +53,7 @@ enum nc_msgtype {
 	M_REQ_FLUSH, /* u32 n, n x u64 qid */
 	M_REQ_STOP, /* (empty) */
 	M_REQ_RELOAD, /* (empty) */
+	M_REQ_RESOLVER_FLUSH, /* (empty) empty the resolver's cache */
 	/* master -> control client */
 	M_REPLY = 120, /* u32 code (0 ok), str text */
 };

@@ -1,9 +1,10 @@
 /*
  * children.c - start, watch and restart the daemons. Each child gets a
- * control socketpair on fd 3 (and qmgr the listening socket on fd 4), is
- * exec'd from daemon_directory, and drops its own privileges. A child
- * that dies is restarted after a back-off that doubles up to a minute and
- * is forgotten once the child has run for a minute.
+ * control socketpair on fd 3 (qmgr and the resolver also their listening
+ * socket on fd 4), is exec'd from daemon_directory, and drops its own
+ * privileges. A child that dies is restarted after a back-off that
+ * doubles up to a minute and is forgotten once the child has run for a
+ * minute.
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -43,12 +44,21 @@ child_ready(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	log_debug("%s (pid %d) is ready", c->name, (int)c->pid);
 }
 
+/* Counters, in answer to CTL_STATUS (and, from the resolver, CTL_FLUSH). */
 static void
 child_status_reply(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
+	struct child *c = arg;
+	const char *text = ipc_get_str(m);
+
 	(void)p;
-	(void)arg;
-	(void)ipc_get_str(m);
+	if (!ipc_msg_done(m))
+		return;
+	free(c->status);
+	c->status = xstrdup(text);
+	c->answered++;
+	if (c->kind == CHILD_RESOLVER)
+		control_resolver_answered(c);
 }
 
 static const struct ipc_handler child_table[] = {
@@ -76,25 +86,36 @@ children_init(void)
 	int i;
 
 	master->nchildren = 0;
+	/* the resolver first: qmgr asks it as soon as it runs */
+	child_add(CHILD_RESOLVER, "resolver", 0);
 	child_add(CHILD_QMGR, "qmgr", 0);
 	child_add(CHILD_PICKUP, "pickup", 0);
 	for (i = 0; i < master->cfg.smtp_worker_count; i++)
 		child_add(CHILD_SMTP, "smtp", i);
 }
 
+/* The socket a child accepts its clients on, or -1. */
+static int
+child_listen_fd(const struct child *c)
+{
+	if (c->kind == CHILD_QMGR)
+		return master->qmgr_listen_fd;
+	if (c->kind == CHILD_RESOLVER)
+		return master->resolver_listen_fd;
+	return -1;
+}
+
 /* In the child after fork: arrange fds 3 and 4, then exec. */
 static void __attribute__((noreturn)) child_exec(struct child *c, int ctl_fd)
 {
 	char *path, *argv[4];
-	int fd;
+	int fd, listen_fd = child_listen_fd(c);
 
 	if (dup2(ctl_fd, DAEMON_MASTER_FD) == -1)
 		_exit(71);
-	if (c->kind == CHILD_QMGR &&
-	    dup2(master->qmgr_listen_fd, DAEMON_LISTEN_FD) == -1)
+	if (listen_fd != -1 && dup2(listen_fd, DAEMON_LISTEN_FD) == -1)
 		_exit(71);
-	fd =
-	    c->kind == CHILD_QMGR ? DAEMON_LISTEN_FD + 1 : DAEMON_MASTER_FD + 1;
+	fd = listen_fd != -1 ? DAEMON_LISTEN_FD + 1 : DAEMON_MASTER_FD + 1;
 	for (; fd < 1024; fd++)
 		(void)close(fd);
 	signal(SIGPIPE, SIG_DFL);
@@ -133,6 +154,7 @@ child_spawn(struct child *c)
 	close(sp[1]);
 	c->pid = pid;
 	c->started = time(NULL);
+	c->asked = c->answered = 0;
 	c->ctl = ipc_peer_new(
 	    master->base, sp[0], c->name, child_table, 0, child_ctl_closed, c);
 	log_debug("started %s as pid %d", c->name, (int)pid);
@@ -189,6 +211,8 @@ child_died(struct child *c, int status)
 	if (c->ctl != NULL)
 		ipc_peer_close(c->ctl);
 	c->pid = 0;
+	free(c->status);
+	c->status = NULL;
 	if (master->stopping) {
 		log_debug("%s stopped (%s)", c->name, how);
 		return;
@@ -255,6 +279,31 @@ children_send(enum child_kind kind, struct ipc_buf *b)
 	ipc_buf_free(b);
 }
 
+/* Send c a request that it answers with one CHILD_STATUS (CTL_STATUS;
+ * CTL_FLUSH to the resolver). Returns the number that answer will have
+ * in c->answered, or 0 when c cannot be asked. */
+unsigned
+children_ask(struct child *c, struct ipc_buf *b)
+{
+	if (c == NULL || c->ctl == NULL) {
+		ipc_buf_free(b);
+		return 0;
+	}
+	ipc_peer_send(c->ctl, b);
+	return ++c->asked;
+}
+
+struct child *
+children_find(enum child_kind kind)
+{
+	int i;
+
+	for (i = 0; i < master->nchildren; i++)
+		if (master->children[i].kind == kind)
+			return &master->children[i];
+	return NULL;
+}
+
 static void
 children_signal(enum child_kind kind, int sig)
 {
@@ -268,8 +317,9 @@ children_signal(enum child_kind kind, int sig)
 
 /*
  * Graceful stop: smtp workers and pickup first, so results in flight
- * still reach qmgr; qmgr once they are gone (children_reap() calls us
- * again), and SIGKILL for anything left after STOP_GRACE.
+ * still reach qmgr; qmgr and the resolver once they are gone
+ * (children_reap() calls us again), and SIGKILL for anything left after
+ * STOP_GRACE.
  */
 void
 children_stop(void)
@@ -280,7 +330,8 @@ children_stop(void)
 	for (i = 0; i < master->nchildren; i++) {
 		struct child *c = &master->children[i];
 		evtimer_del(c->restart_ev);
-		if (c->kind != CHILD_QMGR && c->pid != 0)
+		if (c->kind != CHILD_QMGR && c->kind != CHILD_RESOLVER &&
+		    c->pid != 0)
 			workers++;
 	}
 	ipc_buf_init(&b, M_CTL_STOP);
@@ -290,11 +341,14 @@ children_stop(void)
 	if (workers == 0) {
 		ipc_buf_init(&b, M_CTL_STOP);
 		children_send(CHILD_QMGR, &b);
+		ipc_buf_init(&b, M_CTL_STOP);
+		children_send(CHILD_RESOLVER, &b);
 	}
 	if (master->stopping > 1) { /* grace expired */
 		children_signal(CHILD_SMTP, SIGKILL);
 		children_signal(CHILD_PICKUP, SIGKILL);
 		children_signal(CHILD_QMGR, SIGKILL);
+		children_signal(CHILD_RESOLVER, SIGKILL);
 	}
 }
 
@@ -307,8 +361,9 @@ children_status(char **text)
 	for (i = 0; i < master->nchildren; i++) {
 		struct child *c = &master->children[i];
 
-		xasprintf(&n, "%s%-8s pid=%d restarts=%u\n", s, c->name,
-		    (int)c->pid, c->restarts);
+		xasprintf(&n, "%s%-8s pid=%d restarts=%u%s%s\n", s, c->name,
+		    (int)c->pid, c->restarts, c->status ? " " : "",
+		    c->status ? c->status : "");
 		free(s);
 		s = n;
 	}

@@ -1,7 +1,8 @@
 /*
  * control.c - the master's control socket (QDIR/public/control, root
- * only, 0600): ncctl's status, flush, reload and stop requests. Each
- * request gets one M_REPLY {code, text}.
+ * only, 0600): ncctl's status, flush, reload, stop and resolver flush
+ * requests. Each request gets one M_REPLY {code, text}; status and
+ * resolver flush wait (at most CONTROL_WAIT_MS) for the resolver.
  */
 #include <sys/socket.h>
 
@@ -33,19 +34,91 @@ control_reply(struct ipc_peer *p, int code, const char *text)
 }
 
 static void
-control_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+control_status_reply(struct ipc_peer *p)
 {
 	char *kids, *text;
 
-	(void)arg;
-	if (!ipc_msg_done(m))
-		return;
 	children_status(&kids);
 	xasprintf(&text, "master   pid=%d uptime=%lds\n%s", (int)getpid(),
 	    (long)(time(NULL) - master->started), kids);
 	control_reply(p, 0, text);
 	free(kids);
 	free(text);
+}
+
+/* Ask the resolver (CTL_STATUS, or CTL_FLUSH for req ==
+ * M_REQ_RESOLVER_FLUSH) and reply to cl once it answered; 0 if it cannot
+ * be asked. */
+static int
+control_ask_resolver(struct control_client *cl, uint32_t req)
+{
+	struct timeval tv = {
+	    CONTROL_WAIT_MS / 1000, (CONTROL_WAIT_MS % 1000) * 1000};
+	struct ipc_buf b;
+
+	if (cl->waiting)
+		return 0; /* one request at a time; answer this one now */
+	ipc_buf_init(&b, req == M_REQ_STATUS ? M_CTL_STATUS : M_CTL_FLUSH);
+	if (req != M_REQ_STATUS)
+		ipc_add_u32(&b, 0);
+	if ((cl->want = children_ask(children_find(CHILD_RESOLVER), &b)) == 0)
+		return 0;
+	cl->waiting = req;
+	TAILQ_INSERT_TAIL(&master->waits, cl, wait);
+	evtimer_add(cl->timer, &tv);
+	return 1;
+}
+
+/* Without an answer in time, status shows the last counters known. */
+static void
+control_wait_done(struct control_client *cl, int answered)
+{
+	uint32_t req = cl->waiting;
+
+	TAILQ_REMOVE(&master->waits, cl, wait);
+	evtimer_del(cl->timer);
+	cl->waiting = 0;
+	if (req == M_REQ_STATUS)
+		control_status_reply(cl->peer);
+	else if (answered)
+		control_reply(cl->peer, 0, "resolver cache flushed");
+	else
+		control_reply(
+		    cl->peer, 1, "the resolver did not confirm the flush");
+}
+
+static void
+control_wait_expired(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	control_wait_done(arg, 0);
+}
+
+void
+control_resolver_answered(const struct child *c)
+{
+	struct control_client *cl, *next;
+
+	for (cl = TAILQ_FIRST(&master->waits); cl != NULL; cl = next) {
+		next = TAILQ_NEXT(cl, wait);
+		if (c->answered >= cl->want)
+			control_wait_done(cl, 1);
+	}
+}
+
+static void
+control_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	if (ipc_msg_done(m) && !control_ask_resolver(arg, M_REQ_STATUS))
+		control_status_reply(p);
+}
+
+static void
+control_resolver_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	if (ipc_msg_done(m) && !control_ask_resolver(arg, M_REQ_RESOLVER_FLUSH))
+		control_reply(p, 1, "the resolver is not running");
 }
 
 static void
@@ -167,11 +240,26 @@ static const struct ipc_handler control_table[] = {
     {M_REQ_STATUS, "REQ_STATUS", control_status},
     {M_REQ_FLUSH, "REQ_FLUSH", control_flush},
     {M_REQ_RELOAD, "REQ_RELOAD", control_reload},
-    {M_REQ_STOP, "REQ_STOP", control_stop}, {0, NULL, NULL}};
+    {M_REQ_STOP, "REQ_STOP", control_stop},
+    {M_REQ_RESOLVER_FLUSH, "REQ_RESOLVER_FLUSH", control_resolver_flush},
+    {0, NULL, NULL}};
+
+static void
+control_client_closed(struct ipc_peer *p, void *arg)
+{
+	struct control_client *cl = arg;
+
+	(void)p;
+	if (cl->waiting)
+		TAILQ_REMOVE(&master->waits, cl, wait);
+	event_free(cl->timer);
+	free(cl);
+}
 
 static void
 control_accept(evutil_socket_t fd, short ev, void *arg)
 {
+	struct control_client *cl;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int s;
@@ -190,8 +278,10 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 		close(s);
 		return;
 	}
-	ipc_peer_new(
-	    master->base, s, "control client", control_table, 0, NULL, NULL);
+	cl = xcalloc(1, sizeof(*cl));
+	cl->timer = evtimer_new(master->base, control_wait_expired, cl);
+	cl->peer = ipc_peer_new(master->base, s, "control client",
+	    control_table, 0, control_client_closed, cl);
 }
 
 void

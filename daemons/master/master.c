@@ -132,17 +132,29 @@ master_pidfile(void)
 	free(path);
 }
 
-static void
-master_sockets(void)
+/* A socket under private/ for mail_owner's daemons, made here so it
+ * outlives the daemon that accepts on it. */
+static int
+master_private_socket(const char *name)
 {
-	char *path = config_qpath(&master->cfg, "private/qmgr");
+	char *path = config_qpath(&master->cfg, name);
+	int fd;
 
-	master->qmgr_listen_fd = ipc_listen(path, 0600);
-	if (master->qmgr_listen_fd == -1)
+	if ((fd = ipc_listen(path, 0600)) == -1)
 		fatal("listen %s", path);
 	if (master->as_root && chown(path, master->uid, master->gid) == -1)
 		fatal("chown %s", path);
 	free(path);
+	return fd;
+}
+
+static void
+master_sockets(void)
+{
+	char *path;
+
+	master->qmgr_listen_fd = master_private_socket("private/qmgr");
+	master->resolver_listen_fd = master_private_socket("private/resolver");
 	path = config_qpath(&master->cfg, "public/control");
 	if ((master->control_fd = ipc_listen(path, 0600)) == -1)
 		fatal("listen %s", path);
@@ -284,6 +296,7 @@ main(int argc, char **argv)
 	int foreground = 0, ready_fd = -1, i;
 
 	master = xcalloc(1, sizeof(*master));
+	TAILQ_INIT(&master->waits);
 	master_load(argc, argv, &foreground);
 	master_owner();
 	master_mkdirs();

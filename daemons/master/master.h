@@ -7,6 +7,7 @@
 #ifndef NCMTA_MASTER_H
 #define NCMTA_MASTER_H
 
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include <event2/event.h>
@@ -20,11 +21,17 @@
 #define RESTART_HEALTHY 60 /* a child alive this long resets its back-off */
 #define STOP_GRACE 20 /* seconds before stragglers are killed */
 
-enum child_kind { CHILD_QMGR, CHILD_PICKUP, CHILD_SMTP, CHILD_NKINDS };
+enum child_kind {
+	CHILD_QMGR,
+	CHILD_PICKUP,
+	CHILD_SMTP,
+	CHILD_RESOLVER,
+	CHILD_NKINDS
+};
 
 struct child {
 	enum child_kind kind;
-	const char *name; /* "qmgr", "pickup", "smtp" */
+	const char *name; /* "qmgr", "pickup", "smtp", "resolver" */
 	int slot;
 	pid_t pid; /* 0 when not running */
 	time_t started;
@@ -32,6 +39,20 @@ struct child {
 	int delay; /* current restart back-off, seconds */
 	struct ipc_peer *ctl;
 	struct event *restart_ev;
+	char *status; /* counters of its last CHILD_STATUS, or NULL */
+	unsigned asked; /* CTL_STATUS/CTL_FLUSH sent since it started */
+	unsigned answered; /* CHILD_STATUS received since it started */
+};
+
+/* An ncctl connection; while waiting it is on master->waits until the
+ * resolver answers (or CONTROL_WAIT_MS pass). */
+#define CONTROL_WAIT_MS 1000
+struct control_client {
+	struct ipc_peer *peer;
+	struct event *timer;
+	uint32_t waiting; /* 0, or the request (M_REQ_*) being answered */
+	unsigned want; /* the resolver's answer number that completes it */
+	TAILQ_ENTRY(control_client) wait;
 };
 
 struct master {
@@ -42,6 +63,7 @@ struct master {
 	gid_t gid;
 	int as_root;
 	int qmgr_listen_fd;
+	int resolver_listen_fd;
 	int control_fd;
 	int pid_fd;
 	int stopping;
@@ -49,6 +71,7 @@ struct master {
 	struct child children[MASTER_MAX_CHILDREN];
 	int nchildren;
 	struct event *stop_timer;
+	TAILQ_HEAD(, control_client) waits;
 };
 
 extern struct master *master; /* the one state struct of this daemon */
@@ -61,8 +84,11 @@ void children_stop(void);
 int children_running(void);
 void children_send(enum child_kind, struct ipc_buf *);
 void children_status(char **text);
+struct child *children_find(enum child_kind);
+unsigned children_ask(struct child *, struct ipc_buf *);
 
 /* control.c */
 void control_init(void);
+void control_resolver_answered(const struct child *);
 
 #endif

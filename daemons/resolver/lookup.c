@@ -1,0 +1,263 @@
+/*
+ * lookup.c - the resolver's clients on private/resolver: each
+ * M_DNS_QUERY is checked, answered from the cache, joined to an identical
+ * question already in flight, or sent to a name server; every waiting
+ * client gets one M_DNS_ANSWER when the reply (or the time-out) comes.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "proto.h"
+#include "resolver.h"
+#include "util.h"
+
+static int
+lookup_cmp(const struct lookup *a, const struct lookup *b)
+{
+	if (a->qtype != b->qtype)
+		return a->qtype < b->qtype ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+RB_PROTOTYPE(lookup_tree, lookup, node, lookup_cmp);
+RB_GENERATE(lookup_tree, lookup, node, lookup_cmp);
+
+int64_t
+lookup_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+static void
+answer_send(struct resolver_client *cl, uint64_t id,
+    const struct dns_result *res, uint32_t ttl, const char *error)
+{
+	struct ipc_buf b;
+	size_t i;
+
+	if (cl->peer == NULL)
+		return; /* it left while we asked */
+	ipc_buf_init(&b, M_DNS_ANSWER);
+	ipc_add_u64(&b, id);
+	ipc_add_u32(&b, (uint32_t)res->status);
+	ipc_add_u32(&b, ttl);
+	ipc_add_str(&b, error);
+	ipc_add_u32(&b, (uint32_t)res->n);
+	for (i = 0; i < res->n; i++) {
+		ipc_add_u32(&b, res->rr[i].pref);
+		ipc_add_str(&b, res->rr[i].data);
+	}
+	ipc_peer_send(cl->peer, &b);
+}
+
+static void
+answer_tempfail(struct resolver_client *cl, uint64_t id, const char *error)
+{
+	struct dns_result res;
+
+	dns_result_init(&res, DNS_S_TEMPFAIL);
+	answer_send(cl, id, &res, 0, error);
+}
+
+static void
+client_release(struct resolver_client *cl)
+{
+	if (--cl->pending == 0 && cl->peer == NULL)
+		free(cl);
+}
+
+static const char *
+status_name(int status)
+{
+	static const char *names[] = {"ok", "NXDOMAIN", "NODATA", "TEMPFAIL"};
+
+	return status >= 0 && status <= DNS_S_TEMPFAIL ? names[status] : "?";
+}
+
+void
+lookup_answered(struct lookup *lk, int status, const uint8_t *abuf, int alen)
+{
+	const char *type = dns_type_name(lk->qtype);
+	char error[DNS_ERROR_MAX];
+	struct lookup_waiter *w;
+	struct dns_result res;
+	uint32_t ttl;
+
+	if (abuf != NULL)
+		dns_parse_reply(abuf, (size_t)alen, lk->name, lk->qtype, &res);
+	else {
+		dns_result_init(&res, DNS_S_TEMPFAIL);
+		strlcpy(res.why, ares_strerror(status), sizeof(res.why));
+	}
+	RB_REMOVE(lookup_tree, &resolver->lookups, lk);
+	resolver->inflight--;
+	ttl = dns_cache_put(
+	    resolver->cache, lk->qtype, lk->name, &res, lookup_clock());
+	if (res.status == DNS_S_TEMPFAIL) {
+		resolver->stats.tempfails++;
+		log_warnx(
+		    "lookup of %s %s failed: %s", type, lk->name, res.why);
+	} else
+		log_debug("%s %s: %s, %zu records, ttl %u, kept %us (%.3fs)",
+		    type, lk->name, status_name(res.status), res.n, res.ttl,
+		    ttl, now_sec() - lk->started);
+	dns_error_text(error, sizeof(error), lk->name, lk->qtype, res.status);
+	while ((w = TAILQ_FIRST(&lk->waiters)) != NULL) {
+		TAILQ_REMOVE(&lk->waiters, w, entry);
+		answer_send(w->client, w->id, &res, ttl, error);
+		client_release(w->client);
+		free(w);
+	}
+	dns_result_free(&res);
+	free(lk);
+}
+
+/* Wait for the answer to (qtype, name), asking only if nobody has. */
+static void
+lookup_join(
+    struct resolver_client *cl, uint64_t id, int qtype, const char *name)
+{
+	struct lookup key, *lk;
+	struct lookup_waiter *w = xcalloc(1, sizeof(*w));
+
+	w->client = cl;
+	w->id = id;
+	cl->pending++;
+	key.qtype = qtype;
+	strlcpy(key.name, name, sizeof(key.name));
+	if ((lk = RB_FIND(lookup_tree, &resolver->lookups, &key)) != NULL) {
+		resolver->stats.merged++;
+		TAILQ_INSERT_TAIL(&lk->waiters, w, entry);
+		log_debug("%s %s: joined the question in flight",
+		    dns_type_name(qtype), name);
+		return;
+	}
+	lk = xcalloc(1, sizeof(*lk));
+	lk->qtype = qtype;
+	strlcpy(lk->name, name, sizeof(lk->name));
+	lk->started = now_sec();
+	TAILQ_INIT(&lk->waiters);
+	TAILQ_INSERT_TAIL(&lk->waiters, w, entry);
+	RB_INSERT(lookup_tree, &resolver->lookups, lk);
+	resolver->inflight++;
+	resolver->stats.sent++;
+	log_debug("%s %s: asking the name server", dns_type_name(qtype), name);
+	aresev_send(lk);
+}
+
+static void
+answer_cached(struct resolver_client *cl, uint64_t id, int qtype,
+    const char *name, const struct dns_result *res, uint32_t left)
+{
+	char error[DNS_ERROR_MAX];
+
+	log_debug("%s %s: cache hit, %s, %us left", dns_type_name(qtype), name,
+	    status_name(res->status), left);
+	dns_error_text(error, sizeof(error), name, qtype, res->status);
+	answer_send(cl, id, res, left, error);
+}
+
+static void
+client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct resolver_client *cl = arg;
+	const struct dns_result *hit;
+	char name[DNS_NAME_BUF];
+	uint64_t id = ipc_get_u64(m);
+	uint32_t qtype = ipc_get_u32(m), left;
+	const char *raw = ipc_get_str(m);
+
+	if (!ipc_msg_done(m))
+		return; /* the IPC layer closes the peer */
+	if (ipc_peer_pending(p) > RESOLVER_CLIENT_MAX_BACKLOG) {
+		ipc_peer_error(p, "does not read its answers");
+		return;
+	}
+	resolver->stats.queries++;
+	if (dns_type_name((int)qtype) == NULL ||
+	    dns_name_normalize(raw, name) == -1) {
+		resolver->stats.rejected++;
+		log_debug(
+		    "bad query (type %u) from %s", qtype, ipc_peer_name(p));
+		answer_tempfail(cl, id, "bad query");
+		return;
+	}
+	hit = dns_cache_get(
+	    resolver->cache, (int)qtype, name, lookup_clock(), &left);
+	if (hit != NULL) {
+		resolver->stats.hits++;
+		answer_cached(cl, id, (int)qtype, name, hit, left);
+		return;
+	}
+	if (cl->pending >= RESOLVER_CLIENT_MAX_PENDING) {
+		resolver->stats.rejected++;
+		log_warnx("%s has %u questions in flight; refusing more",
+		    ipc_peer_name(p), cl->pending);
+		answer_tempfail(cl, id, "too many questions in flight");
+		return;
+	}
+	resolver->stats.misses++;
+	lookup_join(cl, id, (int)qtype, name);
+}
+
+static const struct ipc_handler client_table[] = {
+    {M_DNS_QUERY, "DNS_QUERY", client_query}, {0, NULL, NULL}};
+
+static void
+client_closed(struct ipc_peer *p, void *arg)
+{
+	struct resolver_client *cl = arg;
+
+	(void)p;
+	cl->peer = NULL;
+	if (cl->pending == 0)
+		free(cl);
+}
+
+static void
+client_accept(evutil_socket_t fd, short ev, void *arg)
+{
+	struct resolver_client *cl;
+	int s;
+
+	(void)ev;
+	(void)arg;
+	if ((s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("accept");
+		return;
+	}
+	cl = xcalloc(1, sizeof(*cl));
+	cl->peer = ipc_peer_new(resolver->base, s, "resolver client",
+	    client_table, RESOLVER_MAX_FRAME, client_closed, cl);
+}
+
+/* Accept clients on the socket the master left on fd 4. */
+void
+lookup_init(void)
+{
+	struct stat st;
+
+	RB_INIT(&resolver->lookups);
+	if (fstat(DAEMON_LISTEN_FD, &st) == -1 || !S_ISSOCK(st.st_mode))
+		fatalx("no listening socket on fd %d: ncmta-resolver is "
+		       "started by ncmta-master",
+		    DAEMON_LISTEN_FD);
+	fd_nonblock(DAEMON_LISTEN_FD);
+	resolver->accept_ev = event_new(resolver->base, DAEMON_LISTEN_FD,
+	    EV_READ | EV_PERSIST, client_accept, NULL);
+	if (resolver->accept_ev == NULL ||
+	    event_add(resolver->accept_ev, NULL) == -1)
+		fatalx("cannot watch the listening socket");
+}

@@ -1,0 +1,194 @@
+/*
+ * resolver.c - ncmta-resolver: answers MX/A/AAAA questions of the other
+ * daemons on QDIR/private/resolver (fd 4, made by the master). It sets up
+ * c-ares (reading /etc/resolv.conf) while it still can, then chroots to
+ * QDIR/empty and drops to mail_owner. The master's control channel
+ * flushes the cache, asks for counters and brings new settings.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "privdrop.h"
+#include "proto.h"
+#include "resolver.h"
+#include "util.h"
+
+struct resolver *resolver;
+
+static void
+ctl_send_status(struct ipc_peer *p)
+{
+	const struct resolver_stats *s = &resolver->stats;
+	struct ipc_buf b;
+	char *text;
+
+	xasprintf(&text,
+	    "queries=%llu hits=%llu misses=%llu merged=%llu sent=%llu "
+	    "tempfails=%llu rejected=%llu cached=%zu inflight=%zu",
+	    (unsigned long long)s->queries, (unsigned long long)s->hits,
+	    (unsigned long long)s->misses, (unsigned long long)s->merged,
+	    (unsigned long long)s->sent, (unsigned long long)s->tempfails,
+	    (unsigned long long)s->rejected, dns_cache_count(resolver->cache),
+	    resolver->inflight);
+	ipc_buf_init(&b, M_CHILD_STATUS);
+	ipc_add_str(&b, text);
+	ipc_peer_send(p, &b);
+	free(text);
+}
+
+static void
+ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)arg;
+	if (ipc_msg_done(m))
+		ctl_send_status(p);
+}
+
+/* The queue IDs of a flush mean nothing here: the whole cache goes. The
+ * counters that follow tell the master the flush is done. */
+static void
+ctl_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	uint32_t i, n = ipc_get_u32(m);
+
+	(void)arg;
+	if (n > (m->len - m->pos) / 8) {
+		ipc_peer_error(p, "bad count");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		(void)ipc_get_u64(m);
+	if (!ipc_msg_done(m))
+		return;
+	log_info("cache flushed: %zu entries dropped",
+	    dns_cache_flush(resolver->cache));
+	ctl_send_status(p);
+}
+
+/* Name servers from dns_servers, or those of /etc/resolv.conf. */
+static int
+resolver_set_servers(const char *spec)
+{
+	char err[128];
+
+	if (aresev_set_servers(spec, err, sizeof(err)) == -1) {
+		log_warnx("dns_servers = %s: %s", spec, err);
+		return -1;
+	}
+	free(resolver->servers);
+	resolver->servers = xstrdup(spec);
+	log_info("name servers: %s", *spec ? spec : "from /etc/resolv.conf");
+	return 0;
+}
+
+static void
+resolver_apply(struct nc_config *fresh)
+{
+	dns_cache_limits(resolver->cache, (size_t)fresh->resolver_cache_size,
+	    (uint32_t)fresh->resolver_max_ttl,
+	    (uint32_t)fresh->resolver_negative_ttl);
+	if (strcmp(fresh->dns_servers, resolver->servers) != 0 &&
+	    resolver_set_servers(fresh->dns_servers) == -1) {
+		/* keep the servers in force and say so in the settings */
+		free(fresh->dns_servers);
+		fresh->dns_servers = xstrdup(resolver->servers);
+	}
+	config_free(&resolver->cfg);
+	resolver->cfg = *fresh;
+}
+
+/* The master checked the text already; a daemon in a chroot cannot read
+ * ncmta.conf itself. An empty frame (no text) leaves everything as is. */
+static void
+ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct cf_errors errs = {NULL, 0};
+	struct nc_config fresh;
+	const char *conf;
+
+	(void)p;
+	(void)arg;
+	if (m->len == 0) {
+		log_debug("reload without configuration text: nothing to do");
+		return;
+	}
+	conf = ipc_get_str(m);
+	(void)ipc_get_str(m); /* the routing table is qmgr's */
+	if (!ipc_msg_done(m))
+		return;
+	if (config_load_text(&fresh, "ncmta.conf", conf, &errs) == -1) {
+		log_warnx("reload refused, the settings in force stay:\n%s",
+		    errs.text);
+		cf_errors_free(&errs);
+		config_free(&fresh);
+		return;
+	}
+	resolver_apply(&fresh);
+	log_info("reloaded: cache_size=%lld max_ttl=%llds negative_ttl=%llds",
+	    (long long)resolver->cfg.resolver_cache_size,
+	    (long long)resolver->cfg.resolver_max_ttl,
+	    (long long)resolver->cfg.resolver_negative_ttl);
+}
+
+static void
+ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)m;
+	(void)arg;
+	log_debug("stopping");
+	exit(0);
+}
+
+static const struct ipc_handler ctl_table[] = {
+    {M_CTL_FLUSH, "CTL_FLUSH", ctl_flush},
+    {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload},
+    {M_CTL_STOP, "CTL_STOP", ctl_stop},
+    {M_CTL_STATUS, "CTL_STATUS", ctl_status}, {0, NULL, NULL}};
+
+/* Root: chroot to the empty, root-owned directory the master made. */
+static void
+resolver_privdrop(void)
+{
+	char *dir;
+
+	if (geteuid() != 0) {
+		privdrop(resolver->cfg.mail_owner, NULL);
+		return;
+	}
+	dir = config_qpath(&resolver->cfg, "empty");
+	privdrop(resolver->cfg.mail_owner, dir);
+	free(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	resolver = xcalloc(1, sizeof(*resolver));
+	daemon_setup(argc, argv, "resolver", &resolver->cfg);
+	signal(SIGPIPE, SIG_IGN);
+	if ((resolver->base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	aresev_init();
+	resolver->servers = xstrdup("");
+	if (*resolver->cfg.dns_servers != '\0' &&
+	    resolver_set_servers(resolver->cfg.dns_servers) == -1)
+		fatalx("no usable dns_servers");
+	resolver_privdrop();
+	resolver->cache =
+	    dns_cache_new((size_t)resolver->cfg.resolver_cache_size,
+	        (uint32_t)resolver->cfg.resolver_max_ttl,
+	        (uint32_t)resolver->cfg.resolver_negative_ttl);
+	lookup_init();
+	resolver->master = daemon_master_peer(resolver->base, ctl_table, NULL);
+	log_debug("ready: timeout %dms, %d tries, cache of %lld entries",
+	    RESOLVER_TIMEOUT_MS, RESOLVER_TRIES,
+	    (long long)resolver->cfg.resolver_cache_size);
+	event_base_dispatch(resolver->base);
+	return 0;
+}
