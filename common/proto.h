@@ -15,6 +15,8 @@ enum nc_msgtype {
 			 (daemons in a chroot cannot read it themselves) */
 	M_CTL_STOP, /* (empty) finish in-flight work and exit 0 */
 	M_CTL_STATUS, /* (empty) ask for counters */
+	M_CTL_DNS_FLUSHED, /* (empty) to qmgr: the resolver's cache was
+			      emptied; look destinations up again */
 	/* any child -> master */
 	M_CHILD_READY = 20, /* u32 pid */
 	M_CHILD_STATUS, /* str "key=value ..." counters */

@@ -80,9 +80,14 @@ control_wait_done(struct control_client *cl, int answered)
 	cl->waiting = 0;
 	if (req == M_REQ_STATUS)
 		control_status_reply(cl->peer);
-	else if (answered)
+	else if (answered) {
+		struct ipc_buf b;
+
+		/* qmgr keeps looked-up destinations: make it ask again */
+		ipc_buf_init(&b, M_CTL_DNS_FLUSHED);
+		children_send(CHILD_QMGR, &b);
 		control_reply(cl->peer, 0, "resolver cache flushed");
-	else
+	} else
 		control_reply(
 		    cl->peer, 1, "the resolver did not confirm the flush");
 }

@@ -30,6 +30,7 @@ struct lookup_name {
 	char name[256];
 	unsigned port;
 	uint32_t flags; /* HOST_F_RELAY */
+	int pref; /* MX preference, -1 for a relay */
 	int numeric; /* name is already an address */
 	char v4[NAME_MAX_ADDRS][64], v6[NAME_MAX_ADDRS][64];
 	int n4, n6;
@@ -235,6 +236,7 @@ name_add(
 	strlcpy(nm->name, name, sizeof(nm->name));
 	nm->port = port;
 	nm->flags = flags;
+	nm->pref = -1;
 	nm->numeric = is_numeric(name);
 	return nm;
 }
@@ -306,7 +308,10 @@ slot_names(struct dest_lookup *lk, struct lookup_slot *s)
 			return;
 		}
 		for (i = 0; i < s->nmx; i++)
-			if (*s->mx[i] != '\0')
+			if (*s->mx[i] != '\0' && s->is_domain)
+				name_add(lk, s->mx[i], s->spec.port, flags)
+				    ->pref = (int)s->pref[i];
+			else if (*s->mx[i] != '\0')
 				name_add(lk, s->mx[i], s->spec.port, flags);
 		return;
 	case DNS_S_NODATA: /* implicit MX: the name itself */
@@ -423,6 +428,7 @@ host_add(struct qm_dest *d, const struct lookup_name *nm, const char *addr)
 	strlcpy(h->addr, addr, sizeof(h->addr));
 	h->port = nm->port;
 	h->flags = nm->flags;
+	h->pref = nm->pref;
 }
 
 /* Addresses in order: exchangers, then relays, each part capped at
@@ -540,5 +546,43 @@ dest_sweep(void)
 		free(d->relays);
 		free(d->hosts);
 		free(d);
+	}
+}
+
+/*
+ * The order in which one job tries the hosts: as looked up, except that
+ * exchangers of equal preference start at a random one of them each
+ * time, so that they share the load even while the lookup is reused.
+ */
+void
+dest_host_order(const struct qm_dest *d, int *order)
+{
+	int i = 0, j, k, n, nblk, start, o = 0;
+	int blk[64];
+
+	while (i < d->nhosts) {
+		if (d->hosts[i].pref < 0) {
+			order[o++] = i++;
+			continue;
+		}
+		/* a run of equal preference, made of one block per name */
+		for (j = i, nblk = 0;
+		     j < d->nhosts && d->hosts[j].pref == d->hosts[i].pref; j++)
+			if ((j == i ||
+			        strcmp(d->hosts[j].name,
+			            d->hosts[j - 1].name) != 0) &&
+			    nblk < 64)
+				blk[nblk++] = j;
+		start = (int)arc4random_uniform((uint32_t)nblk);
+		for (k = 0; k < nblk; k++) {
+			int b = blk[(start + k) % nblk];
+			int end = (start + k) % nblk + 1 < nblk
+			    ? blk[(start + k) % nblk + 1]
+			    : j;
+
+			for (n = b; n < end; n++)
+				order[o++] = n;
+		}
+		i = j;
 	}
 }

@@ -144,7 +144,7 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len)
 	struct qm_dest *d = j->dest;
 	struct ipc_buf b;
 	uint32_t i;
-	int h;
+	int h, *order;
 
 	ipc_buf_init(&b, M_JOB_BEGIN);
 	ipc_add_u64(&b, j->id);
@@ -155,13 +155,18 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len)
 	ipc_add_double(&b, j->msg->t_active);
 	ipc_add_double(&b, now_sec());
 	ipc_add_u32(&b, rec->flags & QMSG_F_8BIT ? JOB_F_8BIT : 0);
+	order = xcalloc((size_t)d->nhosts, sizeof(*order));
+	dest_host_order(d, order);
 	ipc_add_u32(&b, (uint32_t)d->nhosts);
 	for (h = 0; h < d->nhosts; h++) {
-		ipc_add_str(&b, d->hosts[h].name);
-		ipc_add_str(&b, d->hosts[h].addr);
-		ipc_add_u32(&b, d->hosts[h].port);
-		ipc_add_u32(&b, d->hosts[h].flags);
+		const struct dest_host *dh = &d->hosts[order[h]];
+
+		ipc_add_str(&b, dh->name);
+		ipc_add_str(&b, dh->addr);
+		ipc_add_u32(&b, dh->port);
+		ipc_add_u32(&b, dh->flags);
 	}
+	free(order);
 	ipc_add_u32(&b, j->nrcpt);
 	for (i = 0; i < j->nrcpt; i++) {
 		ipc_add_u32(&b, j->rcpt[i]);

@@ -424,6 +424,15 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 static void
+ctl_dns_flushed(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)arg;
+	if (ipc_msg_done(m))
+		dest_expire_all();
+}
+
+static void
 ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	(void)p;
@@ -434,6 +443,7 @@ ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static const struct ipc_handler ctl_table[] = {
     {M_CTL_FLUSH, "CTL_FLUSH", ctl_flush}, {M_CTL_STOP, "CTL_STOP", ctl_stop},
     {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload},
+    {M_CTL_DNS_FLUSHED, "CTL_DNS_FLUSHED", ctl_dns_flushed},
     {M_CTL_STATUS, "CTL_STATUS", ctl_ignore}, {0, NULL, NULL}};
 
 /* The routing table named by route_table, read before the chroot. */

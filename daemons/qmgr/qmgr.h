@@ -32,6 +32,7 @@ struct dest_host {
 	char addr[64];
 	unsigned port;
 	uint32_t flags; /* HOST_F_* */
+	int pref; /* MX preference; -1 for relays (kept in order) */
 };
 
 enum qm_list { ON_NONE, ON_READY, ON_DEFERRED, ON_BLOCKED, ON_WAITING };
@@ -168,6 +169,7 @@ void dest_resolve(struct qm_dest *);
 void dest_job_ended(struct qm_dest *);
 void dest_expire_all(void);
 void dest_sweep(void);
+void dest_host_order(const struct qm_dest *, int *order);
 
 /* resolve.c: questions to the resolver daemon */
 struct dns_answer {
