@@ -3,7 +3,9 @@ instances that are torn down after each test whatever happened (instances
 are stopped with ncctl and any leftover process is killed)."""
 
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -11,7 +13,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from instance import (NCCTL, NCQSHOW, NCSENDMAIL, Instance,  # noqa: E402
                       ensure_mail_owner)
-from peers import Sink  # noqa: E402
+from peers import DirectNet, Sink  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,6 +44,23 @@ def sinks():
 @pytest.fixture
 def sink(sinks):
     return sinks()
+
+
+@pytest.fixture
+def net(request):
+    """A DirectNet: sinks on 127.0.0.x sharing one port and a name server
+    (started by the test with net.dns(records)); everything is closed
+    after the test, and a failed test prints the name server's queries."""
+    base = tempfile.mkdtemp(prefix="ncmta-net-", dir="/var/tmp")
+    os.chmod(base, 0o755)
+    n = DirectNet(base)
+    yield n
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print("---- DNS queries seen by the test's name server")
+        print("\n".join(n.query_log()[-60:]))
+    n.close()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -227,6 +227,17 @@ class Instance:
             f.write("\n".join(lines) + "\n")
         os.chmod(self.conffile, 0o644)
 
+    def routes(self, text):
+        """Write the routing table (SPEC 4) to etc/routes and point
+        route_table at it; returns its path."""
+        path = os.path.join(self.confdir, "routes")
+        with open(path, "w") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+        os.chmod(path, 0o644)
+        if self.settings.get("route_table") != path:
+            self.configure(route_table=path)
+        return path
+
     # -- commands ---------------------------------------------------------------
     def run(self, argv, input=None, timeout=30, check=False):
         if self.run_as:
@@ -273,6 +284,28 @@ class Instance:
         return _read(self.logfile, "rb").decode("utf-8", "replace") \
             if os.path.exists(self.logfile) else ""
 
+    def log_lines(self, *needles):
+        """Log lines that contain every one of needles."""
+        return [line for line in self.log().splitlines()
+                if all(n in line for n in needles)]
+
+    def wait_empty(self, timeout=20):
+        """Wait until ncqshow lists nothing."""
+        wait_for(lambda: self.qshow_json() == [], timeout,
+                 "%s: an empty queue" % self.name)
+
+    def wait_deferred(self, n=1, timeout=20):
+        """Wait until n messages are queued and every one is deferred;
+        returns ncqshow --json's list."""
+        def deferred():
+            q = self.qshow_json()
+            if len(q) == n and all(m["queue_name"] == "deferred"
+                                   for m in q):
+                return q
+            return None
+        return wait_for(deferred, timeout,
+                        "%s: %d message(s) deferred" % (self.name, n))
+
     def maildrop_files(self):
         d = os.path.join(self.queue, "maildrop")
         try:
@@ -288,14 +321,24 @@ class Instance:
             self.wait_ready(timeout)
         return self
 
+    def uses_resolver(self):
+        """Whether this instance needs the resolver daemon: direct mode or
+        a routing table, and a build that has it."""
+        built = os.path.exists(os.path.join(self.libexec, "ncmta-resolver"))
+        return built and (self.settings.get("delivery_mode") == "direct" or
+                          bool(self.settings.get("route_table")))
+
     def wait_ready(self, timeout=15):
-        """Wait until the master, pickup, qmgr and every smtp worker run."""
+        """Wait until the master, pickup, qmgr, every smtp worker and, when
+        it is needed, the resolver run."""
         want = int(self.settings.get("smtp_worker_count", "1"))
+        resolver = self.uses_resolver()
 
         def ready():
             names = [p.name for p in self.processes()]
             return (names.count("master") == 1 and "pickup" in names and
                     "qmgr" in names and names.count("smtp") >= want and
+                    (not resolver or "resolver" in names) and
                     self.ctl("status").returncode == 0)
         wait_for(ready, timeout, "%s: every daemon running" % self.name)
 

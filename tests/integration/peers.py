@@ -6,6 +6,8 @@ listens on loopback; bind address, TLS and AUTH are constructor options so
 later suites (several sinks on 127.0.0.x, STARTTLS, AUTH) reuse the same
 class. NameServer is a dnsmasq serving given MX/A/AAAA records,
 ThrowawayCA makes certificates for TLS sinks, Credentials checks AUTH.
+DirectNet puts sinks on 127.0.0.2, 127.0.0.3, ... on one shared port
+behind a NameServer, for direct-mode delivery to mail exchangers.
 """
 
 import asyncio
@@ -83,11 +85,37 @@ class Behaviour:
     delay: float = 0.0  # seconds to wait before answering end of DATA
 
 
+def _family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def free_port(host="127.0.0.1"):
     """A port nobody listens on right now (bind 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def shared_port(hosts, tries=50):
+    """A TCP port that is free on every address in hosts right now, so
+    that sinks on 127.0.0.2, 127.0.0.3, ... can all listen on it (direct
+    mode connects to one smtp_port on every exchanger)."""
+    for _ in range(tries):
+        port = free_port(hosts[0])
+        socks = []
+        try:
+            for h in hosts:
+                s = socket.socket(_family(h), socket.SOCK_STREAM)
+                socks.append(s)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((h, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no port free on all of %s" % (hosts,))
 
 
 class _Handler:
@@ -103,6 +131,7 @@ class _Handler:
     async def handle_EHLO(self, server, session, envelope, hostname,
                           responses):
         session.ncmta_helo = "EHLO " + hostname
+        self.sink._note_helo(session.ncmta_helo)
         if self.b.drop_at == "ehlo":
             server.transport.close()
             return []
@@ -113,6 +142,7 @@ class _Handler:
 
     async def handle_HELO(self, server, session, envelope, hostname):
         session.ncmta_helo = "HELO " + hostname
+        self.sink._note_helo(session.ncmta_helo)
         if self.b.drop_at == "ehlo":
             server.transport.close()
             return "421 closing"
@@ -239,6 +269,7 @@ class Sink:
         self.messages: List[Received] = []
         self.rcpt_log: List[tuple] = []  # (address, reply) per RCPT
         self.connections = 0
+        self.helo_log: List[str] = []  # every "EHLO name" / "HELO name"
         self._live = set()  # open sessions, cut by stop()
         self._cond = threading.Condition()
         self._server = None
@@ -255,7 +286,7 @@ class Sink:
 
     # -- life cycle ---------------------------------------------------------
     def _bind(self, port):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(_family(self.host), socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((self.host, port))
         return s
@@ -354,6 +385,10 @@ class Sink:
             self.connections += 1
         self._live.add(proto)
 
+    def _note_helo(self, line):
+        with self._cond:
+            self.helo_log.append(line)
+
     def _note_rcpt(self, address, reply):
         with self._cond:
             self.rcpt_log.append((address, reply))
@@ -393,9 +428,9 @@ class NameServer:
     """
 
     def __init__(self, base_dir, records=(), local=("example",), ttl=30,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", port=None, tag="dnsmasq"):
         self.host = host
-        self.logfile = os.path.join(base_dir, "dnsmasq-queries.log")
+        self.logfile = os.path.join(base_dir, "%s-queries.log" % tag)
         args = ["/usr/sbin/dnsmasq", "--keep-in-foreground",
                 "--conf-file=/dev/null", "--no-hosts", "--no-resolv",
                 "--listen-address=" + host, "--bind-interfaces",
@@ -415,7 +450,7 @@ class NameServer:
             else:
                 raise ValueError("unknown record kind %r" % (r,))
         for _ in range(5):
-            self.port = free_port(host)
+            self.port = port or free_port(host)
             self.proc = subprocess.Popen(args + ["--port=%d" % self.port],
                                          stdout=subprocess.DEVNULL,
                                          stderr=subprocess.PIPE)
@@ -466,6 +501,15 @@ class NameServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def has_ipv6():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 class SilentNameServer:
@@ -558,3 +602,71 @@ class Credentials:
         self.attempts.append((mechanism, user, ok))
         return AuthResult(success=ok, handled=False,
                           auth_data=user if ok else None)
+
+
+class DirectNet:
+    """The peers of a direct-mode test: SMTP sinks on 127.0.0.2, 127.0.0.3,
+    ... (and ::1) that all listen on one port, the smtp_port ncmta connects
+    to on every exchanger, and the name server ncmta's resolver asks
+    (dnsmasq with the test's records, or one that never answers)."""
+
+    ADDRS = tuple("127.0.0.%d" % i for i in range(2, 12))
+
+    def __init__(self, base_dir):
+        self.base = base_dir
+        hosts = list(self.ADDRS) + (["::1"] if has_ipv6() else [])
+        self.port = shared_port(hosts)
+        self.sinks: List[Sink] = []
+        self.ns = None
+        self._servers = []
+
+    def sink(self, addr, up=True, **kw):
+        """A Sink on addr:port (down, i.e. refusing connections, when
+        up=False)."""
+        kw.setdefault("name", addr)
+        s = Sink(host=addr, port=self.port, **kw)
+        self.sinks.append(s)
+        return s.start() if up else s
+
+    def dns(self, records=(), ttl=30, **kw):
+        """Start dnsmasq with records (see NameServer); it becomes the
+        name server of settings()."""
+        kw.setdefault("tag", "dnsmasq%d" % len(self._servers))
+        self.ns = NameServer(self.base, records, ttl=ttl, **kw)
+        self._servers.append(self.ns)
+        return self.ns
+
+    def silent_dns(self):
+        """A name server that never answers becomes the one of settings()."""
+        self.ns = SilentNameServer()
+        self._servers.append(self.ns)
+        return self.ns
+
+    def hostspec(self, addr, port=None):
+        """[addr]:port, a host spec for smart_host or a route."""
+        return "[%s]:%d" % (addr, port or self.port)
+
+    def settings(self, **extra):
+        """Instance settings for direct mode against these peers."""
+        s = {"delivery_mode": "direct", "smtp_port": str(self.port),
+             "inet_protocols": "ipv4"}
+        if self.ns is not None:
+            s["dns_servers"] = self.ns.spec
+        s.update(extra)
+        return s
+
+    def query_log(self):
+        """Every name server's query log, for a failed test's report."""
+        out = []
+        for ns in self._servers:
+            path = getattr(ns, "logfile", None)
+            if path and os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    out += [line.rstrip() for line in f if "query[" in line]
+        return out
+
+    def close(self):
+        for s in self.sinks:
+            s.close()
+        for ns in self._servers:
+            ns.close()
