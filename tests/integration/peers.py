@@ -636,6 +636,12 @@ class DirectNet:
         self._servers.append(self.ns)
         return self.ns
 
+    def scripted_dns(self, answer):
+        """A ScriptedNameServer becomes the one of settings()."""
+        self.ns = ScriptedNameServer(answer)
+        self._servers.append(self.ns)
+        return self.ns
+
     def silent_dns(self):
         """A name server that never answers becomes the one of settings()."""
         self.ns = SilentNameServer()
@@ -670,3 +676,86 @@ class DirectNet:
             s.close()
         for ns in self._servers:
             ns.close()
+
+
+class ScriptedNameServer:
+    """A UDP name server in a thread whose every answer comes from
+    answer(query) -> dns.message.Message (or None: stay silent), for what
+    dnsmasq will not do: SERVFAIL, negative answers carrying an SOA.
+    Every question is recorded as (type, name) in queries()."""
+
+    def __init__(self, answer, host="127.0.0.1"):
+        self.host = host
+        self.answer = answer
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._queries = []
+        self._lock = threading.Lock()
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True,
+                                        name="dns-%d" % self.port)
+        self._thread.start()
+
+    def _serve(self):
+        import dns.message
+        while not self._stop:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                q = dns.message.from_wire(data)
+                qn = q.question[0]
+                with self._lock:
+                    self._queries.append((dns.rdatatype.to_text(qn.rdtype),
+                                          qn.name.to_text(True)))
+                r = self.answer(q)
+                if r is not None:
+                    self.sock.sendto(r.to_wire(), peer)
+            except Exception:
+                continue
+
+    @property
+    def spec(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def queries(self, qtype=None, name=None):
+        with self._lock:
+            return [q for q in self._queries
+                    if (qtype is None or q[0] == qtype) and
+                    (name is None or q[1] == name)]
+
+    def close(self):
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()
+
+    @staticmethod
+    def servfail(query):
+        import dns.message
+        import dns.rcode
+        r = dns.message.make_response(query)
+        r.set_rcode(dns.rcode.SERVFAIL)
+        return r
+
+    @staticmethod
+    def nxdomain_with_soa(minimum, zone="example."):
+        """An answer function: NXDOMAIN for every name, with the zone's
+        SOA (negative TTL = minimum, RFC 2308) in the authority section."""
+        def answer(query):
+            import dns.message
+            import dns.rcode
+            import dns.rrset
+            r = dns.message.make_response(query)
+            r.set_rcode(dns.rcode.NXDOMAIN)
+            r.flags |= 0x0400  # AA
+            r.authority.append(dns.rrset.from_text(
+                zone, minimum, "IN", "SOA",
+                "ns.%s hostmaster.%s 1 3600 600 86400 %d"
+                % (zone, zone, minimum)))
+            return r
+        return answer

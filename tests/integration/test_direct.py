@@ -26,7 +26,7 @@ import pytest
 
 from instance import mail_owner, wait_for
 from msgs import message, new_token, submit_many, token_counts, token_of
-from peers import Behaviour
+from peers import Behaviour, ScriptedNameServer
 
 SENDER = "sender@test.example"
 
@@ -454,7 +454,36 @@ def test_dns_timeout_uses_smart_host(instances, net):
     assert mxsink.connections == 0
 
 
+def test_servfail_defers_not_bounces(instances, net):
+    ns = net.scripted_dns(ScriptedNameServer.servfail)
+    net.sink("127.0.0.2")
+    inst = start(instances, net)
+    send(inst, "rcpt@dest.example")
+    q = inst.wait_deferred(1, 60)
+    assert q[0]["recipients"][0].get("delay_reason"), q
+    assert ns.queries("MX", "dest.example")
+    time.sleep(3)  # retries (max_backoff 2s) defer again, never bounce
+    assert not inst.log_lines("status=bounced")
+    assert len(inst.qshow_json()) == 1
+
+
 # -- the resolver's cache ---------------------------------------------------
+
+
+@pytest.mark.parametrize("negative_ttl,queries", [("1h", 1), ("2s", 2)])
+def test_nxdomain_cached_for_soa_minimum_capped(instances, net,
+                                                negative_ttl, queries):
+    ns = net.scripted_dns(ScriptedNameServer.nxdomain_with_soa(3600))
+    inst = start(instances, net, resolver_negative_ttl=negative_ttl)
+    send(inst, "a@nx.example")
+    wait_for(lambda: bounced(inst, "a@nx.example"), 30, "first bounce")
+    time.sleep(3.5)
+    send(inst, "b@nx.example")
+    wait_for(lambda: bounced(inst, "b@nx.example"), 30, "second bounce")
+    inst.wait_empty()
+    assert len(ns.queries("MX", "nx.example")) == queries, ns.queries()
+
+
 
 
 def test_mx_answer_cached_100_messages_one_query_until_ttl(instances, net):
