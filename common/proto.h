@@ -56,8 +56,33 @@ enum nc_msgtype {
 	M_REQ_STOP, /* (empty) */
 	M_REQ_RELOAD, /* (empty) */
 	M_REQ_RESOLVER_FLUSH, /* (empty) empty the resolver's cache */
+	M_REQ_ADMIN, /* u32 op (ADMIN_*), u32 select (SEL_*), str domain,
+			u32 n, n x u64 qid: hold/release/delete/requeue/flush */
+	M_REQ_LIST, /* u32 flags (LIST_F_*), str state, str domain,
+		       str sender, u32 n, n x u64 qid: ncqshow for callers
+		       that cannot read the queue; answered by M_LIST_ITEM
+		       frames then one M_REPLY */
 	/* master -> control client */
 	M_REPLY = 120, /* u32 code (0 ok), str text */
+	M_LIST_ITEM, /* str one ncqshow --json line */
+
+	/* master -> qmgr: queue administration (after the uid check) */
+	M_CTL_ADMIN = 130, /* u64 request, u32 op, u32 select, str domain,
+			      u32 n, n x u64 qid */
+	/* qmgr -> master */
+	M_CTL_ADMIN_DONE, /* u64 request, u32 code, str text ("3 messages
+			      put on hold") */
+
+	/* bounce daemon <-> qmgr (private/qmgr) */
+	M_BOUNCE_HELLO = 150, /* u32 pid */
+	M_BOUNCE_REQ, /* qmgr -> bounce: u64 request, u64 qid, u32 kind
+			  (BOUNCE_K_*), str sender, dbl arrival, str original
+			  headers, u32 n, n x (str recipient, str status
+			  "5.1.1", str action "failed"|"delayed", str
+			  remote MTA "" if none, str diagnostic) */
+	M_BOUNCE_DONE, /* bounce -> qmgr: u64 request, u32 code (0 queued,
+			  else try later), u64 notice qid (0: none needed),
+			  str error */
 };
 
 #define JOB_F_8BIT 0x1 /* body has octets > 127: ask for BODY=8BITMIME */
@@ -76,5 +101,22 @@ enum dns_status {
 };
 
 #define NC_BODY_CHUNK (64 * 1024)
+
+/* M_REQ_ADMIN / M_CTL_ADMIN */
+enum admin_op {
+	ADMIN_HOLD = 1,
+	ADMIN_RELEASE,
+	ADMIN_DELETE,
+	ADMIN_REQUEUE,
+	ADMIN_FLUSH
+};
+#define SEL_IDS 0 /* the listed queue IDs */
+#define SEL_ALL 1 /* every message */
+#define SEL_DEFERRED 2 /* every deferred message */
+#define SEL_DOMAIN 3 /* messages with a recipient in domain */
+
+#define LIST_F_JSON 0x1
+
+enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 
 #endif
