@@ -22,7 +22,17 @@
 #define QUEUE_EIO (-5) /* anything else (see queue_strerror) */
 
 enum q_state { Q_INCOMING = 0, Q_ACTIVE = 1, Q_DEFERRED = 2, Q_HOLD = 3 };
-enum q_rstatus { QR_PENDING = 0, QR_DEFERRED = 1, QR_SENT = 2, QR_BOUNCED = 3 };
+/*
+ * Recipient states. QR_FAILED: failed for good, its bounce notice not yet
+ * queued; QR_BOUNCED: failed and the notice is queued (or none is due).
+ */
+enum q_rstatus {
+	QR_PENDING = 0,
+	QR_DEFERRED = 1,
+	QR_SENT = 2,
+	QR_BOUNCED = 3,
+	QR_FAILED = 4,
+};
 
 struct q_rcpt {
 	char *addr;
@@ -46,6 +56,7 @@ struct q_msg {
 };
 
 #define QMSG_F_8BIT 0x1
+#define QMSG_F_WARNED 0x2 /* the delay notice was sent */
 
 struct queue;
 struct queue_txn;
