@@ -9,11 +9,15 @@ each test's MX / A / AAAA records to ncmta's resolver, and SMTP sinks on
                                  test_ipv6_*, test_implicit_mx
   step 3 (connect, next address) test_connect_refused_*, test_next_address_*,
                                  test_mx_address_limit
-  step 4 (greeting, EHLO/HELO)   test_unworkable_exchangers_*,
+  step 4 (greeting, EHLO/HELO)   test_third_exchanger_*,
+                                 test_unworkable_exchanger_*,
                                  test_ehlo_502_falls_back_to_helo
   step 5 (send)                  every delivery; test_smart_host_mode_*
-  step 6 (smart host, deferral)  test_all_exchangers_down_*, test_smart_host_*,
-                                 test_everything_down_*, test_dns_timeout_*
+  step 6 (smart host, deferral)  test_all_exchangers_down_*, test_*smart_host*,
+                                 test_everything_down_*, test_dns_timeout_*,
+                                 test_servfail_*
+  resolver daemon and cache      test_resolver_*, test_mx_answer_cached_*,
+                                 test_nxdomain_cached_*
 """
 
 import os
