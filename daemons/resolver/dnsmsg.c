@@ -366,7 +366,7 @@ dns_parse_reply(const uint8_t *pkt, size_t len, const char *qname, int qtype,
     struct dns_result *res)
 {
 	struct dns_pkt k = {pkt, len, 0};
-	uint16_t flags, count[4];
+	uint16_t flags = 0, count[4] = {0, 0, 0, 0};
 	int i, rcode;
 
 	dns_result_init(res, DNS_S_OK);
