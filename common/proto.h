@@ -64,7 +64,7 @@ enum nc_msgtype {
 		       frames then one M_REPLY */
 	/* master -> control client */
 	M_REPLY = 120, /* u32 code (0 ok), str text */
-	M_LIST_ITEM, /* str one ncqshow --json line */
+	M_LIST_ITEM, /* u64 qid, data: the message record (q_msg_encode) */
 
 	/* master -> qmgr: queue administration (after the uid check) */
 	M_CTL_ADMIN = 130, /* u64 request, u32 op, u32 select, str domain,
