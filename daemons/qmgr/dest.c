@@ -100,6 +100,7 @@ dest_get(const struct route *r, const char *domain)
 	d->relays = xstrdup(relays);
 	TAILQ_INIT(&d->waiting);
 	TAILQ_INIT(&d->blocked);
+	sched_init(&d->health);
 	RB_INSERT(qm_dest_tree, &qm->dests, d);
 	return d;
 }
@@ -585,4 +586,42 @@ dest_host_order(const struct qm_dest *d, int *order)
 		}
 		i = j;
 	}
+}
+
+/*
+ * A session-level outcome (connection, greeting, EHLO/HELO): grows or
+ * shrinks the window; when the destination is suspended, every message
+ * waiting for a slot is deferred now, in one step, without a connection.
+ */
+void
+dest_session_result(struct qm_dest *d, int ok, const char *reason)
+{
+	struct qm_msg *m;
+	time_t now = time(NULL);
+	int limit = (int)qm->cfg.destination_concurrency_limit;
+
+	if (ok) {
+		sched_success(&d->health, limit);
+		return;
+	}
+	if (!sched_failure(
+	        &d->health, now, qm->cfg.min_backoff, qm->cfg.max_backoff))
+		return;
+	snprintf(d->suspend_reason, sizeof(d->suspend_reason),
+	    "delivery temporarily suspended: %s", reason);
+	log_info("%s: destination suspended for %llds: %s",
+	    d->kind == DEST_DIRECT ? d->domain : d->relays,
+	    (long long)(d->health.dead_until - now), reason);
+	while ((m = TAILQ_LAST(&d->blocked, qm_msg_list)) != NULL)
+		qm_msg_make_ready_first(m);
+}
+
+/* ncctl flush / requeue: suspended destinations get their probe now. */
+void
+dest_wake_all(void)
+{
+	struct qm_dest *d;
+
+	RB_FOREACH(d, qm_dest_tree, &qm->dests)
+	sched_wake(&d->health);
 }

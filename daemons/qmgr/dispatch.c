@@ -26,6 +26,7 @@ qm_job_cmp(struct qm_job *a, struct qm_job *b)
 RB_GENERATE(qm_job_tree, qm_job, by_id, qm_job_cmp);
 
 static void msg_finish(struct qm_msg *);
+static int dispatch_settle_check(struct qm_msg *);
 
 void
 dispatch_mark_dirty(struct qm_msg *m)
@@ -62,7 +63,8 @@ rcpt_decide(struct qm_msg *m, struct q_rcpt *r, int status, const char *dsn,
 	d.status = status == QR_BOUNCED ? "bounced" : "deferred";
 	d.reason = reason;
 	log_delivery(&d);
-	r->status = (uint8_t)status;
+	/* a bounced recipient waits for its notice in state "failed" */
+	r->status = (uint8_t)(status == QR_BOUNCED ? QR_FAILED : status);
 	free(r->dsn);
 	free(r->reason);
 	r->dsn = xstrdup(dsn);
@@ -102,6 +104,26 @@ worker_pick(void)
 			best = w;
 	}
 	return best;
+}
+
+int
+dispatch_load(struct qm_msg *m)
+{
+	struct queue_txn *t;
+	struct q_msg *rec;
+	int rc;
+
+	if (m->rec != NULL)
+		return 0;
+	if ((rc = queue_txn_begin(qm->queue, &t, 1)) != 0)
+		return rc;
+	rec = xcalloc(1, sizeof(*rec));
+	if ((rc = queue_get_msg(t, m->qid, rec)) == 0)
+		m->rec = rec;
+	else
+		free(rec);
+	queue_txn_abort(t);
+	return rc;
 }
 
 static int
@@ -190,10 +212,32 @@ job_new(struct qm_msg *m, struct qm_dest *d)
 	return j;
 }
 
+static int
+worker_free(const struct qm_worker *w)
+{
+	return w != NULL && w->jobs < w->max_jobs &&
+	    ipc_peer_pending(w->peer) <= QMGR_WORKER_BACKLOG;
+}
+
+/* Workers never forget a worker that is gone: dests must not either. */
+void
+dispatch_forget_worker(struct qm_worker *w)
+{
+	struct qm_dest *d;
+
+	RB_FOREACH(d, qm_dest_tree, &qm->dests)
+	if (d->last_worker == w)
+		d->last_worker = NULL;
+}
+
 static void
 job_start(struct qm_job *j, const uint8_t *body, size_t len)
 {
-	j->worker = worker_pick();
+	/* the worker that served this destination last may hold an idle
+	 * session to it: prefer it, so the session is reused */
+	j->worker = worker_free(j->dest->last_worker) ? j->dest->last_worker
+	                                              : worker_pick();
+	j->dest->last_worker = j->worker;
 	if (j->worker == NULL) /* all full: the least loaded takes it */
 		j->worker = TAILQ_FIRST(&qm->workers);
 	j->worker->jobs++;
@@ -309,20 +353,76 @@ msg_dests_ready(struct qm_msg *m, struct qm_dest **rd)
 		return 0;
 	}
 	for (i = 0; i < m->rec->nrcpt; i++) {
-		if (rd[i] == NULL || rd[i]->result == DEST_OK)
+		if (rd[i] == NULL)
 			continue;
-		rcpt_decide(m, &m->rec->rcpt[i],
-		    rd[i]->result == DEST_PERMFAIL ? QR_BOUNCED : QR_DEFERRED,
-		    rd[i]->dsn, rd[i]->reason);
+		if (rd[i]->result != DEST_OK)
+			rcpt_decide(m, &m->rec->rcpt[i],
+			    rd[i]->result == DEST_PERMFAIL ? QR_BOUNCED
+			                                   : QR_DEFERRED,
+			    rd[i]->dsn, rd[i]->reason);
+		else if (sched_is_suspended(&rd[i]->health, time(NULL)))
+			/* a dead destination: deferred in one step, no try */
+			rcpt_decide(m, &m->rec->rcpt[i], QR_DEFERRED, "4.4.1",
+			    rd[i]->suspend_reason);
+		else
+			continue;
 		rd[i] = NULL;
 	}
 	for (i = 0; i < m->rec->nrcpt; i++)
 		if (rd[i] != NULL &&
-		    rd[i]->in_flight >= qm->cfg.destination_concurrency_limit) {
+		    rd[i]->in_flight >=
+		        sched_allowed(&rd[i]->health, time(NULL),
+		            (int)qm->cfg.destination_concurrency_limit)) {
 			qm_msg_park(m, rd[i], ON_BLOCKED);
 			return 0;
 		}
 	return 1;
+}
+
+/* Received: headers in the header block: the hop count. */
+static int
+hop_count(const char *p, size_t len)
+{
+	const char *end = p + len, *nl;
+	int n = 0;
+
+	while (p < end && *p != '\n') {
+		if (end - p > 9 && strncasecmp(p, "Received:", 9) == 0)
+			n++;
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+		p = nl + 1;
+	}
+	return n;
+}
+
+/*
+ * Before any attempt: a mail loop bounces (hop_count_limit), an expired
+ * message bounces (max_queue_lifetime; bounce_queue_lifetime for notices,
+ * which are dropped). -1 when the message was decided here.
+ */
+static int
+msg_checks(struct qm_msg *m, const void *body, size_t len)
+{
+	int64_t life = *m->rec->sender ? qm->cfg.max_queue_lifetime
+	                               : qm->cfg.bounce_queue_lifetime;
+	char why[128];
+	int hops;
+
+	if (m->rec->attempts == 0 &&
+	    (hops = hop_count(body, len)) > qm->cfg.hop_count_limit) {
+		snprintf(why, sizeof(why),
+		    "mail forwarding loop: %d Received: headers", hops);
+		msg_decide_all(m, QR_BOUNCED, "5.4.6", why);
+		return -1;
+	}
+	if (m->rec->attempts > 0 &&
+	    backoff_expired(msg_arrival(m), m->t_active, life)) {
+		msg_decide_all(m, QR_BOUNCED, "4.4.7",
+		    "message expired: too long in the queue");
+		return -1;
+	}
+	return 0;
 }
 
 /* Start (or continue) delivery of one message; the read transaction
@@ -349,13 +449,8 @@ msg_dispatch(struct qm_msg *m, struct queue_txn *t)
 		qm_msg_set_state(m, Q_ACTIVE);
 		msg_log_active(m);
 	}
-	if (m->rec->attempts > 0 &&
-	    backoff_expired(
-	        msg_arrival(m), m->t_active, qm->cfg.max_queue_lifetime)) {
-		msg_decide_all(m, QR_BOUNCED, "4.4.7",
-		    "message expired: too long in the queue");
+	if (msg_checks(m, body, len) == -1)
 		return;
-	}
 	rd = xcalloc(m->rec->nrcpt, sizeof(*rd));
 	if (msg_route(m, rd) == 0 && msg_dests_ready(m, rd)) {
 		dispatch_mark_dirty(m);
@@ -374,7 +469,8 @@ dispatch_run(void)
 	int rc;
 
 	while ((m = TAILQ_FIRST(&qm->ready)) != NULL) {
-		if (worker_pick() == NULL)
+		if (worker_pick() == NULL ||
+		    qm->jobs_in_flight >= qm->cfg.smtp_session_limit)
 			break;
 		if (t == NULL &&
 		    (rc = queue_txn_begin(qm->queue, &t, 1)) != 0) {
@@ -430,7 +526,7 @@ dispatch_rcpt_result(struct ipc_peer *p, struct ipc_msg *m)
 }
 
 static void
-job_end(struct qm_job *j, const char *reason)
+job_end(struct qm_job *j, int session_ok, const char *reason)
 {
 	struct qm_msg *m = j->msg;
 	uint32_t k;
@@ -442,6 +538,7 @@ job_end(struct qm_job *j, const char *reason)
 	RB_REMOVE(qm_job_tree, &qm->jobs, j);
 	j->worker->jobs--;
 	qm->jobs_in_flight--;
+	dest_session_result(j->dest, session_ok, reason);
 	dest_job_ended(j->dest);
 	free(j->rcpt);
 	free(j->seen);
@@ -459,10 +556,9 @@ dispatch_job_done(struct ipc_peer *p, struct ipc_msg *m)
 	const char *reason = ipc_get_str(m);
 	struct qm_job *j;
 
-	(void)cls; /* destination health is the scheduler's (later) */
 	if (!ipc_msg_done(m) || (j = job_find(p, id)) == NULL)
 		return;
-	job_end(j, *reason ? reason : "delivery incomplete");
+	job_end(j, cls == 2, *reason ? reason : "delivery incomplete");
 }
 
 void
@@ -473,7 +569,7 @@ dispatch_worker_lost(struct qm_worker *w)
 	for (j = RB_MIN(qm_job_tree, &qm->jobs); j != NULL; j = next) {
 		next = RB_NEXT(qm_job_tree, &qm->jobs, j);
 		if (j->worker == w)
-			job_end(j, "lost connection with the smtp worker");
+			job_end(j, 1, "lost connection with the smtp worker");
 	}
 }
 
@@ -481,23 +577,71 @@ dispatch_worker_lost(struct qm_worker *w)
 static void
 msg_finish(struct qm_msg *m)
 {
-	uint32_t i, open = 0;
 	int64_t now = (int64_t)time(NULL);
+	int open = 0, failed = 0;
+	uint32_t i;
 
 	m->logged_active = 0; /* the next attempt logs "queue active" again */
 	for (i = 0; i < m->rec->nrcpt; i++)
+		failed += m->rec->rcpt[i].status == QR_FAILED;
+	if (failed > 0)
+		notify_failures(m); /* may settle them at once (null sender) */
+	for (i = 0; i < m->rec->nrcpt; i++) {
 		open += rcpt_open(&m->rec->rcpt[i]);
+		failed += m->rec->rcpt[i].status == QR_FAILED;
+	}
 	dispatch_mark_dirty(m);
-	if (open == 0) {
-		m->removed = 1;
+	if (m->delete_after) {
+		m->removed = m->deleted = 1;
 		return;
 	}
+	if (open == 0 && !dispatch_settle_check(m)) {
+		/* only notices are missing: look again in a while, or
+		 * as soon as the bounce daemon answers */
+		qm_msg_set_state(m, Q_DEFERRED);
+		qm_msg_make_deferred(m, now + qm->cfg.min_backoff);
+		return;
+	}
+	if (open == 0)
+		return;
 	m->rec->attempts++;
+	if (qm->cfg.delay_warning_time > 0 &&
+	    (double)now - msg_arrival(m) >= (double)qm->cfg.delay_warning_time)
+		notify_delay(m);
+	if (m->hold_after) {
+		m->hold_after = 0;
+		qm_msg_set_state(m, Q_HOLD);
+		return;
+	}
 	qm_msg_set_state(m, Q_DEFERRED);
 	qm_msg_make_deferred(m,
 	    now +
 	        backoff_delay(m->rec->attempts, qm->cfg.min_backoff,
 	            qm->cfg.max_backoff));
+}
+
+/* Done when no recipient is open and every notice is queued: removed. */
+static int
+dispatch_settle_check(struct qm_msg *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->rec->nrcpt; i++)
+		if (rcpt_open(&m->rec->rcpt[i]) ||
+		    m->rec->rcpt[i].status == QR_FAILED)
+			return 0;
+	m->removed = 1;
+	dispatch_mark_dirty(m);
+	return 1;
+}
+
+/* A notice was queued: the message may be complete now. */
+void
+dispatch_settle(struct qm_msg *m)
+{
+	if (m->jobs_in_flight == 0 && m->rec != NULL &&
+	    dispatch_settle_check(m))
+		qm_msg_list_remove(m);
 }
 
 static void
@@ -519,6 +663,8 @@ commit_one(struct queue_txn *t, struct qm_msg *m)
 		rc = queue_del_msg(t, m->qid);
 		return rc == QUEUE_ENOTFOUND ? 0 : rc;
 	}
+	if (m->rec == NULL)
+		return 0; /* nothing changed that the record holds */
 	m->rec->state = m->state;
 	m->rec->next_attempt = m->next_attempt;
 	return queue_put_msg(t, m->rec);
@@ -532,16 +678,18 @@ commit_done(struct qm_msg *m)
 	m->dirty = 0;
 	if (m->removed) {
 		qid_format(m->qid, qid);
-		log_info("%s: removed", qid);
+		log_info("%s: removed%s", qid,
+		    m->deleted ? " (deleted by the administrator)" : "");
 		qm_msg_list_remove(m);
 		qm->counts[m->state]--;
 		RB_REMOVE(qm_msg_tree, &qm->msgs, m);
-		q_msg_free(m->rec);
+		if (m->rec != NULL)
+			q_msg_free(m->rec);
 		free(m->rec);
 		free(m);
 		return;
 	}
-	if (m->jobs_in_flight == 0) {
+	if (m->jobs_in_flight == 0 && m->rec != NULL && !m->notify_pending) {
 		q_msg_free(m->rec);
 		free(m->rec);
 		m->rec = NULL;

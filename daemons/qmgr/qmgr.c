@@ -241,8 +241,13 @@ peer_closed(struct ipc_peer *p, void *arg)
 	if (qp->kind == PEER_SMTP && qp->worker != NULL) {
 		log_warnx("smtp worker pid %d went away", qp->worker->pid);
 		dispatch_worker_lost(qp->worker);
+		dispatch_forget_worker(qp->worker);
 		TAILQ_REMOVE(&qm->workers, qp->worker, link);
 		free(qp->worker);
+	}
+	if (qp->kind == PEER_BOUNCE) {
+		log_warnx("bounce daemon went away");
+		notify_detach();
 	}
 	free(qp);
 }
@@ -327,12 +332,33 @@ on_smtp_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		dispatch_job_done(p, m);
 }
 
+static void
+on_bounce_hello(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct qm_peer *qp = arg;
+
+	(void)ipc_get_u32(m);
+	if (!ipc_msg_done(m) || !peer_is(p, qp, PEER_UNKNOWN))
+		return;
+	qp->kind = PEER_BOUNCE;
+	notify_attach(p);
+}
+
+static void
+on_bounce_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	if (peer_is(p, arg, PEER_BOUNCE))
+		notify_done(p, m);
+}
+
 static const struct ipc_handler peer_table[] = {
     {M_PICKUP_HELLO, "PICKUP_HELLO", on_pickup_hello},
     {M_PICKUP_NEW, "PICKUP_NEW", on_pickup_new},
     {M_SMTP_HELLO, "SMTP_HELLO", on_smtp_hello},
     {M_SMTP_RCPT, "SMTP_RCPT", on_smtp_rcpt},
-    {M_SMTP_DONE, "SMTP_DONE", on_smtp_done}, {0, NULL, NULL}};
+    {M_SMTP_DONE, "SMTP_DONE", on_smtp_done},
+    {M_BOUNCE_HELLO, "BOUNCE_HELLO", on_bounce_hello},
+    {M_BOUNCE_DONE, "BOUNCE_DONE", on_bounce_done}, {0, NULL, NULL}};
 
 static void
 qm_accept(evutil_socket_t fd, short ev, void *arg)
@@ -367,6 +393,7 @@ ctl_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	}
 	if (n == 0) {
 		log_info("flush: retrying all deferred mail");
+		dest_wake_all();
 		qm_run_deferred(1);
 	}
 	for (i = 0; i < n; i++)
@@ -433,6 +460,13 @@ ctl_dns_flushed(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 static void
+ctl_admin(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)arg;
+	admin_request(p, m);
+}
+
+static void
 ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	(void)p;
@@ -444,6 +478,7 @@ static const struct ipc_handler ctl_table[] = {
     {M_CTL_FLUSH, "CTL_FLUSH", ctl_flush}, {M_CTL_STOP, "CTL_STOP", ctl_stop},
     {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload},
     {M_CTL_DNS_FLUSHED, "CTL_DNS_FLUSHED", ctl_dns_flushed},
+    {M_CTL_ADMIN, "CTL_ADMIN", ctl_admin},
     {M_CTL_STATUS, "CTL_STATUS", ctl_ignore}, {0, NULL, NULL}};
 
 /* The routing table named by route_table, read before the chroot. */

@@ -21,6 +21,7 @@
 #include "ipc.h"
 #include "queue.h"
 #include "routes.h"
+#include "sched.h"
 
 #define QMGR_WORKER_BACKLOG (4 * 1024 * 1024) /* bytes queued to a worker */
 #define DNS_MAX_RECORDS 64
@@ -51,6 +52,10 @@ struct qm_msg {
 	int dirty; /* record must be written */
 	int removed; /* every recipient done: delete */
 	int logged_active; /* "(queue active)" logged for this attempt */
+	int hold_after; /* ncctl hold while in flight */
+	int delete_after; /* ncctl delete while in flight */
+	int deleted; /* removed by the administrator */
+	int notify_pending; /* a bounce notice request is out */
 	double t_active;
 	struct q_msg *rec; /* loaded while in flight or dirty */
 	TAILQ_ENTRY(qm_msg) dirty_link;
@@ -81,6 +86,9 @@ struct qm_dest {
 	struct dest_host *hosts;
 	int nhosts;
 	int in_flight; /* jobs */
+	struct dest_health health; /* window, suspension */
+	char suspend_reason[1024]; /* why it is suspended */
+	struct qm_worker *last_worker; /* sessions to reuse are there */
 	struct qm_msg_list waiting; /* for the lookup to finish */
 	struct qm_msg_list blocked; /* for a free session slot */
 	struct dest_lookup *lookup; /* while DEST_RESOLVING */
@@ -105,7 +113,7 @@ struct qm_job {
 	uint8_t *seen; /* result received per rcpt */
 };
 
-enum qm_peer_kind { PEER_UNKNOWN, PEER_PICKUP, PEER_SMTP };
+enum qm_peer_kind { PEER_UNKNOWN, PEER_PICKUP, PEER_SMTP, PEER_BOUNCE };
 
 struct qm_peer {
 	enum qm_peer_kind kind;
@@ -161,6 +169,9 @@ void dispatch_rcpt_result(struct ipc_peer *, struct ipc_msg *);
 void dispatch_job_done(struct ipc_peer *, struct ipc_msg *);
 void dispatch_commit(void);
 void dispatch_mark_dirty(struct qm_msg *);
+int dispatch_load(struct qm_msg *);
+void dispatch_settle(struct qm_msg *);
+void dispatch_forget_worker(struct qm_worker *);
 
 /* dest.c */
 struct qm_dest *dest_get(const struct route *, const char *domain);
@@ -170,6 +181,18 @@ void dest_job_ended(struct qm_dest *);
 void dest_expire_all(void);
 void dest_sweep(void);
 void dest_host_order(const struct qm_dest *, int *order);
+void dest_session_result(struct qm_dest *, int ok, const char *reason);
+void dest_wake_all(void);
+
+/* notify.c: bounce and delay notices through the bounce daemon */
+void notify_attach(struct ipc_peer *);
+void notify_detach(void);
+void notify_done(struct ipc_peer *, struct ipc_msg *);
+void notify_failures(struct qm_msg *);
+void notify_delay(struct qm_msg *);
+
+/* admin.c: ncctl hold/release/delete/requeue/flush */
+void admin_request(struct ipc_peer *master, struct ipc_msg *);
 
 /* resolve.c: questions to the resolver daemon */
 struct dns_answer {

@@ -1,0 +1,258 @@
+/*
+ * notify.c - qmgr's side of bounce and delay notices. Recipients that
+ * failed for good wait in state "failed" until the bounce daemon has
+ * committed the notice to the queue; only then do they become "bounced"
+ * and may the message leave the queue. A lost request is asked again at
+ * the message's next scan, so a notice is never lost (and is sent twice
+ * only after a crash between the two commits).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "proto.h"
+#include "qmgr.h"
+#include "util.h"
+
+#define NOTIFY_HEADERS_MAX (128 * 1024)
+
+struct notify_req {
+	TAILQ_ENTRY(notify_req) link;
+	uint64_t id;
+	uint64_t qid;
+	uint32_t kind;
+	uint32_t *rcpt; /* indices of the recipients reported */
+	uint32_t n;
+};
+
+static struct {
+	struct ipc_peer *peer;
+	TAILQ_HEAD(, notify_req) pending;
+	uint64_t next_id;
+	int init;
+} nt;
+
+static void
+notify_init(void)
+{
+	if (!nt.init) {
+		TAILQ_INIT(&nt.pending);
+		nt.init = 1;
+	}
+}
+
+static void
+req_free(struct notify_req *r)
+{
+	free(r->rcpt);
+	free(r);
+}
+
+void
+notify_attach(struct ipc_peer *p)
+{
+	notify_init();
+	nt.peer = p;
+	qm_kick();
+}
+
+/* The bounce daemon went away: the messages will ask again. */
+void
+notify_detach(void)
+{
+	struct notify_req *r;
+	struct qm_msg *m;
+
+	notify_init();
+	nt.peer = NULL;
+	while ((r = TAILQ_FIRST(&nt.pending)) != NULL) {
+		TAILQ_REMOVE(&nt.pending, r, link);
+		if ((m = qm_msg_find(r->qid)) != NULL)
+			m->notify_pending = 0;
+		req_free(r);
+	}
+}
+
+/* The header block of the message, for the notice's third part. */
+static char *
+original_headers(uint64_t qid)
+{
+	struct queue_txn *t;
+	const void *body;
+	const char *p, *end;
+	size_t len, n;
+	char *h;
+
+	if (queue_txn_begin(qm->queue, &t, 1) != 0)
+		return xstrdup("");
+	if (queue_get_body(t, qid, &body, &len) != 0) {
+		queue_txn_abort(t);
+		return xstrdup("");
+	}
+	p = body;
+	end = memmem(p, len, "\n\n", 2);
+	n = end ? (size_t)(end - p) + 1 : len;
+	if (n > NOTIFY_HEADERS_MAX)
+		n = NOTIFY_HEADERS_MAX;
+	h = xstrndup(p, n);
+	queue_txn_abort(t);
+	return h;
+}
+
+/* "host x[y] said: ..." -> "x"; "" when no remote host was involved. */
+static void
+remote_mta(const char *reason, char *out, size_t len)
+{
+	const char *p = strncmp(reason, "host ", 5) == 0 ? reason + 5 : NULL;
+	size_t n;
+
+	out[0] = '\0';
+	if (p == NULL)
+		return;
+	n = strcspn(p, "[ ");
+	if (n < len) {
+		memcpy(out, p, n);
+		out[n] = '\0';
+	}
+}
+
+static int
+notify_send(struct qm_msg *m, uint32_t kind, int want_status)
+{
+	struct q_msg *rec = m->rec;
+	struct notify_req *r;
+	struct ipc_buf b;
+	char *headers, mta[256];
+	uint32_t i;
+
+	notify_init();
+	if (nt.peer == NULL || m->notify_pending)
+		return 0;
+	r = xcalloc(1, sizeof(*r));
+	r->id = ++nt.next_id;
+	r->qid = m->qid;
+	r->kind = kind;
+	r->rcpt = xcalloc(rec->nrcpt, sizeof(*r->rcpt));
+	for (i = 0; i < rec->nrcpt; i++)
+		if (rec->rcpt[i].status == want_status)
+			r->rcpt[r->n++] = i;
+	if (r->n == 0) {
+		req_free(r);
+		return 0;
+	}
+	headers = original_headers(m->qid);
+	ipc_buf_init(&b, M_BOUNCE_REQ);
+	ipc_add_u64(&b, r->id);
+	ipc_add_u64(&b, m->qid);
+	ipc_add_u32(&b, kind);
+	ipc_add_str(&b, rec->sender);
+	ipc_add_double(&b, (double)rec->arrival_us / 1e6);
+	ipc_add_str(&b, headers);
+	ipc_add_u32(&b, r->n);
+	for (i = 0; i < r->n; i++) {
+		const struct q_rcpt *rc = &rec->rcpt[r->rcpt[i]];
+
+		remote_mta(rc->reason, mta, sizeof(mta));
+		ipc_add_str(&b, rc->addr);
+		ipc_add_str(&b,
+		    *rc->dsn                       ? rc->dsn
+		        : kind == BOUNCE_K_FAILURE ? "5.0.0"
+		                                   : "4.0.0");
+		ipc_add_str(
+		    &b, kind == BOUNCE_K_FAILURE ? "failed" : "delayed");
+		ipc_add_str(&b, mta);
+		ipc_add_str(&b, rc->reason);
+	}
+	free(headers);
+	ipc_peer_send(nt.peer, &b);
+	TAILQ_INSERT_TAIL(&nt.pending, r, link);
+	m->notify_pending = 1;
+	return 1;
+}
+
+void
+notify_failures(struct qm_msg *m)
+{
+	char qid[NC_QID_LEN + 1];
+	uint32_t i;
+
+	if (*m->rec->sender != '\0') {
+		(void)notify_send(m, BOUNCE_K_FAILURE, QR_FAILED);
+		return;
+	}
+	/* the null sender gets no notice: a bounce of a bounce is dropped */
+	qid_format(m->qid, qid);
+	for (i = 0; i < m->rec->nrcpt; i++)
+		if (m->rec->rcpt[i].status == QR_FAILED) {
+			m->rec->rcpt[i].status = QR_BOUNCED;
+			log_info(
+			    "%s: to=<%s>: undeliverable mail from the null "
+			    "sender dropped, no notice",
+			    qid, m->rec->rcpt[i].addr);
+		}
+	dispatch_mark_dirty(m);
+}
+
+void
+notify_delay(struct qm_msg *m)
+{
+	if (*m->rec->sender == '\0' || (m->rec->flags & QMSG_F_WARNED))
+		return;
+	if (notify_send(m, BOUNCE_K_DELAY, QR_DEFERRED)) {
+		m->rec->flags |= QMSG_F_WARNED;
+		dispatch_mark_dirty(m);
+	}
+}
+
+static struct notify_req *
+req_find(uint64_t id)
+{
+	struct notify_req *r;
+
+	TAILQ_FOREACH(r, &nt.pending, link)
+	if (r->id == id)
+		return r;
+	return NULL;
+}
+
+void
+notify_done(struct ipc_peer *p, struct ipc_msg *msg)
+{
+	uint64_t id = ipc_get_u64(msg), newqid;
+	uint32_t code = ipc_get_u32(msg), i;
+	const char *err;
+	struct notify_req *r;
+	struct qm_msg *m;
+
+	newqid = ipc_get_u64(msg);
+	err = ipc_get_str(msg);
+	if (!ipc_msg_done(msg))
+		return;
+	notify_init();
+	if ((r = req_find(id)) == NULL) {
+		ipc_peer_error(p, "answer to no request");
+		return;
+	}
+	TAILQ_REMOVE(&nt.pending, r, link);
+	if (newqid != 0)
+		(void)qm_load_new(newqid);
+	m = qm_msg_find(r->qid);
+	if (m != NULL)
+		m->notify_pending = 0;
+	if (code != 0)
+		log_warnx("bounce notice for %016llX not queued: %s; will "
+		          "try again",
+		    (unsigned long long)r->qid, err);
+	else if (m != NULL && r->kind == BOUNCE_K_FAILURE &&
+	    dispatch_load(m) == 0) {
+		for (i = 0; i < r->n; i++)
+			if (r->rcpt[i] < m->rec->nrcpt &&
+			    m->rec->rcpt[r->rcpt[i]].status == QR_FAILED)
+				m->rec->rcpt[r->rcpt[i]].status = QR_BOUNCED;
+		dispatch_mark_dirty(m);
+		dispatch_settle(m);
+	}
+	req_free(r);
+	qm_kick();
+}
