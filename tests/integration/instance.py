@@ -239,9 +239,11 @@ class Instance:
         return path
 
     # -- commands ---------------------------------------------------------------
-    def run(self, argv, input=None, timeout=30, check=False):
-        if self.run_as:
-            argv = ["runuser", "-u", self.run_as, "--"] + list(argv)
+    def run(self, argv, input=None, timeout=30, check=False, as_user=None):
+        """Run a command (as_user, else run_as, else us)."""
+        user = as_user or self.run_as
+        if user:
+            argv = ["runuser", "-u", user, "--"] + list(argv)
         p = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=timeout)
         if check and p.returncode != 0:
@@ -251,12 +253,12 @@ class Instance:
                 p.stderr.decode(errors="replace")))
         return p
 
-    def ctl(self, *args, check=False, timeout=30):
+    def ctl(self, *args, check=False, timeout=30, as_user=None):
         return self.run([self.ncctl, "-c", self.confdir] + list(args),
-                        check=check, timeout=timeout)
+                        check=check, timeout=timeout, as_user=as_user)
 
     def submit(self, rcpts, data, sender=None, flags=("-i",), check=True,
-               timeout=30):
+               timeout=30, as_user=None):
         """ncsendmail the bytes data to rcpts; returns the CompletedProcess
         (AssertionError on a non-zero exit when check)."""
         if isinstance(data, str):
@@ -265,15 +267,16 @@ class Instance:
         if sender is not None:
             argv += ["-f", sender]
         argv += ["--"] + list(rcpts)
-        return self.run(argv, input=data, check=check, timeout=timeout)
+        return self.run(argv, input=data, check=check, timeout=timeout,
+                        as_user=as_user)
 
-    def qshow(self, *args, check=True):
+    def qshow(self, *args, check=True, as_user=None):
         return self.run([self.ncqshow, "-c", self.confdir] + list(args),
-                        check=check)
+                        check=check, as_user=as_user)
 
-    def qshow_json(self, *args):
+    def qshow_json(self, *args, as_user=None):
         """The queue as ncqshow --json lists it: a list of dicts."""
-        p = self.qshow("--json", *args)
+        p = self.qshow("--json", *args, as_user=as_user)
         out = []
         for line in p.stdout.decode().splitlines():
             if line.strip():
@@ -293,6 +296,14 @@ class Instance:
         """Wait until ncqshow lists nothing."""
         wait_for(lambda: self.qshow_json() == [], timeout,
                  "%s: an empty queue" % self.name)
+
+    def queue_ids(self, *args):
+        """Queue IDs ncqshow --json lists (with its filters args)."""
+        return [m["queue_id"] for m in self.qshow_json(*args)]
+
+    def states(self):
+        """{queue ID: queue_name} of every queued message."""
+        return {m["queue_id"]: m["queue_name"] for m in self.qshow_json()}
 
     def wait_deferred(self, n=1, timeout=20):
         """Wait until n messages are queued and every one is deferred;

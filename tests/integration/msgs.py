@@ -1,9 +1,12 @@
 """Test messages: each carries a unique token in its Subject so a sink can
 tell which submission it got (and whether twice), and a body that exercises
 the transparency rules: lines that start with dots, a lone dot, 8-bit
-octets, long lines, trailing white space.
+octets, long lines, trailing white space. Notice parses the delivery
+status notifications (RFC 3464) that ncmta sends back to senders.
 """
 
+import email
+import email.policy
 import re
 import uuid
 from collections import Counter
@@ -79,3 +82,80 @@ def submit_many(inst, jobs, workers=4):
         return inst.submit(rcpts, data, sender=sender, check=False)
     with ThreadPoolExecutor(workers) as ex:
         return list(ex.map(one, jobs))
+
+
+def is_notice(received):
+    """Whether a received message is a delivery status notification: from
+    the null sender, Content-Type multipart/report."""
+    if received.mail_from != "":
+        return False
+    return any("multipart/report" in v.lower()
+               for v in received.header("Content-Type"))
+
+
+def _fields(block):
+    """A header block of a message/delivery-status part as a dict with
+    lower-cased names and white space collapsed."""
+    return {k.lower(): " ".join(str(v).split()) for k, v in block.items()}
+
+
+class Notice:
+    """A bounce or delay notice as a sink received it, taken apart with
+    Python's email package. ValueError when it is not an RFC 3464 report
+    with a message/delivery-status part."""
+
+    def __init__(self, received):
+        self.received = received
+        self.msg = email.message_from_bytes(received.content,
+                                            policy=email.policy.compat32)
+        if self.msg.get_content_type() != "multipart/report":
+            raise ValueError("not multipart/report: %s"
+                             % self.msg.get_content_type())
+        self.report_type = self.msg.get_param("report-type")
+        self.parts = self.msg.get_payload()
+        self.types = [p.get_content_type() for p in self.parts]
+        ds = [p for p in self.parts
+              if p.get_content_type() == "message/delivery-status"]
+        if len(ds) != 1:
+            raise ValueError("%d message/delivery-status parts" % len(ds))
+        blocks = [_fields(b) for b in ds[0].get_payload()]
+        if not blocks:
+            raise ValueError("empty message/delivery-status part")
+        self.per_message = blocks[0]
+        self.recipients = [b for b in blocks[1:] if b]
+        text = [p for p in self.parts if p.get_content_type() == "text/plain"]
+        self.text = (text[0].get_payload(decode=True) or b"").decode(
+            "utf-8", "replace") if text else ""
+        heads = [p for p in self.parts if p.get_content_type() in
+                 ("text/rfc822-headers", "message/rfc822-headers")]
+        self.original_headers = heads[0].get_payload() if heads else None
+        if isinstance(self.original_headers, list):  # parsed as a message
+            self.original_headers = "".join(
+                m.as_string() for m in self.original_headers)
+        self.subject = " ".join(str(self.msg.get("Subject", "")).split())
+
+    @property
+    def token(self):
+        """The token of the original message (from its headers)."""
+        m = TOKEN_RE.search(self.original_headers or "")
+        return m.group(1) if m else None
+
+    def final_recipients(self):
+        """Addresses of Final-Recipient fields, lower-cased, in order."""
+        out = []
+        for r in self.recipients:
+            v = r.get("final-recipient", "")
+            out.append(v.split(";", 1)[-1].strip().lower())
+        return out
+
+    def recipient(self, address):
+        """The per-recipient fields for address, or None."""
+        for r, a in zip(self.recipients, self.final_recipients()):
+            if a == address.lower():
+                return r
+        return None
+
+
+def notices(sink):
+    """Every notice a sink received so far, parsed."""
+    return [Notice(m) for m in sink.snapshot() if is_notice(m)]

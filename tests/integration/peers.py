@@ -36,6 +36,7 @@ class Received:
     tls: bool
     auth: Optional[str]
     when: float
+    conn: int = 0  # which connection of the sink (1, 2, ...) carried it
 
     def headers_body(self):
         """Split content into (header block, body) at the first empty line."""
@@ -79,6 +80,9 @@ class Behaviour:
     rcpt_replies: Dict[str, str] = field(default_factory=dict)
     rcpt_hook: Optional[Callable[[str], Optional[str]]] = None
     data_reply: Optional[str] = None  # reply to the end of DATA
+    # (mail_from, rcpt_tos) -> reply to the end of DATA, or None (accept);
+    # mail_from is "" for the null sender
+    data_hook: Optional[Callable[[str, List[str]], Optional[str]]] = None
     # Drop the TCP connection without a word: "connect", "ehlo", "mail",
     # "rcpt" or "data" (after the message was received, before the reply).
     drop_at: Optional[str] = None
@@ -156,6 +160,7 @@ class _Handler:
         if self.b.drop_at == "mail":
             server.transport.close()
             return "421 closing"
+        self.sink._note_mail(server, address)
         if self.b.mail_reply:
             return self.b.mail_reply
         envelope.mail_from = address  # the null sender is "<>" here
@@ -186,6 +191,12 @@ class _Handler:
             await asyncio.sleep(self.b.delay)
         if self.b.data_reply:
             return self.b.data_reply
+        if self.b.data_hook is not None:
+            reply = self.b.data_hook(
+                "" if envelope.mail_from == "<>" else envelope.mail_from,
+                list(envelope.rcpt_tos))
+            if reply:
+                return reply
         msg = Received(
             mail_from=("" if envelope.mail_from == "<>"
                        else envelope.mail_from),
@@ -196,7 +207,8 @@ class _Handler:
             peer=session.peer,
             tls=session.ssl is not None,
             auth=(session.auth_data if session.authenticated else None),
-            when=time.time())
+            when=time.time(),
+            conn=getattr(server, "ncmta_conn", 0))
         self.sink._record(msg)
         return "250 2.0.0 Ok: queued as %d" % len(self.sink.messages)
 
@@ -213,7 +225,7 @@ class _SinkSMTP(SMTP):
         super().connection_made(transport)
 
     def connection_lost(self, exc):
-        self._sink._live.discard(self)
+        self._sink._note_close(self)
         super().connection_lost(exc)
 
     async def _handle_client(self):
@@ -269,6 +281,9 @@ class Sink:
         self.messages: List[Received] = []
         self.rcpt_log: List[tuple] = []  # (address, reply) per RCPT
         self.connections = 0
+        # [opened, closed or None] per connection, in time.time() seconds
+        self.sessions: List[list] = []
+        self.mail_log: List[tuple] = []  # (connection, sender) per MAIL
         self.helo_log: List[str] = []  # every "EHLO name" / "HELO name"
         self._live = set()  # open sessions, cut by stop()
         self._cond = threading.Condition()
@@ -383,7 +398,34 @@ class Sink:
     def _note_connection(self, proto):
         with self._cond:
             self.connections += 1
+            proto.ncmta_conn = self.connections
+            self.sessions.append([time.time(), None])
         self._live.add(proto)
+
+    def _note_close(self, proto):
+        with self._cond:
+            n = getattr(proto, "ncmta_conn", 0)
+            if n and self.sessions[n - 1][1] is None:
+                self.sessions[n - 1][1] = time.time()
+        self._live.discard(proto)
+
+    def _note_mail(self, proto, address):
+        with self._cond:
+            self.mail_log.append((getattr(proto, "ncmta_conn", 0), address))
+
+    def open_sessions(self):
+        """Connections open right now."""
+        with self._cond:
+            return sum(1 for s in self.sessions if s[1] is None)
+
+    def session_times(self):
+        """[(opened, closed or None)] of every connection so far."""
+        with self._cond:
+            return [tuple(s) for s in self.sessions]
+
+    def peak_sessions(self):
+        """The most connections that were open at one time."""
+        return peak_overlap(self.session_times())
 
     def _note_helo(self, line):
         with self._cond:
@@ -416,6 +458,101 @@ class Sink:
                     return False
                 self._cond.wait(min(left, 0.5))
             return True
+
+
+def peak_overlap(intervals):
+    """The most of [(start, end or None)] intervals open at one instant
+    (an interval that ends when another starts does not overlap it)."""
+    events = []
+    for start, end in intervals:
+        events.append((start, 1))
+        if end is not None:
+            events.append((end, -1))
+    events.sort(key=lambda e: (e[0], e[1]))
+    peak = cur = 0
+    for _, d in events:
+        cur += d
+        peak = max(peak, cur)
+    return peak
+
+
+class RcptScript:
+    """A Behaviour.rcpt_hook that answers each address from its own list
+    of replies, one per RCPT, the last one repeated: {"a@x": ["450 4.2.1
+    busy", None]} defers a@x once and accepts it from then on (None =
+    accept). Addresses not listed are accepted; tries[address] counts the
+    RCPTs seen."""
+
+    def __init__(self, script):
+        self.script = {a.lower(): list(r) for a, r in script.items()}
+        self.tries = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, address):
+        a = address.lower()
+        with self._lock:
+            n = self.tries.get(a, 0)
+            self.tries[a] = n + 1
+        replies = self.script.get(a)
+        if not replies:
+            return None
+        return replies[min(n, len(replies) - 1)]
+
+
+class SynCounter:
+    """Counts TCP connection attempts (SYN segments) to a loopback port
+    with a packet socket on lo, so a port that refuses connections can
+    still tell how often ncmta knocked. Needs root (CAP_NET_RAW)."""
+
+    ETH_P_ALL = 3
+    PACKET_OUTGOING = 4  # lo shows each packet twice; count one copy
+
+    def __init__(self, port, host="127.0.0.1"):
+        self.port = port
+        self.host = host
+        self.count = 0
+        self._lock = threading.Lock()
+        self._stop = False
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                  socket.htons(self.ETH_P_ALL))
+        self.sock.bind(("lo", 0))
+        self.sock.settimeout(0.2)
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="syn-%d" % port)
+        self._thread.start()
+
+    def _run(self):
+        import struct
+        dst = socket.inet_aton(self.host)
+        while not self._stop:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if addr[2] != self.PACKET_OUTGOING or len(data) < 54 or \
+                    data[12:14] != b"\x08\x00":
+                continue
+            ip = data[14:]
+            ihl = (ip[0] & 0x0f) * 4
+            if ip[9] != 6 or ip[16:20] != dst or len(ip) < ihl + 14:
+                continue
+            tcp = ip[ihl:]
+            flags = tcp[13]
+            if struct.unpack("!H", tcp[2:4])[0] == self.port and \
+                    flags & 0x02 and not flags & 0x10:
+                with self._lock:
+                    self.count += 1
+
+    def value(self):
+        with self._lock:
+            return self.count
+
+    def close(self):
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()
 
 
 class NameServer:
