@@ -89,6 +89,7 @@ children_init(void)
 	/* the resolver first: qmgr asks it as soon as it runs */
 	child_add(CHILD_RESOLVER, "resolver", 0);
 	child_add(CHILD_QMGR, "qmgr", 0);
+	child_add(CHILD_BOUNCE, "bounce", 0); /* a client of qmgr */
 	child_add(CHILD_PICKUP, "pickup", 0);
 	for (i = 0; i < master->cfg.smtp_worker_count; i++)
 		child_add(CHILD_SMTP, "smtp", i);
@@ -316,8 +317,8 @@ children_signal(enum child_kind kind, int sig)
 }
 
 /*
- * Graceful stop: smtp workers and pickup first, so results in flight
- * still reach qmgr; qmgr and the resolver once they are gone
+ * Graceful stop: smtp workers, pickup and bounce first, so results in
+ * flight still reach qmgr; qmgr and the resolver once they are gone
  * (children_reap() calls us again), and SIGKILL for anything left after
  * STOP_GRACE.
  */
@@ -338,6 +339,8 @@ children_stop(void)
 	children_send(CHILD_SMTP, &b);
 	ipc_buf_init(&b, M_CTL_STOP);
 	children_send(CHILD_PICKUP, &b);
+	ipc_buf_init(&b, M_CTL_STOP);
+	children_send(CHILD_BOUNCE, &b);
 	if (workers == 0) {
 		ipc_buf_init(&b, M_CTL_STOP);
 		children_send(CHILD_QMGR, &b);
@@ -347,6 +350,7 @@ children_stop(void)
 	if (master->stopping > 1) { /* grace expired */
 		children_signal(CHILD_SMTP, SIGKILL);
 		children_signal(CHILD_PICKUP, SIGKILL);
+		children_signal(CHILD_BOUNCE, SIGKILL);
 		children_signal(CHILD_QMGR, SIGKILL);
 		children_signal(CHILD_RESOLVER, SIGKILL);
 	}

@@ -26,12 +26,13 @@ enum child_kind {
 	CHILD_PICKUP,
 	CHILD_SMTP,
 	CHILD_RESOLVER,
+	CHILD_BOUNCE,
 	CHILD_NKINDS
 };
 
 struct child {
 	enum child_kind kind;
-	const char *name; /* "qmgr", "pickup", "smtp", "resolver" */
+	const char *name; /* "qmgr", "pickup", "smtp", "resolver", "bounce" */
 	int slot;
 	pid_t pid; /* 0 when not running */
 	time_t started;

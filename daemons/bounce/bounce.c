@@ -1,0 +1,336 @@
+/*
+ * bounce.c - ncmta-bounce: answers qmgr's M_BOUNCE_REQ on private/qmgr by
+ * queueing the delivery status notification as a new message from the
+ * null sender to the original sender, and says M_BOUNCE_DONE only once
+ * the queue transaction holding it is committed. It opens the queue and
+ * connects to qmgr, then chroots to QDIR and drops to mail_owner.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "bounce.h"
+#include "daemon.h"
+#include "log.h"
+#include "privdrop.h"
+#include "proto.h"
+#include "queue.h"
+#include "util.h"
+
+#define BOUNCE_CONNECT_TRIES 100 /* 100 x 100 ms: qmgr may start after us */
+/* Up to ~128 KiB of original headers plus every failed recipient of one
+ * message: more than the default frame limit allows. */
+#define BOUNCE_MAX_FRAME (4 * 1024 * 1024)
+#define BOUNCE_STOP_GRACE 5 /* seconds to hand qmgr its last answers */
+#define BOUNCE_RCPT_MIN                                                        \
+	(5 * 5) /* a recipient: five strings, each >= 5 octets */
+
+/* One M_BOUNCE_REQ: the strings point into the frame. */
+struct bounce_req {
+	uint64_t request;
+	uint64_t qid;
+	struct dsn_notice notice;
+	struct dsn_rcpt *rcpt;
+};
+
+static struct bounce {
+	struct nc_config cfg;
+	struct event_base *base;
+	struct queue *q;
+	struct ipc_peer *master, *qmgr;
+	uint32_t uid; /* recorded as the notices' submitter: mail_owner */
+	uint64_t nfailure, ndelay, nerror;
+} bn;
+
+/* -- qmgr's requests --------------------------------------------------------- */
+
+static void
+bounce_reply(uint64_t request, uint32_t code, uint64_t qid, const char *why)
+{
+	struct ipc_buf b;
+
+	ipc_buf_init(&b, M_BOUNCE_DONE);
+	ipc_add_u64(&b, request);
+	ipc_add_u32(&b, code);
+	ipc_add_u64(&b, qid);
+	ipc_add_str(&b, why);
+	ipc_peer_send(bn.qmgr, &b);
+}
+
+/* Read the frame into r; the recipients are bounded by what the frame
+ * can hold (each one is at least five empty strings). */
+static int
+bounce_req_parse(struct ipc_msg *m, struct bounce_req *r)
+{
+	struct dsn_notice *n = &r->notice;
+	uint32_t i, count;
+
+	r->request = ipc_get_u64(m);
+	r->qid = ipc_get_u64(m);
+	n->kind = (int)ipc_get_u32(m);
+	n->sender = ipc_get_str(m);
+	n->arrival = ipc_get_double(m);
+	n->headers = ipc_get_str(m);
+	n->headers_len = strlen(n->headers);
+	count = ipc_get_u32(m);
+	if (m->error || count > (m->len - m->pos) / BOUNCE_RCPT_MIN)
+		return -1;
+	r->rcpt = xcalloc(count > 0 ? count : 1, sizeof(*r->rcpt));
+	for (i = 0; i < count; i++) {
+		r->rcpt[i].addr = ipc_get_str(m);
+		r->rcpt[i].status = ipc_get_str(m);
+		r->rcpt[i].action = ipc_get_str(m);
+		r->rcpt[i].remote_mta = ipc_get_str(m);
+		r->rcpt[i].diagnostic = ipc_get_str(m);
+	}
+	n->rcpt = r->rcpt;
+	n->nrcpt = count;
+	return ipc_msg_done(m) ? 0 : -1;
+}
+
+/* Compose the notice and insert it in one transaction. */
+static int
+bounce_queue(struct bounce_req *r, uint64_t *newqid)
+{
+	char orig[NC_QID_LEN + 1], fresh[NC_QID_LEN + 1];
+	struct q_rcpt to = {(char *)r->notice.sender, QR_PENDING, "", ""};
+	struct queue_txn *txn;
+	struct dsn_out out;
+	struct q_msg msg;
+	int rc;
+
+	if ((rc = queue_txn_begin(bn.q, &txn, 0)) != 0)
+		return rc;
+	if ((rc = queue_new_qid(txn, newqid)) != 0) {
+		queue_txn_abort(txn);
+		return rc;
+	}
+	qid_format(r->qid, orig);
+	qid_format(*newqid, fresh);
+	r->notice.myhostname = bn.cfg.myhostname;
+	r->notice.orig_qid = orig;
+	r->notice.new_qid = fresh;
+	r->notice.now = time(NULL);
+	r->notice.lifetime = bn.cfg.max_queue_lifetime;
+	dsn_compose(&r->notice, &out);
+	msg = (struct q_msg){.qid = *newqid,
+	    .state = Q_INCOMING,
+	    .flags = out.eightbit ? QMSG_F_8BIT : 0,
+	    .uid = bn.uid,
+	    .arrival_us = now_usec(),
+	    .size = out.len,
+	    .sender = "",
+	    .nrcpt = 1,
+	    .rcpt = &to};
+	if ((rc = queue_put_msg(txn, &msg)) == 0 &&
+	    (rc = queue_put_body(txn, *newqid, out.text, out.len)) == 0)
+		rc = queue_txn_commit(txn);
+	else
+		queue_txn_abort(txn);
+	free(out.text);
+	return rc;
+}
+
+static void
+on_bounce_req(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct bounce_req r;
+	char orig[NC_QID_LEN + 1], fresh[NC_QID_LEN + 1];
+	const char *why;
+	uint64_t newqid = 0;
+	int rc;
+
+	(void)arg;
+	memset(&r, 0, sizeof(r));
+	if (bounce_req_parse(m, &r) == -1) {
+		free(r.rcpt);
+		ipc_peer_error(p, "malformed bounce request");
+		return;
+	}
+	if ((why = dsn_check(&r.notice)) != NULL) {
+		free(r.rcpt);
+		ipc_peer_error(p, why);
+		return;
+	}
+	qid_format(r.qid, orig);
+	if ((rc = bounce_queue(&r, &newqid)) != 0) {
+		bn.nerror++;
+		log_warnx("%s: cannot queue the %s notification: %s; qmgr "
+		          "will ask again",
+		    orig, r.notice.kind == BOUNCE_K_DELAY ? "delay" : "failure",
+		    queue_strerror(rc));
+		bounce_reply(r.request, 1, 0, queue_strerror(rc));
+		free(r.rcpt);
+		return;
+	}
+	qid_format(newqid, fresh);
+	if (r.notice.kind == BOUNCE_K_DELAY)
+		bn.ndelay++;
+	else
+		bn.nfailure++;
+	log_info("%s: sender %s notification: %s", orig,
+	    r.notice.kind == BOUNCE_K_DELAY ? "delay" : "non-delivery", fresh);
+	bounce_reply(r.request, 0, newqid, "");
+	free(r.rcpt);
+}
+
+static void
+qmgr_closed(struct ipc_peer *p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	log_debug("connection to qmgr closed; exiting");
+	exit(0);
+}
+
+static const struct ipc_handler qmgr_table[] = {
+    {M_BOUNCE_REQ, "BOUNCE_REQ", on_bounce_req}, {0, NULL, NULL}};
+
+/* -- the master's control channel -------------------------------------------- */
+
+/* The master checked the text; in the chroot we could not read it. */
+static void
+ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct cf_errors errs = {NULL, 0};
+	struct nc_config fresh;
+	const char *conf;
+
+	(void)p;
+	(void)arg;
+	if (m->len == 0)
+		return;
+	conf = ipc_get_str(m);
+	(void)ipc_get_str(m); /* the routing table is qmgr's */
+	if (!ipc_msg_done(m))
+		return;
+	if (config_load_text(&fresh, "ncmta.conf", conf, &errs) == -1) {
+		log_warnx("reload refused, the settings in force stay:\n%s",
+		    errs.text);
+		cf_errors_free(&errs);
+		config_free(&fresh);
+		return;
+	}
+	config_free(&bn.cfg);
+	bn.cfg = fresh;
+	log_debug("reloaded: myhostname=%s", bn.cfg.myhostname);
+}
+
+static void
+ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct ipc_buf b;
+	char *text;
+
+	(void)arg;
+	if (!ipc_msg_done(m))
+		return;
+	xasprintf(&text, "failure=%llu delay=%llu errors=%llu",
+	    (unsigned long long)bn.nfailure, (unsigned long long)bn.ndelay,
+	    (unsigned long long)bn.nerror);
+	ipc_buf_init(&b, M_CHILD_STATUS);
+	ipc_add_str(&b, text);
+	ipc_peer_send(p, &b);
+	free(text);
+}
+
+static void
+ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)arg;
+	m->pos = m->len;
+}
+
+static void
+stop_timeout(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	log_info("stopping before qmgr took every answer");
+	exit(0);
+}
+
+/* Answers already sent stay valid: let qmgr have them, then exit (the
+ * close callback does). */
+static void
+ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct timeval tv = {BOUNCE_STOP_GRACE, 0};
+
+	(void)p;
+	(void)m;
+	(void)arg;
+	event_base_once(bn.base, -1, EV_TIMEOUT, stop_timeout, NULL, &tv);
+	ipc_peer_close_after_flush(bn.qmgr);
+}
+
+static const struct ipc_handler master_table[] = {
+    {M_CTL_STOP, "CTL_STOP", ctl_stop},
+    {M_CTL_STATUS, "CTL_STATUS", ctl_status},
+    {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload},
+    {M_CTL_FLUSH, "CTL_FLUSH", ctl_ignore}, {0, NULL, NULL}};
+
+/* -- start-up ------------------------------------------------------------------ */
+
+static int
+qmgr_connect(void)
+{
+	char *path = config_qpath(&bn.cfg, "private/qmgr");
+	int fd = -1, i;
+
+	for (i = 0; i < BOUNCE_CONNECT_TRIES; i++) {
+		if ((fd = ipc_connect(path)) != -1)
+			break;
+		usleep(100 * 1000);
+	}
+	if (fd == -1)
+		fatal("cannot connect to %s", path);
+	free(path);
+	return fd;
+}
+
+static void
+bounce_open_queue(void)
+{
+	char *path = config_qpath(&bn.cfg, "db");
+	int rc;
+
+	if ((rc = queue_open(&bn.q, path, bn.cfg.queue_map_size, 0)) != 0)
+		fatalx("cannot open the queue in %s: %s", path,
+		    queue_strerror(rc));
+	free(path);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ipc_buf b;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	daemon_setup(argc, argv, "bounce", &bn.cfg);
+	tzset(); /* Date: fields in local time, also inside the chroot */
+	bounce_open_queue();
+	fd = qmgr_connect();
+	privdrop(
+	    bn.cfg.mail_owner, geteuid() == 0 ? bn.cfg.queue_directory : NULL);
+	bn.uid = (uint32_t)getuid();
+	if ((bn.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	bn.qmgr = ipc_peer_new(bn.base, fd, "qmgr", qmgr_table,
+	    BOUNCE_MAX_FRAME, qmgr_closed, NULL);
+	bn.master = daemon_master_peer(bn.base, master_table, NULL);
+	ipc_buf_init(&b, M_BOUNCE_HELLO);
+	ipc_add_u32(&b, (uint32_t)getpid());
+	ipc_peer_send(bn.qmgr, &b);
+	log_debug("ready: notices to qmgr on private/qmgr");
+	event_base_dispatch(bn.base);
+	return 0;
+}
