@@ -1,11 +1,14 @@
 /*
  * ncctl.c - the administrator's command: start, stop, reload, status,
- * check, flush and show. It talks to the master over QDIR/public/control
- * and reads the queue directly (read-only) for counts and listings.
+ * check, show, and queue administration (flush, hold, release, delete,
+ * requeue). It talks to the master over QDIR/public/control, which
+ * checks the caller's uid, and reads the queue directly (read-only) for
+ * counts and show.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,7 +29,6 @@
 #include "util.h"
 
 #define EX_USAGE 64
-#define EX_UNAVAILABLE 69
 #define EX_TEMPFAIL 75
 #define EX_CONFIG 78
 
@@ -52,10 +54,16 @@ usage(FILE *fp)
 	    "  status                 daemons, restarts and queue counts\n"
 	    "  check [-n|-d]          validate; -n: non-default settings, -d: "
 	    "all\n"
-	    "  flush [ID...|--domain D]  retry deferred mail now\n"
+	    "  flush [SELECT]         retry deferred mail now (default: all "
+	    "of it)\n"
+	    "  hold SELECT            keep messages queued, undelivered\n"
+	    "  release SELECT         route held messages again\n"
+	    "  delete SELECT          remove messages, without a bounce\n"
+	    "  requeue SELECT         try every open recipient again now\n"
 	    "  show ID                print a queued message\n"
-	    "  hold|release|delete|requeue ID...   queue administration\n"
-	    "  resolver flush         empty the resolver cache\n");
+	    "  resolver flush         empty the resolver cache\n"
+	    "SELECT: queue IDs (- reads them from standard input), ALL,\n"
+	    "        --deferred, or --domain D\n");
 }
 
 static void
@@ -98,9 +106,10 @@ master_pid(void)
 	return pid;
 }
 
-/* One request to the master; returns the reply code, prints its text. */
+/* One request to the master; returns the reply code, prints its text
+ * (after prefix; on stderr when the code is not 0). */
 static int
-control_request(struct ipc_buf *req, FILE *out)
+control_request(struct ipc_buf *req, FILE *out, const char *prefix)
 {
 	char *path = config_qpath(&ctl.cfg, "public/control");
 	uint8_t *payload;
@@ -136,7 +145,7 @@ control_request(struct ipc_buf *req, FILE *out)
 		return -1;
 	}
 	if (*text != '\0')
-		fprintf(code ? stderr : out, "%s%s", text,
+		fprintf(code ? stderr : out, "%s%s%s", prefix, text,
 		    text[strlen(text) - 1] == '\n' ? "" : "\n");
 	free(payload);
 	return (int)code;
@@ -275,7 +284,7 @@ cmd_stop(int argc, char **argv)
 		return 1;
 	}
 	ipc_buf_init(&b, M_REQ_STOP);
-	if (control_request(&b, stdout) != 0 && kill(pid, SIGTERM) == -1)
+	if (control_request(&b, stdout, "") != 0 && kill(pid, SIGTERM) == -1)
 		return 1;
 	/* bounded wait for the master (it waits for its children) */
 	for (i = 0; i < 600; i++) {
@@ -301,7 +310,7 @@ cmd_simple(int argc, uint32_t type)
 	if (!require_running())
 		return 1;
 	ipc_buf_init(&b, type);
-	return control_request(&b, stdout) == 0 ? 0 : 1;
+	return control_request(&b, stdout, "") == 0 ? 0 : 1;
 }
 
 /* ---- status ---- */
@@ -325,6 +334,13 @@ print_queue_counts(void)
 	char *path = config_qpath(&ctl.cfg, "db");
 	int i;
 
+	if (access(path, R_OK | X_OK) == -1 && errno == EACCES) {
+		printf("queue: not readable by uid %d (ncqshow lists your "
+		       "own messages)\n",
+		    (int)getuid());
+		free(path);
+		return;
+	}
 	if (queue_open(&q, path, 0, 1) != 0) {
 		printf("queue: empty (no queue at %s)\n", path);
 		free(path);
@@ -361,93 +377,185 @@ cmd_status(int argc, char **argv)
 	}
 	printf("ncmta is running\n");
 	ipc_buf_init(&b, M_REQ_STATUS);
-	rc = control_request(&b, stdout);
+	rc = control_request(&b, stdout, "");
 	print_queue_counts();
 	return rc == 0 ? 0 : 1;
 }
 
-/* ---- flush ---- */
+/* ---- queue administration ---- */
 
-struct flush_ctx {
+#define ADMIN_BATCH 10000 /* queue IDs per request: frames are bounded */
+
+struct admin_req {
+	uint32_t op;
+	int sel; /* SEL_*, -1 while none was given */
 	const char *domain;
 	uint64_t *ids;
 	size_t n;
 };
 
-static int
-flush_domain_cb(const struct q_msg *m, void *arg)
+static void
+admin_select(struct admin_req *r, int sel)
 {
-	struct flush_ctx *f = arg;
-	uint32_t i;
+	if (r->sel != -1 && r->sel != sel) {
+		fprintf(stderr,
+		    "ncctl: give queue IDs, ALL, --deferred or "
+		    "--domain, not several of them\n");
+		exit(EX_USAGE);
+	}
+	r->sel = sel;
+}
 
-	for (i = 0; i < m->nrcpt; i++) {
-		const char *at = strrchr(m->rcpt[i].addr, '@');
-		if (at != NULL && strcasecmp(at + 1, f->domain) == 0) {
-			f->ids = xreallocarray(f->ids, f->n + 1, 8);
-			f->ids[f->n++] = m->qid;
+/* A queue ID as ncqshow prints it (a trailing * or ! is allowed). */
+static void
+admin_add_id(struct admin_req *r, const char *word)
+{
+	char buf[64];
+	size_t len = strlen(word);
+
+	if (len > 0 && len < sizeof(buf) &&
+	    (word[len - 1] == '*' || word[len - 1] == '!')) {
+		memcpy(buf, word, len - 1);
+		buf[len - 1] = '\0';
+		word = buf;
+	}
+	r->ids = xreallocarray(r->ids, r->n + 1, sizeof(*r->ids));
+	if (qid_parse(word, &r->ids[r->n]) == -1) {
+		fprintf(stderr, "ncctl: bad queue ID \"%s\"\n", word);
+		exit(EX_USAGE);
+	}
+	r->n++;
+	admin_select(r, SEL_IDS);
+}
+
+/* "-": queue IDs from standard input, the first word of each line, as
+ * postsuper reads them. */
+static void
+admin_read_ids(struct admin_req *r)
+{
+	char *line = NULL, *p, *end;
+	size_t cap = 0;
+
+	while (getline(&line, &cap, stdin) != -1) {
+		for (p = line; isspace((unsigned char)*p); p++)
+			;
+		for (end = p; *end != '\0' && !isspace((unsigned char)*end);
+		     end++)
+			;
+		*end = '\0';
+		if (*p != '\0')
+			admin_add_id(r, p);
+	}
+	free(line);
+	if (r->n == 0)
+		admin_select(r, SEL_IDS); /* nothing to do, but say so */
+}
+
+static void
+admin_domain(struct admin_req *r, const char *d)
+{
+	const char *p;
+
+	for (p = d; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			break;
-		}
+	if (*d == '\0' || *p != '\0' || strlen(d) > 255) {
+		fprintf(stderr, "ncctl: bad domain \"%s\"\n", d);
+		exit(EX_USAGE);
 	}
-	return 0;
+	admin_select(r, SEL_DOMAIN);
+	r->domain = d;
 }
 
-static int
-flush_collect_domain(struct flush_ctx *f)
+static void
+admin_parse(struct admin_req *r, int argc, char **argv)
 {
-	char *path = config_qpath(&ctl.cfg, "db");
-	struct queue *q;
-	struct queue_txn *t;
-	int rc;
-
-	rc = queue_open(&q, path, 0, 1);
-	free(path);
-	if (rc != 0)
-		return 0;
-	if (queue_txn_begin(q, &t, 1) == 0) {
-		queue_walk(t, flush_domain_cb, f);
-		queue_txn_abort(t);
-	}
-	queue_close(q);
-	return 0;
-}
-
-static int
-cmd_flush(int argc, char **argv)
-{
-	struct flush_ctx f = {NULL, NULL, 0};
-	struct ipc_buf b;
-	size_t i;
 	int a;
 
-	need_config();
 	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--domain") == 0 && a + 1 < argc)
-			f.domain = argv[++a];
-		else {
-			f.ids = xreallocarray(f.ids, f.n + 1, 8);
-			if (qid_parse(argv[a], &f.ids[f.n]) == -1) {
-				fprintf(stderr, "ncctl: bad queue ID \"%s\"\n",
-				    argv[a]);
-				return EX_USAGE;
-			}
-			f.n++;
-		}
+		if (strcmp(argv[a], "ALL") == 0)
+			admin_select(r, SEL_ALL);
+		else if (strcmp(argv[a], "--deferred") == 0)
+			admin_select(r, SEL_DEFERRED);
+		else if (strcmp(argv[a], "--domain") == 0 && a + 1 < argc)
+			admin_domain(r, argv[++a]);
+		else if (strncmp(argv[a], "--domain=", 9) == 0)
+			admin_domain(r, argv[a] + 9);
+		else if (strcmp(argv[a], "-") == 0)
+			admin_read_ids(r);
+		else if (argv[a][0] == '-') {
+			usage(stderr);
+			exit(EX_USAGE);
+		} else
+			admin_add_id(r, argv[a]);
+	}
+}
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One M_REQ_ADMIN; the master answers once qmgr has done it. */
+static int
+admin_send(const struct admin_req *r, const uint64_t *ids, size_t n)
+{
+	struct ipc_buf b;
+	size_t i;
+
+	ipc_buf_init(&b, M_REQ_ADMIN);
+	ipc_add_u32(&b, r->op);
+	ipc_add_u32(&b, (uint32_t)r->sel);
+	ipc_add_str(&b, r->domain);
+	ipc_add_u32(&b, (uint32_t)n);
+	for (i = 0; i < n; i++)
+		ipc_add_u64(&b, ids[i]);
+	return control_request(&b, stdout, "ncctl: ") == 0 ? 0 : 1;
+}
+
+/*
+ * flush, hold, release, delete, requeue with postsuper's selectors. Only
+ * root and mail_owner may; the master says "permission denied" to anyone
+ * else. flush without a selector retries all deferred mail.
+ */
+static int
+cmd_admin(uint32_t op, int argc, char **argv)
+{
+	struct admin_req r = {op, -1, "", NULL, 0};
+	size_t i, n = 0;
+	int rc = 0;
+
+	admin_parse(&r, argc, argv);
+	if (r.sel == -1 && op != ADMIN_FLUSH) {
+		fprintf(stderr,
+		    "ncctl: %s: give queue IDs, ALL, --deferred "
+		    "or --domain D\n",
+		    argv[0]);
+		return EX_USAGE;
+	}
+	if (r.sel == -1)
+		r.sel = SEL_DEFERRED;
+	need_config();
+	if (r.sel == SEL_IDS && r.n == 0) {
+		fprintf(stderr, "ncctl: no queue IDs on standard input\n");
+		return 0;
 	}
 	if (!require_running())
 		return 1;
-	if (f.domain != NULL) {
-		flush_collect_domain(&f);
-		if (f.n == 0) {
-			printf("no queued mail for %s\n", f.domain);
-			return 0;
-		}
-	}
-	ipc_buf_init(&b, M_REQ_FLUSH);
-	ipc_add_u32(&b, (uint32_t)f.n);
-	for (i = 0; i < f.n; i++)
-		ipc_add_u64(&b, f.ids[i]);
-	free(f.ids);
-	return control_request(&b, stdout) == 0 ? 0 : 1;
+	qsort(r.ids, r.n, sizeof(*r.ids), id_cmp);
+	for (i = 0; i < r.n; i++)
+		if (n == 0 || r.ids[i] != r.ids[n - 1])
+			r.ids[n++] = r.ids[i];
+	if (r.sel != SEL_IDS)
+		rc = admin_send(&r, NULL, 0);
+	for (i = 0; i < n && rc == 0; i += ADMIN_BATCH)
+		rc = admin_send(
+		    &r, r.ids + i, n - i < ADMIN_BATCH ? n - i : ADMIN_BATCH);
+	free(r.ids);
+	return rc;
 }
 
 /* ---- show ---- */
@@ -511,15 +619,6 @@ cmd_show(int argc, char **argv)
 }
 
 static int
-cmd_unavailable(int argc, char **argv)
-{
-	(void)argc;
-	fprintf(stderr, "ncctl: %s: not available in this version of ncmta\n",
-	    argv[0]);
-	return EX_UNAVAILABLE;
-}
-
-static int
 cmd_reload(int argc, char **argv)
 {
 	(void)argv;
@@ -545,14 +644,18 @@ cmd_resolver(int argc, char **argv)
 	return cmd_simple(1, M_REQ_RESOLVER_FLUSH);
 }
 
+/* Commands with an op are queue administration (cmd_admin()). */
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
-} commands[] = {{"start", cmd_start}, {"stop", cmd_stop},
-    {"reload", cmd_reload}, {"status", cmd_status}, {"check", cmd_check},
-    {"flush", cmd_flush}, {"show", cmd_show}, {"hold", cmd_unavailable},
-    {"release", cmd_unavailable}, {"delete", cmd_unavailable},
-    {"requeue", cmd_unavailable}, {"resolver", cmd_resolver}, {NULL, NULL}};
+	uint32_t op;
+} commands[] = {{"start", cmd_start, 0}, {"stop", cmd_stop, 0},
+    {"reload", cmd_reload, 0}, {"status", cmd_status, 0},
+    {"check", cmd_check, 0}, {"show", cmd_show, 0},
+    {"resolver", cmd_resolver, 0}, {"flush", NULL, ADMIN_FLUSH},
+    {"hold", NULL, ADMIN_HOLD}, {"release", NULL, ADMIN_RELEASE},
+    {"delete", NULL, ADMIN_DELETE}, {"requeue", NULL, ADMIN_REQUEUE},
+    {NULL, NULL, 0}};
 
 int
 main(int argc, char **argv)
@@ -583,7 +686,9 @@ main(int argc, char **argv)
 	load_config();
 	for (i = 0; commands[i].name != NULL; i++)
 		if (strcmp(commands[i].name, argv[1]) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
+			return commands[i].op != 0
+			    ? cmd_admin(commands[i].op, argc - 1, argv + 1)
+			    : commands[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "ncctl: unknown command \"%s\"\n", argv[1]);
 	usage(stderr);
 	return EX_USAGE;

@@ -2,8 +2,9 @@
  * ncqshow.c - list the mail queue: a mailq-style listing, one JSON object
  * per message with postqueue -j's keys, or a qshape-like summary by state
  * and destination domain. It reads the LMDB queue read-only in a single
- * transaction and never changes it; callers other than root see only the
- * messages they submitted.
+ * transaction and never changes it; a user who cannot read the queue gets
+ * the same listing from the master over the control socket. Callers other
+ * than root and the queue's owner see only the messages they submitted.
  */
 #include <sys/stat.h>
 
@@ -20,7 +21,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ipc.h"
 #include "log.h"
+#include "proto.h"
 #include "queue.h"
 #include "util.h"
 
@@ -476,7 +479,7 @@ id_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Just the named messages, in queue-ID order. */
+/* Just the named messages (sorted, no duplicates). */
 static int
 show_ids(struct qs *s, struct queue_txn *t, uint64_t *ids, size_t n)
 {
@@ -485,10 +488,7 @@ show_ids(struct qs *s, struct queue_txn *t, uint64_t *ids, size_t n)
 	size_t i;
 	int rc;
 
-	qsort(ids, n, sizeof(*ids), id_cmp);
 	for (i = 0; i < n; i++) {
-		if (i > 0 && ids[i] == ids[i - 1])
-			continue;
 		qid_format(ids[i], id);
 		rc = queue_get_msg(t, ids[i], &m);
 		if (rc == QUEUE_EFORMAT || rc == QUEUE_ENOTFOUND) {
@@ -511,34 +511,29 @@ show_ids(struct qs *s, struct queue_txn *t, uint64_t *ids, size_t n)
 
 /* Open the queue; 1 if there is none yet (nothing was ever queued). */
 static int
-qs_open(const struct nc_config *cfg, struct queue **q)
+qs_open(const char *path, struct queue **q)
 {
-	char *path = config_qpath(cfg, "db");
 	struct stat st;
 	int rc;
 
-	if (stat(path, &st) == -1 && errno == ENOENT) {
-		free(path);
+	if (stat(path, &st) == -1 && errno == ENOENT)
 		return 1;
-	}
 	if ((rc = queue_open(q, path, 0, 1)) != 0) {
 		fprintf(stderr, "ncqshow: cannot open the queue %s: %s\n", path,
 		    queue_strerror(rc));
-		free(path);
 		exit(EX_TEMPFAIL);
 	}
-	free(path);
 	return 0;
 }
 
 static int
-qs_run(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
+qs_direct(struct qs *s, const char *path, uint64_t *ids, size_t n)
 {
 	struct queue *q = NULL;
 	struct queue_txn *t;
 	int rc = 0;
 
-	if (qs_open(cfg, &q) == 0) {
+	if (qs_open(path, &q) == 0) {
 		if ((rc = queue_txn_begin(q, &t, 1)) == 0) {
 			rc = n > 0 ? show_ids(s, t, ids, n)
 			           : queue_walk(t, walk_cb, s);
@@ -552,6 +547,160 @@ qs_run(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 		    queue_strerror(rc));
 		return EX_TEMPFAIL;
 	}
+	return 0;
+}
+
+/* ---- through the master, for users who cannot read the queue ---- */
+
+/* Requested IDs the master sent nothing for, up to (not including) upto. */
+static void
+remote_missing(const uint64_t *ids, size_t n, size_t *next, uint64_t upto)
+{
+	char id[NC_QID_LEN + 1];
+
+	for (; *next < n && ids[*next] < upto; (*next)++) {
+		qid_format(ids[*next], id);
+		fprintf(stderr, "ncqshow: %s: %s\n", id,
+		    queue_strerror(QUEUE_ENOTFOUND));
+	}
+}
+
+/* One M_LIST_ITEM: the message record as the queue holds it. */
+static int
+remote_item(struct qs *s, struct ipc_msg *im, const uint64_t *ids, size_t n,
+    size_t *next)
+{
+	char id[NC_QID_LEN + 1];
+	struct q_msg m;
+	uint64_t qid = ipc_get_u64(im);
+	const void *rec;
+	size_t len;
+
+	rec = ipc_get_data(im, &len);
+	if (!ipc_msg_done(im))
+		return -1;
+	if (n > 0) {
+		remote_missing(ids, n, next, qid);
+		if (*next < n && ids[*next] == qid)
+			(*next)++;
+	}
+	if (q_msg_decode(rec, len, &m) != 0) {
+		qid_format(qid, id);
+		fprintf(stderr, "ncqshow: %s: %s\n", id,
+		    queue_strerror(QUEUE_EFORMAT));
+		return 0;
+	}
+	m.qid = qid;
+	if (msg_selected(s, &m))
+		qs_outputs[s->mode].msg(s, &m);
+	q_msg_free(&m);
+	return 0;
+}
+
+static void
+remote_send(int fd, const struct qs *s, const uint64_t *ids, size_t n)
+{
+	struct ipc_buf b;
+	size_t i;
+
+	ipc_buf_init(&b, M_REQ_LIST);
+	ipc_add_u32(&b, s->mode == QS_JSON ? LIST_F_JSON : 0);
+	ipc_add_str(&b, s->state == -1 ? "" : q_state_name(s->state));
+	ipc_add_str(&b, s->domain);
+	ipc_add_str(&b, s->sender == NULL ? "" : *s->sender ? s->sender : "<>");
+	ipc_add_u32(&b, (uint32_t)n);
+	for (i = 0; i < n; i++)
+		ipc_add_u64(&b, ids[i]);
+	if (ipc_send_blocking(fd, &b) == -1) {
+		fprintf(stderr, "ncqshow: cannot ask the master: %s\n",
+		    strerror(errno));
+		exit(EX_TEMPFAIL);
+	}
+}
+
+/* The closing M_REPLY: an error, or warnings about what was left out. */
+static int
+remote_reply(struct ipc_msg *im)
+{
+	uint32_t code = ipc_get_u32(im);
+	const char *text = ipc_get_str(im);
+
+	if (!ipc_msg_done(im))
+		return -1;
+	fflush(stdout);
+	if (code != 0) {
+		fprintf(stderr, "ncqshow: %s\n", text);
+		return EX_TEMPFAIL;
+	}
+	if (*text != '\0')
+		fprintf(stderr, "ncqshow: warning: %s\n", text);
+	return 0;
+}
+
+/*
+ * The queue is not readable to us (a root install, and we are neither
+ * root nor its owner): the master reads it and sends each message we may
+ * see; the filters and the output are the same as for a direct read.
+ */
+static int
+qs_remote(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
+{
+	char *path = config_qpath(cfg, "public/control");
+	struct ipc_msg im;
+	uint8_t *payload;
+	uint32_t type;
+	size_t len, next = 0;
+	int fd, rc = -1;
+
+	if ((fd = ipc_connect(path)) == -1) {
+		fprintf(stderr,
+		    "ncqshow: the queue is not readable to this user, and the "
+		    "master cannot be reached at %s to list it: %s\n",
+		    path, strerror(errno));
+		exit(EX_TEMPFAIL);
+	}
+	free(path);
+	remote_send(fd, s, ids, n);
+	while (ipc_recv_blocking(fd, IPC_MAX_FRAME_DEFAULT, &type, &payload,
+	           &len, 30000) == 0) {
+		ipc_msg_init(&im, type, payload, len);
+		if (type == M_LIST_ITEM)
+			rc = remote_item(s, &im, ids, n, &next);
+		else
+			rc = type == M_REPLY ? remote_reply(&im) : -1;
+		free(payload);
+		if (type != M_LIST_ITEM || rc != 0)
+			break;
+		rc = -1; /* the listing must end with M_REPLY */
+	}
+	close(fd);
+	if (rc == -1) {
+		fflush(stdout);
+		fprintf(stderr, "ncqshow: the master's listing broke off\n");
+		return EX_TEMPFAIL;
+	}
+	if (rc == 0)
+		remote_missing(ids, n, &next, UINT64_MAX);
+	return rc;
+}
+
+/* Root and the queue's owner read it directly and see every message. */
+static int
+qs_run(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
+{
+	char *path = config_qpath(cfg, "db");
+	struct stat st;
+	int rc;
+
+	s->all_users =
+	    s->uid == 0 || (stat(path, &st) == 0 && st.st_uid == s->uid);
+	if (access(path, R_OK | X_OK) == -1 && errno == EACCES)
+		rc = qs_remote(s, cfg, ids, n);
+	else
+		rc = qs_direct(s, path, ids, n);
+	free(path);
+	if (rc != 0)
+		return rc;
 	if (qs_outputs[s->mode].end != NULL)
 		qs_outputs[s->mode].end(s);
 	return 0;
@@ -637,12 +786,16 @@ main(int argc, char **argv)
 			    stderr, "ncqshow: bad queue ID \"%s\"\n", argv[i]);
 			return EX_USAGE;
 		}
+	qsort(ids, (size_t)n, sizeof(*ids), id_cmp);
+	for (i = 0, r = 0; i < n; i++)
+		if (r == 0 || ids[i] != ids[r - 1])
+			ids[r++] = ids[i];
+	n = r;
 	if (config_load(&cfg, config_dir_pick(dir), &errs) == -1) {
 		fprintf(stderr, "%s", errs.text ? errs.text : "bad config\n");
 		return EX_CONFIG;
 	}
 	s.uid = getuid();
-	s.all_users = s.uid == 0;
 	s.now = time(NULL);
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	r = qs_run(&s, &cfg, ids, (size_t)n);

@@ -1,11 +1,14 @@
 /*
- * control.c - the master's control socket (QDIR/public/control, root
- * only, 0600): ncctl's status, flush, reload, stop and resolver flush
- * requests. Each request gets one M_REPLY {code, text}; status and
- * resolver flush wait (at most CONTROL_WAIT_MS) for the resolver.
+ * control.c - the master's control socket (QDIR/public/control, 0666):
+ * ncctl's status, flush, reload, stop, resolver flush and queue
+ * administration, and ncqshow's listing for users who cannot read the
+ * queue. The caller's uid (SO_PEERCRED) decides: root and mail_owner may
+ * do everything, anyone else may ask for the status and list the messages
+ * they submitted. Each request gets one M_REPLY {code, text}.
  */
 #include <sys/socket.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +18,16 @@
 #include "log.h"
 #include "master.h"
 #include "proto.h"
+#include "queue.h"
 #include "routes.h"
 #include "util.h"
+
+/* Bounds that keep one caller from tying up the master. */
+#define CONTROL_MAX_CLIENTS 64 /* unprivileged connections at once */
+#define ADMIN_MAX_IDS 16384 /* queue IDs in one administration request */
+#define LIST_MAX_RECORD (IPC_MAX_FRAME_DEFAULT - 64) /* one M_LIST_ITEM */
+#define LIST_MAX_BYTES (32 * 1024 * 1024) /* one listing, queued at once */
+#define LIST_MAX_PENDING (64 * 1024 * 1024) /* all clients' unsent output */
 
 void master_begin_stop(void);
 
@@ -33,6 +44,28 @@ control_reply(struct ipc_peer *p, int code, const char *text)
 	ipc_peer_send(p, &b);
 }
 
+/*
+ * Root and mail_owner may do everything; anyone else gets "permission
+ * denied" (and a log line) for what would change or stop ncmta.
+ */
+static int
+control_permitted(struct control_client *cl, const char *what)
+{
+	char *text;
+
+	if (cl->privileged)
+		return 1;
+	log_warnx("control: permission denied: uid %d asked to %s",
+	    (int)cl->uid, what);
+	xasprintf(&text,
+	    "permission denied: only root and the mail owner may %s; "
+	    "other users may list their own messages",
+	    what);
+	control_reply(cl->peer, 1, text);
+	free(text);
+	return 0;
+}
+
 static void
 control_status_reply(struct ipc_peer *p)
 {
@@ -46,14 +79,31 @@ control_status_reply(struct ipc_peer *p)
 	free(text);
 }
 
+/* Park cl until an answer comes, or ms milliseconds pass. */
+static void
+control_wait(struct control_client *cl, uint32_t req, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	cl->waiting = req;
+	TAILQ_INSERT_TAIL(&master->waits, cl, wait);
+	evtimer_add(cl->timer, &tv);
+}
+
+static void
+control_unwait(struct control_client *cl)
+{
+	TAILQ_REMOVE(&master->waits, cl, wait);
+	evtimer_del(cl->timer);
+	cl->waiting = 0;
+}
+
 /* Ask the resolver (CTL_STATUS, or CTL_FLUSH for req ==
  * M_REQ_RESOLVER_FLUSH) and reply to cl once it answered; 0 if it cannot
  * be asked. */
 static int
 control_ask_resolver(struct control_client *cl, uint32_t req)
 {
-	struct timeval tv = {
-	    CONTROL_WAIT_MS / 1000, (CONTROL_WAIT_MS % 1000) * 1000};
 	struct ipc_buf b;
 
 	if (cl->waiting)
@@ -63,21 +113,17 @@ control_ask_resolver(struct control_client *cl, uint32_t req)
 		ipc_add_u32(&b, 0);
 	if ((cl->want = children_ask(children_find(CHILD_RESOLVER), &b)) == 0)
 		return 0;
-	cl->waiting = req;
-	TAILQ_INSERT_TAIL(&master->waits, cl, wait);
-	evtimer_add(cl->timer, &tv);
+	control_wait(cl, req, CONTROL_WAIT_MS);
 	return 1;
 }
 
 /* Without an answer in time, status shows the last counters known. */
 static void
-control_wait_done(struct control_client *cl, int answered)
+control_resolver_done(struct control_client *cl, int answered)
 {
 	uint32_t req = cl->waiting;
 
-	TAILQ_REMOVE(&master->waits, cl, wait);
-	evtimer_del(cl->timer);
-	cl->waiting = 0;
+	control_unwait(cl);
 	if (req == M_REQ_STATUS)
 		control_status_reply(cl->peer);
 	else if (answered) {
@@ -95,9 +141,19 @@ control_wait_done(struct control_client *cl, int answered)
 static void
 control_wait_expired(evutil_socket_t fd, short ev, void *arg)
 {
+	struct control_client *cl = arg;
+
 	(void)fd;
 	(void)ev;
-	control_wait_done(arg, 0);
+	if (cl->waiting != M_REQ_ADMIN) {
+		control_resolver_done(cl, 0);
+		return;
+	}
+	log_warnx("control: qmgr did not answer administration request %llu",
+	    (unsigned long long)cl->request);
+	control_unwait(cl);
+	control_reply(cl->peer, 1,
+	    "qmgr did not answer in time; the request may still take effect");
 }
 
 void
@@ -107,11 +163,13 @@ control_resolver_answered(const struct child *c)
 
 	for (cl = TAILQ_FIRST(&master->waits); cl != NULL; cl = next) {
 		next = TAILQ_NEXT(cl, wait);
-		if (c->answered >= cl->want)
-			control_wait_done(cl, 1);
+		if (cl->waiting != M_REQ_ADMIN && c->answered >= cl->want)
+			control_resolver_done(cl, 1);
 	}
 }
 
+/* Status reveals pids and counters, nothing of anyone's mail: open to
+ * every caller. */
 static void
 control_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
@@ -122,17 +180,20 @@ control_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static void
 control_resolver_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	if (ipc_msg_done(m) && !control_ask_resolver(arg, M_REQ_RESOLVER_FLUSH))
+	if (!ipc_msg_done(m) || !control_permitted(arg, "flush the resolver"))
+		return;
+	if (!control_ask_resolver(arg, M_REQ_RESOLVER_FLUSH))
 		control_reply(p, 1, "the resolver is not running");
 }
 
+/* The older flush request: retry deferred mail, all or by ID, without
+ * waiting for qmgr's answer. */
 static void
 control_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct ipc_buf b;
 	uint32_t i, n = ipc_get_u32(m);
 
-	(void)arg;
 	if (n > (m->len - m->pos) / 8) {
 		ipc_peer_error(p, "bad id count");
 		return;
@@ -141,7 +202,7 @@ control_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	ipc_add_u32(&b, n);
 	for (i = 0; i < n; i++)
 		ipc_add_u64(&b, ipc_get_u64(m));
-	if (!ipc_msg_done(m)) {
+	if (!ipc_msg_done(m) || !control_permitted(arg, "flush the queue")) {
 		ipc_buf_free(&b);
 		return;
 	}
@@ -192,8 +253,7 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	char *path, *conf = NULL, *routes = NULL;
 	enum child_kind k;
 
-	(void)arg;
-	if (!ipc_msg_done(m))
+	if (!ipc_msg_done(m) || !control_permitted(arg, "reload ncmta"))
 		return;
 	xasprintf(&path, "%s/ncmta.conf", master->config_dir);
 	memset(&rt, 0, sizeof(rt));
@@ -234,11 +294,365 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static void
 control_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	(void)arg;
-	if (!ipc_msg_done(m))
+	if (!ipc_msg_done(m) || !control_permitted(arg, "stop ncmta"))
 		return;
 	control_reply(p, 0, "stopping");
 	master_begin_stop();
+}
+
+/* ---- queue administration (qmgr does the work) ---- */
+
+static const char *const admin_verbs[] = {[ADMIN_HOLD] = "hold",
+    [ADMIN_RELEASE] = "release",
+    [ADMIN_DELETE] = "delete",
+    [ADMIN_REQUEUE] = "requeue",
+    [ADMIN_FLUSH] = "flush"};
+
+/* A domain as ncctl passes it: no blanks or control characters. */
+static int
+admin_domain_ok(const char *d)
+{
+	size_t n = strlen(d);
+
+	if (n == 0 || n > 255)
+		return 0;
+	for (; *d != '\0'; d++)
+		if ((unsigned char)*d <= ' ' || *d == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* What is wrong with a well-formed request, or NULL. */
+static const char *
+admin_check(uint32_t sel, const char *domain, uint32_t n)
+{
+	if (sel == SEL_IDS && n == 0)
+		return "no queue ID given";
+	if (sel != SEL_IDS && n != 0)
+		return "queue IDs given with ALL, --deferred or --domain";
+	if (n > ADMIN_MAX_IDS)
+		return "too many queue IDs in one request";
+	if (sel == SEL_DOMAIN && !admin_domain_ok(domain))
+		return "bad domain";
+	return NULL;
+}
+
+/* Send the M_CTL_ADMIN frame b to qmgr and wait for its answer. */
+static void
+admin_forward(struct control_client *cl, struct ipc_buf *b, uint32_t op)
+{
+	struct child *qmgr = children_find(CHILD_QMGR);
+
+	if (cl->waiting) {
+		ipc_buf_free(b);
+		control_reply(cl->peer, 1, "one request at a time");
+		return;
+	}
+	if (qmgr == NULL || qmgr->ctl == NULL) {
+		ipc_buf_free(b);
+		control_reply(cl->peer, 1, "qmgr is not running; try again");
+		return;
+	}
+	cl->request = ++master->admin_seq;
+	log_info("control: uid %d: %s (request %llu)", (int)cl->uid,
+	    admin_verbs[op], (unsigned long long)cl->request);
+	ipc_peer_send(qmgr->ctl, b);
+	control_wait(cl, M_REQ_ADMIN, ADMIN_WAIT_MS);
+}
+
+/*
+ * hold, release, delete, requeue, flush: check the request and the
+ * caller, then hand it to qmgr, which owns the queue, as M_CTL_ADMIN;
+ * the caller gets qmgr's answer (control_admin_done()).
+ */
+static void
+control_admin(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct control_client *cl = arg;
+	uint32_t op = ipc_get_u32(m), sel = ipc_get_u32(m), i, n;
+	const char *domain = ipc_get_str(m), *bad;
+	struct ipc_buf b;
+
+	n = ipc_get_u32(m);
+	if (m->error || n > (m->len - m->pos) / 8) {
+		ipc_peer_error(p, "bad id count");
+		return;
+	}
+	if (op < ADMIN_HOLD || op > ADMIN_FLUSH || sel > SEL_DOMAIN) {
+		ipc_peer_error(p, "unknown operation or selector");
+		return;
+	}
+	/* the number admin_forward() will give the request */
+	ipc_buf_init(&b, M_CTL_ADMIN);
+	ipc_add_u64(&b, master->admin_seq + 1);
+	ipc_add_u32(&b, op);
+	ipc_add_u32(&b, sel);
+	ipc_add_str(&b, domain);
+	ipc_add_u32(&b, n);
+	for (i = 0; i < n; i++)
+		ipc_add_u64(&b, ipc_get_u64(m));
+	if (!ipc_msg_done(m) || !control_permitted(cl, admin_verbs[op]))
+		ipc_buf_free(&b);
+	else if ((bad = admin_check(sel, domain, n)) != NULL) {
+		ipc_buf_free(&b);
+		control_reply(p, 1, bad);
+	} else
+		admin_forward(cl, &b, op);
+}
+
+/* qmgr's M_CTL_ADMIN_DONE (children.c's table): the answer for the
+ * caller still waiting on that request, if any. */
+void
+control_admin_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	const struct child *c = arg;
+	struct control_client *cl;
+	uint64_t req = ipc_get_u64(m);
+	uint32_t code = ipc_get_u32(m);
+	const char *text = ipc_get_str(m);
+
+	if (!ipc_msg_done(m))
+		return;
+	if (c->kind != CHILD_QMGR) {
+		ipc_peer_error(p,
+		    "administration answer from a daemon "
+		    "that was not asked");
+		return;
+	}
+	TAILQ_FOREACH(cl, &master->waits, wait)
+	{
+		if (cl->waiting == M_REQ_ADMIN && cl->request == req)
+			break;
+	}
+	if (cl == NULL) {
+		log_info("control: qmgr answered request %llu too late: %s",
+		    (unsigned long long)req, text);
+		return;
+	}
+	control_unwait(cl);
+	control_reply(cl->peer, (int)code, text);
+}
+
+/* ---- listing for callers who cannot read the queue ---- */
+
+struct list_ctx {
+	struct control_client *cl;
+	int state; /* -1: any */
+	unsigned long items, cut, skipped;
+	size_t bytes; /* queued for this caller so far */
+	int full; /* stopped at LIST_MAX_BYTES */
+};
+
+/*
+ * The record to send: only recipients still to be delivered (ncqshow
+ * shows no others), and no more of them than fit in one frame (*cut set
+ * when some were left out). Too big, the list is cut in proportion and
+ * encoded again, so a huge message costs a few encodings, not one per
+ * recipient.
+ */
+static int
+list_encode(const struct q_msg *m, uint8_t **rec, size_t *len, int *cut)
+{
+	struct q_msg copy = *m;
+	uint32_t i, n = 0;
+	int rc;
+
+	copy.rcpt = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*copy.rcpt));
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].status == QR_PENDING ||
+		    m->rcpt[i].status == QR_DEFERRED)
+			copy.rcpt[n++] = m->rcpt[i];
+	copy.nrcpt = n;
+	*cut = 0;
+	while ((rc = q_msg_encode(&copy, rec, len)) == 0 &&
+	    *len > LIST_MAX_RECORD) {
+		free(*rec);
+		if (copy.nrcpt == 0) {
+			rc = QUEUE_EFORMAT;
+			break;
+		}
+		n = (uint32_t)((uint64_t)copy.nrcpt * LIST_MAX_RECORD / *len *
+		    9 / 10);
+		copy.nrcpt = n < copy.nrcpt ? n : copy.nrcpt - 1;
+		*cut = 1;
+	}
+	free(copy.rcpt);
+	return rc;
+}
+
+/* queue_walk() callback: one M_LIST_ITEM if the caller may see m. */
+static int
+list_item(const struct q_msg *m, void *arg)
+{
+	struct list_ctx *lc = arg;
+	struct ipc_buf b;
+	uint8_t *rec;
+	size_t len;
+	int cut;
+
+	if ((!lc->cl->privileged && m->uid != (uint32_t)lc->cl->uid) ||
+	    (lc->state != -1 && m->state != lc->state))
+		return 0;
+	if (lc->bytes >= LIST_MAX_BYTES) {
+		lc->full = 1;
+		return 1;
+	}
+	if (list_encode(m, &rec, &len, &cut) != 0) {
+		lc->skipped++;
+		return 0;
+	}
+	lc->cut += (unsigned long)cut;
+	ipc_buf_init(&b, M_LIST_ITEM);
+	ipc_add_u64(&b, m->qid);
+	ipc_add_data(&b, rec, len);
+	free(rec);
+	lc->bytes += b.len;
+	lc->items++;
+	ipc_peer_send(lc->cl->peer, &b);
+	return 0;
+}
+
+static int
+list_ids(
+    struct list_ctx *lc, struct queue_txn *t, const uint64_t *ids, uint32_t n)
+{
+	struct q_msg m;
+	uint32_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		if ((rc = queue_get_msg(t, ids[i], &m)) != 0) {
+			/* absent or unreadable: ncqshow says so */
+			rc = rc == QUEUE_ENOTFOUND || rc == QUEUE_EFORMAT ? 0
+			                                                  : rc;
+			continue;
+		}
+		rc = list_item(&m, lc);
+		q_msg_free(&m);
+	}
+	return rc;
+}
+
+/* The closing M_REPLY: code 0, with what was left out (if anything). */
+static void
+list_reply(struct list_ctx *lc)
+{
+	char buf[512];
+	size_t o = 0;
+
+	buf[0] = '\0';
+	if (lc->full)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o,
+		    "listing stopped after %lu messages (more than %d MB); "
+		    "select fewer with --state or queue IDs",
+		    lc->items, LIST_MAX_BYTES / (1024 * 1024));
+	if (lc->cut && o < sizeof(buf))
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o,
+		    "%s%lu message%s listed with only part of %s recipients "
+		    "(too many for one frame)",
+		    o ? "; " : "", lc->cut, lc->cut == 1 ? "" : "s",
+		    lc->cut == 1 ? "its" : "their");
+	if (lc->skipped && o < sizeof(buf))
+		(void)snprintf(buf + o, sizeof(buf) - o,
+		    "%s%lu message%s too large to list", o ? "; " : "",
+		    lc->skipped, lc->skipped == 1 ? "" : "s");
+	control_reply(lc->cl->peer, 0, buf);
+}
+
+/*
+ * Walk the queue in one read-only transaction and queue every item for
+ * the caller at once: the master does not hold a transaction open while
+ * a slow reader drains its socket. LIST_MAX_BYTES bounds what one
+ * listing may queue, LIST_MAX_PENDING what all callers may have unread.
+ */
+static void
+list_run(struct list_ctx *lc, const uint64_t *ids, uint32_t n)
+{
+	char *path = config_qpath(&master->cfg, "db"), *text;
+	struct queue *q;
+	struct queue_txn *t;
+	int rc;
+
+	if ((rc = queue_open(&q, path, 0, 1)) == 0) {
+		if ((rc = queue_txn_begin(q, &t, 1)) == 0) {
+			rc = n > 0 ? list_ids(lc, t, ids, n)
+			           : queue_walk(t, list_item, lc);
+			queue_txn_abort(t);
+		}
+		queue_close(q);
+	}
+	free(path);
+	if (rc < 0) {
+		log_warnx("control: listing the queue: %s", queue_strerror(rc));
+		xasprintf(
+		    &text, "cannot read the queue: %s", queue_strerror(rc));
+		control_reply(lc->cl->peer, 1, text);
+		free(text);
+		return;
+	}
+	list_reply(lc);
+}
+
+static size_t
+list_pending_total(void)
+{
+	struct control_client *cl;
+	size_t n = 0;
+
+	TAILQ_FOREACH(cl, &master->clients, entry)
+	{
+		n += ipc_peer_pending(cl->peer);
+	}
+	return n;
+}
+
+static int
+list_state(const char *name)
+{
+	int i;
+
+	for (i = Q_INCOMING; i <= Q_HOLD; i++)
+		if (strcmp(q_state_name(i), name) == 0)
+			return i;
+	return -2;
+}
+
+/*
+ * ncqshow for a caller who cannot read the queue: M_LIST_ITEM for each
+ * message the caller may see, then M_REPLY. Only the state and the IDs
+ * are applied here; ncqshow applies its other filters itself.
+ */
+static void
+control_list(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct list_ctx lc = {.cl = arg, .state = -1};
+	const char *state;
+	uint64_t *ids;
+	uint32_t i, n;
+
+	(void)ipc_get_u32(m); /* flags: the output form is ncqshow's */
+	state = ipc_get_str(m);
+	(void)ipc_get_str(m); /* domain and sender */
+	(void)ipc_get_str(m);
+	n = ipc_get_u32(m);
+	if (m->error || n > (m->len - m->pos) / 8) {
+		ipc_peer_error(p, "bad id count");
+		return;
+	}
+	ids = xcalloc(n ? n : 1, sizeof(*ids));
+	for (i = 0; i < n; i++)
+		ids[i] = ipc_get_u64(m);
+	if (!ipc_msg_done(m)) {
+		free(ids);
+		return;
+	}
+	if (*state != '\0' && (lc.state = list_state(state)) < 0)
+		control_reply(p, 1, "unknown state");
+	else if (list_pending_total() > LIST_MAX_PENDING)
+		control_reply(p, 1, "too many listings in progress; try again");
+	else
+		list_run(&lc, ids, n);
+	free(ids);
 }
 
 static const struct ipc_handler control_table[] = {
@@ -247,7 +661,8 @@ static const struct ipc_handler control_table[] = {
     {M_REQ_RELOAD, "REQ_RELOAD", control_reload},
     {M_REQ_STOP, "REQ_STOP", control_stop},
     {M_REQ_RESOLVER_FLUSH, "REQ_RESOLVER_FLUSH", control_resolver_flush},
-    {0, NULL, NULL}};
+    {M_REQ_ADMIN, "REQ_ADMIN", control_admin},
+    {M_REQ_LIST, "REQ_LIST", control_list}, {0, NULL, NULL}};
 
 static void
 control_client_closed(struct ipc_peer *p, void *arg)
@@ -257,17 +672,20 @@ control_client_closed(struct ipc_peer *p, void *arg)
 	(void)p;
 	if (cl->waiting)
 		TAILQ_REMOVE(&master->waits, cl, wait);
+	TAILQ_REMOVE(&master->clients, cl, entry);
+	master->nclients--;
 	event_free(cl->timer);
 	free(cl);
 }
 
+/* Every local user may connect; the uid decides what they may ask. */
 static void
 control_accept(evutil_socket_t fd, short ev, void *arg)
 {
 	struct control_client *cl;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	int s;
+	int s, privileged;
 
 	(void)ev;
 	(void)arg;
@@ -276,15 +694,24 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 			log_warn("control: accept");
 		return;
 	}
-	/* the socket is 0600, but say who is knocking if it is not us */
-	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-	    cred.uid != 0 && cred.uid != geteuid()) {
-		log_warnx("control: refused uid %d", (int)cred.uid);
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("control: SO_PEERCRED");
+		close(s);
+		return;
+	}
+	privileged = cred.uid == 0 || cred.uid == master->uid;
+	if (!privileged && master->nclients >= CONTROL_MAX_CLIENTS) {
+		log_warnx("control: refused uid %d: %d connections open",
+		    (int)cred.uid, master->nclients);
 		close(s);
 		return;
 	}
 	cl = xcalloc(1, sizeof(*cl));
+	cl->uid = cred.uid;
+	cl->privileged = privileged;
 	cl->timer = evtimer_new(master->base, control_wait_expired, cl);
+	TAILQ_INSERT_TAIL(&master->clients, cl, entry);
+	master->nclients++;
 	cl->peer = ipc_peer_new(master->base, s, "control client",
 	    control_table, 0, control_client_closed, cl);
 }

@@ -155,8 +155,10 @@ master_sockets(void)
 
 	master->qmgr_listen_fd = master_private_socket("private/qmgr");
 	master->resolver_listen_fd = master_private_socket("private/resolver");
+	/* every local user may list their own mail; control.c checks who
+	 * asks for anything else */
 	path = config_qpath(&master->cfg, "public/control");
-	if ((master->control_fd = ipc_listen(path, 0600)) == -1)
+	if ((master->control_fd = ipc_listen(path, 0666)) == -1)
 		fatal("listen %s", path);
 	free(path);
 }
@@ -297,6 +299,7 @@ main(int argc, char **argv)
 
 	master = xcalloc(1, sizeof(*master));
 	TAILQ_INIT(&master->waits);
+	TAILQ_INIT(&master->clients);
 	master_load(argc, argv, &foreground);
 	master_owner();
 	master_mkdirs();

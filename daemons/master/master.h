@@ -45,15 +45,21 @@ struct child {
 	unsigned answered; /* CHILD_STATUS received since it started */
 };
 
-/* An ncctl connection; while waiting it is on master->waits until the
- * resolver answers (or CONTROL_WAIT_MS pass). */
+/* An ncctl or ncqshow connection; while waiting it is on master->waits
+ * until the resolver answers (or CONTROL_WAIT_MS pass), or qmgr has done
+ * a queue administration request (or ADMIN_WAIT_MS pass). */
 #define CONTROL_WAIT_MS 1000
+#define ADMIN_WAIT_MS 10000
 struct control_client {
 	struct ipc_peer *peer;
 	struct event *timer;
+	uid_t uid; /* the caller (SO_PEERCRED) */
+	int privileged; /* root or mail_owner: may do everything */
 	uint32_t waiting; /* 0, or the request (M_REQ_*) being answered */
 	unsigned want; /* the resolver's answer number that completes it */
+	uint64_t request; /* M_CTL_ADMIN request number while waiting */
 	TAILQ_ENTRY(control_client) wait;
+	TAILQ_ENTRY(control_client) entry; /* on master->clients */
 };
 
 struct master {
@@ -73,6 +79,9 @@ struct master {
 	int nchildren;
 	struct event *stop_timer;
 	TAILQ_HEAD(, control_client) waits;
+	TAILQ_HEAD(, control_client) clients; /* every control connection */
+	int nclients;
+	uint64_t admin_seq; /* last M_CTL_ADMIN request number */
 };
 
 extern struct master *master; /* the one state struct of this daemon */
@@ -91,5 +100,6 @@ unsigned children_ask(struct child *, struct ipc_buf *);
 /* control.c */
 void control_init(void);
 void control_resolver_answered(const struct child *);
+void control_admin_done(struct ipc_peer *, struct ipc_msg *, void *);
 
 #endif
