@@ -518,7 +518,7 @@ dispatch_rcpt_result(struct ipc_peer *p, struct ipc_msg *m)
 	}
 	j->seen[k] = 1;
 	r = &j->msg->rec->rcpt[idx];
-	r->status = cls == 2 ? QR_SENT : cls == 5 ? QR_BOUNCED : QR_DEFERRED;
+	r->status = cls == 2 ? QR_SENT : cls == 5 ? QR_FAILED : QR_DEFERRED;
 	free(r->dsn);
 	free(r->reason);
 	r->dsn = xstrdup(dsn);
