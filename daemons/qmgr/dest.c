@@ -513,9 +513,19 @@ dest_job_ended(struct qm_dest *d)
 {
 	struct qm_msg *m;
 
+	int slots;
+
 	d->in_flight--;
-	if ((m = TAILQ_FIRST(&d->blocked)) != NULL)
-		qm_msg_make_ready_first(m);
+	/* the window may have grown: wake as many as there are free slots,
+	 * oldest first (each goes to the head, so walk from the back) */
+	slots = sched_allowed(&d->health, time(NULL),
+	    (int)qm->cfg.destination_concurrency_limit) - d->in_flight;
+	while (slots-- > 0 && (m = TAILQ_FIRST(&d->blocked)) != NULL) {
+		qm_msg_list_remove(m);
+		TAILQ_INSERT_TAIL(&qm->ready, m, link);
+		m->on_list = ON_READY;
+	}
+	qm_kick();
 }
 
 /* After a reload: look every destination up again before its next use. */
