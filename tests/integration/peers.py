@@ -481,11 +481,12 @@ class RcptScript:
     of replies, one per RCPT, the last one repeated: {"a@x": ["450 4.2.1
     busy", None]} defers a@x once and accepts it from then on (None =
     accept). Addresses not listed are accepted; tries[address] counts the
-    RCPTs seen."""
+    RCPTs seen, times[address] lists when (time.time())."""
 
     def __init__(self, script):
         self.script = {a.lower(): list(r) for a, r in script.items()}
         self.tries = {}
+        self.times = {}
         self._lock = threading.Lock()
 
     def __call__(self, address):
@@ -493,6 +494,7 @@ class RcptScript:
         with self._lock:
             n = self.tries.get(a, 0)
             self.tries[a] = n + 1
+            self.times.setdefault(a, []).append(time.time())
         replies = self.script.get(a)
         if not replies:
             return None

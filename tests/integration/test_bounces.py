@@ -261,8 +261,8 @@ def test_delay_warning_once_then_delivered(instances, sink):
     r = n.recipients[0]
     assert r["action"] == "delayed", r
     assert r["status"].startswith("4."), r
-    assert [m["queue_name"] for m in inst.qshow_json()] in (
-        ["deferred"], ["active"]), "the message left the queue"
+    assert [m["queue_name"] for m in inst.qshow_json("--sender", SENDER)] \
+        in (["deferred"], ["active"]), "the message left the queue"
     tries = script.tries["slow@dest.example"]
     wait_for(lambda: script.tries["slow@dest.example"] >= tries + 2, 20,
              "two more attempts after the delay notice")

@@ -144,6 +144,34 @@ def test_dead_destination_costs_few_connections(instances, sinks, failure):
             counter.close()
 
 
+@pytest.mark.skipif(os.getuid() != 0, reason="counting SYNs needs root")
+def test_dead_domain_in_direct_mode(instances, net):
+    """Direct mode: a domain whose only exchanger refuses connections is
+    one destination; 200 messages for it cost a handful of SYNs, and
+    another domain is served meanwhile."""
+    n = 200
+    net.dns([("MX", "dead.example", 10, "mx.dead.example"),
+             ("A", "mx.dead.example", "127.0.0.2"),
+             ("MX", "live.example", 10, "mx.live.example"),
+             ("A", "mx.live.example", "127.0.0.3")])
+    net.sink("127.0.0.2", up=False)
+    live = net.sink("127.0.0.3")
+    counter = SynCounter(net.port, host="127.0.0.2")
+    try:
+        inst = stopped_instance(instances, **net.settings(
+            min_backoff="30s", max_backoff="60s"))
+        backlog(inst, lambda i: ["r%d@dead.example" % i], n)
+        inst.submit(["x@live.example"], message(new_token(),
+                                                "x@live.example")[0],
+                    sender=SENDER)
+        assert live.wait_count(1, 20), "the live domain waited"
+        wait_for(all_deferred(inst, n), 60, "%d messages deferred" % n)
+        assert 1 <= counter.value() <= 15, \
+            "%d SYNs for %d messages" % (counter.value(), n)
+    finally:
+        counter.close()
+
+
 def test_dead_destination_does_not_hold_up_others(instances, sinks):
     """While 300 messages for a dead destination are throttled, mail for
     a healthy one flows at once."""
@@ -196,6 +224,26 @@ def test_recipient_replies_do_not_throttle(instances, sink):
     tried = Counter(a.split("@")[0].rstrip("0123456789")
                     for a, _ in sink.rcpt_log)
     assert tried["busy"] >= n and tried["gone"] >= n, tried
+
+
+def test_backoff_grows_from_min_to_max(instances, sink):
+    """A recipient that keeps getting 450 is retried after min_backoff (1
+    s), then ever longer, up to max_backoff (4 s) and no longer. Attempt
+    times are taken at the sink; the queue is scanned every second and
+    next_attempt has whole seconds, hence the slack."""
+    rcpt = "busy@dest.example"
+    script = RcptScript({rcpt: ["450 4.2.1 mailbox busy"]})
+    sink.behaviour.rcpt_hook = script
+    inst = instances(smart_host=[sink], min_backoff="1s", max_backoff="4s",
+                     queue_run_delay="1s", max_queue_lifetime="1h").start()
+    inst.submit([rcpt], message(new_token(), rcpt)[0], sender=SENDER)
+    wait_for(lambda: script.tries.get(rcpt, 0) >= 6, 45, "six attempts")
+    t = script.times[rcpt]
+    gaps = [b - a for a, b in zip(t, t[1:])]
+    assert 0.5 <= gaps[0] <= 3.0, "first retry after %.1fs" % gaps[0]
+    assert gaps[-1] >= 3.0, "the back-off did not grow: %s" % gaps
+    assert max(gaps) <= 4 + 2.5, "longer than max_backoff: %s" % gaps
+    assert gaps[-1] >= gaps[0] + 1.5, gaps
 
 
 # -- fairness -------------------------------------------------------------
