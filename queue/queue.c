@@ -503,16 +503,25 @@ int
 queue_walk(
     struct queue_txn *t, int (*cb)(const struct q_msg *, void *), void *arg)
 {
+	return queue_walk_from(t, 0, cb, arg);
+}
+
+int
+queue_walk_from(struct queue_txn *t, uint64_t first,
+    int (*cb)(const struct q_msg *, void *), void *arg)
+{
 	MDB_cursor *c;
 	MDB_val k, v;
 	struct q_msg m;
+	uint8_t kb[8];
 	int rc, r = 0;
 
 	if (!t->q->has_dbs)
 		return 0;
 	if ((rc = mdb_cursor_open(t->txn, t->q->msg, &c)) != 0)
 		return q_err(rc);
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && r == 0;
+	qid_key(first, kb, &k);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != 8 ||
 		    q_msg_decode(v.mv_data, v.mv_size, &m) != 0)

@@ -89,6 +89,10 @@ void q_msg_free(struct q_msg *);
  * (that value is returned). The q_msg is only valid during the call. */
 int queue_walk(
     struct queue_txn *, int (*cb)(const struct q_msg *, void *), void *arg);
+/* The same, from the first queue ID >= first (IDs only grow: a walk from
+ * the largest ID known finds exactly the messages added since). */
+int queue_walk_from(struct queue_txn *, uint64_t first,
+    int (*cb)(const struct q_msg *, void *), void *arg);
 
 /* Maildrop bookkeeping for crash-safe pickup: the name of an ingested
  * file is recorded in the transaction that inserts its message, and

@@ -78,7 +78,7 @@ child_add(enum child_kind kind, const char *name, int slot)
 	c->kind = kind;
 	c->name = name;
 	c->slot = slot;
-	c->delay = RESTART_MIN_DELAY;
+	c->delay = 0;
 }
 
 void
@@ -220,8 +220,9 @@ child_died(struct child *c, int status)
 		return;
 	}
 	if (lived >= RESTART_HEALTHY)
-		c->delay = RESTART_MIN_DELAY;
-	/* a clean exit after losing a peer restarts at once; a crash waits */
+		c->delay = 0;
+	/* a clean exit after losing a peer restarts at once, and so does the
+	 * first crash (the queue must not wait); repeated crashes back off */
 	tv.tv_sec = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
 	        lived >= RESTART_MIN_DELAY
 	    ? 0
@@ -229,9 +230,10 @@ child_died(struct child *c, int status)
 	c->restarts++;
 	log_warnx("process ncmta-%s pid %d %s; restarting in %lds", c->name,
 	    (int)pid, how, (long)tv.tv_sec);
-	if (tv.tv_sec > 0 && c->delay < RESTART_MAX_DELAY)
-		c->delay = c->delay * 2 > RESTART_MAX_DELAY ? RESTART_MAX_DELAY
-		                                            : c->delay * 2;
+	if (tv.tv_sec > 0 || c->delay == 0)
+		c->delay = c->delay == 0               ? RESTART_MIN_DELAY
+		    : c->delay * 2 > RESTART_MAX_DELAY ? RESTART_MAX_DELAY
+		                                       : c->delay * 2;
 	evtimer_add(c->restart_ev, &tv);
 }
 

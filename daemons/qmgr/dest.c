@@ -519,7 +519,8 @@ dest_job_ended(struct qm_dest *d)
 	/* the window may have grown: wake as many as there are free slots,
 	 * oldest first (each goes to the head, so walk from the back) */
 	slots = sched_allowed(&d->health, time(NULL),
-	    (int)qm->cfg.destination_concurrency_limit) - d->in_flight;
+	            (int)qm->cfg.destination_concurrency_limit) -
+	    d->in_flight;
 	while (slots-- > 0 && (m = TAILQ_FIRST(&d->blocked)) != NULL) {
 		qm_msg_list_remove(m);
 		TAILQ_INSERT_TAIL(&qm->ready, m, link);

@@ -124,6 +124,8 @@ qm_msg_add(const struct q_msg *rec)
 	m->state = rec->state == Q_ACTIVE ? Q_INCOMING : rec->state;
 	m->next_attempt = rec->next_attempt;
 	RB_INSERT(qm_msg_tree, &qm->msgs, m);
+	if (m->qid > qm->max_qid)
+		qm->max_qid = m->qid;
 	qm->counts[m->state]++;
 	if (m->state == Q_DEFERRED)
 		qm_msg_make_deferred(m, m->next_attempt);
@@ -137,14 +139,16 @@ qm_load_cb(const struct q_msg *rec, void *arg)
 {
 	unsigned long *n = arg;
 
-	if (qm_msg_find(rec->qid) == NULL) {
+	/* IDs only grow: one above every ID indexed cannot be known yet */
+	if (rec->qid > qm->max_qid || qm_msg_find(rec->qid) == NULL) {
 		qm_msg_add(rec);
 		(*n)++;
 	}
 	return 0;
 }
 
-/* Index every message not yet known (start-up and periodic safety net). */
+/* Index every message not yet known: at start-up all of them, later
+ * (pickup reconnected, periodic safety net) those added since. */
 static unsigned long
 qm_load_all(void)
 {
@@ -156,7 +160,7 @@ qm_load_all(void)
 		log_warnx("cannot read the queue: %s", queue_strerror(rc));
 		return 0;
 	}
-	if ((rc = queue_walk(t, qm_load_cb, &n)) != 0)
+	if ((rc = queue_walk_from(t, qm->max_qid + 1, qm_load_cb, &n)) != 0)
 		log_warnx("queue scan: %s", queue_strerror(rc));
 	queue_txn_abort(t);
 	return n;

@@ -141,6 +141,7 @@ struct qmgr {
 	struct qm_msg_list dirty;
 	struct qm_worker_list workers;
 	uint64_t next_job;
+	uint64_t max_qid; /* the largest queue ID indexed */
 	int jobs_in_flight;
 	unsigned long counts[4]; /* by enum q_state */
 	struct event *kick_ev; /* run dispatch + commit after this round */
