@@ -45,24 +45,7 @@ domain_cb(const struct q_msg *m, void *arg)
 static int
 admin_selected(struct admin_sel *s, struct qm_msg *m)
 {
-	size_t i;
-
-	switch (s->select) {
-	case SEL_ALL:
-		return 1;
-	case SEL_DEFERRED:
-		return m->state == Q_DEFERRED;
-	case SEL_DOMAIN:
-		for (i = 0; i < s->nfound; i++)
-			if (s->found[i] == m->qid)
-				return 1;
-		return 0;
-	default:
-		for (i = 0; i < s->n; i++)
-			if (s->ids[i] == m->qid)
-				return 1;
-		return 0;
-	}
+	return s->select == SEL_ALL || m->state == Q_DEFERRED;
 }
 
 /* Apply op to one message; returns 1 if it changed anything. */
@@ -168,11 +151,20 @@ admin_request(struct ipc_peer *p, struct ipc_msg *msg)
 		dest_expire_all();
 		dest_wake_all();
 	}
-	for (m = RB_MIN(qm_msg_tree, &qm->msgs); m != NULL; m = next) {
-		next = RB_NEXT(qm_msg_tree, &qm->msgs, m);
-		if (admin_selected(&s, m))
-			count += admin_apply(op, m);
-	}
+	if (s.select == SEL_IDS || s.select == SEL_DOMAIN) {
+		/* look each one up: a long list must not cost list x queue */
+		uint64_t *ids = s.select == SEL_IDS ? s.ids : s.found;
+		size_t k, n = s.select == SEL_IDS ? s.n : s.nfound;
+
+		for (k = 0; k < n; k++)
+			if ((m = qm_msg_find(ids[k])) != NULL)
+				count += admin_apply(op, m);
+	} else
+		for (m = RB_MIN(qm_msg_tree, &qm->msgs); m != NULL; m = next) {
+			next = RB_NEXT(qm_msg_tree, &qm->msgs, m);
+			if (admin_selected(&s, m))
+				count += admin_apply(op, m);
+		}
 	snprintf(text, sizeof(text), "%lu message%s %s", count,
 	    count == 1 ? "" : "s", admin_verb(op));
 	log_info("administrator: %s", text);
