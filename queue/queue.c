@@ -5,6 +5,7 @@
  * commit). LMDB's "map full" becomes QUEUE_EFULL, a temporary failure
  * after which nothing of the transaction exists.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -21,7 +22,11 @@ struct queue {
 	MDB_dbi msg, body, drop, info;
 	int readonly;
 	int has_dbs; /* false: a read-only open of a queue never written */
+	void *map_base; /* the map, for queue_trim() */
+	size_t map_len;
 };
+
+static void queue_find_map(struct queue *, const char *);
 
 struct queue_txn {
 	struct queue *q;
@@ -143,6 +148,7 @@ queue_open(struct queue **qp, const char *dbdir, int64_t map_size, int readonly)
 		free(q);
 		return rc;
 	}
+	queue_find_map(q, dbdir);
 	*qp = q;
 	return 0;
 fail:
@@ -615,4 +621,43 @@ queue_drop_walk(struct queue_txn *t,
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return q_err(rc);
 	return r;
+}
+
+/*
+ * Where LMDB mapped data.mdb in this process (LMDB does not say unless
+ * the map is fixed): read once at open, while /proc is still visible.
+ */
+static void
+queue_find_map(struct queue *q, const char *dbdir)
+{
+	char line[1024], want[1024];
+	unsigned long start, end;
+	FILE *fp;
+
+	snprintf(want, sizeof(want), "%s/data.mdb", dbdir);
+	if ((fp = fopen("/proc/self/maps", "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strstr(line, want) == NULL ||
+		    sscanf(line, "%lx-%lx", &start, &end) != 2)
+			continue;
+		q->map_base = (void *)start;
+		q->map_len = end - start;
+		break;
+	}
+	fclose(fp);
+}
+
+/*
+ * Drop this process's mappings of the queue file. Reading every record
+ * (qmgr's start-up scan) maps the pages around each record too; they stay
+ * in the page cache, shared, but count in the process's RSS until
+ * released. The map is read-only (no MDB_WRITEMAP), so nothing is lost.
+ */
+void
+queue_trim(struct queue *q)
+{
+	if (q->map_base != NULL)
+		(void)madvise(q->map_base, q->map_len, MADV_DONTNEED);
 }

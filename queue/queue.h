@@ -64,6 +64,8 @@ struct queue_txn;
 int queue_open(
     struct queue **, const char *dbdir, int64_t map_size, int readonly);
 void queue_close(struct queue *);
+/* Release the pages of the map this process touched (no data lost). */
+void queue_trim(struct queue *);
 const char *queue_strerror(int);
 
 int queue_txn_begin(struct queue *, struct queue_txn **, int readonly);

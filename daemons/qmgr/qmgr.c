@@ -163,6 +163,7 @@ qm_load_all(void)
 	if ((rc = queue_walk_from(t, qm->max_qid + 1, qm_load_cb, &n)) != 0)
 		log_warnx("queue scan: %s", queue_strerror(rc));
 	queue_txn_abort(t);
+	queue_trim(qm->queue);
 	return n;
 }
 
