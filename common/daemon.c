@@ -107,3 +107,22 @@ daemon_master_peer(
 	ipc_peer_send(p, &b);
 	return p;
 }
+
+/* qmgr may be starting too: try for up to ten seconds, then give up (the
+ * master restarts us). */
+int
+daemon_connect_qmgr(const struct nc_config *cfg)
+{
+	char *path = config_qpath(cfg, "private/qmgr");
+	int fd = -1, i;
+
+	for (i = 0; i < 100; i++) {
+		if ((fd = ipc_connect(path)) != -1)
+			break;
+		usleep(100 * 1000);
+	}
+	if (fd == -1)
+		fatal("cannot connect to %s", path);
+	free(path);
+	return fd;
+}

@@ -26,4 +26,7 @@ void daemon_setup(
 struct ipc_peer *daemon_master_peer(
     struct event_base *, const struct ipc_handler *table, void *arg);
 
+/* Connect to QDIR/private/qmgr, waiting up to 10 s for it; fatal after. */
+int daemon_connect_qmgr(const struct nc_config *);
+
 #endif

@@ -22,7 +22,6 @@
 #include "queue.h"
 #include "util.h"
 
-#define BOUNCE_CONNECT_TRIES 100 /* 100 x 100 ms: qmgr may start after us */
 /* Up to ~128 KiB of original headers plus every failed recipient of one
  * message: more than the default frame limit allows. */
 #define BOUNCE_MAX_FRAME (4 * 1024 * 1024)
@@ -282,18 +281,7 @@ static const struct ipc_handler master_table[] = {
 static int
 qmgr_connect(void)
 {
-	char *path = config_qpath(&bn.cfg, "private/qmgr");
-	int fd = -1, i;
-
-	for (i = 0; i < BOUNCE_CONNECT_TRIES; i++) {
-		if ((fd = ipc_connect(path)) != -1)
-			break;
-		usleep(100 * 1000);
-	}
-	if (fd == -1)
-		fatal("cannot connect to %s", path);
-	free(path);
-	return fd;
+	return daemon_connect_qmgr(&bn.cfg);
 }
 
 static void

@@ -25,8 +25,6 @@
 #include "smtp.h"
 #include "wire.h"
 
-#define QMGR_CONNECT_TRIES 100 /* 100 x 100 ms: qmgr may start after us */
-
 static struct smtp_job *
 job_find(struct smtp_worker *w, uint64_t id)
 {
@@ -464,18 +462,7 @@ static const struct ipc_handler master_table[] = {
 static int
 qmgr_connect(struct smtp_worker *w)
 {
-	char *path = config_qpath(&w->cfg, "private/qmgr");
-	int fd = -1, i;
-
-	for (i = 0; i < QMGR_CONNECT_TRIES; i++) {
-		if ((fd = ipc_connect(path)) != -1)
-			break;
-		usleep(100 * 1000);
-	}
-	if (fd == -1)
-		fatal("cannot connect to %s", path);
-	free(path);
-	return fd;
+	return daemon_connect_qmgr(&w->cfg);
 }
 
 /* Root: chroot to an empty, root-owned, read-only directory. */
