@@ -60,6 +60,12 @@ class Parked:
                     out[r["address"]] = m["queue_name"]
         return out
 
+    def wait_states(self, want, timeout=20):
+        """Wait until states() is want (a message delivered at the sink
+        leaves the queue a moment later)."""
+        wait_for(lambda: self.states() == want, timeout,
+                 "queue states %s (have %s)" % (want, self.states()))
+
     def delivered(self):
         """Recipients the sink got (from our messages), sorted."""
         toks = {t: r for r, (_, t) in self.msgs.items()}
@@ -97,7 +103,7 @@ def test_hold_id_survives_flush_until_released(instances, sinks):
     p.inst.ctl("flush", p.qid("a@one.example"))  # held: flush leaves it
     p.barrier()
     assert p.delivered() == ["b@one.example", "c@one.example"]
-    assert p.states() == {"a@one.example": "hold"}
+    p.wait_states({"a@one.example": "hold"})
     p.ctl("release", p.qid("a@one.example"))
     p.wait_delivered(["a@one.example", "b@one.example", "c@one.example"])
     p.inst.wait_empty()
@@ -138,7 +144,7 @@ def test_hold_by_domain_and_deferred(instances, sinks):
     assert p.delivered() == []
     p.ctl("release", "--domain", "b.example")
     p.wait_delivered(["b1@b.example", "b2@b.example"])
-    assert p.states() == {"a1@a.example": "hold", "a2@a.example": "hold"}
+    p.wait_states({"a1@a.example": "hold", "a2@a.example": "hold"})
     p.ctl("release", "ALL")
     p.wait_delivered(rcpts)
 
@@ -200,11 +206,10 @@ def test_flush_by_id_and_domain(instances, sinks):
     p.sink.start()
     p.ctl("flush", p.qid("a@a.example"))
     p.wait_delivered(["a@a.example"])
-    assert p.states() == {"b@b.example": "deferred",
-                          "c@c.example": "deferred"}, p.states()
+    p.wait_states({"b@b.example": "deferred", "c@c.example": "deferred"})
     p.ctl("flush", "--domain", "b.example")
     p.wait_delivered(["a@a.example", "b@b.example"])
-    assert p.states() == {"c@c.example": "deferred"}, p.states()
+    p.wait_states({"c@c.example": "deferred"})
     p.ctl("flush")
     p.wait_delivered(rcpts)
     p.inst.wait_empty()

@@ -9,6 +9,7 @@ bounce_queue_lifetime. Notices are taken apart with Python's email package
 
 import email.utils
 import re
+import time
 
 from instance import wait_for
 from msgs import is_notice, message, new_token, notices, token_of
@@ -69,9 +70,12 @@ def check_report_shape(n, subject, sender=SENDER):
     assert n.text.strip(), "empty human-readable part"
     pm = n.per_message
     assert "reporting-mta" in pm and "test.example" in pm["reporting-mta"], pm
-    assert "arrival-date" in pm and email.utils.parsedate_to_datetime(
-        pm["arrival-date"]), pm
+    assert "arrival-date" in pm, pm
+    arrival = email.utils.parsedate_to_datetime(pm["arrival-date"])
+    assert abs(time.time() - arrival.timestamp()) < 600, pm["arrival-date"]
     assert n.original_headers and "ncmta-token-" in n.original_headers
+    assert re.search(r"^Message-ID:", n.original_headers, re.M | re.I), \
+        n.original_headers
     # text/rfc822-headers: the header block, not the body
     assert "a line that starts with a dot" not in n.original_headers
     for r in n.recipients:
@@ -147,6 +151,28 @@ def test_one_notice_lists_every_failed_recipient(instances, sink):
         assert reply.split()[0] in r.get("diagnostic-code", ""), r
     assert delivered_to(sink, tok) == ["good@dest.example"]
     assert len(notices_for(sink, tok)) == 1
+
+
+def test_one_notice_for_failures_at_two_destinations(instances, sinks):
+    """Recipients in two domains routed to two hosts are both refused in
+    the same delivery pass: the sender gets one notice naming both."""
+    one, two = sinks(), sinks()
+    one.behaviour.rcpt_replies = {"x@one.example": "550 5.1.1 no x here"}
+    two.behaviour.rcpt_replies = {"y@two.example": "550 5.1.1 no y here"}
+    inst = instances(smart_host=[one])
+    inst.routes("two.example  smarthost %s\n* smarthost %s\n"
+                % (two.hostspec, one.hostspec))
+    inst.start()
+    tok = new_token()
+    rcpts = ["x@one.example", "y@two.example"]
+    inst.submit(rcpts, message(tok, rcpts[0])[0], sender=SENDER)
+    n = wait_for(lambda: notices_for(one, tok), 30, "a bounce notice")[0]
+    inst.wait_empty()
+    check_report_shape(n, FAILED_SUBJECT)
+    assert sorted(n.final_recipients()) == rcpts, n.recipients
+    assert len(notices_for(one, tok)) == 1
+    assert n.recipient("y@two.example").get("remote-mta") and \
+        n.recipient("x@one.example").get("remote-mta")
 
 
 def test_data_rejection_bounces_every_recipient(instances, sink):
