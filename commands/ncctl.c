@@ -545,7 +545,8 @@ cmd_admin(uint32_t op, int argc, char **argv)
 	}
 	if (!require_running())
 		return 1;
-	qsort(r.ids, r.n, sizeof(*r.ids), id_cmp);
+	if (r.n > 0)
+		qsort(r.ids, r.n, sizeof(*r.ids), id_cmp);
 	for (i = 0; i < r.n; i++)
 		if (n == 0 || r.ids[i] != r.ids[n - 1])
 			r.ids[n++] = r.ids[i];
