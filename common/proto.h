@@ -17,9 +17,15 @@ enum nc_msgtype {
 	M_CTL_STATUS, /* (empty) ask for counters */
 	M_CTL_DNS_FLUSHED, /* (empty) to qmgr: the resolver's cache was
 			      emptied; look destinations up again */
+	M_CTL_SECRET, /* to an smtp worker, answering M_CHILD_SECRET_REQ:
+			 u64 request, u32 found (0/1), str user,
+			 str password */
 	/* any child -> master */
 	M_CHILD_READY = 20, /* u32 pid */
 	M_CHILD_STATUS, /* str "key=value ..." counters */
+	M_CHILD_SECRET_REQ, /* smtp worker: u64 request, str host, u32 port:
+			       the AUTH credentials for that smart host (the
+			       master reads secrets_file; workers cannot) */
 
 	/* pickup -> qmgr (private/qmgr) */
 	M_PICKUP_HELLO = 40, /* u32 pid */
@@ -37,7 +43,9 @@ enum nc_msgtype {
 			     dbl arrival, dbl t_active, dbl t_handoff,
 			     u32 flags (JOB_F_*), u32 nhosts,
 			     nhosts x (str name, str addr, u32 port,
-			     u32 host flags HOST_F_*),
+			     u32 host flags HOST_F_*, str nexthop: the
+			     smart host's name as configured, "" for an
+			     exchanger),
 			     u32 nrcpt, nrcpt x (u32 index, str address) */
 	M_JOB_BODY, /* u64 job, data chunk (<= 64 KiB) */
 	M_JOB_END, /* u64 job: body complete, start delivering */
@@ -88,6 +96,14 @@ enum nc_msgtype {
 #define JOB_F_8BIT 0x1 /* body has octets > 127: ask for BODY=8BITMIME */
 
 #define HOST_F_RELAY 0x1 /* a smart host or fallback relay, not an MX */
+#define HOST_F_WRAPPER 0x2 /* implicit TLS from the first byte (port 465) */
+#define HOST_F_AUTH 0x4 /* log in (smtp_sasl_auth) when the server offers */
+#define HOST_F_AUTH_PLAIN 0x8 /* ... even without TLS */
+/* bits 4-5: the TLS level for this host (smtp_tls_security_level) */
+#define HOST_F_TLS_SHIFT 4
+#define HOST_F_TLS_MASK (0x3u << HOST_F_TLS_SHIFT)
+#define HOST_F_TLS(f) (((f) & HOST_F_TLS_MASK) >> HOST_F_TLS_SHIFT)
+enum tls_level { TLS_NONE = 0, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
 
 #define DNS_T_A 1
 #define DNS_T_MX 15
