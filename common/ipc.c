@@ -123,6 +123,20 @@ ipc_buf_free(struct ipc_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+void
+ipc_buf_reserve(struct ipc_buf *b, size_t n)
+{
+	buf_reserve(b, n);
+}
+
+void
+ipc_buf_wipe(struct ipc_buf *b)
+{
+	if (b->data != NULL)
+		explicit_bzero(b->data, b->cap);
+	ipc_buf_free(b);
+}
+
 /* ---- decoding ---- */
 
 void
@@ -211,6 +225,14 @@ int
 ipc_msg_done(struct ipc_msg *m)
 {
 	return !m->error && m->pos == m->len;
+}
+
+void
+ipc_msg_wipe(struct ipc_msg *m)
+{
+	/* the payload points into the peer's writable input buffer */
+	if (m->len > 0)
+		explicit_bzero((void *)(uintptr_t)m->data, m->len);
 }
 
 int
@@ -384,6 +406,30 @@ ipc_peer_send(struct ipc_peer *p, struct ipc_buf *b)
 	if (bufferevent_write(p->bev, b->data, b->len) == -1)
 		log_warnx("%s: cannot queue %zu bytes", p->name, b->len);
 	ipc_buf_free(b);
+}
+
+static void
+peer_secret_written(const void *data, size_t len, void *arg)
+{
+	(void)arg;
+	explicit_bzero((void *)(uintptr_t)data, len);
+	free((void *)(uintptr_t)data);
+}
+
+void
+ipc_peer_send_secret(struct ipc_peer *p, struct ipc_buf *b)
+{
+	struct evbuffer *out = bufferevent_get_output(p->bev);
+
+	ipc_buf_finish(b);
+	/* bytes past len were never written: wiping len bytes is enough */
+	if (evbuffer_add_reference(
+	        out, b->data, b->len, peer_secret_written, NULL) == -1) {
+		log_warnx("%s: cannot queue %zu bytes", p->name, b->len);
+		ipc_buf_wipe(b);
+		return;
+	}
+	memset(b, 0, sizeof(*b)); /* the output buffer owns the data now */
 }
 
 size_t

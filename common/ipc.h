@@ -56,6 +56,12 @@ void ipc_add_data(struct ipc_buf *, const void *, size_t);
 void ipc_buf_finish(struct ipc_buf *);
 void ipc_buf_free(struct ipc_buf *);
 
+/* Frames that carry a password: reserve room for n more bytes before
+ * adding them, so the data never moves (a reallocation would leave a copy
+ * behind); ipc_buf_wipe() zeroes the frame, then frees it. */
+void ipc_buf_reserve(struct ipc_buf *, size_t n);
+void ipc_buf_wipe(struct ipc_buf *);
+
 /* Decoding. Getters never read past the end; on failure they set m->error
  * and return zero values. ipc_msg_done() is true when no getter failed and
  * the whole payload was consumed. */
@@ -66,6 +72,9 @@ double ipc_get_double(struct ipc_msg *);
 const char *ipc_get_str(struct ipc_msg *); /* NUL-terminated, in the frame */
 const void *ipc_get_data(struct ipc_msg *, size_t *);
 int ipc_msg_done(struct ipc_msg *);
+/* Zero a received payload (the peer's own input buffer) once its handler
+ * has used the password it carried. */
+void ipc_msg_wipe(struct ipc_msg *);
 
 /* Parse a frame header; -1 if the length exceeds max. */
 int ipc_hdr_parse(
@@ -77,6 +86,9 @@ struct ipc_peer *ipc_peer_new(struct event_base *, int fd, const char *name,
     const struct ipc_handler *table, size_t max_frame, ipc_close_fn *,
     void *arg);
 void ipc_peer_send(struct ipc_peer *, struct ipc_buf *); /* frees buf */
+/* The same for a frame that carries a password: the frame is queued by
+ * reference, not copied, and wiped and freed once written or dropped. */
+void ipc_peer_send_secret(struct ipc_peer *, struct ipc_buf *);
 size_t ipc_peer_pending(struct ipc_peer *); /* bytes queued */
 void ipc_peer_set_arg(struct ipc_peer *, void *);
 const char *ipc_peer_name(struct ipc_peer *);

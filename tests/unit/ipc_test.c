@@ -22,7 +22,14 @@
 #include "ipc.h"
 #include "util.h"
 
-enum { T_NUM = 1, T_STR = 2, T_BLOB = 3, T_REJECT = 4, T_ECHO = 5 };
+enum {
+	T_NUM = 1,
+	T_STR = 2,
+	T_BLOB = 3,
+	T_REJECT = 4,
+	T_ECHO = 5,
+	T_SECRET = 6
+};
 
 /* What the handlers saw; one per peer under test. */
 struct seen {
@@ -30,6 +37,7 @@ struct seen {
 	uint64_t sum;
 	char last_str[64];
 	size_t last_blob;
+	int wiped; /* T_SECRET: the payload was all zero after the wipe */
 	struct ipc_peer *peer;
 };
 
@@ -278,9 +286,35 @@ h_echo(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	ipc_peer_send(p, &b);
 }
 
+/* Echo a password the way the master answers a worker: sent by
+ * reference and wiped, and the received payload wiped after use. */
+static void
+h_secret(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct seen *s = arg;
+	struct ipc_buf b;
+	const char *str = ipc_get_str(m);
+	size_t i;
+
+	if (m->error)
+		return;
+	ipc_buf_init(&b, T_SECRET);
+	ipc_buf_reserve(&b, 5 + strlen(str));
+	ipc_add_str(&b, str);
+	strlcpy(s->last_str, str, sizeof(s->last_str));
+	ipc_msg_wipe(m);
+	for (i = 0; i < m->len && m->data[i] == 0; i++)
+		;
+	s->wiped = i == m->len;
+	ipc_peer_send_secret(p, &b);
+	if (b.data != NULL || b.len != 0)
+		s->wiped = 0;
+}
+
 static const struct ipc_handler handlers[] = {{T_NUM, "NUM", h_num},
     {T_STR, "STR", h_str}, {T_BLOB, "BLOB", h_blob},
-    {T_REJECT, "REJECT", h_reject}, {T_ECHO, "ECHO", h_echo}, {0, NULL, NULL}};
+    {T_REJECT, "REJECT", h_reject}, {T_ECHO, "ECHO", h_echo},
+    {T_SECRET, "SECRET", h_secret}, {0, NULL, NULL}};
 
 static void
 on_close(struct ipc_peer *p, void *arg)
@@ -608,6 +642,55 @@ test_peer_send(struct event_base *base)
 	close(fd);
 }
 
+/* Frames that carry passwords: reserved up front, wiped after use. */
+static void
+test_secret(struct event_base *base)
+{
+	struct ipc_buf b;
+	struct ipc_msg m;
+	struct seen s;
+	uint8_t *payload = NULL, *before;
+	uint32_t type = 0;
+	size_t len = 0;
+	int fd, i;
+
+	ipc_buf_init(&b, T_SECRET);
+	ipc_buf_reserve(&b, 4000);
+	before = b.data;
+	for (i = 0; i < 1000; i++)
+		ipc_add_u32(&b, (uint32_t)i);
+	ok(b.data == before && b.cap >= b.len,
+	    "reserved room: adding fields never moves the data");
+	ipc_buf_wipe(&b);
+	ok(b.data == NULL && b.len == 0 && b.cap == 0, "wipe frees and resets");
+
+	peer_pair(base, &s, 0, &fd);
+	ipc_buf_init(&b, T_SECRET);
+	ipc_add_str(&b, "hunter2");
+	ok(ipc_send_blocking(fd, &b) == 0, "send a secret frame");
+	RUN_UNTIL(base, readable(fd));
+	ok(s.wiped,
+	    "handler's payload zeroed by ipc_msg_wipe, buf handed "
+	    "over by ipc_peer_send_secret");
+	is_str(s.last_str, "hunter2", "handler read it before the wipe");
+	ok(ipc_recv_blocking(fd, 1024, &type, &payload, &len, 1000) == 0,
+	    "the frame sent by reference arrives");
+	ipc_msg_init(&m, type, payload, len);
+	is_str(ipc_get_str(&m), "hunter2", "intact");
+	ok(type == T_SECRET && ipc_msg_done(&m), "well-formed");
+	free(payload);
+
+	/* queued but never written: dropped (and wiped) with the peer */
+	ipc_buf_init(&b, T_SECRET);
+	ipc_add_str(&b, "hunter3");
+	ipc_peer_send_secret(s.peer, &b);
+	ok(ipc_peer_pending(s.peer) == 20 && b.data == NULL,
+	    "a queued secret frame counts as pending");
+	ipc_peer_close(s.peer);
+	is_int(s.closed, 1, "peer closed with the frame still queued");
+	close(fd);
+}
+
 /* ---- blocking helpers without a loop ---- */
 
 static void
@@ -727,6 +810,7 @@ main(void)
 	test_peer_errors(base);
 	test_peer_max(base);
 	test_peer_send(base);
+	test_secret(base);
 	event_base_free(base);
 
 	test_blocking();
