@@ -24,6 +24,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "proto.h"
+#include "qlayout.h"
 #include "queue.h"
 #include "routes.h"
 #include "util.h"
@@ -36,6 +37,7 @@ struct ncctl {
 	struct nc_config cfg;
 	const char *dir;
 	int config_ok;
+	int starting; /* check before start: the master fixes the modes */
 	struct cf_errors errs;
 };
 
@@ -179,6 +181,19 @@ check_file_exec(const char *dir, const char *name)
 	return ok;
 }
 
+/* Owners and modes of the queue tree, as the master makes them. */
+static int
+check_layout(void)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return qlayout_check(&ctl.cfg, geteuid(), getegid(), 0, stderr);
+	if ((pw = getpwnam(ctl.cfg.mail_owner)) == NULL)
+		return 0; /* already reported */
+	return qlayout_check(&ctl.cfg, pw->pw_uid, pw->pw_gid, 1, stderr);
+}
+
 /* The routing table: every bad line, with its number. */
 static int
 check_routes(void)
@@ -226,6 +241,8 @@ cmd_check(int argc, char **argv)
 		problems++;
 	}
 	problems += check_routes();
+	if (!ctl.starting)
+		problems += check_layout();
 	for (i = 0; daemons[i] != NULL; i++)
 		problems +=
 		    !check_file_exec(ctl.cfg.daemon_directory, daemons[i]);
@@ -251,6 +268,7 @@ cmd_start(int argc, char **argv)
 		    (int)pid);
 		return 1;
 	}
+	ctl.starting = 1;
 	if (cmd_check(1, argv) != 0)
 		return 1;
 	xasprintf(&path, "%s/ncmta-master", ctl.cfg.daemon_directory);

@@ -21,19 +21,11 @@
 
 #include "log.h"
 #include "master.h"
+#include "qlayout.h"
 #include "queue.h"
 #include "util.h"
 
 struct master *master;
-
-/* The tree under queue_directory: name, mode, owned by mail_owner? */
-static const struct {
-	const char *name;
-	int mode;
-	int owned;
-} qdirs[] = {{"", 0755, 0}, {"db", 0700, 1}, {"maildrop", 01733, 1},
-    {"private", 0700, 1}, {"public", 0755, 0}, {"pid", 0755, 0},
-    {"flags", 0755, 1}, {"corrupt", 0700, 1}, {"empty", 0555, 0}, {NULL, 0, 0}};
 
 static void
 master_usage(void)
@@ -81,24 +73,11 @@ master_create_queue(void)
 static void
 master_mkdirs(void)
 {
-	struct stat st;
-	char *path;
-	int i;
+	char *path, *err;
 
-	for (i = 0; qdirs[i].name != NULL; i++) {
-		path = config_qpath(&master->cfg, qdirs[i].name);
-		if (mkdir(path, (mode_t)qdirs[i].mode) == -1 && errno != EEXIST)
-			fatal("mkdir %s", path);
-		if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
-			fatalx("%s is not a directory", path);
-		if (chmod(path, (mode_t)qdirs[i].mode) == -1)
-			fatal("chmod %s", path);
-		if (master->as_root &&
-		    chown(path, qdirs[i].owned ? master->uid : 0,
-		        qdirs[i].owned ? master->gid : 0) == -1)
-			fatal("chown %s", path);
-		free(path);
-	}
+	if (qlayout_create(&master->cfg, master->uid, master->gid,
+	        master->as_root, &err) == -1)
+		fatalx("%s", err);
 	master_create_queue();
 	/* the daemons open the queue's files as mail_owner */
 	path = config_qpath(&master->cfg, "db/data.mdb");
