@@ -28,6 +28,7 @@
 struct lookup_name {
 	struct dest_lookup *lk;
 	char name[256];
+	char nexthop[256]; /* a relay's configured name */
 	unsigned port;
 	uint32_t flags; /* HOST_F_RELAY */
 	int pref; /* MX preference, -1 for a relay */
@@ -78,16 +79,16 @@ dest_get(const struct route *r, const char *domain)
 {
 	struct qm_dest key, *d;
 	int relay_only;
-	const char *relays;
+	const char *relays, *tls = r != NULL ? r->tls : "";
 	char *k;
 
 	relay_only = r ? r->action == ROUTE_SMARTHOST
 	               : strcmp(qm->cfg.delivery_mode, "smarthost") == 0;
 	relays = r && r->hosts && *r->hosts ? r->hosts : qm->cfg.smart_host;
 	if (relay_only)
-		xasprintf(&k, "relay %s", relays);
+		xasprintf(&k, "relay %s tls=%s", relays, tls);
 	else
-		xasprintf(&k, "direct %s via %s", domain, relays);
+		xasprintf(&k, "direct %s via %s tls=%s", domain, relays, tls);
 	key.key = k;
 	if ((d = RB_FIND(qm_dest_tree, &qm->dests, &key)) != NULL) {
 		free(k);
@@ -98,6 +99,7 @@ dest_get(const struct route *r, const char *domain)
 	d->kind = relay_only ? DEST_RELAY : DEST_DIRECT;
 	d->domain = xstrdup(relay_only ? "" : domain);
 	d->relays = xstrdup(relays);
+	strlcpy(d->tls, tls, sizeof(d->tls));
 	TAILQ_INIT(&d->waiting);
 	TAILQ_INIT(&d->blocked);
 	sched_init(&d->health);
@@ -225,8 +227,8 @@ dest_resolve(struct qm_dest *d)
 /* ---- between the rounds: which names, in which order ---- */
 
 static struct lookup_name *
-name_add(
-    struct dest_lookup *lk, const char *name, unsigned port, uint32_t flags)
+name_add(struct dest_lookup *lk, const char *name, const char *nexthop,
+    unsigned port, uint32_t flags)
 {
 	struct lookup_name *nm;
 
@@ -235,6 +237,7 @@ name_add(
 	memset(nm, 0, sizeof(*nm));
 	nm->lk = lk;
 	strlcpy(nm->name, name, sizeof(nm->name));
+	strlcpy(nm->nexthop, nexthop, sizeof(nm->nexthop));
 	nm->port = port;
 	nm->flags = flags;
 	nm->pref = -1;
@@ -281,6 +284,7 @@ slot_names(struct dest_lookup *lk, struct lookup_slot *s)
 {
 	uint32_t flags = s->is_domain ? 0 : HOST_F_RELAY;
 	const char *what = s->is_domain ? "" : "relay host ";
+	const char *relay = s->is_domain ? "" : s->spec.name;
 	char lit[256];
 	int i, real = 0;
 
@@ -292,7 +296,7 @@ slot_names(struct dest_lookup *lk, struct lookup_slot *s)
 			if (strncasecmp(lit, "IPv6:", 5) == 0)
 				memmove(lit, lit + 5, strlen(lit + 5) + 1);
 		}
-		name_add(lk, lit, s->spec.port, flags);
+		name_add(lk, lit, relay, s->spec.port, flags);
 		return;
 	}
 	switch (s->status) {
@@ -310,13 +314,15 @@ slot_names(struct dest_lookup *lk, struct lookup_slot *s)
 		}
 		for (i = 0; i < s->nmx; i++)
 			if (*s->mx[i] != '\0' && s->is_domain)
-				name_add(lk, s->mx[i], s->spec.port, flags)
+				name_add(
+				    lk, s->mx[i], relay, s->spec.port, flags)
 				    ->pref = (int)s->pref[i];
 			else if (*s->mx[i] != '\0')
-				name_add(lk, s->mx[i], s->spec.port, flags);
+				name_add(
+				    lk, s->mx[i], relay, s->spec.port, flags);
 		return;
 	case DNS_S_NODATA: /* implicit MX: the name itself */
-		name_add(lk, s->spec.name, s->spec.port, flags);
+		name_add(lk, s->spec.name, relay, s->spec.port, flags);
 		return;
 	case DNS_S_NXDOMAIN:
 		if (s->is_domain)
@@ -426,6 +432,7 @@ host_add(struct qm_dest *d, const struct lookup_name *nm, const char *addr)
 	d->hosts = xreallocarray(d->hosts, d->nhosts + 1, sizeof(*h));
 	h = &d->hosts[d->nhosts++];
 	strlcpy(h->name, nm->name, sizeof(h->name));
+	strlcpy(h->nexthop, nm->nexthop, sizeof(h->nexthop));
 	strlcpy(h->addr, addr, sizeof(h->addr));
 	h->port = nm->port;
 	h->flags = nm->flags;

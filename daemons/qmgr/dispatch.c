@@ -159,6 +159,43 @@ job_send_body(struct qm_job *j, const uint8_t *body, size_t len)
 	ipc_peer_send(j->worker->peer, &b);
 }
 
+static uint32_t
+tls_level_value(const char *level)
+{
+	static const char *names[] = {"none", "may", "encrypt", "verify"};
+	uint32_t i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(level, names[i]) == 0)
+			return i;
+	return TLS_MAY; /* the configuration checks rule this out */
+}
+
+/* What the worker must do for TLS and AUTH with this host, by the
+ * configuration in force now, so a reload applies to the next job.
+ * Unset, the level is "may" for exchangers and "verify" for relays. */
+static uint32_t
+host_flags(const struct qm_dest *d, const struct dest_host *h)
+{
+	const struct nc_config *cfg = &qm->cfg;
+	int relay = (h->flags & HOST_F_RELAY) != 0;
+	const char *level = *d->tls ? d->tls : cfg->smtp_tls_security_level;
+	uint32_t f = h->flags, tls;
+
+	if (*level == '\0')
+		tls = relay ? TLS_VERIFY : TLS_MAY;
+	else
+		tls = tls_level_value(level);
+	f |= tls << HOST_F_TLS_SHIFT;
+	if (h->port == 465 || (relay && cfg->smtp_tls_wrappermode))
+		f |= HOST_F_WRAPPER;
+	if (relay && cfg->smtp_sasl_auth)
+		f |= HOST_F_AUTH;
+	if (cfg->smtp_sasl_allow_plaintext)
+		f |= HOST_F_AUTH_PLAIN;
+	return f;
+}
+
 static void
 job_send(struct qm_job *j, const uint8_t *body, size_t len)
 {
@@ -186,7 +223,8 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len)
 		ipc_add_str(&b, dh->name);
 		ipc_add_str(&b, dh->addr);
 		ipc_add_u32(&b, dh->port);
-		ipc_add_u32(&b, dh->flags);
+		ipc_add_u32(&b, host_flags(d, dh));
+		ipc_add_str(&b, dh->nexthop);
 	}
 	free(order);
 	ipc_add_u32(&b, j->nrcpt);

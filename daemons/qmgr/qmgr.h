@@ -30,6 +30,7 @@
 /* One address to try: exchanger or relay name, numeric address, port. */
 struct dest_host {
 	char name[256];
+	char nexthop[256]; /* the relay's configured name, "" for an MX */
 	char addr[64];
 	unsigned port;
 	uint32_t flags; /* HOST_F_* */
@@ -78,6 +79,7 @@ struct qm_dest {
 	enum dest_kind kind;
 	char *domain; /* DEST_DIRECT */
 	char *relays; /* host list ("" = none) */
+	char tls[16]; /* the route's tls= level, "" for the default */
 	enum dest_state state;
 	time_t expires;
 	enum dest_result result;

@@ -4,6 +4,9 @@
  * table gives each state its reply handler, timeout and wording, and one
  * timer bounds every step. Session-level failures move the job to its
  * next host; a good session is kept idle and reused for the same hosts.
+ * Between EHLO and MAIL come STARTTLS (RFC 3207) and AUTH (RFC 4954) as
+ * the host's flags from qmgr ask; TLS is an OpenSSL bufferevent put over
+ * the socket's.
  */
 #include <sys/socket.h>
 
@@ -19,11 +22,15 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include "auth.h"
+#include "ipc.h"
 #include "log.h"
 #include "proto.h"
 #include "smtp.h"
+#include "tls.h"
 
 #define SMTP_QUIT_TIMEOUT 10 /* seconds a polite QUIT may take */
 
@@ -32,6 +39,12 @@ enum smtp_state {
 	S_GREETING,
 	S_EHLO,
 	S_HELO,
+	S_STARTTLS,
+	S_HANDSHAKE, /* TLS handshake under way: no reply awaited */
+	S_AUTH_WAIT, /* waiting for the master's credentials */
+	S_AUTH,
+	S_AUTH_USER, /* LOGIN: the 334 asking for the user name */
+	S_AUTH_PASS, /* LOGIN: the 334 asking for the password */
 	S_RSET,
 	S_MAIL,
 	S_RCPT,
@@ -71,6 +84,17 @@ struct smtp_session {
 	char *key; /* host list of the job that opened it */
 	char namaddr[SMTP_RELAY_MAX - 8]; /* "name[addr]" */
 	char relay[SMTP_RELAY_MAX]; /* "name[addr]:port" */
+	char name[SMTP_NAME_MAX + 1]; /* the host's name, for TLS checks */
+	char nexthop[SMTP_NAME_MAX + 1]; /* a relay's configured name */
+	uint16_t port;
+	uint32_t hflags; /* HOST_F_* of the host it was opened to */
+	int notls; /* "may" whose handshake failed here: plain text */
+	int wrapper; /* implicit TLS: the greeting comes after it */
+	int tls; /* TLS is up */
+	int authed; /* AUTH succeeded */
+	unsigned auth_mechs; /* AUTH_MECH_* the server offers */
+	uint64_t secret_req; /* the credentials request awaited */
+	char *auth_user, *auth_pass; /* for LOGIN's two steps, then wiped */
 	unsigned caps;
 	uint64_t size_max; /* SIZE parameter, 0 = none */
 	double t_established;
@@ -96,6 +120,8 @@ struct state_def {
 static void on_greeting(struct smtp_session *);
 static void on_ehlo(struct smtp_session *);
 static void on_helo(struct smtp_session *);
+static void on_starttls(struct smtp_session *);
+static void on_auth(struct smtp_session *);
 static void on_rset(struct smtp_session *);
 static void on_mail(struct smtp_session *);
 static void on_rcpt(struct smtp_session *);
@@ -104,6 +130,7 @@ static void on_dot(struct smtp_session *);
 static void on_unexpected(struct smtp_session *);
 static void session_connect(struct smtp_job *);
 static void session_mail_start(struct smtp_session *);
+static void session_setup_bev(struct smtp_session *);
 
 static const struct state_def states[S_NSTATES] = {
     [S_CONNECT] = {"CONNECT", "connecting", T_CONNECT, on_unexpected},
@@ -111,6 +138,14 @@ static const struct state_def states[S_NSTATES] = {
         on_greeting},
     [S_EHLO] = {"EHLO", "performing the EHLO handshake", T_HELO, on_ehlo},
     [S_HELO] = {"HELO", "performing the HELO handshake", T_HELO, on_helo},
+    [S_STARTTLS] = {"STARTTLS", "sending STARTTLS", T_HELO, on_starttls},
+    [S_HANDSHAKE] = {"STARTTLS", "performing the TLS handshake", T_HELO,
+        on_unexpected},
+    [S_AUTH_WAIT] = {"AUTH", "looking up SASL credentials", T_HELO,
+        on_unexpected},
+    [S_AUTH] = {"AUTH", "authenticating", T_HELO, on_auth},
+    [S_AUTH_USER] = {"AUTH", "authenticating", T_HELO, on_auth},
+    [S_AUTH_PASS] = {"AUTH", "authenticating", T_HELO, on_auth},
     [S_RSET] = {"RSET", "sending RSET", T_HELO, on_rset},
     [S_MAIL] = {"MAIL FROM", "sending MAIL FROM", T_HELO, on_mail},
     [S_RCPT] = {"RCPT TO", "sending RCPT TO", T_HELO, on_rcpt},
@@ -159,6 +194,8 @@ session_destroy(struct smtp_session *s)
 	} else if (s->fd != -1)
 		close(s->fd);
 	event_free(s->timer);
+	auth_wipe_free(s->auth_user);
+	auth_wipe_free(s->auth_pass);
 	free(s->key);
 	free(s);
 }
@@ -250,6 +287,21 @@ session_cmd(struct smtp_session *s, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	log_debug("> %s: %s", s->namaddr, line);
+}
+
+/* A command carrying credentials: the log shows only "shown", and the
+ * response (malloc'd) is wiped once it is in the output buffer. */
+static void
+session_cmd_secret(
+    struct smtp_session *s, const char *shown, const char *prefix, char *resp)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	evbuffer_add(out, prefix, strlen(prefix));
+	evbuffer_add(out, resp, strlen(resp));
+	evbuffer_add(out, "\r\n", 2);
+	auth_wipe_free(resp);
+	log_debug("> %s: %s", s->namaddr, shown);
 }
 
 static void
@@ -449,16 +501,20 @@ session_ready(struct smtp_session *s)
 	session_mail_start(s);
 }
 
+static void session_after_ehlo(struct smtp_session *);
+
 static void
 on_ehlo(struct smtp_session *s)
 {
 	char reason[SMTP_REASON_MAX];
 
 	if (s->reply.code / 100 == 2) {
-		session_ready(s);
+		session_after_ehlo(s);
 		return;
 	}
-	if (s->reply.code == 421) {
+	/* with TLS required (or up), HELO would be a way around it */
+	if (s->reply.code == 421 || s->tls ||
+	    HOST_F_TLS(s->hflags) >= TLS_ENCRYPT) {
 		session_said(s, reason, sizeof(reason));
 		s->broken = 1;
 		session_host_failed(
@@ -484,6 +540,271 @@ on_helo(struct smtp_session *s)
 	if (s->reply.code == 421)
 		s->broken = 1;
 	session_host_failed(s, reason, smtp_reply_dsn(&s->reply), s->relay);
+}
+
+/* ---- STARTTLS ---- */
+
+static void
+session_tls_start(struct smtp_session *s)
+{
+	struct bufferevent *under = s->bev;
+	SSL *ssl = tls_client_new(
+	    s->w->tls_ctx, *s->nexthop != '\0' ? s->nexthop : s->name);
+
+	/* anything the server sent after its 220 is not ours to read
+	 * (RFC 3207 section 4.2: no plain-text command injection) */
+	evbuffer_drain(bufferevent_get_input(under),
+	    evbuffer_get_length(bufferevent_get_input(under)));
+	evbuffer_remove_cb_entry(bufferevent_get_output(under), s->out_cb);
+	s->bev = bufferevent_openssl_filter_new(s->w->base, under, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL)
+		fatalx("bufferevent_openssl_filter_new");
+	session_setup_bev(s);
+	session_expect(s, S_HANDSHAKE);
+}
+
+static void
+on_starttls(struct smtp_session *s)
+{
+	char reason[SMTP_REASON_MAX];
+
+	if (s->reply.code == 220) {
+		session_tls_start(s);
+		return;
+	}
+	if (s->reply.code == 421 || HOST_F_TLS(s->hflags) >= TLS_ENCRYPT) {
+		snprintf(reason, sizeof(reason),
+		    "TLS is required, but host %s refused to start TLS: %s",
+		    s->namaddr, s->reply.text);
+		s->broken = s->reply.code == 421;
+		session_host_failed(s, reason, "4.7.4", s->relay);
+		return;
+	}
+	log_info("%s refused STARTTLS (%s); going on in plain text", s->namaddr,
+	    s->reply.text);
+	s->notls = 1;
+	session_after_ehlo(s);
+}
+
+/* The names a certificate may carry: the relay's configured name and
+ * the name it resolved to, or the exchanger's name. */
+static size_t
+session_tls_names(struct smtp_session *s, const char *names[2])
+{
+	size_t n = 0;
+
+	if (*s->nexthop != '\0')
+		names[n++] = s->nexthop;
+	if (n == 0 || strcasecmp(s->nexthop, s->name) != 0)
+		names[n++] = s->name;
+	return n;
+}
+
+static void
+session_tls_up(struct smtp_session *s)
+{
+	const char *names[2];
+	char why[512], desc[256], reason[SMTP_REASON_MAX];
+	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	enum tls_trust t;
+
+	t = tls_verdict(
+	    ssl, names, session_tls_names(s, names), why, sizeof(why));
+	tls_describe(ssl, desc, sizeof(desc));
+	log_info("%s TLS connection established to %s: %s", tls_trust_word(t),
+	    s->relay, desc);
+	s->tls = 1;
+	if (HOST_F_TLS(s->hflags) == TLS_VERIFY && t != TLS_VERIFIED) {
+		snprintf(reason, sizeof(reason),
+		    "TLS is required, but host %s %s", s->namaddr, why);
+		session_host_failed(s, reason, "4.7.5", s->relay);
+		return;
+	}
+	if (s->wrapper) {
+		session_expect(s, S_GREETING);
+		return;
+	}
+	s->caps = 0;
+	s->size_max = 0;
+	s->auth_mechs = 0;
+	session_cmd(s, "EHLO %s", s->w->cfg.myhostname);
+	session_expect(s, S_EHLO);
+}
+
+static void
+session_tls_failed(struct smtp_session *s)
+{
+	unsigned long e, last = 0;
+	char detail[256], reason[SMTP_REASON_MAX];
+	struct smtp_job *job;
+
+	while ((e = bufferevent_get_openssl_error(s->bev)) != 0)
+		last = e;
+	tls_error_text(last, detail, sizeof(detail));
+	s->broken = 1;
+	if (!s->wrapper && HOST_F_TLS(s->hflags) == TLS_MAY &&
+	    (job = session_detach(s)) != NULL) {
+		log_info("%s: TLS handshake with %s failed (%s); trying again "
+		         "in plain text",
+		    job->qid, s->relay, detail);
+		session_close(s);
+		job->plain_host = job->hostidx + 1;
+		session_connect(job);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "TLS handshake with %s failed: %s",
+	    s->namaddr, detail);
+	session_host_failed(s, reason, "4.7.5", s->relay);
+}
+
+/* ---- AUTH ---- */
+
+static void session_cmd_secret(
+    struct smtp_session *, const char *shown, const char *prefix, char *resp);
+
+static void
+session_auth_fail(struct smtp_session *s, const char *fmt, const char *arg)
+{
+	char reason[SMTP_REASON_MAX], said[SMTP_REASON_MAX];
+
+	snprintf(said, sizeof(said), fmt, s->namaddr, arg);
+	snprintf(reason, sizeof(reason), "%s", said);
+	auth_wipe_free(s->auth_user);
+	auth_wipe_free(s->auth_pass);
+	s->auth_user = s->auth_pass = NULL;
+	session_host_failed(s, reason, "4.7.0", s->relay);
+}
+
+/* Ask the master for this relay's credentials (see smtp_secret_answer). */
+static void
+session_auth_start(struct smtp_session *s)
+{
+	struct smtp_worker *w = s->w;
+	struct ipc_buf b;
+
+	if (w->master == NULL) { /* started by hand: no secrets */
+		session_ready(s);
+		return;
+	}
+	s->secret_req = ++w->secret_seq;
+	ipc_buf_init(&b, M_CHILD_SECRET_REQ);
+	ipc_add_u64(&b, s->secret_req);
+	ipc_add_str(&b, *s->nexthop != '\0' ? s->nexthop : s->name);
+	ipc_add_u32(&b, s->port);
+	ipc_peer_send(w->master, &b);
+	session_expect(s, S_AUTH_WAIT);
+}
+
+static void
+session_auth_send(struct smtp_session *s, const char *user, const char *pass)
+{
+	unsigned mech = auth_mech_pick(s->auth_mechs);
+
+	if (!s->tls && !(s->hflags & HOST_F_AUTH_PLAIN)) {
+		session_auth_fail(s,
+		    "not sending AUTH to host %s: the connection is not "
+		    "encrypted%s (smtp_sasl_allow_plaintext = no)",
+		    (s->caps & CAP_STARTTLS) ? ""
+		                             : " and it offers no STARTTLS");
+		return;
+	}
+	if (mech == 0) {
+		session_auth_fail(s,
+		    "host %s offers no SASL mechanism we support%s "
+		    "(PLAIN, LOGIN)",
+		    "");
+		return;
+	}
+	log_debug("%s: AUTH %s as %s", s->namaddr, auth_mech_name(mech), user);
+	if (mech == AUTH_MECH_PLAIN) {
+		session_cmd_secret(s, "AUTH PLAIN <credentials>", "AUTH PLAIN ",
+		    auth_plain_response(user, pass));
+		session_expect(s, S_AUTH);
+		return;
+	}
+	s->auth_user = xstrdup(user);
+	s->auth_pass = xstrdup(pass);
+	session_cmd(s, "AUTH LOGIN");
+	session_expect(s, S_AUTH_USER);
+}
+
+void
+smtp_secret_answer(struct smtp_worker *w, uint64_t req, int found,
+    const char *user, const char *pass)
+{
+	struct smtp_session *s;
+
+	TAILQ_FOREACH(s, &w->sessions, entry)
+	if (!s->dead && s->state == S_AUTH_WAIT && s->secret_req == req)
+		break;
+	if (s == NULL)
+		return;
+	evtimer_del(s->timer);
+	session_enter(s);
+	if (!found) {
+		log_debug(
+		    "%s: no credentials for %s:%u in secrets_file; no AUTH",
+		    s->namaddr, *s->nexthop ? s->nexthop : s->name, s->port);
+		session_ready(s);
+	} else
+		session_auth_send(s, user, pass);
+	session_leave(s);
+}
+
+static void
+on_auth(struct smtp_session *s)
+{
+	if (s->state != S_AUTH && s->reply.code == 334) {
+		const char *v =
+		    s->state == S_AUTH_USER ? s->auth_user : s->auth_pass;
+
+		session_cmd_secret(s,
+		    s->state == S_AUTH_USER ? "<user name>" : "<password>", "",
+		    auth_base64(v, strlen(v)));
+		session_expect(
+		    s, s->state == S_AUTH_USER ? S_AUTH_PASS : S_AUTH);
+		return;
+	}
+	if (s->reply.code == 235) {
+		auth_wipe_free(s->auth_user);
+		auth_wipe_free(s->auth_pass);
+		s->auth_user = s->auth_pass = NULL;
+		s->authed = 1;
+		session_ready(s);
+		return;
+	}
+	if (s->reply.code == 421)
+		s->broken = 1;
+	session_auth_fail(
+	    s, "SASL authentication failed; server %s said: %s", s->reply.text);
+}
+
+/* After EHLO (again after TLS): STARTTLS, then AUTH, then mail. */
+static void
+session_after_ehlo(struct smtp_session *s)
+{
+	int level = HOST_F_TLS(s->hflags);
+	char reason[SMTP_REASON_MAX];
+
+	if (!s->tls && level != TLS_NONE && !s->notls &&
+	    (s->caps & CAP_STARTTLS)) {
+		session_cmd(s, "STARTTLS");
+		session_expect(s, S_STARTTLS);
+		return;
+	}
+	if (!s->tls && level >= TLS_ENCRYPT) {
+		snprintf(reason, sizeof(reason),
+		    "TLS is required, but was not offered by host %s",
+		    s->namaddr);
+		session_host_failed(s, reason, "4.7.4", s->relay);
+		return;
+	}
+	if ((s->hflags & HOST_F_AUTH) && !s->authed && (s->caps & CAP_AUTH)) {
+		session_auth_start(s);
+		return;
+	}
+	session_ready(s);
 }
 
 static void
@@ -632,11 +953,12 @@ on_data(struct smtp_session *s)
 		session_txn_end(s);
 		return;
 	}
+	/* S_BODY first: a TLS bufferevent may take the data at once */
+	session_expect(s, S_BODY);
 	wire->refs++;
 	if (evbuffer_add_reference(bufferevent_get_output(s->bev), wire->data,
 	        wire->len, wire_cleanup, wire) == -1)
 		fatalx("evbuffer_add_reference");
-	session_expect(s, S_BODY);
 }
 
 static void
@@ -681,6 +1003,12 @@ session_on_421(struct smtp_session *s)
 /* ---- EHLO keywords ---- */
 
 static void
+ehlo_auth(struct smtp_session *s, const char *arg)
+{
+	s->auth_mechs |= auth_mechs_parse(arg);
+}
+
+static void
 ehlo_size(struct smtp_session *s, const char *arg)
 {
 	unsigned long long v = 0;
@@ -700,7 +1028,7 @@ static const struct ehlo_keyword {
     {"SIZE", CAP_SIZE, ehlo_size},
     {"8BITMIME", CAP_8BITMIME, NULL},
     {"STARTTLS", CAP_STARTTLS, NULL},
-    {"AUTH", CAP_AUTH, NULL},
+    {"AUTH", CAP_AUTH, ehlo_auth},
     {"ENHANCEDSTATUSCODES", CAP_ENHANCEDSTATUSCODES, NULL},
     {"SMTPUTF8", CAP_SMTPUTF8, NULL},
     {"DSN", CAP_DSN, NULL},
@@ -718,7 +1046,7 @@ ehlo_line(struct smtp_session *s, const char *line, size_t len)
 		return;
 	line += 4;
 	len -= 4;
-	n = strcspn(line, " ");
+	n = strcspn(line, " ="); /* "AUTH=PLAIN" is an old form of AUTH */
 	for (k = ehlo_keywords; k->name != NULL; k++) {
 		if (n != strlen(k->name) || strncasecmp(line, k->name, n) != 0)
 			continue;
@@ -816,7 +1144,7 @@ session_read_cb(struct bufferevent *bev, void *arg)
 	session_enter(s);
 	while (!s->dead && (len = session_getline(s, in, line)) >= 0) {
 		if (s->state == S_IDLE || s->state == S_QUIT ||
-		    s->state == S_CONNECT) {
+		    s->state == S_CONNECT || s->state == S_HANDSHAKE) {
 			/* a server talking out of turn is not worth keeping */
 			if (s->state != S_QUIT)
 				log_debug("%s: unexpected input while idle",
@@ -836,7 +1164,14 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	session_enter(s);
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+	if (s->state == S_HANDSHAKE && (what & BEV_EVENT_CONNECTED)) {
+		evtimer_del(s->timer);
+		session_tls_up(s);
+	} else if (s->state == S_HANDSHAKE &&
+	    (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+		evtimer_del(s->timer);
+		session_tls_failed(s);
+	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if (s->job == NULL)
 			session_close(s);
 		else
@@ -873,22 +1208,39 @@ session_connect_failed(struct smtp_session *s, int err)
 }
 
 static void
-session_connect_ok(struct smtp_session *s)
+session_setup_bev(struct smtp_session *s)
 {
-	event_free(s->conn_ev);
-	s->conn_ev = NULL;
-	s->bev =
-	    bufferevent_socket_new(s->w->base, s->fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL)
-		fatalx("bufferevent_socket_new");
-	s->fd = -1;
 	bufferevent_setcb(s->bev, session_read_cb, NULL, session_event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_MAX);
 	s->out_cb = evbuffer_add_cb(
 	    bufferevent_get_output(s->bev), session_output_cb, s);
+	if (s->tls || s->state == S_HANDSHAKE || s->wrapper)
+		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* Connected: the greeting comes next, or first the TLS handshake of
+ * implicit TLS (smtp_tls_wrappermode, port 465). */
+static void
+session_connect_ok(struct smtp_session *s)
+{
+	event_free(s->conn_ev);
+	s->conn_ev = NULL;
+	s->wrapper = (s->hflags & HOST_F_WRAPPER) != 0;
+	if (s->wrapper)
+		s->bev = bufferevent_openssl_socket_new(s->w->base, s->fd,
+		    tls_client_new(s->w->tls_ctx,
+		        *s->nexthop != '\0' ? s->nexthop : s->name),
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	else
+		s->bev = bufferevent_socket_new(
+		    s->w->base, s->fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL)
+		fatalx("bufferevent_socket_new");
+	s->fd = -1;
 	smtp_reply_init(&s->reply);
-	session_expect(s, S_GREETING);
+	session_expect(s, s->wrapper ? S_HANDSHAKE : S_GREETING);
+	session_setup_bev(s);
 }
 
 static void
@@ -993,6 +1345,11 @@ session_connect(struct smtp_job *job)
 	s = session_new(job->w, job);
 	snprintf(s->namaddr, sizeof(s->namaddr), "%s[%s]", h->name, h->addr);
 	snprintf(s->relay, sizeof(s->relay), "%s:%u", s->namaddr, h->port);
+	strlcpy(s->name, h->name, sizeof(s->name));
+	strlcpy(s->nexthop, h->nexthop, sizeof(s->nexthop));
+	s->port = h->port;
+	s->hflags = h->flags;
+	s->notls = job->plain_host == job->hostidx + 1;
 	session_expect(s, S_CONNECT);
 	s->fd =
 	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

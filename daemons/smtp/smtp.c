@@ -21,6 +21,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "privdrop.h"
+#include "tls.h"
 #include "proto.h"
 #include "smtp.h"
 #include "wire.h"
@@ -52,6 +53,7 @@ job_free(struct smtp_job *job)
 	for (i = 0; i < job->nhosts; i++) {
 		free(job->hosts[i].name);
 		free(job->hosts[i].addr);
+		free(job->hosts[i].nexthop);
 	}
 	for (i = 0; i < job->nrcpt; i++) {
 		free(job->rcpts[i].address);
@@ -207,12 +209,19 @@ job_addr_ok(const char *s)
 	    inet_pton(AF_INET6, s, &a6) == 1;
 }
 
-/* Hosts: u32 n, n x (str name, str addr, u32 port, u32 flags). */
+#define HOST_F_ALL                                                             \
+	(HOST_F_RELAY | HOST_F_WRAPPER | HOST_F_AUTH | HOST_F_AUTH_PLAIN |     \
+	    HOST_F_TLS_MASK)
+
+/* Hosts: u32 n, n x (str name, str addr, u32 port, u32 flags,
+ * str nexthop). Sessions are reused only by jobs with the same list,
+ * flags included, so a session never outlives the policy it was opened
+ * under. */
 static const char *
 job_parse_hosts(struct smtp_job *job, struct ipc_msg *m)
 {
 	uint32_t n = ipc_get_u32(m), i, port, flags;
-	const char *name, *addr;
+	const char *name, *addr, *nexthop;
 	char *key = xstrdup(""), *k;
 
 	if (n == 0 || n > SMTP_MAX_HOSTS)
@@ -223,16 +232,19 @@ job_parse_hosts(struct smtp_job *job, struct ipc_msg *m)
 		addr = ipc_get_str(m);
 		port = ipc_get_u32(m);
 		flags = ipc_get_u32(m);
+		nexthop = ipc_get_str(m);
 		if (m->error || !job_hostname_ok(name) || !job_addr_ok(addr) ||
-		    port == 0 || port > 65535 || (flags & ~HOST_F_RELAY) != 0)
+		    port == 0 || port > 65535 || (flags & ~HOST_F_ALL) != 0 ||
+		    (*nexthop != '\0' && !job_hostname_ok(nexthop)))
 			return (free(key), "bad host");
 		job->hosts[i].name = xstrdup(name);
+		job->hosts[i].nexthop = xstrdup(nexthop);
 		job->hosts[i].addr = xstrdup(addr);
 		job->hosts[i].port = (uint16_t)port;
 		job->hosts[i].flags = flags;
 		job->nhosts++;
-		xasprintf(
-		    &k, "%s%s%s[%s]:%u", key, i ? "," : "", name, addr, port);
+		xasprintf(&k, "%s%s%s[%s]:%u/%x", key, i ? "," : "", name, addr,
+		    port, flags);
 		free(key);
 		key = k;
 	}
@@ -451,8 +463,28 @@ ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	m->pos = m->len;
 }
 
+/* The master's answer to a session's credentials request. The strings
+ * are wiped in the frame once the session has used them. */
+static void
+ctl_secret(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct smtp_worker *w = arg;
+	uint64_t req = ipc_get_u64(m);
+	uint32_t found = ipc_get_u32(m);
+	char *user = (char *)ipc_get_str(m), *pass = (char *)ipc_get_str(m);
+
+	if (!ipc_msg_done(m)) {
+		ipc_peer_error(p, "bad credentials frame");
+		return;
+	}
+	smtp_secret_answer(w, req, found != 0, user, pass);
+	explicit_bzero(user, strlen(user));
+	explicit_bzero(pass, strlen(pass));
+}
+
 static const struct ipc_handler master_table[] = {
     {M_CTL_STOP, "CTL_STOP", ctl_stop},
+    {M_CTL_SECRET, "CTL_SECRET", ctl_secret},
     {M_CTL_STATUS, "CTL_STATUS", ctl_status},
     {M_CTL_FLUSH, "CTL_FLUSH", ctl_ignore},
     {M_CTL_RELOAD, "CTL_RELOAD", ctl_ignore}, {0, NULL, NULL}};
@@ -495,6 +527,7 @@ main(int argc, char **argv)
 	TAILQ_INIT(&w.jobs);
 	TAILQ_INIT(&w.sessions);
 	fd = qmgr_connect(&w);
+	w.tls_ctx = tls_client_ctx(w.cfg.smtp_tls_CAfile);
 	smtp_privdrop(&w);
 	if ((w.base = event_base_new()) == NULL)
 		fatalx("event_base_new");

@@ -30,6 +30,7 @@ struct smtp_host {
 	char *addr; /* numeric IPv4 or IPv6 */
 	uint16_t port;
 	uint32_t flags; /* HOST_F_* */
+	char *nexthop; /* a relay's configured name (secrets key), or "" */
 };
 
 enum smtp_rcpt_status { RCPT_PENDING, RCPT_ACCEPTED, RCPT_DONE };
@@ -76,6 +77,8 @@ struct smtp_job {
 	int running; /* JOB_END seen */
 	int established; /* a session got through greeting and EHLO/HELO */
 	int fresh_only; /* a reused session failed: connect anew */
+	size_t plain_host; /* 1 + the host whose TLS handshake failed at
+			      level "may": it is tried again in plain text */
 	char *last_reason; /* of the last session-level failure */
 	char last_dsn[16];
 	char *last_relay; /* the host that gave it, NULL if none reached */
@@ -87,6 +90,8 @@ struct smtp_worker {
 	struct event_base *base;
 	struct ipc_peer *qmgr;
 	struct ipc_peer *master;
+	struct ssl_ctx_st *tls_ctx; /* SSL_CTX, made before privdrop */
+	uint64_t secret_seq; /* credentials requests to the master */
 	TAILQ_HEAD(, smtp_job) jobs;
 	TAILQ_HEAD(, smtp_session) sessions; /* all, busy and idle */
 	unsigned nsessions, max_sessions;
@@ -108,5 +113,8 @@ void smtp_wire_unref(struct smtp_wire *);
 void session_job_start(struct smtp_job *);
 void session_quit_idle(struct smtp_worker *);
 unsigned session_idle_count(struct smtp_worker *);
+/* The master's M_CTL_SECRET: credentials for the session that asked. */
+void smtp_secret_answer(struct smtp_worker *, uint64_t req, int found,
+    const char *user, const char *pass);
 
 #endif

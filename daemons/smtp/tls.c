@@ -1,0 +1,153 @@
+/*
+ * tls.c - the smtp worker's OpenSSL side: one client context made before
+ * the worker drops privileges (the CA bundle is read then, since the
+ * chroot hides it), a TLS object per connection, and the verdict on the
+ * server's certificate in Postfix's three words: Verified (chain and
+ * name), Trusted (chain only), Untrusted.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+#include "tls.h"
+
+SSL_CTX *
+tls_client_ctx(const char *cafile)
+{
+	const char *file = *cafile ? cafile : X509_get_default_cert_file();
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		fatalx("SSL_CTX_new: %s", tls_error_string());
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
+		fatalx("cannot require TLS 1.2: %s", tls_error_string());
+	/* the chain is checked and its verdict read after the handshake,
+	 * so that "may" and "encrypt" still get a session */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* read now: the default directory is searched lazily, after the
+	 * chroot, where it does not exist */
+	if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1) {
+		log_warnx("smtp_tls_CAfile %s: %s; no certificate will "
+		          "verify",
+		    file, tls_error_string());
+		ERR_clear_error();
+	}
+	return ctx;
+}
+
+static int
+is_address(const char *name)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, name, buf) == 1 ||
+	    inet_pton(AF_INET6, name, buf) == 1;
+}
+
+SSL *
+tls_client_new(SSL_CTX *ctx, const char *sni)
+{
+	SSL *ssl;
+
+	if ((ssl = SSL_new(ctx)) == NULL)
+		fatalx("SSL_new: %s", tls_error_string());
+	if (*sni != '\0' && !is_address(sni) &&
+	    !SSL_set_tlsext_host_name(ssl, sni))
+		log_warnx("cannot send SNI %s: %s", sni, tls_error_string());
+	return ssl;
+}
+
+static int
+name_matches(X509 *cert, const char *name)
+{
+	if (*name == '\0')
+		return 0;
+	if (is_address(name))
+		return X509_check_ip_asc(cert, name, 0) == 1;
+	return X509_check_host(cert, name, 0,
+	           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
+enum tls_trust
+tls_verdict(
+    SSL *ssl, const char *const *names, size_t nnames, char *why, size_t len)
+{
+	X509 *cert = SSL_get_peer_certificate(ssl);
+	long res = SSL_get_verify_result(ssl);
+	enum tls_trust t;
+	size_t i;
+
+	*why = '\0';
+	if (cert == NULL) {
+		snprintf(why, len, "no server certificate");
+		return TLS_UNTRUSTED;
+	}
+	if (res != X509_V_OK) {
+		snprintf(why, len, "certificate verification failed: %s",
+		    X509_verify_cert_error_string(res));
+		t = TLS_UNTRUSTED;
+	} else {
+		t = TLS_TRUSTED;
+		for (i = 0; i < nnames && t != TLS_VERIFIED; i++)
+			if (name_matches(cert, names[i]))
+				t = TLS_VERIFIED;
+		if (t != TLS_VERIFIED)
+			snprintf(why, len,
+			    "certificate verification failed: server "
+			    "certificate name mismatch (expected %s)",
+			    nnames > 0 ? names[0] : "a name");
+	}
+	X509_free(cert);
+	return t;
+}
+
+const char *
+tls_trust_word(enum tls_trust t)
+{
+	static const char *words[] = {"Untrusted", "Trusted", "Verified"};
+
+	return words[t];
+}
+
+void
+tls_describe(SSL *ssl, char *buf, size_t len)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	int alg = 0, bits = c != NULL ? SSL_CIPHER_get_bits(c, &alg) : 0;
+
+	snprintf(buf, len, "%s with cipher %s (%d/%d bits)",
+	    SSL_get_version(ssl), c != NULL ? SSL_CIPHER_get_name(c) : "none",
+	    bits, alg);
+}
+
+const char *
+tls_error_string(void)
+{
+	static char buf[256];
+	unsigned long e = ERR_peek_last_error();
+
+	if (e == 0)
+		return "no further detail";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	return buf;
+}
+
+void
+tls_error_text(unsigned long e, char *buf, size_t len)
+{
+	if (e == 0)
+		snprintf(buf, len, "connection closed during the handshake");
+	else {
+		const char *r = ERR_reason_error_string(e);
+
+		snprintf(buf, len, "%s", r != NULL ? r : "handshake failed");
+	}
+}

@@ -1,0 +1,34 @@
+/*
+ * tls.h - the smtp worker's TLS client: context, per-connection objects,
+ * and the verdict on a server's certificate.
+ */
+#ifndef NCMTA_SMTP_TLS_H
+#define NCMTA_SMTP_TLS_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+enum tls_trust { TLS_UNTRUSTED, TLS_TRUSTED, TLS_VERIFIED };
+
+/* TLS 1.2 or later, the CA bundle (cafile, or the system's) loaded now. */
+SSL_CTX *tls_client_ctx(const char *cafile);
+/* A connection's TLS object, with SNI unless sni is "" or an address. */
+SSL *tls_client_new(SSL_CTX *, const char *sni);
+/*
+ * After the handshake: Verified when the chain checks out and the
+ * certificate names one of names (DNS names, or addresses checked
+ * against IP entries), Trusted when only the chain does, else Untrusted;
+ * why says what failed ("" when Verified).
+ */
+enum tls_trust tls_verdict(
+    SSL *, const char *const *names, size_t nnames, char *why, size_t len);
+const char *tls_trust_word(enum tls_trust);
+/* "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)" */
+void tls_describe(SSL *, char *buf, size_t len);
+/* The last OpenSSL error of this thread, as text (static buffer). */
+const char *tls_error_string(void);
+/* A handshake error from bufferevent_get_openssl_error(), as words. */
+void tls_error_text(unsigned long e, char *buf, size_t len);
+
+#endif
