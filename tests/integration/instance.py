@@ -181,6 +181,9 @@ class Instance:
             "smtp_data_timeout": "5s",
             "smtp_worker_count": "2",
             "mail_owner": mail_owner(),
+            # The sinks speak plain SMTP; smart hosts would default to
+            # "verify". TLS tests set their level, or None for the default.
+            "smtp_tls_security_level": "may",
         }
         self.configure(**settings)
 
