@@ -192,9 +192,11 @@ al_name(struct al_ctx *c, char *line, char **rest)
 	memmove(name, al_trim(name), strlen(al_trim(name)) + 1);
 	for (i = 0; name[i] != '\0'; i++)
 		name[i] = (char)tolower((unsigned char)name[i]);
-	if (*name == '\0' || strpbrk(name, "@ \t") != NULL ||
-	    addr_normalize(name, AL_ORIGIN_CHECK, 0, (char[ADDR_MAX]){0},
-	        ADDR_MAX, &(const char *){NULL}) == -1) {
+	if (*name == '\0' || strchr(name, '@') != NULL ||
+	    (*line != '"' &&
+	        addr_normalize(name, AL_ORIGIN_CHECK, 0, (char[ADDR_MAX]){0},
+	            ADDR_MAX, &(const char *){NULL}) == -1) ||
+	    strpbrk(name, "\r\n\x7f") != NULL) {
 		aliases_error(c->errs, c->file, c->line,
 		    "bad alias name \"%s\": a local part without '@'", name);
 		free(name);
@@ -410,8 +412,11 @@ static char *
 al_local(const char *addr)
 {
 	const char *at = strrchr(addr, '@');
+	size_t len = at ? (size_t)(at - addr) : strlen(addr);
 
-	return xstrndup(addr, at ? (size_t)(at - addr) : strlen(addr));
+	if (len >= 2 && addr[0] == '"' && addr[len - 1] == '"')
+		return al_unquote(addr, len); /* "john doe" is john doe */
+	return xstrndup(addr, len);
 }
 
 static void al_expand(struct al_walk *, const char *addr, int terminal);
