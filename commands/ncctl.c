@@ -27,6 +27,7 @@
 #include "qlayout.h"
 #include "queue.h"
 #include "routes.h"
+#include "secrets.h"
 #include "util.h"
 
 #define EX_USAGE 64
@@ -212,6 +213,25 @@ check_routes(void)
 	return 1;
 }
 
+/* The secrets file, read as the master will read it: ncctl start runs the
+ * master as the same user, so that user (root, normally) must own it. */
+static int
+check_secrets(void)
+{
+	struct cf_errors errs = {NULL, 0};
+	struct secrets t;
+
+	if (!ctl.cfg.smtp_sasl_auth)
+		return 0;
+	if (secrets_load(ctl.cfg.secrets_file, geteuid(), &t, &errs) == 0) {
+		secrets_free(&t);
+		return 0;
+	}
+	fprintf(stderr, "%s", errs.text);
+	cf_errors_free(&errs);
+	return 1;
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
@@ -241,6 +261,7 @@ cmd_check(int argc, char **argv)
 		problems++;
 	}
 	problems += check_routes();
+	problems += check_secrets();
 	if (!ctl.starting)
 		problems += check_layout();
 	for (i = 0; daemons[i] != NULL; i++)

@@ -64,7 +64,9 @@ child_status_reply(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static const struct ipc_handler child_table[] = {
     {M_CHILD_READY, "CHILD_READY", child_ready},
     {M_CHILD_STATUS, "CHILD_STATUS", child_status_reply},
-    {M_CTL_ADMIN_DONE, "CTL_ADMIN_DONE", control_admin_done}, {0, NULL, NULL}};
+    {M_CTL_ADMIN_DONE, "CTL_ADMIN_DONE", control_admin_done},
+    {M_CHILD_SECRET_REQ, "CHILD_SECRET_REQ", master_secret_request},
+    {0, NULL, NULL}};
 
 static void
 child_add(enum child_kind kind, const char *name, int slot)

@@ -240,14 +240,16 @@ read_text(const char *path, struct cf_errors *errs)
 
 /*
  * Check the new ncmta.conf and routing table completely, then hand both,
- * as text, to the daemons (which cannot read files in their chroot). A
- * file with any problem is refused and nothing changes.
+ * as text, to the daemons (which cannot read files in their chroot); the
+ * secrets file stays with the master. A file with any problem is refused
+ * and nothing changes.
  */
 static void
 control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct nc_config fresh;
 	struct route_table rt;
+	struct secrets sec;
 	struct cf_errors errs = {NULL, 0};
 	struct ipc_buf b;
 	char *path, *conf = NULL, *routes = NULL;
@@ -260,12 +262,14 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	if ((conf = read_text(path, &errs)) == NULL ||
 	    config_load_text(&fresh, path, conf, &errs) == -1 ||
 	    (routes = read_text(fresh.route_table, &errs)) == NULL ||
-	    routes_parse(fresh.route_table, routes, &rt, &errs) == -1) {
+	    routes_parse(fresh.route_table, routes, &rt, &errs) == -1 ||
+	    master_secrets_load(&fresh, &sec, &errs) == -1) {
 		control_reply(p, 1, errs.text);
 		log_warnx("reload refused, the running configuration "
 		          "stays:\n%s",
 		    errs.text);
 		cf_errors_free(&errs);
+		routes_free(&rt); /* parsed before a later file failed */
 		if (conf != NULL)
 			config_free(&fresh);
 		free(conf);
@@ -278,6 +282,7 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	fresh.config_dir = xstrdup(master->config_dir);
 	config_free(&master->cfg);
 	master->cfg = fresh;
+	master_secrets_install(&sec);
 	for (k = CHILD_QMGR; k < CHILD_NKINDS; k++) {
 		ipc_buf_init(&b, M_CTL_RELOAD);
 		ipc_add_str(&b, conf);

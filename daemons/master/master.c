@@ -281,6 +281,7 @@ main(int argc, char **argv)
 	TAILQ_INIT(&master->clients);
 	master_load(argc, argv, &foreground);
 	master_owner();
+	master_secrets_init();
 	master_mkdirs();
 	if (!foreground)
 		ready_fd = master_daemonize();
@@ -304,6 +305,7 @@ main(int argc, char **argv)
 		          "without privilege separation",
 		    (int)master->uid);
 	master->started = time(NULL);
+	master_secrets_log();
 	control_init();
 	children_init();
 	children_start_all();

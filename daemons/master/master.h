@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "ipc.h"
+#include "secrets.h"
 
 #define MASTER_MAX_CHILDREN 300
 #define RESTART_MIN_DELAY 1 /* seconds */
@@ -82,6 +83,7 @@ struct master {
 	TAILQ_HEAD(, control_client) clients; /* every control connection */
 	int nclients;
 	uint64_t admin_seq; /* last M_CTL_ADMIN request number */
+	struct secrets secrets; /* smart-host credentials (secrets.c) */
 };
 
 extern struct master *master; /* the one state struct of this daemon */
@@ -101,5 +103,13 @@ unsigned children_ask(struct child *, struct ipc_buf *);
 void control_init(void);
 void control_resolver_answered(const struct child *);
 void control_admin_done(struct ipc_peer *, struct ipc_msg *, void *);
+
+/* secrets.c */
+int master_secrets_load(
+    struct nc_config *, struct secrets *, struct cf_errors *);
+void master_secrets_init(void);
+void master_secrets_install(struct secrets *);
+void master_secrets_log(void);
+void master_secret_request(struct ipc_peer *, struct ipc_msg *, void *);
 
 #endif
