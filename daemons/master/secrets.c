@@ -71,7 +71,8 @@ master_secrets_log(void)
 		    master->cfg.secrets_file);
 }
 
-/* A host name as a worker may send it: it ends up in the log. */
+/* A host name as a worker may send it (brackets do not matter for the
+ * lookup); it ends up in the log. */
 static int
 secret_host_ok(const char *h)
 {
@@ -80,7 +81,7 @@ secret_host_ok(const char *h)
 	if (n == 0 || n > 255)
 		return 0;
 	for (; *h != '\0'; h++)
-		if (!isalnum((unsigned char)*h) && strchr("-._:", *h) == NULL)
+		if (!isalnum((unsigned char)*h) && strchr("-._:[]", *h) == NULL)
 			return 0;
 	return 1;
 }
