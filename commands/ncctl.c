@@ -232,6 +232,39 @@ check_secrets(void)
 	return 1;
 }
 
+/* drop_directory: pickup needs an absolute path, and the master can make
+ * a missing one only inside an existing directory (owner and mode are
+ * qlayout_check's). */
+static int
+check_drop_directory(void)
+{
+	const char *path = ctl.cfg.drop_directory;
+	char *parent, *slash;
+	struct stat st;
+	int bad;
+
+	if (*path == '\0')
+		return 0;
+	if (*path != '/') {
+		fprintf(stderr,
+		    "ncctl: drop_directory %s: not an absolute path\n", path);
+		return 1;
+	}
+	if (stat(path, &st) == 0)
+		return 0;
+	parent = xstrdup(path);
+	if ((slash = strrchr(parent, '/')) != NULL)
+		*(slash == parent ? slash + 1 : slash) = '\0';
+	bad = stat(parent, &st) == -1 || !S_ISDIR(st.st_mode);
+	if (bad)
+		fprintf(stderr,
+		    "ncctl: drop_directory %s does not exist, and "
+		    "%s is no directory to make it in\n",
+		    path, parent);
+	free(parent);
+	return bad;
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
@@ -261,6 +294,7 @@ cmd_check(int argc, char **argv)
 		problems++;
 	}
 	problems += check_routes();
+	problems += check_drop_directory();
 	problems += check_secrets();
 	if (!ctl.starting)
 		problems += check_layout();

@@ -65,8 +65,6 @@ struct pk_item {
 	int already; /* its name was in the drop table: queued before */
 };
 
-enum pk_read { PK_READ_OK, PK_READ_GONE, PK_READ_RETRY, PK_READ_BAD };
-
 static struct pickup {
 	struct nc_config cfg;
 	struct event_base *base;
@@ -78,6 +76,7 @@ static struct pickup {
 	struct pk_names pending; /* files to ingest */
 	struct pk_names forget; /* unlinked files still in the drop table */
 	struct pk_names ignore; /* bad files we could not move aside */
+	struct dropdir *dd; /* drop_directory, or NULL (dropdir.c) */
 	size_t batch_max; /* files per batch: shrinks while the queue is full */
 	int full; /* the queue was full: wait for the next scan */
 	int full_flag; /* QDIR/full may exist */
@@ -203,8 +202,14 @@ pk_read_file(struct pk_item *it)
 {
 	struct stat st;
 	const char *err = NULL;
+	enum pk_read r;
 	int fd;
 
+	if (dropdir_owns(it->name)) {
+		r = dropdir_read(pk.dd, it->name, &it->data, &it->len, &it->uid,
+		    &it->md, &pk.why);
+		return r == PK_READ_OK ? pk_check_envelope(&it->md) : r;
+	}
 	fd = openat(pk.drop_fd, it->name,
 	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT)
@@ -239,6 +244,11 @@ pk_read_file(struct pk_item *it)
 static void
 pk_move_corrupt(const char *name)
 {
+	if (dropdir_owns(name)) {
+		if (dropdir_move_bad(pk.dd, name, pk.why) == -1)
+			pk_names_add(&pk.ignore, name);
+		return;
+	}
 	if (pk.corrupt_fd != -1 &&
 	    renameat(pk.drop_fd, name, pk.corrupt_fd, name) == 0) {
 		log_warnx("maildrop/%s: %s; moved to corrupt/", name, pk.why);
@@ -349,6 +359,7 @@ pk_forget_names(struct queue_txn *txn)
 		return 0;
 	if (fsync(pk.drop_fd) == -1)
 		log_warn("fsync maildrop");
+	dropdir_sync(pk.dd);
 	RB_FOREACH(n, pk_names, &pk.forget)
 	if ((rc = queue_drop_del(txn, n->name)) != 0)
 		return rc;
@@ -425,7 +436,9 @@ pk_committed(struct pk_item *items, size_t n)
 	size_t i, nq = 0;
 
 	for (i = 0; i < n; i++) {
-		if (unlinkat(pk.drop_fd, items[i].name, 0) == -1 &&
+		if (dropdir_owns(items[i].name))
+			dropdir_remove(pk.dd, items[i].name);
+		else if (unlinkat(pk.drop_fd, items[i].name, 0) == -1 &&
 		    errno != ENOENT)
 			log_warn("cannot remove maildrop/%s", items[i].name);
 		pk_names_add(&pk.forget, items[i].name);
@@ -520,11 +533,12 @@ pk_recover_one(const char *name, uint64_t qid, void *arg)
 	char q[NC_QID_LEN + 1];
 
 	(void)arg;
-	if (unlinkat(pk.drop_fd, name, 0) == 0) {
-		qid_format(qid, q);
+	qid_format(qid, q);
+	if (dropdir_owns(name))
+		dropdir_recovered(pk.dd, name, q);
+	else if (unlinkat(pk.drop_fd, name, 0) == 0)
 		log_info(
 		    "%s: maildrop/%s was already queued; removed", q, name);
-	}
 	pk_names_add(&pk.forget, name);
 	return 0;
 }
@@ -587,6 +601,7 @@ pk_scan(void)
 	pk.full = 0; /* try again: space may have come back */
 	pk_recover();
 	pk_scan_dir();
+	dropdir_scan(pk.dd);
 	pk_ingest(1);
 }
 
@@ -675,6 +690,16 @@ pk_qmgr_closed(struct ipc_peer *p, void *arg)
 
 /* -- start-up ----------------------------------------------------------------- */
 
+/* A drop-directory file is complete (dropdir.c): ingest it. */
+static void
+pk_take(const char *key)
+{
+	if (pk_names_has(&pk.ignore, key))
+		return;
+	pk_names_add(&pk.pending, key);
+	event_active(pk.ev_ingest, EV_TIMEOUT, 0);
+}
+
 static int
 pk_open_dir(int at, const char *name)
 {
@@ -727,6 +752,7 @@ pk_open_files(void)
 		fatal("inotify on %s", path);
 	free(path);
 	pk.full_flag = faccessat(pk.qdir_fd, "flags/full", F_OK, 0) == 0;
+	pk.dd = dropdir_open(&pk.cfg, pk.base, pk_take);
 }
 
 /* qmgr may still be starting: try for a while, then go on without it. */

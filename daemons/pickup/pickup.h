@@ -1,7 +1,7 @@
 /*
- * pickup.h - the pickup daemon: ingests maildrop files into the queue in
- * group-committed batches, and the header normalisation it applies to
- * each message on the way in (normalize.c, pure functions).
+ * pickup.h - the pickup daemon: ingests maildrop and drop-directory files
+ * into the queue in group-committed batches, and the header normalisation
+ * it applies to each message on the way in (normalize.c, pure functions).
  */
 #ifndef NCMTA_PICKUP_H
 #define NCMTA_PICKUP_H
@@ -46,5 +46,82 @@ size_t norm_date(time_t, char *, size_t);
  */
 char *norm_from_value(
     const char *sender, const char *fullname, const char *myhostname);
+
+/* -- the drop directory (dropdir.c; pure parts in dropfile.c) -------------- */
+
+struct event_base;
+struct maildrop;
+struct nc_config;
+
+/* What reading one file gave. */
+enum pk_read { PK_READ_OK, PK_READ_GONE, PK_READ_RETRY, PK_READ_BAD };
+
+/*
+ * A drop-directory file is named in pickup's name sets and in the queue's
+ * drop table by "/D/<inode>.<ctime s>.<ctime ns>/<name>" (hex numbers):
+ * no maildrop name holds a '/', and the identity keeps a new file that
+ * reuses an old name from passing for one already queued.
+ */
+#define DROPDIR_KEY_PREFIX "/D/"
+#define DROPDIR_NAME_MAX 200 /* so that a key fits the drop table */
+#define DROPDIR_STABLE_MS 2000 /* a file this long unchanged is complete */
+
+struct dropdir_ident {
+	uint64_t ino, size;
+	struct timespec mtime, ctime;
+};
+
+/*
+ * The envelope of a drop file: leading X-Sender:/X-Receiver: lines (then
+ * md->msg starts after them, so they are not relayed), and for what they
+ * do not give, From: (sender) and To:/Cc:/Bcc: (recipients). Addresses
+ * are normalised with origin and de-duplicated. Returns 0, or -1 with a
+ * one-line reason in why.
+ */
+int dropfile_parse(const char *buf, size_t len, const char *origin,
+    struct maildrop *md, char *why, size_t whylen);
+/* A name that says the file is in place: not ".*", not "*.tmp". */
+int dropdir_name_ok(const char *name);
+/* A name pickup can handle (length, no control characters), else why. */
+int dropdir_name_usable(const char *name, const char **why);
+int dropdir_key_make(
+    const char *name, const struct dropdir_ident *, char *key, size_t keylen);
+/* Inode and ctime from a key, and the file name inside it. */
+int dropdir_key_parse(
+    const char *key, struct dropdir_ident *, const char **name);
+int dropdir_ident_same(
+    const struct dropdir_ident *, const struct dropdir_ident *);
+/*
+ * 0 when a file first seen as seen (at monotonic time seen_at) and now
+ * looking like now is complete: unchanged for DROPDIR_STABLE_MS by our
+ * watch or by its ctime. Else the milliseconds left to wait.
+ */
+long dropdir_stable_wait(const struct dropdir_ident *seen,
+    const struct timespec *seen_at, const struct dropdir_ident *now,
+    const struct timespec *mono, const struct timespec *wall);
+
+struct dropdir;
+
+/*
+ * Open drop_directory and its bad/ and watch it (before privileges are
+ * dropped). NULL when drop_directory is off or cannot be opened (logged).
+ * take(key) hands pickup a complete file.
+ */
+struct dropdir *dropdir_open(const struct nc_config *, struct event_base *,
+    void (*take)(const char *key));
+/* Look at every file (pickup's periodic scan). */
+void dropdir_scan(struct dropdir *);
+int dropdir_owns(const char *key);
+/* Read and parse the file of key; uid is its owner. */
+enum pk_read dropdir_read(struct dropdir *, const char *key, char **data,
+    size_t *len, uint32_t *uid, struct maildrop *, const char **why);
+/* Move it to bad/ with a NAME.reason file; -1 if it could not be. */
+int dropdir_move_bad(struct dropdir *, const char *key, const char *why);
+/* Remove a queued file (only if it is still the file of key): 0 done. */
+int dropdir_remove(struct dropdir *, const char *key);
+/* Make the removals durable (before the drop table forgets them). */
+void dropdir_sync(struct dropdir *);
+/* After a crash: remove the file of a key found in the drop table. */
+void dropdir_recovered(struct dropdir *, const char *key, const char *qid);
 
 #endif
