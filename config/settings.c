@@ -50,7 +50,22 @@ const struct cf_setting cf_settings[] = {
         "the unprivileged user every daemon but the master runs as"),
     S(queue_directory, LOCALSTATEDIR "/spool/ncmta",
         "where the queue, maildrop and sockets live"),
-    S(drop_directory, "", "directory applications drop RFC 5322 files into"),
+    S(drop_directory, "",
+        "absolute path of a directory applications drop RFC 5322 files "
+        "into, in the IIS pickup-directory convention (empty: none). A file "
+        "is taken once it stands under a name that neither starts with "
+        "\".\" nor ends in \".tmp\" and has not changed for 2 seconds "
+        "(write it as \".NAME\" or \"NAME.tmp\", then rename it). Leading "
+        "X-Sender: and X-Receiver: lines give the envelope and are removed "
+        "before the message is queued; without them the sender is the "
+        "first address of From: and the recipients those of To:, Cc: and "
+        "Bcc:. Bcc: is always removed. The file is deleted once its "
+        "message is queued, and the queue records its owner as the "
+        "submitting user. A file that cannot be used moves to bad/ (made "
+        "0750, owned by mail_owner) with NAME.reason beside it saying why "
+        "in one line. mail_owner must be able to read the files and write "
+        "the directory; ncctl start makes a missing one, mode 1733. Read "
+        "when ncmta starts"),
     S(daemon_directory, PKGLIBEXECDIR, "where the ncmta-* daemon programs are"),
     E(delivery_mode, "direct", "direct|smarthost",
         "deliver to each domain's exchangers, or only to the smart host"),
