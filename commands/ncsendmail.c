@@ -7,6 +7,7 @@
  */
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,46 +28,19 @@
 #include "config.h"
 #include "log.h"
 #include "maildrop.h"
+#include "ncsendmail.h"
 #include "util.h"
 
 #define SM_FULLNAME_MAX 200
 #define SM_ENVID_MAX 100
-#define SM_WARN_MAX 16
 
-enum sm_mode { SM_SUBMIT, SM_MAILQ, SM_FLUSH };
+struct sm sm = {.dot_ends = 1, .dropfd = -1};
 
-/* Everything one run of ncsendmail knows. */
-struct sm {
-	int argc, argi; /* options may consume following arguments */
-	int arg_separate; /* the current option's argument was its own word */
-	char **argv;
-	enum sm_mode mode;
-	const char *confdir;
-	const char *sender_arg, *fullname_arg, *flush_domain;
-	int dot_ends; /* a lone "." line ends the message (no -i) */
-	int verbose;
-	const char *warn[SM_WARN_MAX]; /* options ignored, logged later */
-	int nwarn;
-	char **rcpt_args;
-	int nrcpt_args;
-	struct nc_config cfg;
-	struct maildrop md;
-	char *msg;
-	size_t msglen, msgcap;
-	int dropfd, dir_syncable, tmpfd;
-	char tmpname[64];
-};
-
-static struct sm sm = {.dot_ends = 1, .dropfd = -1, .tmpfd = -1};
-
-/* Print one line, remove any partial file, exit with code. */
-static void __attribute__((format(printf, 2, 3), noreturn))
+void
 sm_fail(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (sm.tmpfd != -1)
-		(void)unlinkat(sm.dropfd, sm.tmpname, 0);
 	fprintf(stderr, "ncsendmail: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -83,7 +57,9 @@ sm_usage(FILE *fp)
 	    "[-C config_dir]\n"
 	    "                  [-N dsn] [-R ret] [-V envid] [-B type] [-v] "
 	    "[--] [recipient ...]\n"
+	    "       ncsendmail -bs   (SMTP on standard input and output)\n"
 	    "       ncsendmail -bp   (list the queue, as mailq)\n"
+	    "       ncsendmail -bi   (check the aliases file, as newaliases)\n"
 	    "       ncsendmail -q    (retry deferred mail now)\n");
 }
 
@@ -220,9 +196,9 @@ opt_b(const char *arg)
 	else if (strcmp(arg, "p") == 0)
 		sm.mode = SM_MAILQ;
 	else if (strcmp(arg, "s") == 0)
-		sm_fail(EX_USAGE, "-bs (SMTP on stdin) is not supported yet");
+		sm.mode = SM_SMTP;
 	else if (strcmp(arg, "i") == 0)
-		sm_fail(EX_USAGE, "-bi (newaliases) is not supported yet");
+		sm.mode = SM_ALIASES;
 	else
 		sm_fail(EX_USAGE, "mode -b%s is not supported", arg);
 }
@@ -231,7 +207,7 @@ static void
 opt_I(const char *arg)
 {
 	(void)arg;
-	sm_fail(EX_USAGE, "-I (newaliases) is not supported yet");
+	sm.mode = SM_ALIASES;
 }
 
 /* -q: run the queue now; -qRsite: only for that domain; -q1h: same. */
@@ -355,6 +331,26 @@ static void __attribute__((noreturn)) sm_exec(const char *prog, char **args)
 	sm_fail(EX_UNAVAILABLE, "cannot run %s: %s", prog, strerror(errno));
 }
 
+int
+sm_run(const char *prog, char **args)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0)
+		sm_exec(prog, args);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	if (WIFEXITED(status) && WEXITSTATUS(status) != EX_UNAVAILABLE)
+		return WEXITSTATUS(status);
+	return -1;
+}
+
 static void
 sm_other_mode(void)
 {
@@ -389,6 +385,9 @@ sm_config(void)
 	if (config_load(&sm.cfg, dir, &errs) == -1) {
 		if (errs.text != NULL)
 			errs.text[strcspn(errs.text, "\n")] = '\0';
+		if (sm.mode == SM_SMTP) /* the client must hear it too */
+			printf(
+			    "421 4.3.0 Error: local configuration error\r\n");
 		sm_fail(EX_CONFIG, "configuration error: %s%s",
 		    errs.text ? errs.text : dir,
 		    errs.count > 1 ? " (and more; see ncctl check)" : "");
@@ -593,49 +592,121 @@ sm_read_message(void)
 
 /* -- writing the maildrop file -------------------------------------------- */
 
-/* Refuse early what pickup could not take: a full queue or disk. */
-static void
-sm_check_space(void)
+static int __attribute__((format(printf, 3, 4)))
+sm_err_set(struct sm_err *e, int code, const char *fmt, ...)
 {
-	struct statvfs sv;
-	struct stat st;
-	char *full = config_qpath(&sm.cfg, "flags/full");
+	va_list ap;
 
-	if (stat(full, &st) == 0)
-		sm_fail(EX_TEMPFAIL, "the queue is full, try again later");
-	free(full);
-	if (fstatvfs(sm.dropfd, &sv) == 0 &&
-	    (uint64_t)sv.f_bavail * sv.f_frsize <
-	        (uint64_t)sm.cfg.queue_minfree + sm.msglen)
-		sm_fail(EX_TEMPFAIL,
-		    "not enough free space in the queue's file system, try "
-		    "again later");
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->text, sizeof(e->text), fmt, ap);
+	va_end(ap);
+	return -1;
 }
 
 /* The maildrop directory. Users other than mail_owner may not read it
  * (mode 1733), so they get an O_PATH handle and cannot fsync it. */
-static void
-sm_open_maildrop(void)
+static int
+sm_open_maildrop(struct sm_err *e)
 {
-	char *path = config_qpath(&sm.cfg, "maildrop");
+	char *path;
+	int rc = 0;
 
+	if (sm.dropfd != -1)
+		return 0;
+	path = config_qpath(&sm.cfg, "maildrop");
 	sm.dropfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	sm.dir_syncable = sm.dropfd != -1;
 	if (sm.dropfd == -1 && errno == EACCES)
 		sm.dropfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (sm.dropfd == -1)
-		sm_fail(
-		    EX_TEMPFAIL, "cannot open %s: %s", path, strerror(errno));
+		rc = sm_err_set(e, EX_TEMPFAIL, "cannot open %s: %s", path,
+		    strerror(errno));
 	free(path);
+	return rc;
 }
 
-static void
-sm_create_tmp(void)
+/* Refuse early what pickup could not take: a full queue or disk. */
+int
+sm_drop_room(size_t msglen, struct sm_err *e)
 {
-	sigset_t set;
-	int tries;
+	struct statvfs sv;
+	struct stat st;
+	char *full;
+	int isfull;
 
-	/* From here on an interrupt must not leave a partial file. */
+	if (sm_open_maildrop(e) == -1)
+		return -1;
+	full = config_qpath(&sm.cfg, "flags/full");
+	isfull = stat(full, &st) == 0;
+	free(full);
+	if (isfull)
+		return sm_err_set(
+		    e, EX_TEMPFAIL, "the queue is full, try again later");
+	if (fstatvfs(sm.dropfd, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize <
+	        (uint64_t)sm.cfg.queue_minfree + msglen)
+		return sm_err_set(e, EX_TEMPFAIL,
+		    "not enough free space in the queue's file system, try "
+		    "again later");
+	return 0;
+}
+
+/* A new temporary file in the maildrop, or -1. */
+static int
+sm_create_tmp(char *tmpname, size_t len)
+{
+	int tries, fd = -1;
+
+	for (tries = 0; tries < 8; tries++) {
+		snprintf(tmpname, len, "%s%08x%08x", MAILDROP_TMP_PREFIX,
+		    arc4random(), arc4random());
+		fd = openat(sm.dropfd, tmpname,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd != -1 || errno != EEXIST)
+			break;
+	}
+	return fd;
+}
+
+/* Write, fsync and rename into name; the caller removes tmpname on
+ * failure. Without read access to the directory, fsync of the renamed
+ * file commits the rename with it (the journal of ext4, xfs, btrfs). */
+static int
+sm_commit(int fd, const char *tmpname, const char *env, size_t envlen,
+    const char *msg, size_t len, const char *name, struct sm_err *e)
+{
+	if (write_all(fd, env, envlen) == -1 || write_all(fd, msg, len) == -1 ||
+	    fsync(fd) == -1)
+		return sm_err_set(e, EX_TEMPFAIL,
+		    "cannot write the maildrop file: %s", strerror(errno));
+	if (renameat(sm.dropfd, tmpname, sm.dropfd, name) == -1)
+		return sm_err_set(e, EX_TEMPFAIL,
+		    "cannot rename the maildrop file: %s", strerror(errno));
+	if ((sm.dir_syncable ? fsync(sm.dropfd) : fsync(fd)) == -1) {
+		/* Not known to be durable: take it back if we still can. */
+		(void)unlinkat(sm.dropfd, name, 0);
+		return sm_err_set(e, EX_TEMPFAIL,
+		    "cannot sync the maildrop: %s", strerror(errno));
+	}
+	return 0;
+}
+
+int
+sm_drop_write(const struct maildrop *md, const char *msg, size_t len,
+    char *name, size_t namelen, struct sm_err *e)
+{
+	char tmpname[64], *env;
+	const char *err = NULL;
+	sigset_t set, old;
+	size_t envlen;
+	int fd, rc;
+
+	if (sm_drop_room(len, e) == -1)
+		return -1;
+	if ((env = maildrop_envelope(md, len, &envlen, &err)) == NULL)
+		return sm_err_set(e, EX_DATAERR, "%s", err);
+	/* Until the file is whole or gone, an interrupt must wait. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGINT);
@@ -643,71 +714,70 @@ sm_create_tmp(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGXFSZ);
 	sigaddset(&set, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigprocmask(SIG_BLOCK, &set, &old);
 	umask(022);
-	for (tries = 0; tries < 8; tries++) {
-		snprintf(sm.tmpname, sizeof(sm.tmpname), "%s%08x%08x",
-		    MAILDROP_TMP_PREFIX, arc4random(), arc4random());
-		sm.tmpfd = openat(sm.dropfd, sm.tmpname,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-		if (sm.tmpfd != -1 || errno != EEXIST)
-			break;
-	}
-	if (sm.tmpfd == -1)
-		sm_fail(EX_TEMPFAIL, "cannot create a file in the maildrop: %s",
+	snprintf(name, namelen, "%016" PRIx64 ".%d.%08x", now_usec(),
+	    (int)getpid(), arc4random());
+	if ((fd = sm_create_tmp(tmpname, sizeof(tmpname))) == -1)
+		rc = sm_err_set(e, EX_TEMPFAIL,
+		    "cannot create a file in the maildrop: %s",
 		    strerror(errno));
+	else if ((rc = sm_commit(
+	              fd, tmpname, env, envlen, msg, len, name, e)) == -1)
+		(void)unlinkat(sm.dropfd, tmpname, 0);
+	if (fd != -1)
+		close(fd);
+	free(env);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
-static void
-sm_write_drop(void)
+/* A normal submission: the message from stdin, one maildrop file. */
+static int
+sm_submit(void)
 {
-	char final[96], *env;
-	const char *err = NULL;
-	size_t envlen;
+	struct sm_err e;
+	char name[96];
 
-	env = maildrop_envelope(&sm.md, sm.msglen, &envlen, &err);
-	if (env == NULL)
-		sm_fail(EX_DATAERR, "%s", err);
-	sm_create_tmp();
-	if (write_all(sm.tmpfd, env, envlen) == -1 ||
-	    write_all(sm.tmpfd, sm.msg, sm.msglen) == -1 ||
-	    fsync(sm.tmpfd) == -1)
-		sm_fail(EX_TEMPFAIL, "cannot write the maildrop file: %s",
-		    strerror(errno));
-	free(env);
-	snprintf(final, sizeof(final), "%016" PRIx64 ".%d.%08x", now_usec(),
-	    (int)getpid(), arc4random());
-	if (renameat(sm.dropfd, sm.tmpname, sm.dropfd, final) == -1)
-		sm_fail(EX_TEMPFAIL, "cannot rename the maildrop file: %s",
-		    strerror(errno));
-	strlcpy(sm.tmpname, final, sizeof(sm.tmpname));
-	/* Without read access to the directory, fsync of the renamed file
-	 * commits the rename with it (the journal of ext4, xfs, btrfs). */
-	if ((sm.dir_syncable ? fsync(sm.dropfd) : fsync(sm.tmpfd)) == -1)
-		sm_fail(EX_TEMPFAIL, "cannot sync the maildrop: %s",
-		    strerror(errno));
-	close(sm.tmpfd);
-	sm.tmpfd = -1;
+	sm_envelope_args();
+	sm_read_message();
+	sm_envelope_final();
+	if (sm_drop_write(&sm.md, sm.msg, sm.msglen, name, sizeof(name), &e) ==
+	    -1)
+		sm_fail(e.code, "%s", e.text);
 	if (sm.verbose)
 		fprintf(stderr,
 		    "ncsendmail: queued as maildrop/%s, %zu "
 		    "recipient(s)\n",
-		    final, sm.md.nrcpt);
+		    name, sm.md.nrcpt);
+	return EX_OK;
+}
+
+/* How we were called: as mailq, newaliases, or sendmail. */
+static void
+sm_invocation(const char *argv0)
+{
+	const char *base = strrchr(argv0, '/');
+
+	base = base != NULL ? base + 1 : argv0;
+	if (strcmp(base, "mailq") == 0)
+		sm.mode = SM_MAILQ;
+	else if (strcmp(base, "newaliases") == 0)
+		sm.mode = SM_ALIASES;
 }
 
 int
 main(int argc, char **argv)
 {
 	maildrop_init(&sm.md);
+	sm_invocation(argc > 0 ? argv[0] : "ncsendmail");
 	sm_parse_args(argc, argv);
-	if (sm.mode != SM_SUBMIT)
+	if (sm.mode == SM_MAILQ || sm.mode == SM_FLUSH)
 		sm_other_mode();
 	sm_config();
-	sm_envelope_args();
-	sm_read_message();
-	sm_envelope_final();
-	sm_open_maildrop();
-	sm_check_space();
-	sm_write_drop();
-	return EX_OK;
+	if (sm.mode == SM_SMTP)
+		return sm_smtp();
+	if (sm.mode == SM_ALIASES)
+		return sm_newaliases();
+	return sm_submit();
 }

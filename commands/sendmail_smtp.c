@@ -1,0 +1,202 @@
+/*
+ * sendmail_smtp.c - `ncsendmail -bs`: an SMTP session on stdin/stdout for
+ * programs that submit over a pipe. The protocol is smtpin's; here each
+ * transaction becomes an envelope, and each message goes through the
+ * same maildrop writer as a normal submission before its 250 is sent.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "ncsendmail.h"
+#include "smtpin.h"
+#include "util.h"
+
+#define BS_BUF (64 * 1024) /* client bytes held: > any line smtpin waits on */
+#define BS_TIMEOUT_MS (300 * 1000) /* RFC 5321's server time-out */
+
+/* The session's own state: replies built here outlive the hook call. */
+struct bs {
+	char reply[512];
+	char *fullname; /* -F, kept for every message */
+};
+
+static struct bs bs;
+
+static void
+bs_envelope_new(void)
+{
+	maildrop_clear(&sm.md);
+	maildrop_init(&sm.md);
+	if (bs.fullname != NULL) {
+		free(sm.md.fullname);
+		sm.md.fullname = xstrdup(bs.fullname);
+	}
+}
+
+static const char *
+bs_mail(void *arg, const struct smtpin_mail *m)
+{
+	char addr[ADDR_MAX];
+	const char *err = NULL;
+	struct sm_err e;
+
+	(void)arg;
+	bs_envelope_new();
+	if (addr_normalize(
+	        m->addr, sm.cfg.myorigin, 1, addr, sizeof(addr), &err) == -1) {
+		snprintf(bs.reply, sizeof(bs.reply),
+		    "501 5.1.7 Bad sender address syntax (%s)", err);
+		return bs.reply;
+	}
+	if (sm_drop_room(m->size, &e) == -1) {
+		snprintf(bs.reply, sizeof(bs.reply), "452 4.3.1 %s", e.text);
+		return bs.reply;
+	}
+	free(sm.md.sender);
+	sm.md.sender = xstrdup(addr);
+	if (m->body != NULL) {
+		free(sm.md.body_type);
+		sm.md.body_type = xstrdup(m->body);
+	}
+	return NULL;
+}
+
+static const char *
+bs_rcpt(void *arg, const char *raw)
+{
+	char addr[ADDR_MAX];
+	const char *err = NULL;
+
+	(void)arg;
+	if (addr_normalize(raw, sm.cfg.myorigin, 0, addr, sizeof(addr), &err) ==
+	    -1) {
+		snprintf(bs.reply, sizeof(bs.reply),
+		    "501 5.1.3 Bad recipient address syntax (%s)", err);
+		return bs.reply;
+	}
+	maildrop_add_rcpt(&sm.md, addr);
+	return NULL;
+}
+
+static const char *
+bs_data(void *arg, const char *msg, size_t len)
+{
+	char name[96];
+	struct sm_err e;
+
+	(void)arg;
+	sm.md.nrcpt = addr_dedup(sm.md.rcpt, sm.md.nrcpt);
+	if (sm_drop_write(&sm.md, msg, len, name, sizeof(name), &e) == 0)
+		snprintf(bs.reply, sizeof(bs.reply),
+		    "250 2.0.0 Ok: queued as maildrop/%s", name);
+	else if (e.code == EX_TEMPFAIL)
+		snprintf(bs.reply, sizeof(bs.reply), "451 4.3.0 %s", e.text);
+	else
+		snprintf(bs.reply, sizeof(bs.reply), "554 5.6.0 %s", e.text);
+	return bs.reply;
+}
+
+static void
+bs_reset(void *arg)
+{
+	(void)arg;
+	bs_envelope_new();
+}
+
+static const struct smtpin_ops bs_ops = {bs_mail, bs_rcpt, bs_data, bs_reset};
+
+/* Write the replies smtpin has; -1 when the client is gone. */
+static int
+bs_flush(struct smtpin *si)
+{
+	const char *out;
+	size_t len;
+
+	out = smtpin_output(si, &len);
+	if (len > 0 && write_all(STDOUT_FILENO, out, len) == -1)
+		return -1;
+	smtpin_output_done(si);
+	return 0;
+}
+
+/* Read more client bytes after the have already held; returns 0, 1 at
+ * end of input, -1 on a time-out or error. */
+static int
+bs_read(char *buf, size_t *have)
+{
+	struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+	ssize_t n;
+	int rc;
+
+	while ((rc = poll(&pfd, 1, BS_TIMEOUT_MS)) == -1 && errno == EINTR)
+		;
+	if (rc == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	while ((n = read(STDIN_FILENO, buf + *have, BS_BUF - *have)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n == -1)
+		return -1;
+	*have += (size_t)n;
+	return n == 0;
+}
+
+/* How the session ended: fine unless a transaction was cut short. */
+static int
+bs_exit(struct smtpin *si, const char *why)
+{
+	int pending = smtpin_pending(si);
+
+	if (pending)
+		fprintf(stderr,
+		    "ncsendmail: SMTP session ended (%s) in the middle of a "
+		    "transaction; that message was not accepted\n",
+		    why);
+	smtpin_free(si);
+	return pending ? EX_IOERR : EX_OK;
+}
+
+int
+sm_smtp(void)
+{
+	struct smtpin *si;
+	char *buf = xmalloc(BS_BUF);
+	size_t have = 0, used;
+	int eof = 0;
+
+	/* A client that goes away must not kill us mid-write. */
+	signal(SIGPIPE, SIG_IGN);
+	bs.fullname = sm.fullname_arg != NULL ? xstrdup(sm.fullname_arg) : NULL;
+	si = smtpin_new(sm.cfg.myhostname, (uint64_t)sm.cfg.message_size_limit,
+	    &bs_ops, NULL);
+	smtpin_greet(si);
+	for (;;) {
+		used = smtpin_feed(si, buf, have, eof);
+		memmove(buf, buf + used, have - used);
+		have -= used;
+		if (bs_flush(si) == -1)
+			return bs_exit(si, "client gone");
+		if (smtpin_closed(si) || eof)
+			break;
+		if ((eof = bs_read(buf, &have)) == -1) {
+			if (errno == ETIMEDOUT) {
+				dprintf(STDOUT_FILENO,
+				    "421 4.4.2 %s Error: timeout exceeded\r\n",
+				    sm.cfg.myhostname);
+				return bs_exit(si, "time-out");
+			}
+			return bs_exit(si, strerror(errno));
+		}
+	}
+	free(buf);
+	return bs_exit(si, "end of input without QUIT");
+}
