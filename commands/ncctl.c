@@ -26,6 +26,7 @@
 #include "proto.h"
 #include "qlayout.h"
 #include "queue.h"
+#include "rewrite.h"
 #include "routes.h"
 #include "secrets.h"
 #include "util.h"
@@ -213,6 +214,22 @@ check_routes(void)
 	return 1;
 }
 
+/* alias_maps, generic_maps and local_recipient_forward: every bad line,
+ * with its number. */
+static int
+check_rewrite(void)
+{
+	struct cf_errors errs = {NULL, 0};
+	struct rewrite rw;
+	int bad = rewrite_load(&rw, &ctl.cfg, &errs) == -1;
+
+	if (bad)
+		fprintf(stderr, "%s", errs.text);
+	rewrite_free(&rw);
+	cf_errors_free(&errs);
+	return bad;
+}
+
 /* The secrets file, read as the master will read it: ncctl start runs the
  * master as the same user, so that user (root, normally) must own it. */
 static int
@@ -293,6 +310,7 @@ cmd_check(int argc, char **argv)
 		    ctl.cfg.mail_owner);
 		problems++;
 	}
+	problems += check_rewrite();
 	problems += check_routes();
 	problems += check_drop_directory();
 	problems += check_secrets();

@@ -10,9 +10,12 @@ enum nc_msgtype {
 	/* master -> any child, over the child's control socketpair (fd 3) */
 	M_CTL_FLUSH = 1, /* u32 n, n x u64 qid (n == 0: all deferred);
 			    to the resolver: empty its cache */
-	M_CTL_RELOAD, /* str ncmta.conf text, str routing table text: the
-			 new configuration, already checked by the master
-			 (daemons in a chroot cannot read it themselves) */
+	M_CTL_RELOAD, /* str ncmta.conf text, str routing table text,
+			 str aliases text, str generic_maps text, str
+			 myorigin (as the master resolved it: /etc/mailname
+			 is outside the chroots): the new configuration,
+			 already checked by the master (daemons in a chroot
+			 cannot read it themselves) */
 	M_CTL_STOP, /* (empty) finish in-flight work and exit 0 */
 	M_CTL_STATUS, /* (empty) ask for counters */
 	M_CTL_DNS_FLUSHED, /* (empty) to qmgr: the resolver's cache was

@@ -291,6 +291,25 @@ rewrite_load(
 	return r;
 }
 
+int
+rewrite_check(const struct nc_config *cfg, char **aliases_text,
+    char **generic_text, struct cf_errors *errs)
+{
+	struct rewrite rw;
+	int r;
+
+	if (rewrite_read_tables(cfg, aliases_text, generic_text, errs) == -1)
+		return -1;
+	r = rewrite_init(&rw, cfg, *aliases_text, *generic_text, errs);
+	rewrite_free(&rw);
+	if (r == -1) {
+		free(*aliases_text);
+		free(*generic_text);
+		*aliases_text = *generic_text = NULL;
+	}
+	return r;
+}
+
 void
 rewrite_free(struct rewrite *rw)
 {
@@ -389,6 +408,8 @@ rw_local(const struct rewrite *rw, struct rw_result *res, const char *addr)
 	x.nnotes = 0;
 	if (x.status != ALIAS_OK)
 		rw_add(res, addr, "5.4.6", x.why);
+	else if (x.n == 0) /* only unsupported targets: as if no alias */
+		rw_unaliased(rw, res, addr);
 	for (i = 0; i < x.n; i++) {
 		if (rewrite_is_local(rw, x.addr[i]))
 			rw_unaliased(rw, res, x.addr[i]);

@@ -57,6 +57,10 @@ int rewrite_init(struct rewrite *, const struct nc_config *,
  */
 int rewrite_read_tables(const struct nc_config *, char **aliases_text,
     char **generic_text, struct cf_errors *);
+/* Read and check both tables and local_recipient_forward, for a reload:
+ * 0 with the texts (malloc'd), or -1 with every problem in errs. */
+int rewrite_check(const struct nc_config *, char **aliases_text,
+    char **generic_text, struct cf_errors *);
 /* rewrite_read_tables and rewrite_init. */
 int rewrite_load(
     struct rewrite *, const struct nc_config *, struct cf_errors *);

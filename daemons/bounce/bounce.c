@@ -206,6 +206,9 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		return;
 	conf = ipc_get_str(m);
 	(void)ipc_get_str(m); /* the routing table is qmgr's */
+	(void)ipc_get_str(m); /* aliases, generic_maps, myorigin: pickup's */
+	(void)ipc_get_str(m);
+	(void)ipc_get_str(m);
 	if (!ipc_msg_done(m))
 		return;
 	if (config_load_text(&fresh, "ncmta.conf", conf, &errs) == -1) {

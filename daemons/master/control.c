@@ -19,6 +19,7 @@
 #include "master.h"
 #include "proto.h"
 #include "queue.h"
+#include "rewrite.h"
 #include "routes.h"
 #include "util.h"
 
@@ -253,6 +254,7 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	struct cf_errors errs = {NULL, 0};
 	struct ipc_buf b;
 	char *path, *conf = NULL, *routes = NULL;
+	char *aliases = NULL, *generic = NULL;
 	enum child_kind k;
 
 	if (!ipc_msg_done(m) || !control_permitted(arg, "reload ncmta"))
@@ -263,6 +265,7 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	    config_load_text(&fresh, path, conf, &errs) == -1 ||
 	    (routes = read_text(fresh.route_table, &errs)) == NULL ||
 	    routes_parse(fresh.route_table, routes, &rt, &errs) == -1 ||
+	    rewrite_check(&fresh, &aliases, &generic, &errs) == -1 ||
 	    master_secrets_load(&fresh, &sec, &errs) == -1) {
 		control_reply(p, 1, errs.text);
 		log_warnx("reload refused, the running configuration "
@@ -274,6 +277,8 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 			config_free(&fresh);
 		free(conf);
 		free(routes);
+		free(aliases);
+		free(generic);
 		free(path);
 		return;
 	}
@@ -287,12 +292,17 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		ipc_buf_init(&b, M_CTL_RELOAD);
 		ipc_add_str(&b, conf);
 		ipc_add_str(&b, routes);
+		ipc_add_str(&b, aliases);
+		ipc_add_str(&b, generic);
+		ipc_add_str(&b, master->cfg.myorigin);
 		children_send(k, &b);
 	}
 	log_info("reloaded configuration");
 	control_reply(p, 0, "configuration reloaded");
 	free(conf);
 	free(routes);
+	free(aliases);
+	free(generic);
 	free(path);
 }
 

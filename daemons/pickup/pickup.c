@@ -30,6 +30,7 @@
 #include "privdrop.h"
 #include "proto.h"
 #include "queue.h"
+#include "rewrite.h"
 #include "util.h"
 
 #define PK_BATCH_FILES 512
@@ -61,6 +62,8 @@ struct pk_item {
 	size_t len;
 	uint32_t uid; /* the file's owner: the submitting user */
 	struct maildrop md;
+	struct rw_result rr; /* md's recipients after rewriting */
+	char *hdrs; /* the message with rewritten header fields, or NULL */
 	uint64_t qid;
 	int already; /* its name was in the drop table: queued before */
 };
@@ -81,6 +84,7 @@ static struct pickup {
 	int full; /* the queue was full: wait for the next scan */
 	int full_flag; /* QDIR/full may exist */
 	const char *why; /* reason a file is refused */
+	struct rewrite rw; /* aliases, generic_maps (common/rewrite.c) */
 } pk;
 
 /* -- name sets --------------------------------------------------------------- */
@@ -266,6 +270,8 @@ pk_item_free(struct pk_item *it)
 	free(it->data);
 	if (it->md.sender != NULL)
 		maildrop_clear(&it->md);
+	rw_result_free(&it->rr);
+	free(it->hdrs);
 	memset(it, 0, sizeof(*it));
 }
 
@@ -302,6 +308,76 @@ pk_batch_collect(struct pk_item *items)
 	return n;
 }
 
+/* -- rewriting ---------------------------------------------------------------- */
+
+/*
+ * Aliases, forwarding and generic_maps, once, before the message is
+ * queued: md's recipients become the results, in order, and the sender
+ * and the From/To/Cc/Reply-To fields are rewritten.
+ */
+static void
+pk_rewrite(struct pk_item *it)
+{
+	size_t i, len;
+	char *g;
+
+	rw_result_free(&it->rr);
+	rewrite_recipients(&pk.rw, it->md.rcpt, it->md.nrcpt, &it->rr);
+	for (i = 0; i < it->md.nrcpt; i++)
+		free(it->md.rcpt[i]);
+	it->md.rcpt = xreallocarray(it->md.rcpt, it->rr.n + 1, sizeof(char *));
+	for (i = 0; i < it->rr.n; i++)
+		it->md.rcpt[i] = xstrdup(it->rr.r[i].addr);
+	it->md.nrcpt = it->rr.n;
+	if ((g = rewrite_generic(&pk.rw, it->md.sender)) != NULL) {
+		free(it->md.sender);
+		it->md.sender = g;
+	}
+	free(it->hdrs);
+	it->hdrs =
+	    rewrite_header_fields(&pk.rw, it->md.msg, it->md.msglen, &len);
+	if (it->hdrs != NULL) {
+		it->md.msg = it->hdrs;
+		it->md.msglen = len;
+	}
+}
+
+/* A recipient that failed in rewriting is queued failed: qmgr sends
+ * its bounce notice as for any other. */
+static struct q_rcpt
+pk_rcpt(struct pk_item *it, size_t i)
+{
+	struct rw_rcpt *r = &it->rr.r[i];
+
+	return (struct q_rcpt){it->md.rcpt[i], *r->dsn ? QR_FAILED : QR_PENDING,
+	    r->dsn, r->reason};
+}
+
+/* After the commit: what rewriting decided, in the log. */
+static void
+pk_log_rewrite(const struct pk_item *it, const char *qid)
+{
+	struct log_delivery d;
+	double now = now_sec();
+	size_t i;
+
+	for (i = 0; i < it->rr.nnotes; i++)
+		log_warnx("%s: %s", qid, it->rr.notes[i]);
+	for (i = 0; i < it->rr.n; i++) {
+		if (*it->rr.r[i].dsn == '\0')
+			continue;
+		memset(&d, 0, sizeof(d));
+		d.qid = qid;
+		d.rcpt = it->rr.r[i].addr;
+		d.relay = "none";
+		d.arrival = d.t_active = d.t_handoff = d.t_done = now;
+		d.dsn = it->rr.r[i].dsn;
+		d.status = "bounced";
+		d.reason = it->rr.r[i].reason;
+		log_delivery(&d);
+	}
+}
+
 /* -- the group commit --------------------------------------------------------- */
 
 /* Insert one message: record, normalised body, and its file's name. */
@@ -324,12 +400,13 @@ pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
 	if ((rc = queue_new_qid(txn, &it->qid)) != 0)
 		return rc;
 	qid_format(it->qid, qid);
+	pk_rewrite(it);
 	in = (struct norm_in){it->md.msg, it->md.msglen, it->md.sender,
 	    it->md.fullname, pk.cfg.myhostname, qid, it->uid, now};
 	normalize_message(&in, &out);
 	rcpt = xcalloc(it->md.nrcpt, sizeof(*rcpt));
 	for (i = 0; i < it->md.nrcpt; i++)
-		rcpt[i] = (struct q_rcpt){it->md.rcpt[i], QR_PENDING, "", ""};
+		rcpt[i] = pk_rcpt(it, i);
 	m = (struct q_msg){.qid = it->qid,
 	    .state = Q_INCOMING,
 	    .flags = out.eightbit ? QMSG_F_8BIT : 0,
@@ -448,6 +525,7 @@ pk_committed(struct pk_item *items, size_t n)
 		qid_format(items[i].qid, qid);
 		log_info("%s: uid=%u from=<%s>", qid, (unsigned)items[i].uid,
 		    items[i].md.sender);
+		pk_log_rewrite(&items[i], qid);
 		if (*items[i].md.notify || *items[i].md.ret ||
 		    *items[i].md.envid)
 			log_debug(
@@ -688,6 +766,86 @@ pk_qmgr_closed(struct ipc_peer *p, void *arg)
 	evtimer_add(pk.ev_reconnect, &tv);
 }
 
+/* -- the master's control channel --------------------------------------------- */
+
+/* Tables as read at start (outside the chroot); bad lines are left out
+ * and named in the log (ncctl check refuses them before a start). */
+static void
+pk_rewrite_load(void)
+{
+	struct cf_errors errs = {NULL, 0};
+
+	if (rewrite_load(&pk.rw, &pk.cfg, &errs) == -1)
+		log_warnx(
+		    "address rewriting, going on without these lines:\n%s",
+		    errs.text);
+	cf_errors_free(&errs);
+}
+
+/* New tables from the master, which checked them (pickup cannot read
+ * them in its chroot); the ones in force stay if they fail here. */
+static void
+pk_ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	const char *conf, *aliases, *generic, *origin;
+	struct cf_errors errs = {NULL, 0};
+	struct nc_config cfg;
+	struct rewrite rw;
+	int bad;
+
+	(void)p;
+	(void)arg;
+	conf = ipc_get_str(m);
+	(void)ipc_get_str(m); /* the routing table is qmgr's */
+	aliases = ipc_get_str(m);
+	generic = ipc_get_str(m);
+	origin = ipc_get_str(m);
+	if (!ipc_msg_done(m))
+		return;
+	memset(&rw, 0, sizeof(rw));
+	bad = config_load_text(&cfg, "ncmta.conf", conf, &errs) == -1;
+	if (!bad) {
+		free(cfg.myorigin);
+		cfg.myorigin = xstrdup(origin);
+		bad = rewrite_init(&rw, &cfg, aliases, generic, &errs) == -1;
+	}
+	if (bad) {
+		log_warnx(
+		    "reload refused, the tables in force stay:\n%s", errs.text);
+		rewrite_free(&rw);
+	} else {
+		rewrite_free(&pk.rw);
+		pk.rw = rw;
+		log_info("reloaded: %zu aliases, %zu generic_maps entries",
+		    rw.aliases.n, rw.generic.n);
+	}
+	cf_errors_free(&errs);
+	config_free(&cfg);
+}
+
+static void
+pk_ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)m;
+	(void)arg;
+	exit(0);
+}
+
+static void
+pk_ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)arg;
+	m->pos = m->len;
+}
+
+static const struct ipc_handler pk_ctl_table[] = {
+    {M_CTL_STOP, "CTL_STOP", pk_ctl_stop},
+    {M_CTL_RELOAD, "CTL_RELOAD", pk_ctl_reload},
+    {M_CTL_FLUSH, "CTL_FLUSH", pk_ctl_ignore},
+    {M_CTL_STATUS, "CTL_STATUS", pk_ctl_ignore}, {0, NULL, NULL}};
+
 /* -- start-up ----------------------------------------------------------------- */
 
 /* A drop-directory file is complete (dropdir.c): ingest it. */
@@ -803,13 +961,14 @@ main(int argc, char **argv)
 		fatalx("event_base_new");
 	pk_open_files();
 	pk_connect_initial();
+	pk_rewrite_load();
 	privdrop(
 	    pk.cfg.mail_owner, geteuid() == 0 ? pk.cfg.queue_directory : NULL);
 	if (privdrop_chrooted()) {
 		free(pk.qmgr_path);
 		pk.qmgr_path = xstrdup("/private/qmgr");
 	}
-	pk.master = daemon_master_peer(pk.base, NULL, NULL);
+	pk.master = daemon_master_peer(pk.base, pk_ctl_table, NULL);
 	pk_events();
 	pk_scan();
 	event_base_dispatch(pk.base);
