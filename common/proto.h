@@ -44,7 +44,10 @@ enum nc_msgtype {
 	/* qmgr -> smtp worker */
 	M_JOB_BEGIN = 80, /* u64 job, u64 qid, str sender, u64 size,
 			     dbl arrival, dbl t_active, dbl t_handoff,
-			     u32 flags (JOB_F_*), u32 nhosts,
+			     u32 flags (JOB_F_*), u32 DSN notify
+			     (DSN_NOTIFY_* bits, 0 = not given), u32 DSN
+			     ret (DSN_RET_*, 0 = not given), str ENVID,
+			     u32 nhosts,
 			     nhosts x (str name, str addr, u32 port,
 			     u32 host flags HOST_F_*, str nexthop: the
 			     smart host's name as configured, "" for an

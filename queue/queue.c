@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <lmdb.h>
 
@@ -310,7 +311,8 @@ q_msg_encode(const struct q_msg *m, uint8_t **out, size_t *len)
 
 	enc_uint(&e, QUEUE_RECORD_VERSION, 1);
 	enc_uint(&e, m->state, 1);
-	enc_uint(&e, 0, 2);
+	enc_uint(&e, m->dsn_notify, 1);
+	enc_uint(&e, m->dsn_ret, 1);
 	enc_uint(&e, m->flags, 4);
 	enc_uint(&e, m->uid, 4);
 	enc_uint(&e, m->arrival_us, 8);
@@ -325,6 +327,7 @@ q_msg_encode(const struct q_msg *m, uint8_t **out, size_t *len)
 		bad |= enc_str(&e, m->rcpt[i].addr);
 		bad |= enc_str(&e, m->rcpt[i].reason);
 	}
+	bad |= enc_str(&e, m->envid);
 	if (bad) {
 		free(e.p);
 		return QUEUE_EFORMAT;
@@ -377,11 +380,12 @@ q_msg_decode(const uint8_t *p, size_t len, struct q_msg *m)
 	uint32_t i;
 
 	memset(m, 0, sizeof(*m));
-	if (len < 1 || p[0] != QUEUE_RECORD_VERSION)
+	if (len < 1 || p[0] < 1 || p[0] > QUEUE_RECORD_VERSION)
 		return QUEUE_EFORMAT;
 	dec_uint(&d, 1);
 	m->state = (uint8_t)dec_uint(&d, 1);
-	dec_uint(&d, 2);
+	m->dsn_notify = (uint8_t)dec_uint(&d, 1); /* version 1: zero */
+	m->dsn_ret = (uint8_t)dec_uint(&d, 1);
 	m->flags = (uint32_t)dec_uint(&d, 4);
 	m->uid = (uint32_t)dec_uint(&d, 4);
 	m->arrival_us = dec_uint(&d, 8);
@@ -402,7 +406,8 @@ q_msg_decode(const uint8_t *p, size_t len, struct q_msg *m)
 		m->rcpt[i].addr = dec_str(&d);
 		m->rcpt[i].reason = dec_str(&d);
 	}
-	if (d.bad || d.pos != len) {
+	m->envid = p[0] >= 2 ? dec_str(&d) : xstrdup("");
+	if (d.bad || d.pos != len || m->dsn_notify > 0xf || m->dsn_ret > 2) {
 		q_msg_free(m);
 		return QUEUE_EFORMAT;
 	}
@@ -422,7 +427,14 @@ q_msg_free(struct q_msg *m)
 		}
 	free(m->rcpt);
 	free(m->sender);
+	free(m->envid);
 	memset(m, 0, sizeof(*m));
+}
+
+int
+q_dsn_wants(const struct q_msg *m, uint8_t kind)
+{
+	return m->dsn_notify == 0 ? 1 : (m->dsn_notify & kind) != 0;
 }
 
 /* ---- messages ---- */

@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QUEUE_RECORD_VERSION 1
+#include "dsnparam.h"
+
+#define QUEUE_RECORD_VERSION 2 /* 1 is still read: no DSN fields */
 
 /* Return codes: 0 is success. */
 #define QUEUE_ENOTFOUND (-2)
@@ -53,7 +55,15 @@ struct q_msg {
 	char *sender; /* "" = null sender */
 	uint32_t nrcpt;
 	struct q_rcpt *rcpt;
+	/* DSN parameters given at submission (RFC 3461), passed on */
+	uint8_t dsn_notify; /* DSN_NOTIFY_* bits, 0 = not given */
+	uint8_t dsn_ret; /* DSN_RET_*, 0 = not given */
+	char *envid; /* ENVID, NULL or "" = none */
 };
+
+/* Whether a notice of this kind (DSN_NOTIFY_FAILURE or _DELAY) is
+ * wanted: when NOTIFY was not given, failures and delays are. */
+int q_dsn_wants(const struct q_msg *, uint8_t kind);
 
 #define QMSG_F_8BIT 0x1
 #define QMSG_F_WARNED 0x2 /* the delay notice was sent */

@@ -380,6 +380,28 @@ pk_log_rewrite(const struct pk_item *it, const char *qid)
 
 /* -- the group commit --------------------------------------------------------- */
 
+/* The DSN parameters of the submission (-N, -R; -V is the envid), kept
+ * in the record and passed on; a value that does not parse is dropped
+ * (ncsendmail refuses them, so only a hand-made file has one). */
+static void
+pk_dsn_params(const struct maildrop *md, struct q_msg *m)
+{
+	int v;
+
+	if (*md->notify != '\0') {
+		if ((v = dsn_notify_parse(md->notify)) > 0)
+			m->dsn_notify = (uint8_t)v;
+		else
+			log_warnx("ignoring DSN NOTIFY \"%s\"", md->notify);
+	}
+	if (*md->ret != '\0') {
+		if ((v = dsn_ret_parse(md->ret)) > 0)
+			m->dsn_ret = (uint8_t)v;
+		else
+			log_warnx("ignoring DSN RET \"%s\"", md->ret);
+	}
+}
+
 /* Insert one message: record, normalised body, and its file's name. */
 static int
 pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
@@ -415,7 +437,9 @@ pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
 	    .size = out.len,
 	    .sender = it->md.sender,
 	    .nrcpt = (uint32_t)it->md.nrcpt,
-	    .rcpt = rcpt};
+	    .rcpt = rcpt,
+	    .envid = it->md.envid};
+	pk_dsn_params(&it->md, &m);
 	if ((rc = queue_put_msg(txn, &m)) == 0 &&
 	    (rc = queue_put_body(txn, it->qid, out.body, out.len)) == 0)
 		rc = queue_drop_put(txn, it->name, it->qid);
@@ -526,12 +550,6 @@ pk_committed(struct pk_item *items, size_t n)
 		log_info("%s: uid=%u from=<%s>", qid, (unsigned)items[i].uid,
 		    items[i].md.sender);
 		pk_log_rewrite(&items[i], qid);
-		if (*items[i].md.notify || *items[i].md.ret ||
-		    *items[i].md.envid)
-			log_debug(
-			    "%s: DSN notify=%s ret=%s envid=%s (not kept)", qid,
-			    items[i].md.notify, items[i].md.ret,
-			    items[i].md.envid);
 	}
 	pk_notify_qmgr(qids, nq);
 	pk_set_full(0);

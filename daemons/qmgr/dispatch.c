@@ -214,6 +214,9 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len)
 	ipc_add_double(&b, j->msg->t_active);
 	ipc_add_double(&b, now_sec());
 	ipc_add_u32(&b, rec->flags & QMSG_F_8BIT ? JOB_F_8BIT : 0);
+	ipc_add_u32(&b, rec->dsn_notify);
+	ipc_add_u32(&b, rec->dsn_ret);
+	ipc_add_str(&b, rec->envid);
 	order = xcalloc((size_t)d->nhosts, sizeof(*order));
 	dest_host_order(d, order);
 	ipc_add_u32(&b, (uint32_t)d->nhosts);

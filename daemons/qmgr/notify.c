@@ -177,19 +177,23 @@ notify_failures(struct qm_msg *m)
 	char qid[NC_QID_LEN + 1];
 	uint32_t i;
 
-	if (*m->rec->sender != '\0') {
+	int wanted = q_dsn_wants(m->rec, DSN_NOTIFY_FAILURE);
+
+	if (*m->rec->sender != '\0' && wanted) {
 		(void)notify_send(m, BOUNCE_K_FAILURE, QR_FAILED);
 		return;
 	}
-	/* the null sender gets no notice: a bounce of a bounce is dropped */
+	/* the null sender gets no notice: a bounce of a bounce is dropped;
+	 * nor does a sender who asked for none (NOTIFY=NEVER, -N never) */
 	qid_format(m->qid, qid);
 	for (i = 0; i < m->rec->nrcpt; i++)
 		if (m->rec->rcpt[i].status == QR_FAILED) {
 			m->rec->rcpt[i].status = QR_BOUNCED;
-			log_info(
-			    "%s: to=<%s>: undeliverable mail from the null "
-			    "sender dropped, no notice",
-			    qid, m->rec->rcpt[i].addr);
+			log_info("%s: to=<%s>: %s, no notice", qid,
+			    m->rec->rcpt[i].addr,
+			    wanted ? "undeliverable mail from the null sender "
+			             "dropped"
+			           : "the sender asked for no failure notice");
 		}
 	dispatch_mark_dirty(m);
 }
@@ -197,7 +201,8 @@ notify_failures(struct qm_msg *m)
 void
 notify_delay(struct qm_msg *m)
 {
-	if (*m->rec->sender == '\0' || (m->rec->flags & QMSG_F_WARNED))
+	if (*m->rec->sender == '\0' || (m->rec->flags & QMSG_F_WARNED) ||
+	    !q_dsn_wants(m->rec, DSN_NOTIFY_DELAY))
 		return;
 	if (notify_send(m, BOUNCE_K_DELAY, QR_DEFERRED)) {
 		m->rec->flags |= QMSG_F_WARNED;

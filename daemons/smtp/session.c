@@ -29,6 +29,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "proto.h"
+#include "dsnparam.h"
 #include "smtp.h"
 #include "tls.h"
 
@@ -820,10 +821,55 @@ on_rset(struct smtp_session *s)
 
 /* ---- the transaction ---- */
 
+/* RFC 3461's xtext: "+" followed by two hex digits for what is not a
+ * printable character, "+" or "=". */
+static void
+xtext(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *in != '\0' && o + 4 < len; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c < 33 || c > 126 || c == '+' || c == '=')
+			o += (size_t)snprintf(out + o, len - o, "+%02X", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
+/* The DSN parameters the sender gave, when the server takes them. */
+static void
+session_dsn_mail(struct smtp_session *s, char *buf, size_t len)
+{
+	struct smtp_job *job = s->job;
+	char x[320];
+
+	*buf = '\0';
+	if (!(s->caps & CAP_DSN))
+		return;
+	if (job->dsn_ret != 0)
+		strlcat(buf,
+		    job->dsn_ret == DSN_RET_FULL ? " RET=FULL" : " RET=HDRS",
+		    len);
+	if (*job->envid != '\0') {
+		xtext(job->envid, x, sizeof(x));
+		strlcat(buf, " ENVID=", len);
+		strlcat(buf, x, len);
+	}
+}
+
 static void
 session_send_rcpt(struct smtp_session *s, size_t i)
 {
-	session_cmd(s, "RCPT TO:<%s>", s->job->rcpts[i].address);
+	char notify[64] = "";
+
+	if ((s->caps & CAP_DSN) && s->job->dsn_notify != 0)
+		dsn_notify_text(
+		    (uint8_t)s->job->dsn_notify, notify, sizeof(notify));
+	session_cmd(s, "RCPT TO:<%s>%s%s", s->job->rcpts[i].address,
+	    *notify ? " NOTIFY=" : "", notify);
 }
 
 /* SIZE=, when the server offers it, lets it refuse a message early. */
@@ -846,7 +892,7 @@ session_mail_start(struct smtp_session *s)
 {
 	struct smtp_job *job = s->job;
 	size_t size = job->wire->len - 3, i; /* the terminator is not sent */
-	char sizeparam[32] = "";
+	char sizeparam[32] = "", dsn[400];
 
 	s->mail_ok = 0;
 	s->naccepted = 0;
@@ -858,10 +904,12 @@ session_mail_start(struct smtp_session *s)
 	}
 	if (s->caps & CAP_SIZE)
 		snprintf(sizeparam, sizeof(sizeparam), " SIZE=%zu", size);
-	session_cmd(s, "MAIL FROM:<%s>%s%s", job->sender, sizeparam,
+	session_dsn_mail(s, dsn, sizeof(dsn));
+	session_cmd(s, "MAIL FROM:<%s>%s%s%s", job->sender, sizeparam,
 	    (job->flags & JOB_F_8BIT) && (s->caps & CAP_8BITMIME)
 	        ? " BODY=8BITMIME"
-	        : "");
+	        : "",
+	    dsn);
 	if (s->pipelining) {
 		for (i = 0; i < job->nrcpt; i++)
 			session_send_rcpt(s, i);

@@ -63,6 +63,7 @@ job_free(struct smtp_job *job)
 	free(job->hosts);
 	free(job->rcpts);
 	free(job->sender);
+	free(job->envid);
 	free(job->key);
 	free(job->body);
 	smtp_wire_unref(job->wire);
@@ -277,7 +278,7 @@ job_parse_rcpts(struct smtp_job *job, struct ipc_msg *m)
 static const char *
 job_parse(struct smtp_job *job, struct ipc_msg *m)
 {
-	const char *sender, *err;
+	const char *sender, *err, *envid;
 	uint64_t qid = ipc_get_u64(m);
 
 	sender = ipc_get_str(m);
@@ -286,8 +287,15 @@ job_parse(struct smtp_job *job, struct ipc_msg *m)
 	job->t_active = ipc_get_double(m);
 	job->t_handoff = ipc_get_double(m);
 	job->flags = ipc_get_u32(m);
+	job->dsn_notify = ipc_get_u32(m);
+	job->dsn_ret = ipc_get_u32(m);
+	envid = ipc_get_str(m);
 	if (m->error || !job_text_ok(sender, ADDR_MAX, 1))
 		return "bad sender";
+	if (job->dsn_notify > 0xf || job->dsn_ret > 2 ||
+	    !job_text_ok(envid, 100, 1))
+		return "bad DSN parameters";
+	job->envid = xstrdup(envid);
 	job->sender = xstrdup(sender);
 	qid_format(qid, job->qid);
 	if (!isfinite(job->arrival) || !isfinite(job->t_active) ||

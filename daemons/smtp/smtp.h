@@ -65,6 +65,8 @@ struct smtp_job {
 	uint64_t size;
 	double arrival, t_active, t_handoff, t_connected;
 	uint32_t flags;
+	uint32_t dsn_notify, dsn_ret; /* DSN_NOTIFY_* bits, DSN_RET_* */
+	char *envid; /* "" = none */
 	struct smtp_host *hosts;
 	size_t nhosts;
 	size_t hostidx; /* the host being tried */

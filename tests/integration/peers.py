@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Received:
     auth: Optional[str]
     when: float
     conn: int = 0  # which connection of the sink (1, 2, ...) carried it
+    tls_version: Optional[str] = None  # e.g. "TLSv1.3" when tls
 
     def headers_body(self):
         """Split content into (header block, body) at the first empty line."""
@@ -87,6 +88,9 @@ class Behaviour:
     # "rcpt" or "data" (after the message was received, before the reply).
     drop_at: Optional[str] = None
     delay: float = 0.0  # seconds to wait before answering end of DATA
+    # Offer DSN (RFC 3461) and take RET/ENVID/NOTIFY/ORCPT parameters,
+    # recorded in Sink.dsn_log as (parameter, value) pairs.
+    dsn: bool = False
 
 
 def _family(host):
@@ -122,6 +126,16 @@ def shared_port(hosts, tries=50):
     raise RuntimeError("no port free on all of %s" % (hosts,))
 
 
+def _tls_version(session):
+    """The protocol version of an encrypted aiosmtpd session, or None."""
+    extra = session.ssl
+    obj = extra.get("ssl_object") if isinstance(extra, dict) else None
+    try:
+        return obj.version() if obj is not None else None
+    except (AttributeError, ValueError):
+        return None
+
+
 class _Handler:
     """aiosmtpd handler hooks: apply the behaviour, record the message."""
 
@@ -142,6 +156,8 @@ class _Handler:
         if self.b.ehlo_reply:
             return [self.b.ehlo_reply]
         session.host_name = hostname
+        if self.b.dsn:
+            responses.insert(len(responses) - 1, "250-DSN")
         return responses
 
     async def handle_HELO(self, server, session, envelope, hostname):
@@ -208,7 +224,8 @@ class _Handler:
             tls=session.ssl is not None,
             auth=(session.auth_data if session.authenticated else None),
             when=time.time(),
-            conn=getattr(server, "ncmta_conn", 0))
+            conn=getattr(server, "ncmta_conn", 0),
+            tls_version=_tls_version(session))
         self.sink._record(msg)
         return "250 2.0.0 Ok: queued as %d" % len(self.sink.messages)
 
@@ -220,13 +237,39 @@ class _SinkSMTP(SMTP):
         self._sink = sink
         super().__init__(*args, **kw)
 
+    def _getparams(self, params):
+        result = super()._getparams(params)
+        if result is not None and self._sink.behaviour.dsn:
+            for key in ("RET", "ENVID", "NOTIFY", "ORCPT"):
+                if key in result:
+                    self._sink.dsn_log.append((key, result.pop(key)))
+        return result
+
     def connection_made(self, transport):
-        self._sink._note_connection(self)
+        # aiosmtpd calls this again after STARTTLS, on the same TCP
+        # connection: count it once.
+        upgrade = self._original_transport is not None
+        if not upgrade:
+            self._sink._note_connection(self)
         super().connection_made(transport)
+        ssl_obj = transport.get_extra_info("ssl_object")
+        if not upgrade and ssl_obj is not None:
+            # Implicit TLS: aiosmtpd 1.4 only knows STARTTLS, so tell it
+            # the session is encrypted (AUTH allowed, Received.tls true).
+            self.session.ssl = {"ssl_object": ssl_obj}
+            self._tls_protocol = True
 
     def connection_lost(self, exc):
         self._sink._note_close(self)
         super().connection_lost(exc)
+
+    @syntax("AUTH <mechanism>")
+    async def smtp_AUTH(self, arg):
+        # Record every AUTH command, even one the server then refuses
+        # (538 without TLS, 504 unknown mechanism), so a test can tell
+        # that a client never tried.
+        self._sink._note_auth(self, (arg or "").split()[:1])
+        return await super().smtp_AUTH(arg)
 
     async def _handle_client(self):
         b = self._sink.behaviour
@@ -268,7 +311,8 @@ class Sink:
                  tls_context: Optional[ssl.SSLContext] = None,
                  implicit_tls=False, require_starttls=False,
                  authenticator=None, auth_required=False,
-                 auth_require_tls=True, behaviour: Optional[Behaviour] = None):
+                 auth_require_tls=True, behaviour: Optional[Behaviour] = None,
+                 auth_exclude=()):
         self.host = host
         self.name = name
         self.tls_context = tls_context
@@ -277,6 +321,10 @@ class Sink:
         self.authenticator = authenticator
         self.auth_required = auth_required
         self.auth_require_tls = auth_require_tls
+        # mechanisms not offered, e.g. ("PLAIN",) for a LOGIN-only server
+        self.auth_exclude = list(auth_exclude)
+        # (connection, mechanism, TLS on) per AUTH command received
+        self.auth_log: List[tuple] = []
         self.behaviour = behaviour or Behaviour()
         self.messages: List[Received] = []
         self.rcpt_log: List[tuple] = []  # (address, reply) per RCPT
@@ -285,6 +333,7 @@ class Sink:
         self.sessions: List[list] = []
         self.mail_log: List[tuple] = []  # (connection, sender) per MAIL
         self.helo_log: List[str] = []  # every "EHLO name" / "HELO name"
+        self.dsn_log: List[tuple] = []  # (parameter, value), Behaviour.dsn
         self._live = set()  # open sessions, cut by stop()
         self._cond = threading.Condition()
         self._server = None
@@ -316,6 +365,7 @@ class Sink:
                          authenticator=self.authenticator,
                          auth_required=self.auth_required,
                          auth_require_tls=self.auth_require_tls,
+                         auth_exclude_mechanism=self.auth_exclude,
                          timeout=30, loop=self._loop)
 
     def _call(self, coro, timeout=10):
@@ -408,6 +458,12 @@ class Sink:
             if n and self.sessions[n - 1][1] is None:
                 self.sessions[n - 1][1] = time.time()
         self._live.discard(proto)
+
+    def _note_auth(self, proto, words):
+        with self._cond:
+            self.auth_log.append((getattr(proto, "ncmta_conn", 0),
+                                  words[0].upper() if words else "",
+                                  proto._tls_protocol is not None))
 
     def _note_mail(self, proto, address):
         with self._cond:

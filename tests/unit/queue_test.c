@@ -122,6 +122,53 @@ test_codec(void)
 	free(rec);
 	q_msg_free(&m);
 
+	/* DSN parameters (version 2), and version 1 records still read */
+	msg_make(&m, 0, 2);
+	m.dsn_notify = DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
+	m.dsn_ret = DSN_RET_HDRS;
+	m.envid = xstrdup("QQ314159");
+	is_int(q_msg_encode(&m, &rec, &len), 0, "encode with DSN fields");
+	is_int(q_msg_decode(rec, len, &d), 0, "decode with DSN fields");
+	ok(msg_equal(&m, &d) && d.dsn_notify == m.dsn_notify &&
+	        d.dsn_ret == DSN_RET_HDRS && strcmp(d.envid, "QQ314159") == 0,
+	    "NOTIFY, RET and ENVID survive");
+	q_msg_free(&d);
+	free(rec);
+	free(m.envid);
+	m.envid = NULL;
+	m.dsn_notify = m.dsn_ret = 0;
+	is_int(q_msg_encode(&m, &rec, &len), 0, "encode without DSN fields");
+	rec[0] = 1; /* a version 1 record: no envid at the end */
+	is_int(q_msg_decode(rec, len - 2, &d), 0, "version 1 record read");
+	ok(msg_equal(&m, &d) && d.dsn_notify == 0 && *d.envid == '\0',
+	    "version 1: same fields, no DSN parameters");
+	q_msg_free(&d);
+	free(rec);
+	q_msg_free(&m);
+	is_int(dsn_notify_parse("SUCCESS,delay"),
+	    DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY, "NOTIFY list parsed");
+	is_int(dsn_notify_parse("never"), DSN_NOTIFY_NEVER, "NEVER");
+	is_int(dsn_notify_parse("NEVER,FAILURE"), -1, "NEVER stands alone");
+	is_int(dsn_notify_parse("SOMETIMES"), -1, "unknown word");
+	is_int(dsn_notify_parse(""), -1, "empty list");
+	is_int(dsn_ret_parse("hdrs"), DSN_RET_HDRS, "RET=HDRS");
+	is_int(dsn_ret_parse("PARTIAL"), -1, "unknown RET");
+	{
+		char buf[64];
+
+		dsn_notify_text(
+		    DSN_NOTIFY_FAILURE | DSN_NOTIFY_SUCCESS, buf, sizeof(buf));
+		is_str(buf, "SUCCESS,FAILURE", "NOTIFY written back");
+	}
+	m.dsn_notify = 0;
+	ok(q_dsn_wants(&m, DSN_NOTIFY_FAILURE) &&
+	        q_dsn_wants(&m, DSN_NOTIFY_DELAY),
+	    "no NOTIFY: failure and delay notices wanted");
+	m.dsn_notify = DSN_NOTIFY_NEVER;
+	ok(!q_dsn_wants(&m, DSN_NOTIFY_FAILURE), "NEVER: no failure notice");
+	m.dsn_notify = DSN_NOTIFY_FAILURE;
+	ok(!q_dsn_wants(&m, DSN_NOTIFY_DELAY), "FAILURE only: no delay notice");
+
 	msg_make(&m, 0, 0);
 	free(m.sender);
 	m.sender = xstrdup("");
