@@ -471,23 +471,22 @@ ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	m->pos = m->len;
 }
 
-/* The master's answer to a session's credentials request. The strings
- * are wiped in the frame once the session has used them. */
+/* The master's answer to a session's credentials request. The frame is
+ * wiped once the session has used what it needed. */
 static void
 ctl_secret(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct smtp_worker *w = arg;
 	uint64_t req = ipc_get_u64(m);
 	uint32_t found = ipc_get_u32(m);
-	char *user = (char *)ipc_get_str(m), *pass = (char *)ipc_get_str(m);
+	const char *user = ipc_get_str(m), *pass = ipc_get_str(m);
 
 	if (!ipc_msg_done(m)) {
 		ipc_peer_error(p, "bad credentials frame");
 		return;
 	}
 	smtp_secret_answer(w, req, found != 0, user, pass);
-	explicit_bzero(user, strlen(user));
-	explicit_bzero(pass, strlen(pass));
+	ipc_msg_wipe(m);
 }
 
 static const struct ipc_handler master_table[] = {
