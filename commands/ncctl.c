@@ -230,6 +230,36 @@ check_rewrite(void)
 	return bad;
 }
 
+/* smtp_tls_CAfile: the smtp workers read it once, at start, before they
+ * drop into their chroot; a file they cannot use would make every
+ * "verify" delivery fail, so it is named here. */
+static int
+check_cafile(void)
+{
+	const char *path = ctl.cfg.smtp_tls_CAfile;
+	char line[256];
+	int certs = 0;
+	FILE *f;
+
+	if (*path == '\0')
+		return 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "ncctl: smtp_tls_CAfile %s: %s\n", path,
+		    strerror(errno));
+		return 1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL)
+		certs += strncmp(line, "-----BEGIN CERTIFICATE-----", 27) == 0;
+	fclose(f);
+	if (certs == 0) {
+		fprintf(stderr,
+		    "ncctl: smtp_tls_CAfile %s: no PEM certificate in it\n",
+		    path);
+		return 1;
+	}
+	return 0;
+}
+
 /* The secrets file, read as the master will read it: ncctl start runs the
  * master as the same user, so that user (root, normally) must own it. */
 static int
@@ -314,6 +344,7 @@ cmd_check(int argc, char **argv)
 	problems += check_routes();
 	problems += check_drop_directory();
 	problems += check_secrets();
+	problems += check_cafile();
 	if (!ctl.starting)
 		problems += check_layout();
 	for (i = 0; daemons[i] != NULL; i++)
