@@ -253,7 +253,8 @@ al_sort(struct al_ctx *c)
 	struct alias_table *t = c->t;
 	size_t i, o = 0;
 
-	qsort(t->a, t->n, sizeof(*t->a), al_cmp);
+	if (t->n > 0) /* qsort of NULL is undefined even for 0 items */
+		qsort(t->a, t->n, sizeof(*t->a), al_cmp);
 	for (i = 0; i < t->n; i++) {
 		if (o > 0 && strcmp(t->a[o - 1].name, t->a[i].name) == 0) {
 			aliases_error(c->errs, c->file, t->a[i].line,
