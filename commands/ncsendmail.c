@@ -4,6 +4,7 @@
  * Exit 0 only once the file and its directory entry are on disk; any
  * failure removes the partial file and exits with a sysexits code.
  * It runs for every message, so it stays small: no event loop, no DNS.
+ * The options and the other modes (-bp, -q, -bs, -bi) start here too.
  */
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -332,17 +333,20 @@ static void __attribute__((noreturn)) sm_exec(const char *prog, char **args)
 }
 
 int
-sm_run(const char *prog, char **args)
+sm_run(const char *prog, char **args, int quiet)
 {
 	pid_t pid;
-	int status;
+	int status, null;
 
 	fflush(stdout);
 	fflush(stderr);
 	if ((pid = fork()) == -1)
 		return -1;
-	if (pid == 0)
+	if (pid == 0) {
+		if (quiet && (null = open("/dev/null", O_WRONLY)) != -1)
+			dup2(null, STDOUT_FILENO);
 		sm_exec(prog, args);
+	}
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
 			return -1;

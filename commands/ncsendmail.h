@@ -68,8 +68,9 @@ int sm_smtp(void);
  * returns the exit code. */
 int sm_newaliases(void);
 
-/* Run a sibling command (from our own directory, else PATH) and wait;
- * returns its exit code, or -1 when it could not be run. */
-int sm_run(const char *prog, char **args);
+/* Run a sibling command (from our own directory, else PATH) and wait,
+ * its standard output discarded when quiet; returns its exit code, or -1
+ * when it could not be run. */
+int sm_run(const char *prog, char **args, int quiet);
 
 #endif

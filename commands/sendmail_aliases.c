@@ -45,7 +45,7 @@ na_reload(void)
 	args[n++] = sm.cfg.config_dir;
 	args[n++] = "reload";
 	args[n] = NULL;
-	if ((rc = sm_run(args[0], args)) == -1)
+	if ((rc = sm_run(args[0], args, 1)) == -1)
 		fprintf(stderr, "newaliases: cannot run ncctl reload\n");
 	else if (rc != 0)
 		fprintf(stderr,

@@ -268,8 +268,9 @@ def test_bsd_mailx(mta, via, request):
     else:
         request.getfixturevalue("system_sendmail")(mta)
     tok = new_token()
+    mailx = shutil.which("bsd-mailx") or "mail"
     p = subprocess.run(
-        ["mail", "-s", "mailx ncmta-token-%s" % tok, "ops@example.net"],
+        [mailx, "-s", "mailx ncmta-token-%s" % tok, "ops@example.net"],
         input=("Disk usage report\n.\nGr\u00fc\u00dfe\n").encode(),
         env=env, capture_output=True, timeout=30)
     assert p.returncode == 0, p.stderr
