@@ -25,6 +25,7 @@
 struct bs {
 	char reply[512];
 	char *fullname; /* -F, kept for every message */
+	char *buf; /* client bytes not yet used */
 };
 
 static struct bs bs;
@@ -169,7 +170,7 @@ int
 sm_smtp(void)
 {
 	struct smtpin *si;
-	char *buf = xmalloc(BS_BUF);
+	char *buf = bs.buf = xmalloc(BS_BUF);
 	size_t have = 0, used;
 	int eof = 0;
 
@@ -197,6 +198,5 @@ sm_smtp(void)
 			return bs_exit(si, strerror(errno));
 		}
 	}
-	free(buf);
 	return bs_exit(si, "end of input without QUIT");
 }
