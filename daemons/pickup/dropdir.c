@@ -408,11 +408,24 @@ dropdir_read(struct dropdir *dd, const char *key, char **data, size_t *len,
 	return PK_READ_OK;
 }
 
+/* A file name fit for a log line: control characters become '?'. */
+static const char *
+dd_show(const char *name, char *buf, size_t len)
+{
+	size_t i;
+
+	strlcpy(buf, name, len);
+	for (i = 0; buf[i] != '\0'; i++)
+		if ((unsigned char)buf[i] < 32 || buf[i] == 127)
+			buf[i] = '?';
+	return buf;
+}
+
 /* NAME.reason beside the bad file: its one line says why. */
 static void
 dd_write_reason(struct dropdir *dd, const char *target, const char *why)
 {
-	char *rname, *line;
+	char *rname, *line, show[NAME_MAX + 16];
 	int fd, n;
 
 	xasprintf(&rname, "%s.reason", target);
@@ -420,7 +433,8 @@ dd_write_reason(struct dropdir *dd, const char *target, const char *why)
 	fd = openat(dd->bad_fd, rname,
 	    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd == -1 || write(fd, line, (size_t)n) != n)
-		log_warn("cannot write %s/bad/%s", dd->path, rname);
+		log_warn("cannot write %s/bad/%s", dd->path,
+		    dd_show(rname, show, sizeof(show)));
 	if (fd != -1)
 		close(fd);
 	free(rname);
@@ -457,18 +471,20 @@ static int
 dd_bad(struct dropdir *dd, const char *name, const char *why)
 {
 	struct dd_file *f = dd_find(dd, name);
-	char target[NAME_MAX + 1];
+	char target[NAME_MAX + 1], show[NAME_MAX + 1], tshow[NAME_MAX + 1];
 
+	dd_show(name, show, sizeof(show));
 	if (dd->bad_fd == -1 ||
 	    dd_rename_bad(dd, name, target, sizeof(target)) == -1) {
 		log_warnx("%s/%s: %s; cannot move it to bad/: %s", dd->path,
-		    name, why,
+		    show, why,
 		    dd->bad_fd == -1 ? "no bad/ directory" : strerror(errno));
 		if (f != NULL)
 			f->state = DD_DONE;
 		return -1;
 	}
-	log_warnx("%s/%s: %s; moved to bad/%s", dd->path, name, why, target);
+	log_warnx("%s/%s: %s; moved to bad/%s", dd->path, show, why,
+	    dd_show(target, tshow, sizeof(tshow)));
 	dd_write_reason(dd, target, why);
 	if (f != NULL)
 		dd_forget(dd, f);

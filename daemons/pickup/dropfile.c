@@ -36,10 +36,16 @@ df_fail(struct df_parse *p, const char *fmt, ...)
 {
 	va_list ap;
 
+	char *c;
+
 	if (!p->failed) {
 		va_start(ap, fmt);
 		vsnprintf(p->why, p->whylen, fmt, ap);
 		va_end(ap);
+		/* quoted text from the file must not break the line */
+		for (c = p->why; *c != '\0'; c++)
+			if ((unsigned char)*c < 32 || *c == 127)
+				*c = ' ';
 	}
 	p->failed = 1;
 	return -1;

@@ -9,6 +9,7 @@ files dropped while ncmta is stopped are delivered when it starts.
 import os
 import pwd
 import re
+import signal
 import time
 
 from instance import mail_owner, wait_for
@@ -260,3 +261,69 @@ def test_ncctl_check_names_unusable_drop_directory(instances):
     p = inst.ctl("check")
     assert p.returncode == 1
     assert "drop_directory (%s)" % path in p.stderr.decode()
+
+
+def _drop_numbered(drop, n, tok, extra=b""):
+    _drop(drop, "m%04d.eml" % n, b"X-Sender: s@test.example\n"
+          b"X-Receiver: r%d@rcpt.example\nSubject: %d ncmta-token-%s\n\n"
+          b"%s\n%s" % (n, n, tok.encode(), tok.encode(), extra))
+
+
+def test_queue_full_leaves_drop_files_for_later(instances, sinks):
+    sink = sinks(up=False)
+    inst = instances(smart_host=[sink], queue_map_size="1M")
+    drop = _drop_dir(inst)
+    inst.start()
+    flag = os.path.join(inst.queue, "flags", "full")
+    filler = b"".join(b"%06d fill line for a large message\n" % n
+                      for n in range(1800))  # about 64 KB
+    toks = [new_token() for _ in range(25)]
+    for i, t in enumerate(toks):
+        _drop_numbered(drop, i, t, filler)
+    wait_for(lambda: os.path.exists(flag), 30, "the queue marked full")
+    # Every file is queued or still waiting in the drop directory.
+    wait_for(lambda: len(inst.qshow_json()) + len(_files(drop)) == 25, 20,
+             "queued + waiting = dropped")
+    left = _files(drop)
+    assert left, "a 1 MB queue took 1.6 MB of messages"
+    assert not os.listdir(os.path.join(drop, "bad"))
+    assert inst.log_lines("cannot queue", "will retry")
+
+    inst.stop()
+    inst.configure(queue_map_size="64M")
+    inst.start()
+    sink.start()
+    inst.ctl("flush", check=True)
+    assert sink.wait_count(25, 60), "only %d of 25" % sink.count()
+    wait_for(lambda: not _files(drop) and inst.qshow_json() == [], 30,
+             "an empty queue and drop directory")
+    assert token_counts(sink.snapshot()) == {t: 1 for t in toks}
+
+
+def test_kill9_pickup_while_taking_drop_files(instances, sink, capsys):
+    inst = instances(smart_host=[sink])
+    inst.expect_restarts = True
+    drop = _drop_dir(inst)
+    inst.start()
+    toks = [new_token() for _ in range(300)]
+    for i, t in enumerate(toks):
+        _drop_numbered(drop, i, t)
+    # Strike while pickup is part way through the files.
+    wait_for(lambda: len(_files(drop)) < 200, 20, "pickup taking files",
+             interval=0.005, max_interval=0.005)
+    left = len(_files(drop))
+    old = inst.pids("pickup")[0]
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: inst.pids("pickup") and old not in inst.pids("pickup"),
+             15, "pickup restarted")
+    assert sink.wait_count(300, 60), "only %d of 300" % sink.count()
+    inst.wait_empty()
+    wait_for(lambda: not _files(drop), 10, "an empty drop directory")
+    time.sleep(2.5)
+    counts = token_counts(sink.snapshot())
+    with capsys.disabled():
+        print("\n  kill -9 pickup with %d of 300 drop files left: %d "
+              "delivered, %d more than once" % (
+                  left, len(counts), sum(1 for n in counts.values()
+                                         if n > 1)))
+    assert counts == {t: 1 for t in toks}

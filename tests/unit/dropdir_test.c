@@ -131,6 +131,9 @@ test_refused(void)
 	refused("X-Sender: a@example.com\nX-Receiver: b c@example.org\n"
 	        "Subject: x\n\n",
 	    "bad X-Receiver address", "bad X-Receiver");
+	refused("X-Sender: a@example.com\r\nX-Receiver: b\r\n c@example.org\r\n"
+	        "Subject: x\r\n\r\n",
+	    "bad X-Receiver address", "a folded X-Receiver");
 	refused("From: a@example.com\nTo: <b@example.org\nSubject: x\n\n", "To",
 	    "unparseable To");
 	refused("From: nobody-here:;\nTo: b@example.org\n\n", "no sender",
