@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "privdrop.h"
+#include "rewrite.h"
 #include "proto.h"
 #include "queue.h"
 #include "util.h"
@@ -43,6 +44,7 @@ static struct bounce {
 	struct queue *q;
 	struct ipc_peer *master, *qmgr;
 	uint32_t uid; /* recorded as the notices' submitter: mail_owner */
+	struct rewrite rw; /* aliases for notices to local senders */
 	uint64_t nfailure, ndelay, nerror;
 } bn;
 
@@ -92,21 +94,71 @@ bounce_req_parse(struct ipc_msg *m, struct bounce_req *r)
 	return ipc_msg_done(m) ? 0 : -1;
 }
 
+/*
+ * Who gets the notice: the sender, through the aliases and generic_maps
+ * as pickup would have rewritten a message to it (root@myhostname is
+ * cron's sender and an alias's business). A target that cannot take
+ * mail is queued failed: qmgr drops it, as undeliverable mail from the
+ * null sender.
+ */
+static struct q_rcpt *
+bounce_recipients(const char *sender, uint32_t *n)
+{
+	char *one[1] = {(char *)sender};
+	struct rw_result res;
+	struct q_rcpt *to;
+	size_t i;
+
+	rewrite_recipients(&bn.rw, one, 1, &res);
+	to = xcalloc(res.n > 0 ? res.n : 1, sizeof(*to));
+	for (i = 0; i < res.n; i++) {
+		to[i].addr = xstrdup(res.r[i].addr);
+		to[i].status = *res.r[i].dsn ? QR_FAILED : QR_PENDING;
+		to[i].dsn = xstrdup(res.r[i].dsn);
+		to[i].reason = xstrdup(res.r[i].reason);
+	}
+	*n = (uint32_t)res.n;
+	if (res.n == 0) { /* cannot happen: rewriting keeps every address */
+		to[0] = (struct q_rcpt){
+		    xstrdup(sender), QR_PENDING, xstrdup(""), xstrdup("")};
+		*n = 1;
+	}
+	rw_result_free(&res);
+	return to;
+}
+
+static void
+bounce_recipients_free(struct q_rcpt *to, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		free(to[i].addr);
+		free(to[i].dsn);
+		free(to[i].reason);
+	}
+	free(to);
+}
+
 /* Compose the notice and insert it in one transaction. */
 static int
 bounce_queue(struct bounce_req *r, uint64_t *newqid)
 {
 	char orig[NC_QID_LEN + 1], fresh[NC_QID_LEN + 1];
-	struct q_rcpt to = {(char *)r->notice.sender, QR_PENDING, "", ""};
+	uint32_t nto;
+	struct q_rcpt *to = bounce_recipients(r->notice.sender, &nto);
 	struct queue_txn *txn;
 	struct dsn_out out;
 	struct q_msg msg;
 	int rc;
 
-	if ((rc = queue_txn_begin(bn.q, &txn, 0)) != 0)
+	if ((rc = queue_txn_begin(bn.q, &txn, 0)) != 0) {
+		bounce_recipients_free(to, nto);
 		return rc;
+	}
 	if ((rc = queue_new_qid(txn, newqid)) != 0) {
 		queue_txn_abort(txn);
+		bounce_recipients_free(to, nto);
 		return rc;
 	}
 	qid_format(r->qid, orig);
@@ -124,14 +176,15 @@ bounce_queue(struct bounce_req *r, uint64_t *newqid)
 	    .arrival_us = now_usec(),
 	    .size = out.len,
 	    .sender = "",
-	    .nrcpt = 1,
-	    .rcpt = &to};
+	    .nrcpt = nto,
+	    .rcpt = to};
 	if ((rc = queue_put_msg(txn, &msg)) == 0 &&
 	    (rc = queue_put_body(txn, *newqid, out.text, out.len)) == 0)
 		rc = queue_txn_commit(txn);
 	else
 		queue_txn_abort(txn);
 	free(out.text);
+	bounce_recipients_free(to, nto);
 	return rc;
 }
 
@@ -198,7 +251,8 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct cf_errors errs = {NULL, 0};
 	struct nc_config fresh;
-	const char *conf;
+	const char *conf, *aliases, *generic, *origin;
+	struct rewrite rw;
 
 	(void)p;
 	(void)arg;
@@ -206,20 +260,26 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		return;
 	conf = ipc_get_str(m);
 	(void)ipc_get_str(m); /* the routing table is qmgr's */
-	(void)ipc_get_str(m); /* aliases, generic_maps, myorigin: pickup's */
-	(void)ipc_get_str(m);
-	(void)ipc_get_str(m);
+	aliases = ipc_get_str(m);
+	generic = ipc_get_str(m);
+	origin = ipc_get_str(m);
 	if (!ipc_msg_done(m))
 		return;
-	if (config_load_text(&fresh, "ncmta.conf", conf, &errs) == -1) {
+	memset(&rw, 0, sizeof(rw));
+	if (config_load_text(&fresh, "ncmta.conf", conf, &errs) == -1 ||
+	    (free(fresh.myorigin), fresh.myorigin = xstrdup(origin),
+	        rewrite_init(&rw, &fresh, aliases, generic, &errs)) == -1) {
 		log_warnx("reload refused, the settings in force stay:\n%s",
 		    errs.text);
 		cf_errors_free(&errs);
 		config_free(&fresh);
+		rewrite_free(&rw);
 		return;
 	}
 	config_free(&bn.cfg);
 	bn.cfg = fresh;
+	rewrite_free(&bn.rw);
+	bn.rw = rw;
 	log_debug("reloaded: myhostname=%s", bn.cfg.myhostname);
 }
 
@@ -299,6 +359,17 @@ bounce_open_queue(void)
 	free(path);
 }
 
+/* The tables are read before the chroot hides them. */
+static void
+bounce_load_rewrite(void)
+{
+	struct cf_errors errs = {NULL, 0};
+
+	if (rewrite_load(&bn.rw, &bn.cfg, &errs) == -1)
+		log_warnx("notices to local senders: %s", errs.text);
+	cf_errors_free(&errs);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -309,6 +380,7 @@ main(int argc, char **argv)
 	daemon_setup(argc, argv, "bounce", &bn.cfg);
 	tzset(); /* Date: fields in local time, also inside the chroot */
 	bounce_open_queue();
+	bounce_load_rewrite();
 	fd = qmgr_connect();
 	privdrop(
 	    bn.cfg.mail_owner, geteuid() == 0 ? bn.cfg.queue_directory : NULL);

@@ -259,3 +259,18 @@ def test_check_names_bad_aliases_and_generic_lines(instances, sink):
     write(inst, "generic", "a@b.example  c@d.example\n")
     r = inst.ctl("check")
     assert r.returncode == 0, r.stderr.decode()
+
+
+def test_notice_to_a_local_sender_follows_its_alias(instances, sink):
+    """A failure notice to root@myhostname (cron's sender) goes where
+    root's alias points, not out through the relay as root@test.example."""
+    sink.behaviour.rcpt_replies["gone@far.example"] = "550 5.1.1 no such user"
+    inst = aliased(instances, sink, "root: admin@example.net\n")
+    tok = send(inst, ["gone@far.example"], sender="root")
+    n = wait_for(lambda: notice_for(sink, tok), 30, "the failure notice")
+    got = [m for m in notices(sink) if m.token == tok]
+    assert len(got) == 1, got
+    mails = [m for m in sink.snapshot() if is_notice(m)]
+    assert [m.rcpt_tos for m in mails] == [["admin@example.net"]], \
+        [m.rcpt_tos for m in mails]
+    assert n is not None
