@@ -132,6 +132,14 @@ def test_partial_file_not_taken_early(instances, sink):
               b"To: r@rcpt.example\r\n\r\n"]
     pieces += [b"line %d of a slowly written body\r\n" % i
                for i in range(8)]
+    # Complete files under names that say "still being written".
+    waiting = {}
+    for name in ("later.eml.tmp", ".later"):
+        t = new_token()
+        waiting[name] = t
+        with open(os.path.join(drop, name), "wb") as f:
+            f.write(b"X-Sender: s@test.example\nX-Receiver: w@rcpt.example\n"
+                    b"Subject: ncmta-token-%s\n\nbody\n" % t.encode())
     path = os.path.join(drop, "slow.eml")
     # Written in place under its final name, a piece every 0.4 s: with
     # the file incomplete for about 5 s, pickup must wait.
@@ -150,7 +158,16 @@ def test_partial_file_not_taken_early(instances, sink):
     _, body = got[0].headers_body()
     assert body == b"".join(pieces[4:])
     assert got[0].rcpt_tos == ["r@rcpt.example"]
-    assert not _files(drop)
+    # Seven seconds and at least one scan later the *.tmp and dot files
+    # are untouched; renamed to a final name, they go.
+    assert _files(drop) == [".later", "later.eml.tmp"]
+    for name in waiting:
+        os.rename(os.path.join(drop, name),
+                  os.path.join(drop, name.strip(".").replace(".tmp", "")))
+    assert sink.wait_count(3, 20)
+    wait_for(lambda: not _files(drop), 10, "the renamed files taken")
+    assert token_counts(sink.snapshot()) == dict(
+        [(tok, 1)] + [(t, 1) for t in waiting.values()])
 
 
 BAD = {
