@@ -223,6 +223,7 @@ check_rewrite(void)
 	struct rewrite rw;
 	int bad = rewrite_load(&rw, &ctl.cfg, &errs) == -1;
 
+	aliases_print_warnings(&rw.aliases, stderr, "ncctl: warning: ");
 	if (bad)
 		fprintf(stderr, "%s", errs.text);
 	rewrite_free(&rw);

@@ -71,6 +71,7 @@ sm_newaliases(void)
 		return EX_OK;
 	}
 	rc = aliases_load(path, &t, &errs);
+	aliases_print_warnings(&t, stderr, "newaliases: warning: ");
 	if (rc == -1 && errs.text != NULL)
 		fputs(errs.text, stderr);
 	else if (rc == -1)

@@ -121,7 +121,7 @@ al_target(struct al_ctx *c, struct alias *a, char *item)
 	    (plain = al_unquote(item, q)) != NULL && al_unsupported(plain))
 		t = plain;
 	if ((kind = al_unsupported(t)) != NULL) {
-		aliases_error(c->errs, c->file, c->line,
+		aliases_error(&c->t->warnings, c->file, c->line,
 		    "%s: %s target \"%s\" is not supported (ncmta delivers no "
 		    "mail locally); it is ignored",
 		    a->name, kind, t);
@@ -356,7 +356,20 @@ aliases_free(struct alias_table *t)
 		al_free_one(&t->a[i]);
 	free(t->a);
 	free(t->file);
+	cf_errors_free(&t->warnings);
 	memset(t, 0, sizeof(*t));
+}
+
+void
+aliases_print_warnings(const struct alias_table *t, FILE *f, const char *prefix)
+{
+	const char *p = t->warnings.text, *nl;
+
+	for (; p != NULL && *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p) - 1;
+		fprintf(f, "%s%.*s\n", prefix, (int)(nl - p), p);
+	}
 }
 
 const struct alias *

@@ -9,6 +9,7 @@
 #define NCMTA_ALIASES_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -29,6 +30,9 @@ struct alias_table {
 	struct alias *a; /* sorted by name */
 	size_t n;
 	char *file; /* name used in messages */
+	/* FILE:LINE lines about |command, /file and :include: targets: not
+	 * errors (a stock /etc/aliases may have them), just never used */
+	struct cf_errors warnings;
 };
 
 /*
@@ -43,6 +47,9 @@ int aliases_parse(const char *name, const char *text, struct alias_table *,
 /* Read and parse a file (a missing file is an error). */
 int aliases_load(const char *path, struct alias_table *, struct cf_errors *);
 void aliases_free(struct alias_table *);
+/* Each warning line of the table (unsupported targets), after prefix. */
+void aliases_print_warnings(
+    const struct alias_table *, FILE *, const char *prefix);
 
 /* Add "file:line: text" (line 0: "file: text") to errs; for the other
  * table parsers too. */
