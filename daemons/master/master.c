@@ -81,12 +81,12 @@ master_mkdirs(void)
 	master_create_queue();
 	/* the daemons open the queue's files as mail_owner */
 	path = config_qpath(&master->cfg, "db/data.mdb");
-	if (master->as_root)
-		(void)chown(path, master->uid, master->gid);
+	if (master->as_root && chown(path, master->uid, master->gid) == -1)
+		log_warn("chown %s", path);
 	free(path);
 	path = config_qpath(&master->cfg, "db/lock.mdb");
-	if (master->as_root)
-		(void)chown(path, master->uid, master->gid);
+	if (master->as_root && chown(path, master->uid, master->gid) == -1)
+		log_warn("chown %s", path);
 	free(path);
 }
 
@@ -312,7 +312,8 @@ main(int argc, char **argv)
 	log_info("daemon started -- version %s, configuration %s",
 	    NCMTA_VERSION, master->config_dir);
 	if (ready_fd != -1) {
-		(void)write(ready_fd, "", 1);
+		if (write(ready_fd, "", 1) == -1) /* ncctl start gave up */
+			log_warn("cannot tell ncctl start that ncmta runs");
 		close(ready_fd);
 	}
 	event_base_dispatch(master->base);
