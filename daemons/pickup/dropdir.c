@@ -319,25 +319,6 @@ dd_same_file(struct dropdir *dd, const char *name,
 	return 0;
 }
 
-static int
-dd_read_all(int fd, char **data, size_t *len, size_t size)
-{
-	ssize_t n;
-
-	*data = xmalloc(size + 1);
-	*len = 0;
-	while (*len <= size) {
-		n = read(fd, *data + *len, size + 1 - *len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return (int)n;
-		*len += (size_t)n;
-	}
-	errno = EFBIG; /* it grew while we read */
-	return -1;
-}
-
 static enum pk_read
 dd_open(struct dropdir *dd, const char *name, int *fd, const char **why)
 {
@@ -392,7 +373,7 @@ dropdir_read(struct dropdir *dd, const char *key, char **data, size_t *len,
 	if ((r = dd_open(dd, name, &fd, why)) != PK_READ_OK)
 		return r;
 	if ((r = dd_check_open(dd, fd, name, &want, &st, why)) == PK_READ_OK &&
-	    dd_read_all(fd, data, len, (size_t)st.st_size) == -1) {
+	    pk_read_all(fd, data, len, (size_t)st.st_size) == -1) {
 		log_warn("cannot read %s/%s", dd->path, name);
 		r = PK_READ_RETRY;
 	}

@@ -183,19 +183,20 @@ pk_check_envelope(struct maildrop *md)
 	return PK_READ_OK;
 }
 
-static int
-pk_read_all(int fd, struct pk_item *it, size_t size)
+int
+pk_read_all(int fd, char **data, size_t *len, size_t size)
 {
 	ssize_t n;
 
-	it->data = xmalloc(size + 1);
-	while (it->len <= size) {
-		n = read(fd, it->data + it->len, size + 1 - it->len);
+	*data = xmalloc(size + 1);
+	*len = 0;
+	while (*len <= size) {
+		n = read(fd, *data + *len, size + 1 - *len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return (int)n;
-		it->len += (size_t)n;
+		*len += (size_t)n;
 	}
 	errno = EFBIG; /* it grew while we read: someone still writes */
 	return -1;
@@ -233,7 +234,7 @@ pk_read_file(struct pk_item *it)
 		return pk_refuse("larger than message_size_limit");
 	}
 	it->uid = (uint32_t)st.st_uid;
-	if (pk_read_all(fd, it, (size_t)st.st_size) == -1) {
+	if (pk_read_all(fd, &it->data, &it->len, (size_t)st.st_size) == -1) {
 		log_warn("cannot read maildrop/%s", it->name);
 		close(fd);
 		return PK_READ_RETRY;

@@ -100,6 +100,10 @@ long dropdir_stable_wait(const struct dropdir_ident *seen,
     const struct timespec *seen_at, const struct dropdir_ident *now,
     const struct timespec *mono, const struct timespec *wall);
 
+/* Read a whole file of size octets into *data (malloc'd, one spare
+ * octet): 0, or -1 with errno (EFBIG: it grew, someone still writes). */
+int pk_read_all(int fd, char **data, size_t *len, size_t size);
+
 struct dropdir;
 
 /*
