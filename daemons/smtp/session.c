@@ -513,9 +513,10 @@ on_ehlo(struct smtp_session *s)
 		session_after_ehlo(s);
 		return;
 	}
-	/* with TLS required (or up), HELO would be a way around it */
+	/* with TLS required (or up) or a login expected, HELO would be a
+	 * way around them */
 	if (s->reply.code == 421 || s->tls ||
-	    HOST_F_TLS(s->hflags) >= TLS_ENCRYPT) {
+	    HOST_F_TLS(s->hflags) >= TLS_ENCRYPT || (s->hflags & HOST_F_AUTH)) {
 		session_said(s, reason, sizeof(reason));
 		s->broken = 1;
 		session_host_failed(
@@ -748,7 +749,14 @@ smtp_secret_answer(struct smtp_worker *w, uint64_t req, int found,
 		    "%s: no credentials for %s:%u in secrets_file; no AUTH",
 		    s->namaddr, *s->nexthop ? s->nexthop : s->name, s->port);
 		session_ready(s);
-	} else
+	} else if (!(s->caps & CAP_AUTH))
+		/* relaying unauthenticated could turn a login problem into
+		 * bounces ("relay access denied"): wait for it to be fixed */
+		session_auth_fail(s,
+		    "host %s offers no AUTH%s, but secrets_file has "
+		    "credentials for it",
+		    s->tls ? "" : " on a connection without TLS");
+	else
 		session_auth_send(s, user, pass);
 	session_leave(s);
 }
@@ -801,7 +809,7 @@ session_after_ehlo(struct smtp_session *s)
 		session_host_failed(s, reason, "4.7.4", s->relay);
 		return;
 	}
-	if ((s->hflags & HOST_F_AUTH) && !s->authed && (s->caps & CAP_AUTH)) {
+	if ((s->hflags & HOST_F_AUTH) && !s->authed) {
 		session_auth_start(s);
 		return;
 	}

@@ -91,6 +91,8 @@ class Behaviour:
     # Offer DSN (RFC 3461) and take RET/ENVID/NOTIFY/ORCPT parameters,
     # recorded in Sink.dsn_log as (parameter, value) pairs.
     dsn: bool = False
+    # EHLO keywords left out of the reply, e.g. ["AUTH"]
+    hide_ehlo: List[str] = field(default_factory=list)
 
 
 def _family(host):
@@ -158,7 +160,9 @@ class _Handler:
         session.host_name = hostname
         if self.b.dsn:
             responses.insert(len(responses) - 1, "250-DSN")
-        return responses
+        hide = tuple(k.upper() for k in self.b.hide_ehlo)
+        return [r for r in responses
+                if not r[4:].upper().startswith(hide) or not hide]
 
     async def handle_HELO(self, server, session, envelope, hostname):
         session.ncmta_helo = "HELO " + hostname

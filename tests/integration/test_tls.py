@@ -25,7 +25,7 @@ import pytest
 
 from instance import wait_for
 from msgs import message, new_token, token_of
-from peers import Credentials, ThrowawayCA
+from peers import Behaviour, Credentials, ThrowawayCA
 
 SENDER = "sender@test.example"
 RCPT = "rcpt@dest.example"
@@ -467,6 +467,35 @@ def test_auth_offered_only_without_tls_not_sent(instances, net, sinks, ca):
     assert creds.attempts == []
     assert_nothing_sent(sink)
     assert_not_bounced(inst)
+
+
+def test_auth_not_offered_with_credentials_deferred(instances, net, sinks,
+                                                   ca):
+    # Credentials for the relay, but it offers no AUTH: relaying without
+    # the login could bounce mail ("relay access denied"), so it waits.
+    sink = sinks(tls_context=tls_ctx(ca, ["127.0.0.1"]),
+                 behaviour=Behaviour(hide_ehlo=["AUTH"]))
+    inst = smarthost(instances, net, ca, sink, name="127.0.0.1",
+                     smtp_sasl_auth="yes",
+                     secrets="[127.0.0.1]:%d alice:right-Pa55\n" % sink.port)
+    send(inst)
+    reason = deferred_reason(inst)
+    assert "offers no AUTH" in reason and "secrets_file" in reason, reason
+    assert_nothing_sent(sink)
+    assert_not_bounced(inst)
+
+
+def test_relay_without_credentials_gets_no_auth(instances, net, sinks, ca):
+    # smtp_sasl_auth = yes, but no entry for this relay: mail goes
+    # without a login, as before.
+    creds = Credentials("alice", "right-Pa55")
+    sink = sinks(tls_context=tls_ctx(ca, ["127.0.0.1"]), authenticator=creds)
+    inst = smarthost(instances, net, ca, sink, name="127.0.0.1",
+                     smtp_sasl_auth="yes",
+                     secrets="[192.0.2.1]:25 alice:right-Pa55\n")
+    tok = send(inst)
+    m = delivered(inst, sink, tok)
+    assert m.auth is None and sink.auth_log == [], sink.auth_log
 
 
 def test_auth_plaintext_allowed(instances, net, sinks, ca):
