@@ -108,7 +108,7 @@ enum nc_msgtype {
 /* bits 4-5: the TLS level for this host (smtp_tls_security_level) */
 #define HOST_F_TLS_SHIFT 4
 #define HOST_F_TLS_MASK (0x3u << HOST_F_TLS_SHIFT)
-#define HOST_F_TLS(f) (((f) & HOST_F_TLS_MASK) >> HOST_F_TLS_SHIFT)
+#define HOST_F_TLS(f) (((f)&HOST_F_TLS_MASK) >> HOST_F_TLS_SHIFT)
 enum tls_level { TLS_NONE = 0, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
 
 #define DNS_T_A 1
