@@ -13,6 +13,7 @@ import sys
 
 from instance import wait_for
 from msgs import message, new_token, token_of
+from peers import Credentials
 
 PASSWORD = "Sup3r:S3cret pass"  # ':' and a blank, as the file allows
 
@@ -111,8 +112,13 @@ def test_missing_bad_and_foreign_files_refused(instances, sink):
     assert p.returncode == 0, output(p)
 
 
-def test_reload_with_bad_file_refused_mail_flows(instances, sink):
+def test_reload_with_bad_file_refused_mail_flows(instances, sinks):
+    # the relay wants the login (offered without TLS, which these tests
+    # do not need): every message shows the table in force was used
+    sink = sinks(authenticator=Credentials("alice", PASSWORD),
+                 auth_require_tls=False)
     inst, path = sasl_instance(instances, sink)
+    inst.configure(smtp_sasl_allow_plaintext="yes")
     inst.start()
     wait_for(lambda: inst.log_lines("secrets: 1 entries from %s" % path), 10,
              "the table's size logged at start")
@@ -133,6 +139,7 @@ def test_reload_with_bad_file_refused_mail_flows(instances, sink):
     wait_for(lambda: inst.log_lines("secrets: 2 entries from %s" % path), 10,
              "the new table's size logged")
     send(inst, sink, 2)
+    assert [m.auth for m in sink.snapshot()] == ["alice"] * 3
     assert inst.master_pid() is not None
     assert PASSWORD not in inst.log()
 
