@@ -591,3 +591,22 @@ ipc_connect(const char *path)
 	}
 	return fd;
 }
+
+void
+ipc_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)p;
+	(void)arg;
+	m->pos = m->len;
+}
+
+int
+ipc_accept(int listen_fd, const char *what)
+{
+	int s;
+
+	if ((s = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC)) == -1 &&
+	    errno != EAGAIN && errno != EINTR)
+		log_warn("%s: accept", what);
+	return s;
+}

@@ -100,6 +100,12 @@ void ipc_peer_close(struct ipc_peer *);
 /* Close once everything queued has been written. */
 void ipc_peer_close_after_flush(struct ipc_peer *);
 
+/* A handler for frames a process takes and has nothing to do with. */
+void ipc_ignore(struct ipc_peer *, struct ipc_msg *, void *arg);
+/* accept4() a client of a listening socket (close-on-exec): the new fd,
+ * or -1; failures other than "nothing there" are logged with what. */
+int ipc_accept(int listen_fd, const char *what);
+
 /* Blocking helpers for command-line clients. Return -1 on error/EOF. */
 int ipc_send_blocking(int fd, struct ipc_buf *); /* frees buf */
 int ipc_recv_blocking(int fd, size_t max, uint32_t *type, uint8_t **payload,

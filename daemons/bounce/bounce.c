@@ -302,14 +302,6 @@ ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 static void
-ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
-{
-	(void)p;
-	(void)arg;
-	m->pos = m->len;
-}
-
-static void
 stop_timeout(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd;
@@ -337,7 +329,7 @@ static const struct ipc_handler master_table[] = {
     {M_CTL_STOP, "CTL_STOP", ctl_stop},
     {M_CTL_STATUS, "CTL_STATUS", ctl_status},
     {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload},
-    {M_CTL_FLUSH, "CTL_FLUSH", ctl_ignore}, {0, NULL, NULL}};
+    {M_CTL_FLUSH, "CTL_FLUSH", ipc_ignore}, {0, NULL, NULL}};
 
 /* -- start-up ------------------------------------------------------------------ */
 

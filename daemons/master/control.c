@@ -704,11 +704,8 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 
 	(void)ev;
 	(void)arg;
-	if ((s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
-		if (errno != EAGAIN && errno != EINTR)
-			log_warn("control: accept");
+	if ((s = ipc_accept(fd, "control")) == -1)
 		return;
-	}
 	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warn("control: SO_PEERCRED");
 		close(s);

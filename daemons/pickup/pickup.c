@@ -851,19 +851,11 @@ pk_ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	exit(0);
 }
 
-static void
-pk_ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
-{
-	(void)p;
-	(void)arg;
-	m->pos = m->len;
-}
-
 static const struct ipc_handler pk_ctl_table[] = {
     {M_CTL_STOP, "CTL_STOP", pk_ctl_stop},
     {M_CTL_RELOAD, "CTL_RELOAD", pk_ctl_reload},
-    {M_CTL_FLUSH, "CTL_FLUSH", pk_ctl_ignore},
-    {M_CTL_STATUS, "CTL_STATUS", pk_ctl_ignore}, {0, NULL, NULL}};
+    {M_CTL_FLUSH, "CTL_FLUSH", ipc_ignore},
+    {M_CTL_STATUS, "CTL_STATUS", ipc_ignore}, {0, NULL, NULL}};
 
 /* -- start-up ----------------------------------------------------------------- */
 

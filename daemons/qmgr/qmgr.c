@@ -373,11 +373,8 @@ qm_accept(evutil_socket_t fd, short ev, void *arg)
 
 	(void)ev;
 	(void)arg;
-	if ((s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
-		if (errno != EAGAIN && errno != EINTR)
-			log_warn("accept");
+	if ((s = ipc_accept(fd, "qmgr")) == -1)
 		return;
-	}
 	qp = xcalloc(1, sizeof(*qp));
 	ipc_peer_new(
 	    qm->base, s, "qmgr client", peer_table, 0, peer_closed, qp);
@@ -474,20 +471,12 @@ ctl_admin(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	admin_request(p, m);
 }
 
-static void
-ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
-{
-	(void)p;
-	(void)arg;
-	m->pos = m->len;
-}
-
 static const struct ipc_handler ctl_table[] = {
     {M_CTL_FLUSH, "CTL_FLUSH", ctl_flush}, {M_CTL_STOP, "CTL_STOP", ctl_stop},
     {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload},
     {M_CTL_DNS_FLUSHED, "CTL_DNS_FLUSHED", ctl_dns_flushed},
     {M_CTL_ADMIN, "CTL_ADMIN", ctl_admin},
-    {M_CTL_STATUS, "CTL_STATUS", ctl_ignore}, {0, NULL, NULL}};
+    {M_CTL_STATUS, "CTL_STATUS", ipc_ignore}, {0, NULL, NULL}};
 
 /* The routing table named by route_table, read before the chroot. */
 static void

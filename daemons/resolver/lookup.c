@@ -233,11 +233,8 @@ client_accept(evutil_socket_t fd, short ev, void *arg)
 
 	(void)ev;
 	(void)arg;
-	if ((s = accept4(fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
-		if (errno != EAGAIN && errno != EINTR)
-			log_warn("accept");
+	if ((s = ipc_accept(fd, "resolver")) == -1)
 		return;
-	}
 	cl = xcalloc(1, sizeof(*cl));
 	cl->peer = ipc_peer_new(resolver->base, s, "resolver client",
 	    client_table, RESOLVER_MAX_FRAME, client_closed, cl);

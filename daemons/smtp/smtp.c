@@ -462,15 +462,6 @@ ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	free(text);
 }
 
-/* Flushes and reloads are qmgr's and the master's business. */
-static void
-ctl_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
-{
-	(void)p;
-	(void)arg;
-	m->pos = m->len;
-}
-
 /* The master's answer to a session's credentials request. The frame is
  * wiped once the session has used what it needed. */
 static void
@@ -493,8 +484,8 @@ static const struct ipc_handler master_table[] = {
     {M_CTL_STOP, "CTL_STOP", ctl_stop},
     {M_CTL_SECRET, "CTL_SECRET", ctl_secret},
     {M_CTL_STATUS, "CTL_STATUS", ctl_status},
-    {M_CTL_FLUSH, "CTL_FLUSH", ctl_ignore},
-    {M_CTL_RELOAD, "CTL_RELOAD", ctl_ignore}, {0, NULL, NULL}};
+    {M_CTL_FLUSH, "CTL_FLUSH", ipc_ignore},
+    {M_CTL_RELOAD, "CTL_RELOAD", ipc_ignore}, {0, NULL, NULL}};
 
 /* ---- start-up ---- */
 
