@@ -126,3 +126,30 @@ daemon_connect_qmgr(const struct nc_config *cfg)
 	free(path);
 	return fd;
 }
+
+int
+daemon_reload_config(struct ipc_msg *m, struct nc_config *fresh)
+{
+	struct cf_errors errs = {NULL, 0};
+	const char *conf;
+	int i;
+
+	memset(fresh, 0, sizeof(*fresh));
+	if (m->len == 0) {
+		log_debug("reload without configuration text: nothing to do");
+		return -1;
+	}
+	conf = ipc_get_str(m);
+	for (i = 0; i < 4; i++) /* routes; aliases, generic_maps, myorigin */
+		(void)ipc_get_str(m);
+	if (!ipc_msg_done(m))
+		return -1;
+	if (config_load_text(fresh, "ncmta.conf", conf, &errs) == -1) {
+		log_warnx("reload refused, the settings in force stay:\n%s",
+		    errs.text);
+		cf_errors_free(&errs);
+		config_free(fresh);
+		return -1;
+	}
+	return 0;
+}

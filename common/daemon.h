@@ -26,6 +26,14 @@ void daemon_setup(
 struct ipc_peer *daemon_master_peer(
     struct event_base *, const struct ipc_handler *table, void *arg);
 
+/*
+ * M_CTL_RELOAD for a daemon that needs only ncmta.conf: the new settings
+ * into fresh (the tables in the frame are other daemons' business).
+ * 0, or -1 when the frame carries no text or the text does not parse
+ * (logged; the settings in force stay and fresh holds nothing).
+ */
+int daemon_reload_config(struct ipc_msg *, struct nc_config *fresh);
+
 /* Connect to QDIR/private/qmgr, waiting up to 10 s for it; fatal after. */
 int daemon_connect_qmgr(const struct nc_config *);
 

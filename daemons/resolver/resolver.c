@@ -107,30 +107,12 @@ resolver_apply(struct nc_config *fresh)
 static void
 ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	struct cf_errors errs = {NULL, 0};
 	struct nc_config fresh;
-	const char *conf;
 
 	(void)p;
 	(void)arg;
-	if (m->len == 0) {
-		log_debug("reload without configuration text: nothing to do");
+	if (daemon_reload_config(m, &fresh) == -1)
 		return;
-	}
-	conf = ipc_get_str(m);
-	(void)ipc_get_str(m); /* the routing table is qmgr's */
-	(void)ipc_get_str(m); /* aliases, generic_maps, myorigin: pickup's */
-	(void)ipc_get_str(m);
-	(void)ipc_get_str(m);
-	if (!ipc_msg_done(m))
-		return;
-	if (config_load_text(&fresh, "ncmta.conf", conf, &errs) == -1) {
-		log_warnx("reload refused, the settings in force stay:\n%s",
-		    errs.text);
-		cf_errors_free(&errs);
-		config_free(&fresh);
-		return;
-	}
 	resolver_apply(&fresh);
 	log_info("reloaded: cache_size=%lld max_ttl=%llds negative_ttl=%llds",
 	    (long long)resolver->cfg.resolver_cache_size,

@@ -462,6 +462,28 @@ ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	free(text);
 }
 
+/* New settings (EHLO name, time-outs, size limit) apply to the sessions
+ * opened from now on. The CA bundle was read before the chroot and
+ * cannot be read again here. */
+static void
+ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct smtp_worker *w = arg;
+	struct nc_config fresh;
+
+	(void)p;
+	if (daemon_reload_config(m, &fresh) == -1)
+		return;
+	if (strcmp(fresh.smtp_tls_CAfile, w->cfg.smtp_tls_CAfile) != 0)
+		log_warnx("smtp_tls_CAfile is read when the smtp workers "
+		          "start: \"%s\" is used from the next ncctl stop "
+		          "and start",
+		    fresh.smtp_tls_CAfile);
+	config_free(&w->cfg);
+	w->cfg = fresh;
+	log_debug("reloaded: myhostname=%s", w->cfg.myhostname);
+}
+
 /* The master's answer to a session's credentials request. The frame is
  * wiped once the session has used what it needed. */
 static void
@@ -485,7 +507,7 @@ static const struct ipc_handler master_table[] = {
     {M_CTL_SECRET, "CTL_SECRET", ctl_secret},
     {M_CTL_STATUS, "CTL_STATUS", ctl_status},
     {M_CTL_FLUSH, "CTL_FLUSH", ipc_ignore},
-    {M_CTL_RELOAD, "CTL_RELOAD", ipc_ignore}, {0, NULL, NULL}};
+    {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload}, {0, NULL, NULL}};
 
 /* ---- start-up ---- */
 

@@ -211,3 +211,25 @@ def test_non_root_start(instances, sink):
     assert token_of(sink.snapshot()[0]) == tok
     assert sink.snapshot()[0].headers_body()[1] == body.replace(b"\n",
                                                                   b"\r\n")
+
+
+def test_reload_reaches_the_smtp_workers(instances, sink):
+    """ncctl reload: the smtp workers greet with the new myhostname from
+    the next connection on, without a restart; a changed smtp_tls_CAfile
+    is logged as waiting for the next start."""
+    inst = instances(smart_host=[sink], smtp_connection_idle_time="0s")
+    inst.start()
+    pids = inst.pids("smtp")
+    inst.submit(["a@reload.example"], message(new_token(), "a@reload.example")[0])
+    assert sink.wait_count(1, 20)
+    inst.configure(myhostname="renamed.example",
+                   smtp_tls_CAfile="/etc/ssl/certs/ca-certificates.crt")
+    assert inst.ctl("reload").returncode == 0
+    wait_for(lambda: inst.log_lines("smtp_tls_CAfile is read when the smtp "
+                                    "workers start"), 10,
+             "the CAfile warning")
+    inst.submit(["b@reload.example"], message(new_token(), "b@reload.example")[0])
+    assert sink.wait_count(2, 20)
+    assert sink.helo_log[0] == "EHLO test.example", sink.helo_log
+    assert sink.helo_log[-1] == "EHLO renamed.example", sink.helo_log
+    assert inst.pids("smtp") == pids
