@@ -220,7 +220,8 @@ def test_reload_reaches_the_smtp_workers(instances, sink):
     inst = instances(smart_host=[sink], smtp_connection_idle_time="0s")
     inst.start()
     pids = inst.pids("smtp")
-    inst.submit(["a@reload.example"], message(new_token(), "a@reload.example")[0])
+    rcpt = "a@reload.example"
+    inst.submit([rcpt], message(new_token(), rcpt)[0])
     assert sink.wait_count(1, 20)
     inst.configure(myhostname="renamed.example",
                    smtp_tls_CAfile="/etc/ssl/certs/ca-certificates.crt")
@@ -228,7 +229,8 @@ def test_reload_reaches_the_smtp_workers(instances, sink):
     wait_for(lambda: inst.log_lines("smtp_tls_CAfile is read when the smtp "
                                     "workers start"), 10,
              "the CAfile warning")
-    inst.submit(["b@reload.example"], message(new_token(), "b@reload.example")[0])
+    rcpt = "b@reload.example"
+    inst.submit([rcpt], message(new_token(), rcpt)[0])
     assert sink.wait_count(2, 20)
     assert sink.helo_log[0] == "EHLO test.example", sink.helo_log
     assert sink.helo_log[-1] == "EHLO renamed.example", sink.helo_log
