@@ -602,7 +602,10 @@ rewrite_address_list(const struct rewrite *rw, const char *v, size_t len)
 static int
 rw_address_field(const struct msg_field *f)
 {
-	static const char *names[] = {"From", "To", "Cc", "Reply-To", NULL};
+	/* the sender and recipient fields Postfix's generic maps rewrite */
+	static const char *names[] = {"From", "Sender", "Reply-To", "To", "Cc",
+	    "Resent-From", "Resent-Sender", "Resent-Reply-To", "Resent-To",
+	    "Resent-Cc", NULL};
 	int i;
 
 	for (i = 0; names[i] != NULL; i++)

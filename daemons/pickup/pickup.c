@@ -314,7 +314,7 @@ pk_batch_collect(struct pk_item *items)
 /*
  * Aliases, forwarding and generic_maps, once, before the message is
  * queued: md's recipients become the results, in order, and the sender
- * and the From/To/Cc/Reply-To fields are rewritten.
+ * and the address header fields (From, Sender, Reply-To, To, Cc, Resent-*) are rewritten.
  */
 static void
 pk_rewrite(struct pk_item *it)

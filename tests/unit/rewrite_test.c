@@ -226,6 +226,9 @@ test_headers(void)
 	                          "  www-data@localhost (the web server)\n"
 	                          "Cc: undisclosed-recipients:;\n"
 	                          "Reply-To: team: a@other.example, b;\n"
+	                          "Sender: root\n"
+	                          "Resent-From: root@host.local\n"
+	                          "Resent-To: bob\n"
 	                          "Subject: root@host.local stays\n"
 	                          "X-To: root\n"
 	                          "\n"
@@ -236,6 +239,9 @@ test_headers(void)
 	    "  web@example.com (the web server)\n"
 	    "Cc: undisclosed-recipients:;\n"
 	    "Reply-To: team: a@other.example, b@example.com;\n"
+	    "Sender: server1@example.com\n"
+	    "Resent-From: server1@example.com\n"
+	    "Resent-To: bob@example.com\n"
 	    "Subject: root@host.local stays\n"
 	    "X-To: root\n"
 	    "\n"
@@ -261,7 +267,8 @@ test_headers(void)
 	    " \"x, y\"@example.com, (c) server1@example.com (d)",
 	    "quoted local parts and comments");
 	out = rewrite_header_fields(&rw, msg, strlen(msg), &len);
-	is_str(out, want, "From/To/Cc/Reply-To rewritten, nothing else");
+	is_str(out, want,
+	    "From/To/Cc/Reply-To/Sender/Resent-* rewritten, nothing else");
 	is_int(len, strlen(want), "its length");
 	free(out);
 	ok(rewrite_header_fields(&rw, "Subject: x\n\nbody\n", 17, &len) == NULL,
