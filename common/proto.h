@@ -91,7 +91,7 @@ enum nc_msgtype {
 	M_BOUNCE_HELLO = 150, /* u32 pid */
 	M_BOUNCE_REQ, /* qmgr -> bounce: u64 request, u64 qid, u32 kind
 			  (BOUNCE_K_*), str sender, dbl arrival, str original
-			  headers, u32 n, n x (str recipient, str status
+			  headers, str ENVID ("" = none), u32 n, n x (str recipient, str status
 			  "5.1.1", str action "failed"|"delayed", str
 			  remote MTA "" if none, str diagnostic) */
 	M_BOUNCE_DONE, /* bounce -> qmgr: u64 request, u32 code (0 queued,

@@ -78,6 +78,7 @@ bounce_req_parse(struct ipc_msg *m, struct bounce_req *r)
 	n->arrival = ipc_get_double(m);
 	n->headers = ipc_get_str(m);
 	n->headers_len = strlen(n->headers);
+	n->envid = ipc_get_str(m);
 	count = ipc_get_u32(m);
 	if (m->error || count > (m->len - m->pos) / BOUNCE_RCPT_MIN)
 		return -1;

@@ -35,6 +35,7 @@ struct dsn_notice {
 	double arrival; /* original arrival, Unix seconds */
 	time_t now;
 	int64_t lifetime; /* max_queue_lifetime, seconds (delay notices) */
+	const char *envid; /* the sender's ENVID (-V), "" if none */
 	const char *headers; /* the original header block, LF line ends */
 	size_t headers_len;
 	const struct dsn_rcpt *rcpt;

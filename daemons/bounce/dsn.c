@@ -353,6 +353,8 @@ dsn_report(FILE *f, const struct dsn_notice *n, const char *host)
 	size_t i;
 
 	dsn_date((time_t)n->arrival, date, sizeof(date));
+	if (n->envid != NULL && *n->envid != '\0')
+		dsn_field(f, "Original-Envelope-Id", n->envid);
 	dsn_field2(f, "Reporting-MTA", "dns", host);
 	dsn_field(f, "X-Ncmta-Queue-ID", n->orig_qid);
 	dsn_field2(f, "X-Ncmta-Sender", "rfc822", n->sender);

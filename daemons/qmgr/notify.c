@@ -149,6 +149,7 @@ notify_send(struct qm_msg *m, uint32_t kind, int want_status)
 	ipc_add_str(&b, rec->sender);
 	ipc_add_double(&b, (double)rec->arrival_us / 1e6);
 	ipc_add_str(&b, headers);
+	ipc_add_str(&b, rec->envid);
 	ipc_add_u32(&b, r->n);
 	for (i = 0; i < r->n; i++) {
 		const struct q_rcpt *rc = &rec->rcpt[r->rcpt[i]];

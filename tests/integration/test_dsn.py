@@ -1,7 +1,8 @@
 """DSN parameters given at submission (ncsendmail -N, -R, -V; SPEC 3):
 kept in the queue record and passed on as NOTIFY=, RET= and ENVID=
 (xtext) to a next hop that offers DSN, left out for one that does not;
--N never and -N success suppress ncmta's own failure notice."""
+-N never and -N success suppress ncmta's own failure notice, and a
+notice carries the envelope ID back."""
 
 import re
 
@@ -60,9 +61,16 @@ def test_notify_never_means_no_failure_notice(instances, sinks):
 
 
 def test_notify_failure_still_gets_a_notice(instances, sinks):
+    """-N failure: a notice, carrying the -V envelope ID back as
+    Original-Envelope-Id (RFC 3464)."""
     sink = sinks(behaviour=Behaviour(
         rcpt_replies={"gone@rej.example": "550 5.1.1 no such user"}))
     inst = instances(smart_host=[sink]).start()
-    _rejected_once(inst, sink, "failure")
+    data, _ = message(new_token(), "gone@rej.example")
+    inst.submit(["gone@rej.example"], data, sender=SENDER,
+                flags=("-i", "-N", "failure", "-V", "batch-42"))
     assert sink.wait_count(1, 20), "no notice"
-    assert len(notices(sink)) == 1
+    got = notices(sink)
+    assert len(got) == 1
+    assert got[0].per_message.get("original-envelope-id") == "batch-42", \
+        got[0].per_message

@@ -469,6 +469,36 @@ test_delay(void)
 	free(o.text);
 }
 
+/* The sender's ENVID (-V) comes back as Original-Envelope-Id, first of
+ * the per-message fields (RFC 3464 section 2.2); none without one. */
+static void
+test_envid(void)
+{
+	struct dsn_rcpt r[1] = {
+	    {"bob@example.org", "5.1.1", "failed", "", "no such user"}};
+	struct dsn_notice n = notice(BOUNCE_K_FAILURE, r, 1);
+	struct dsn_out o;
+	struct parsed p;
+	const char *blk[4];
+	size_t blen[4];
+
+	dsn_compose(&n, &o);
+	parse(&p, &o);
+	report_blocks(p.part[1].body, p.part[1].bodylen, blk, blen, 4);
+	ok(field_count(blk[0], blen[0], "Original-Envelope-Id") == 0,
+	    "no ENVID, no Original-Envelope-Id");
+	free(o.text);
+	n.envid = "QQ314159";
+	dsn_compose(&n, &o);
+	parse(&p, &o);
+	report_blocks(p.part[1].body, p.part[1].bodylen, blk, blen, 4);
+	is_field(
+	    blk[0], blen[0], "Original-Envelope-Id", "QQ314159", "per message");
+	ok(strncmp(blk[0], "Original-Envelope-Id:", 21) == 0,
+	    "Original-Envelope-Id comes first");
+	free(o.text);
+}
+
 /* CR/LF from a remote reply or an address must not start a line. */
 static void
 test_injection(void)
@@ -626,6 +656,7 @@ main(void)
 	setenv("TZ", "UTC", 1);
 	test_failure();
 	test_delay();
+	test_envid();
 	test_injection();
 	test_8bit_and_long_lines();
 	test_boundary_clash();
