@@ -18,25 +18,6 @@
 
 #define AL_ORIGIN_CHECK "origin.invalid" /* qualifies targets for checks */
 
-void
-aliases_error(
-    struct cf_errors *e, const char *file, int line, const char *fmt, ...)
-{
-	char msg[1024], *old = e->text;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (line > 0)
-		xasprintf(
-		    &e->text, "%s%s:%d: %s\n", old ? old : "", file, line, msg);
-	else
-		xasprintf(&e->text, "%s%s: %s\n", old ? old : "", file, msg);
-	free(old);
-	e->count++;
-}
-
 /* -- parsing ------------------------------------------------------------------ */
 
 /* Length of the quoted string at s (s[0] == '"'), or 0 if unterminated. */
@@ -121,15 +102,15 @@ al_target(struct al_ctx *c, struct alias *a, char *item)
 	    (plain = al_unquote(item, q)) != NULL && al_unsupported(plain))
 		t = plain;
 	if ((kind = al_unsupported(t)) != NULL) {
-		aliases_error(&c->t->warnings, c->file, c->line,
+		cf_error(&c->t->warnings, c->file, c->line,
 		    "%s: %s target \"%s\" is not supported (ncmta delivers no "
 		    "mail locally); it is ignored",
 		    a->name, kind, t);
 		al_add_str(&a->ignored, &a->nignored, t);
 	} else if (addr_normalize(*t == '\\' ? t + 1 : t, AL_ORIGIN_CHECK, 0,
 	               buf, sizeof(buf), &err) == -1)
-		aliases_error(c->errs, c->file, c->line,
-		    "%s: bad target \"%s\": %s", a->name, t, err);
+		cf_error(c->errs, c->file, c->line, "%s: bad target \"%s\": %s",
+		    a->name, t, err);
 	else
 		al_add_str(&a->targets, &a->ntargets, t);
 	free(plain);
@@ -172,7 +153,7 @@ al_name(struct al_ctx *c, char *line, char **rest)
 
 	if (*line == '"') {
 		if ((q = al_quoted_len(line)) == 0) {
-			aliases_error(c->errs, c->file, c->line,
+			cf_error(c->errs, c->file, c->line,
 			    "unterminated quoted name");
 			return NULL;
 		}
@@ -183,7 +164,7 @@ al_name(struct al_ctx *c, char *line, char **rest)
 		name = xstrndup(line, (size_t)(colon - line));
 	}
 	if (*colon != ':') {
-		aliases_error(c->errs, c->file, c->line,
+		cf_error(c->errs, c->file, c->line,
 		    "expected \"name: target, ...\"");
 		free(name);
 		return NULL;
@@ -197,7 +178,7 @@ al_name(struct al_ctx *c, char *line, char **rest)
 	        addr_normalize(name, AL_ORIGIN_CHECK, 0, (char[ADDR_MAX]){0},
 	            ADDR_MAX, &(const char *){NULL}) == -1) ||
 	    strpbrk(name, "\r\n\x7f") != NULL) {
-		aliases_error(c->errs, c->file, c->line,
+		cf_error(c->errs, c->file, c->line,
 		    "bad alias name \"%s\": a local part without '@'", name);
 		free(name);
 		return NULL;
@@ -217,8 +198,7 @@ al_entry(struct al_ctx *c, char *line)
 		return;
 	al_targets(c, &a, rest);
 	if (a.ntargets == 0 && a.nignored == 0)
-		aliases_error(
-		    c->errs, c->file, c->line, "%s: no target", a.name);
+		cf_error(c->errs, c->file, c->line, "%s: no target", a.name);
 	c->t->a = xreallocarray(c->t->a, c->t->n + 1, sizeof(*c->t->a));
 	c->t->a[c->t->n++] = a;
 }
@@ -257,7 +237,7 @@ al_sort(struct al_ctx *c)
 		qsort(t->a, t->n, sizeof(*t->a), al_cmp);
 	for (i = 0; i < t->n; i++) {
 		if (o > 0 && strcmp(t->a[o - 1].name, t->a[i].name) == 0) {
-			aliases_error(c->errs, c->file, t->a[i].line,
+			cf_error(c->errs, c->file, t->a[i].line,
 			    "duplicate alias \"%s\" (first on line %d)",
 			    t->a[i].name, t->a[o - 1].line);
 			al_free_one(&t->a[i]);
@@ -312,7 +292,7 @@ aliases_parse(const char *name, const char *text, struct alias_table *t,
 		entry = NULL;
 		c.line = lineno;
 		if (*p == ' ' || *p == '\t')
-			aliases_error(errs, name, lineno,
+			cf_error(errs, name, lineno,
 			    "continuation line without an entry before it");
 		else
 			entry = xstrndup(p, len);
@@ -327,22 +307,15 @@ aliases_parse(const char *name, const char *text, struct alias_table *t,
 int
 aliases_load(const char *path, struct alias_table *t, struct cf_errors *errs)
 {
-	char *text = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *fp;
+	char *text;
 	int r;
 
 	memset(t, 0, sizeof(*t));
-	if ((fp = fopen(path, "r")) == NULL) {
-		aliases_error(
-		    errs, path, 0, "cannot open: %s", strerror(errno));
+	if ((text = cf_read_text(path, 0, errs)) == NULL) {
 		t->file = xstrdup(path);
 		return -1;
 	}
-	n = getdelim(&text, &cap, '\0', fp);
-	fclose(fp);
-	r = aliases_parse(path, n > 0 ? text : "", t, errs);
+	r = aliases_parse(path, text, t, errs);
 	free(text);
 	return r;
 }

@@ -51,11 +51,6 @@ void aliases_free(struct alias_table *);
 void aliases_print_warnings(
     const struct alias_table *, FILE *, const char *prefix);
 
-/* Add "file:line: text" (line 0: "file: text") to errs; for the other
- * table parsers too. */
-void aliases_error(struct cf_errors *, const char *file, int line,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
 /* The alias for a local part (case-insensitive), or NULL. */
 const struct alias *aliases_lookup(const struct alias_table *, const char *);
 

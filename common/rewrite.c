@@ -49,27 +49,27 @@ gm_line(const char *name, int lineno, char *line, struct generic_table *t,
 	value = strtok_r(NULL, " \t", &p);
 	extra = strtok_r(NULL, " \t", &p);
 	if (value == NULL || extra != NULL) {
-		aliases_error(errs, name, lineno,
+		cf_error(errs, name, lineno,
 		    "expected \"address  new-address\" (two fields)");
 		return;
 	}
 	for (p = key; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	if (gm_check(key, 1) == -1 || strcmp(key, "@") == 0) {
-		aliases_error(errs, name, lineno,
+		cf_error(errs, name, lineno,
 		    "bad key \"%s\": expected user@domain, user or @domain",
 		    key);
 		return;
 	}
 	if (gm_check(value, 0) == -1) {
-		aliases_error(errs, name, lineno,
+		cf_error(errs, name, lineno,
 		    "bad address \"%s\": expected user@domain or @domain",
 		    value);
 		return;
 	}
 	for (i = 0; i < t->n; i++)
 		if (strcmp(t->m[i].key, key) == 0) {
-			aliases_error(errs, name, lineno,
+			cf_error(errs, name, lineno,
 			    "\"%s\" already given on line %d", key,
 			    t->m[i].line);
 			return;
@@ -98,7 +98,7 @@ generic_parse(const char *name, const char *text, struct generic_table *t,
 		if (line[strspn(line, " \t")] != '\0' &&
 		    line[strspn(line, " \t")] != '#') {
 			if (*line == ' ' || *line == '\t')
-				aliases_error(errs, name, lineno,
+				cf_error(errs, name, lineno,
 				    "line starts with white space");
 			else
 				gm_line(name, lineno, line, t, errs);
@@ -190,12 +190,12 @@ rw_check_forward(const struct rewrite *rw, const struct nc_config *cfg,
 	xasprintf(
 	    &conf, "%s/ncmta.conf", cfg->config_dir ? cfg->config_dir : ".");
 	if (bad)
-		aliases_error(errs, conf, 0,
+		cf_error(errs, conf, 0,
 		    "local_recipient_forward = \"%s\": expected user@domain or "
 		    "@domain",
 		    rw->forward);
 	else if (rewrite_is_local(rw, rw->forward)) {
-		aliases_error(errs, conf, 0,
+		cf_error(errs, conf, 0,
 		    "local_recipient_forward = \"%s\" is in mydestination: "
 		    "mail would go round in circles",
 		    rw->forward);
@@ -227,43 +227,15 @@ rewrite_init(struct rewrite *rw, const struct nc_config *cfg,
 	return errs->count > before ? -1 : 0;
 }
 
-/* A file's text; "" for no file, or (missing_ok) a file that is not
- * there. NULL with errs otherwise. */
-static char *
-rw_read(const char *path, int missing_ok, struct cf_errors *errs)
-{
-	char *text = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *fp;
-
-	if (*path == '\0')
-		return xstrdup("");
-	if ((fp = fopen(path, "r")) == NULL) {
-		if (missing_ok && errno == ENOENT)
-			return xstrdup("");
-		aliases_error(
-		    errs, path, 0, "cannot open: %s", strerror(errno));
-		return NULL;
-	}
-	n = getdelim(&text, &cap, '\0', fp);
-	fclose(fp);
-	if (n <= 0) {
-		free(text);
-		return xstrdup("");
-	}
-	return text;
-}
-
 int
 rewrite_read_tables(const struct nc_config *cfg, char **aliases_text,
     char **generic_text, struct cf_errors *errs)
 {
-	*aliases_text = rw_read(cfg->alias_maps, 1, errs);
-	*generic_text = rw_read(cfg->generic_maps, 0, errs);
+	*aliases_text = cf_read_text(cfg->alias_maps, 1, errs);
+	*generic_text = cf_read_text(cfg->generic_maps, 0, errs);
 	if (*aliases_text != NULL && *generic_text != NULL &&
 	    strlen(*aliases_text) + strlen(*generic_text) > REWRITE_TABLES_MAX)
-		aliases_error(errs, cfg->alias_maps, 0,
+		cf_error(errs, cfg->alias_maps, 0,
 		    "with generic_maps larger than %d KiB: too large",
 		    REWRITE_TABLES_MAX / 1024);
 	else if (*aliases_text != NULL && *generic_text != NULL)

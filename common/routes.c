@@ -15,20 +15,6 @@
 #include "routes.h"
 #include "util.h"
 
-static void
-route_err(struct cf_errors *e, const char *name, int line, const char *fmt, ...)
-{
-	char msg[512], *old = e->text;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	xasprintf(&e->text, "%s%s:%d: %s\n", old ? old : "", name, line, msg);
-	free(old);
-	e->count++;
-}
-
 const char *
 route_action_name(enum route_action a)
 {
@@ -176,7 +162,7 @@ parse_line(const char *name, int lineno, char *line, struct route_table *t,
 	r.line = lineno;
 	action = pattern + strcspn(pattern, " \t");
 	if (*action == '\0') {
-		route_err(errs, name, lineno, "\"%s\" has no action", pattern);
+		cf_error(errs, name, lineno, "\"%s\" has no action", pattern);
 		return;
 	}
 	*action++ = '\0';
@@ -188,20 +174,19 @@ parse_line(const char *name, int lineno, char *line, struct route_table *t,
 	for (e = pattern; *e; e++)
 		*e = (char)tolower((unsigned char)*e);
 	if (!pattern_ok(pattern)) {
-		route_err(errs, name, lineno, "bad pattern \"%s\"", pattern);
+		cf_error(errs, name, lineno, "bad pattern \"%s\"", pattern);
 		return;
 	}
 	for (i = 0; i < t->n; i++)
 		if (strcmp(t->r[i].pattern, pattern) == 0) {
-			route_err(errs, name, lineno,
+			cf_error(errs, name, lineno,
 			    "pattern \"%s\" already given on line %d", pattern,
 			    t->r[i].line);
 			return;
 		}
 	r.pattern = xstrdup(pattern);
 	if ((why = parse_action(action, args, &r)) != NULL) {
-		route_err(
-		    errs, name, lineno, "%s %s: %s", pattern, action, why);
+		cf_error(errs, name, lineno, "%s %s: %s", pattern, action, why);
 		route_free_one(&r);
 		return;
 	}
@@ -209,30 +194,27 @@ parse_line(const char *name, int lineno, char *line, struct route_table *t,
 	t->r[t->n++] = r;
 }
 
+struct routes_text {
+	struct route_table *t;
+	struct cf_errors *errs;
+};
+
+static void
+routes_line(const char *name, int lineno, char *line, void *arg)
+{
+	struct routes_text *rt = arg;
+
+	parse_line(name, lineno, line, rt->t, rt->errs);
+}
+
 int
 routes_parse(const char *name, const char *text, struct route_table *t,
     struct cf_errors *errs)
 {
-	char line[4096];
-	const char *p = text, *nl;
-	int lineno = 0, before = errs->count;
-	size_t len;
+	struct routes_text rt = {t, errs};
 
 	memset(t, 0, sizeof(*t));
-	while (*p != '\0') {
-		lineno++;
-		nl = strchr(p, '\n');
-		len = nl ? (size_t)(nl - p) : strlen(p);
-		if (len >= sizeof(line))
-			route_err(errs, name, lineno, "line too long");
-		else {
-			memcpy(line, p, len);
-			line[len] = '\0';
-			parse_line(name, lineno, line, t, errs);
-		}
-		p += len + (nl != NULL);
-	}
-	if (errs->count > before) {
+	if (cf_each_line(name, text, 4096, errs, routes_line, &rt) == -1) {
 		routes_free(t);
 		return -1;
 	}
@@ -242,20 +224,13 @@ routes_parse(const char *name, const char *text, struct route_table *t,
 int
 routes_load(const char *path, struct route_table *t, struct cf_errors *errs)
 {
-	char *text = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *fp;
+	char *text;
 	int r;
 
 	memset(t, 0, sizeof(*t));
-	if ((fp = fopen(path, "r")) == NULL) {
-		route_err(errs, path, 0, "cannot open: %s", strerror(errno));
+	if ((text = cf_read_text(path, 0, errs)) == NULL)
 		return -1;
-	}
-	n = getdelim(&text, &cap, '\0', fp);
-	fclose(fp);
-	r = routes_parse(path, n > 0 ? text : "", t, errs);
+	r = routes_parse(path, text, t, errs);
 	free(text);
 	return r;
 }

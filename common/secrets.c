@@ -23,23 +23,6 @@
 
 #define SECRETS_LINE_MAX 4096
 
-static void secrets_err(struct cf_errors *e, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-secrets_err(struct cf_errors *e, const char *fmt, ...)
-{
-	char msg[1024], *old = e->text;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	xasprintf(&e->text, "%s%s\n", old ? old : "", msg);
-	free(old);
-	e->count++;
-}
-
 /* Type, owner and mode of an opened or named file: every problem. */
 static int
 secrets_check_stat(const char *path, const struct stat *st, uid_t owner,
@@ -48,20 +31,21 @@ secrets_check_stat(const char *path, const struct stat *st, uid_t owner,
 	int before = errs->count;
 
 	if (!S_ISREG(st->st_mode)) {
-		secrets_err(errs, "secrets_file %s: not a regular file", path);
+		cf_error(
+		    errs, NULL, 0, "secrets_file %s: not a regular file", path);
 		return -1;
 	}
 	if (st->st_uid != owner && owner == 0)
-		secrets_err(errs,
+		cf_error(errs, NULL, 0,
 		    "secrets_file %s: owned by uid %u, must be owned by root",
 		    path, (unsigned)st->st_uid);
 	else if (st->st_uid != owner)
-		secrets_err(errs,
+		cf_error(errs, NULL, 0,
 		    "secrets_file %s: owned by uid %u, must be owned by uid "
 		    "%u (the user ncmta runs as)",
 		    path, (unsigned)st->st_uid, (unsigned)owner);
 	if ((st->st_mode & 077) != 0)
-		secrets_err(errs,
+		cf_error(errs, NULL, 0,
 		    "secrets_file %s: mode %04o %s; run: chmod 600 %s", path,
 		    (unsigned)(st->st_mode & 07777),
 		    (st->st_mode & 044) ? "lets group or others read it"
@@ -76,7 +60,8 @@ secrets_check_file(const char *path, uid_t owner, struct cf_errors *errs)
 	struct stat st;
 
 	if (stat(path, &st) == -1) {
-		secrets_err(errs, "secrets_file %s: %s", path, strerror(errno));
+		cf_error(errs, NULL, 0, "secrets_file %s: %s", path,
+		    strerror(errno));
 		return -1;
 	}
 	return secrets_check_stat(path, &st, owner, errs);
@@ -141,56 +126,54 @@ secrets_parse_line(const char *path, int lineno, char *line, struct secrets *t,
 	/* the fields may be swapped or the host missing: a field that is
 	 * not a well-formed host is never quoted, it may be the password */
 	if (*cred == '\0') {
-		secrets_err(
-		    errs, "%s:%d: expected HOST user:password", path, lineno);
+		cf_error(errs, NULL, 0, "%s:%d: expected HOST user:password",
+		    path, lineno);
 		return;
 	}
 	if (strchr(host, ',') != NULL) {
-		secrets_err(errs, "%s:%d: one host per line, without commas",
-		    path, lineno);
+		cf_error(errs, NULL, 0,
+		    "%s:%d: one host per line, without commas", path, lineno);
 		return;
 	}
 	n = hostlist_parse(host, &h, 1, err, sizeof(err));
 	explicit_bzero(err, sizeof(err)); /* it quotes the field */
 	if (n != 1) {
-		secrets_err(errs,
+		cf_error(errs, NULL, 0,
 		    "%s:%d: the first field is not a host ([name]:port, "
 		    "name:port, [name] or name)",
 		    path, lineno);
 		return;
 	}
 	if ((why = secrets_cred_problem(cred)) != NULL) {
-		secrets_err(errs, "%s:%d: %s: %s", path, lineno, host, why);
+		cf_error(
+		    errs, NULL, 0, "%s:%d: %s: %s", path, lineno, host, why);
 		return;
 	}
 	secrets_add(t, &h, cred);
+}
+
+struct secrets_text {
+	struct secrets *t;
+	struct cf_errors *errs;
+};
+
+static void
+secrets_line(const char *path, int lineno, char *line, void *arg)
+{
+	struct secrets_text *st = arg;
+
+	secrets_parse_line(path, lineno, line, st->t, st->errs);
 }
 
 int
 secrets_parse(const char *path, const char *text, struct secrets *t,
     struct cf_errors *errs)
 {
-	char line[SECRETS_LINE_MAX];
-	const char *p = text, *nl;
-	int lineno = 0, before = errs->count;
-	size_t len;
+	struct secrets_text st = {t, errs};
 
 	memset(t, 0, sizeof(*t));
-	while (*p != '\0') {
-		lineno++;
-		nl = strchr(p, '\n');
-		len = nl ? (size_t)(nl - p) : strlen(p);
-		if (len >= sizeof(line))
-			secrets_err(errs, "%s:%d: line too long", path, lineno);
-		else {
-			memcpy(line, p, len);
-			line[len] = '\0';
-			secrets_parse_line(path, lineno, line, t, errs);
-		}
-		p += len + (nl != NULL);
-	}
-	explicit_bzero(line, sizeof(line));
-	if (errs->count > before) {
+	if (cf_each_line(
+	        path, text, SECRETS_LINE_MAX, errs, secrets_line, &st) == -1) {
 		secrets_free(t);
 		return -1;
 	}
@@ -233,17 +216,18 @@ secrets_read_parse(const char *path, int fd, const struct stat *st,
 	int r = -1;
 
 	if (st->st_size > SECRETS_MAX_SIZE) {
-		secrets_err(errs, "secrets_file %s: larger than %d bytes", path,
-		    SECRETS_MAX_SIZE);
+		cf_error(errs, NULL, 0, "secrets_file %s: larger than %d bytes",
+		    path, SECRETS_MAX_SIZE);
 		return -1;
 	}
 	if ((text = secrets_read(fd, size, &len)) == NULL) {
-		secrets_err(
-		    errs, "secrets_file %s: read: %s", path, strerror(errno));
+		cf_error(errs, NULL, 0, "secrets_file %s: read: %s", path,
+		    strerror(errno));
 		return -1;
 	}
 	if (memchr(text, '\0', len) != NULL)
-		secrets_err(errs, "secrets_file %s: contains a NUL byte", path);
+		cf_error(errs, NULL, 0, "secrets_file %s: contains a NUL byte",
+		    path);
 	else
 		r = secrets_parse(path, text, t, errs);
 	explicit_bzero(text, size + 1);
@@ -262,14 +246,14 @@ secrets_load(
 	/* O_NONBLOCK: a FIFO put in its place must not hang the master */
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd == -1) {
-		secrets_err(errs, "secrets_file %s: cannot open: %s", path,
-		    strerror(errno));
+		cf_error(errs, NULL, 0, "secrets_file %s: cannot open: %s",
+		    path, strerror(errno));
 		return -1;
 	}
 	/* check what was opened, not what the name points to later */
 	if (fstat(fd, &st) == -1)
-		secrets_err(
-		    errs, "secrets_file %s: fstat: %s", path, strerror(errno));
+		cf_error(errs, NULL, 0, "secrets_file %s: fstat: %s", path,
+		    strerror(errno));
 	else if (secrets_check_stat(path, &st, owner, errs) == 0)
 		r = secrets_read_parse(path, fd, &st, t, errs);
 	close(fd);

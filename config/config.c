@@ -17,8 +17,8 @@
 
 #define CF_LINE_MAX 8192
 
-static void
-cf_err(struct cf_errors *e, const char *file, int line, const char *fmt, ...)
+void
+cf_error(struct cf_errors *e, const char *file, int line, const char *fmt, ...)
 {
 	char msg[1024], *old = e->text;
 	va_list ap;
@@ -26,13 +26,67 @@ cf_err(struct cf_errors *e, const char *file, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (line > 0)
+	if (file == NULL)
+		xasprintf(&e->text, "%s%s\n", old ? old : "", msg);
+	else if (line > 0)
 		xasprintf(
 		    &e->text, "%s%s:%d: %s\n", old ? old : "", file, line, msg);
 	else
 		xasprintf(&e->text, "%s%s: %s\n", old ? old : "", file, msg);
 	free(old);
 	e->count++;
+}
+
+char *
+cf_read_text(const char *path, int missing_ok, struct cf_errors *errs)
+{
+	char *text = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *fp;
+
+	if (*path == '\0') /* a setting naming no file */
+		return xstrdup("");
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (missing_ok && errno == ENOENT)
+			return xstrdup("");
+		cf_error(errs, path, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	n = getdelim(&text, &cap, '\0', fp);
+	fclose(fp);
+	if (n <= 0) {
+		free(text);
+		return xstrdup("");
+	}
+	return text;
+}
+
+int
+cf_each_line(const char *name, const char *text, size_t max,
+    struct cf_errors *errs,
+    void (*fn)(const char *name, int lineno, char *line, void *arg), void *arg)
+{
+	const char *p = text, *nl;
+	int lineno = 0, before = errs->count;
+	char *line = xmalloc(max);
+	size_t len;
+
+	for (; *p != '\0'; p += len + (nl != NULL)) {
+		lineno++;
+		nl = strchr(p, '\n');
+		len = nl ? (size_t)(nl - p) : strlen(p);
+		if (len >= max) {
+			cf_error(errs, name, lineno, "line too long");
+			continue;
+		}
+		memcpy(line, p, len);
+		line[len] = '\0';
+		fn(name, lineno, line, arg);
+	}
+	explicit_bzero(line, max); /* it may have held a password */
+	free(line);
+	return errs->count > before ? -1 : 0;
 }
 
 void
@@ -184,16 +238,16 @@ cf_parse_line(struct nc_config *cfg, const char *file, int lineno, char *line,
 	if (*line == '\0')
 		return;
 	if ((eq = strchr(line, '=')) == NULL) {
-		cf_err(errs, file, lineno, "expected \"key = value\"");
+		cf_error(errs, file, lineno, "expected \"key = value\"");
 		return;
 	}
 	*eq = '\0';
 	key = cf_trim(line);
 	val = cf_trim(eq + 1);
 	if ((s = cf_find(key)) == NULL)
-		cf_err(errs, file, lineno, "unknown setting \"%s\"", key);
+		cf_error(errs, file, lineno, "unknown setting \"%s\"", key);
 	else if ((why = cf_set(cfg, s, val)) != NULL)
-		cf_err(errs, file, lineno, "%s = \"%s\" %s", key, val, why);
+		cf_error(errs, file, lineno, "%s = \"%s\" %s", key, val, why);
 }
 
 /* Replace "$myhostname" in a setting's value. */
@@ -241,40 +295,39 @@ cf_finish(struct nc_config *cfg, const char *file, struct cf_errors *errs)
 		xasprintf(&cfg->secrets_file, "%s/secrets", cfg->config_dir);
 	}
 	if (cfg->queue_directory[0] != '/')
-		cf_err(
+		cf_error(
 		    errs, file, 0, "queue_directory must be an absolute path");
 	if (cfg->min_backoff > cfg->max_backoff)
-		cf_err(errs, file, 0, "min_backoff is larger than max_backoff");
+		cf_error(
+		    errs, file, 0, "min_backoff is larger than max_backoff");
 	if (strcmp(cfg->delivery_mode, "smarthost") == 0 &&
 	    *cfg->smart_host == '\0')
-		cf_err(errs, file, 0,
+		cf_error(errs, file, 0,
 		    "delivery_mode = smarthost needs a smart_host");
+}
+
+struct cf_text {
+	struct nc_config *cfg;
+	struct cf_errors *errs;
+};
+
+static void
+cf_text_line(const char *name, int lineno, char *line, void *arg)
+{
+	struct cf_text *t = arg;
+
+	cf_parse_line(t->cfg, name, lineno, line, t->errs);
 }
 
 int
 config_load_text(struct nc_config *cfg, const char *name, const char *text,
     struct cf_errors *errs)
 {
-	char line[CF_LINE_MAX];
-	const char *p = text, *nl;
-	int lineno = 0;
-	size_t len;
+	struct cf_text t = {cfg, errs};
 
 	config_defaults(cfg);
 	cfg->config_dir = xstrdup(".");
-	while (*p != '\0') {
-		lineno++;
-		nl = strchr(p, '\n');
-		len = nl ? (size_t)(nl - p) : strlen(p);
-		if (len >= sizeof(line))
-			cf_err(errs, name, lineno, "line too long");
-		else {
-			memcpy(line, p, len);
-			line[len] = '\0';
-			cf_parse_line(cfg, name, lineno, line, errs);
-		}
-		p += len + (nl != NULL);
-	}
+	(void)cf_each_line(name, text, CF_LINE_MAX, errs, cf_text_line, &t);
 	cf_finish(cfg, name, errs);
 	return errs->count ? -1 : 0;
 }
@@ -282,25 +335,17 @@ config_load_text(struct nc_config *cfg, const char *name, const char *text,
 int
 config_load(struct nc_config *cfg, const char *dir, struct cf_errors *errs)
 {
-	char *path, *text = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *fp;
+	char *path, *text;
 	int r;
 
 	xasprintf(&path, "%s/ncmta.conf", dir);
-	if ((fp = fopen(path, "r")) == NULL) {
-		int saved = errno; /* config_defaults() may change errno */
-
+	if ((text = cf_read_text(path, 0, errs)) == NULL) {
 		config_defaults(cfg);
 		cfg->config_dir = xstrdup(dir);
-		cf_err(errs, path, 0, "cannot open: %s", strerror(saved));
 		free(path);
 		return -1;
 	}
-	n = getdelim(&text, &cap, '\0', fp);
-	fclose(fp);
-	r = config_load_text(cfg, path, n > 0 ? text : "", errs);
+	r = config_load_text(cfg, path, text, errs);
 	free(cfg->config_dir);
 	cfg->config_dir = xstrdup(dir);
 	if (r == 0 && *cfg->secrets_file != '/') {

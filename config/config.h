@@ -93,6 +93,20 @@ int config_load_text(
 void config_defaults(struct nc_config *);
 void config_free(struct nc_config *);
 void cf_errors_free(struct cf_errors *);
+/* Add one problem: "file:line: text", "file: text" (line 0) or just
+ * "text" (file NULL). Every table's parser reports through this. */
+void cf_error(struct cf_errors *, const char *file, int line, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+/* A whole text file (malloc'd, "" when empty or when path is ""), or
+ * NULL with "path: cannot open: why" in errs; a missing file is "" when
+ * missing_ok. */
+char *cf_read_text(const char *path, int missing_ok, struct cf_errors *);
+/* Call fn for each line of text (NUL-terminated, without its newline,
+ * numbered from 1); a line longer than max is reported as too long
+ * instead. Returns -1 when errs gained problems, else 0. */
+int cf_each_line(const char *name, const char *text, size_t max,
+    struct cf_errors *errs,
+    void (*fn)(const char *name, int lineno, char *line, void *arg), void *arg);
 
 /* Print "name = value" for every setting, or only for those that differ
  * from the default. */

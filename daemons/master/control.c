@@ -211,34 +211,6 @@ control_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	control_reply(p, 0, "flush requested");
 }
 
-/* A whole file as a string ("" for no file name), or NULL with errs. */
-static char *
-read_text(const char *path, struct cf_errors *errs)
-{
-	char *text = NULL, *e;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *fp;
-
-	if (*path == '\0')
-		return xstrdup("");
-	if ((fp = fopen(path, "r")) == NULL) {
-		xasprintf(&e, "%s%s: cannot open: %s\n",
-		    errs->text ? errs->text : "", path, strerror(errno));
-		free(errs->text);
-		errs->text = e;
-		errs->count++;
-		return NULL;
-	}
-	n = getdelim(&text, &cap, '\0', fp);
-	fclose(fp);
-	if (n <= 0) {
-		free(text);
-		return xstrdup("");
-	}
-	return text;
-}
-
 /*
  * Check the new ncmta.conf and routing table completely, then hand both,
  * as text, to the daemons (which cannot read files in their chroot); the
@@ -261,9 +233,9 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		return;
 	xasprintf(&path, "%s/ncmta.conf", master->config_dir);
 	memset(&rt, 0, sizeof(rt));
-	if ((conf = read_text(path, &errs)) == NULL ||
+	if ((conf = cf_read_text(path, 0, &errs)) == NULL ||
 	    config_load_text(&fresh, path, conf, &errs) == -1 ||
-	    (routes = read_text(fresh.route_table, &errs)) == NULL ||
+	    (routes = cf_read_text(fresh.route_table, 0, &errs)) == NULL ||
 	    routes_parse(fresh.route_table, routes, &rt, &errs) == -1 ||
 	    rewrite_check(&fresh, &aliases, &generic, &errs) == -1 ||
 	    master_secrets_load(&fresh, &sec, &errs) == -1) {
