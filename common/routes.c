@@ -143,9 +143,10 @@ route_free_one(struct route *r)
 }
 
 static void
-parse_line(const char *name, int lineno, char *line, struct route_table *t,
-    struct cf_errors *errs)
+parse_line(
+    const char *name, int lineno, char *line, struct cf_errors *errs, void *arg)
 {
+	struct route_table *t = arg;
 	struct route r;
 	char *pattern, *action, *args, *e;
 	const char *why;
@@ -194,27 +195,12 @@ parse_line(const char *name, int lineno, char *line, struct route_table *t,
 	t->r[t->n++] = r;
 }
 
-struct routes_text {
-	struct route_table *t;
-	struct cf_errors *errs;
-};
-
-static void
-routes_line(const char *name, int lineno, char *line, void *arg)
-{
-	struct routes_text *rt = arg;
-
-	parse_line(name, lineno, line, rt->t, rt->errs);
-}
-
 int
 routes_parse(const char *name, const char *text, struct route_table *t,
     struct cf_errors *errs)
 {
-	struct routes_text rt = {t, errs};
-
 	memset(t, 0, sizeof(*t));
-	if (cf_each_line(name, text, 4096, errs, routes_line, &rt) == -1) {
+	if (cf_each_line(name, text, 4096, errs, parse_line, t) == -1) {
 		routes_free(t);
 		return -1;
 	}

@@ -105,9 +105,10 @@ secrets_add(struct secrets *t, const struct host_spec *h, const char *cred)
 
 /* One line (modified in place): "HOST user:password", a comment or blank. */
 static void
-secrets_parse_line(const char *path, int lineno, char *line, struct secrets *t,
-    struct cf_errors *errs)
+secrets_parse_line(
+    const char *path, int lineno, char *line, struct cf_errors *errs, void *arg)
 {
+	struct secrets *t = arg;
 	struct host_spec h;
 	char *host, *cred, *end, err[300];
 	const char *why;
@@ -152,28 +153,13 @@ secrets_parse_line(const char *path, int lineno, char *line, struct secrets *t,
 	secrets_add(t, &h, cred);
 }
 
-struct secrets_text {
-	struct secrets *t;
-	struct cf_errors *errs;
-};
-
-static void
-secrets_line(const char *path, int lineno, char *line, void *arg)
-{
-	struct secrets_text *st = arg;
-
-	secrets_parse_line(path, lineno, line, st->t, st->errs);
-}
-
 int
 secrets_parse(const char *path, const char *text, struct secrets *t,
     struct cf_errors *errs)
 {
-	struct secrets_text st = {t, errs};
-
 	memset(t, 0, sizeof(*t));
-	if (cf_each_line(
-	        path, text, SECRETS_LINE_MAX, errs, secrets_line, &st) == -1) {
+	if (cf_each_line(path, text, SECRETS_LINE_MAX, errs, secrets_parse_line,
+	        t) == -1) {
 		secrets_free(t);
 		return -1;
 	}

@@ -65,7 +65,8 @@ cf_read_text(const char *path, int missing_ok, struct cf_errors *errs)
 int
 cf_each_line(const char *name, const char *text, size_t max,
     struct cf_errors *errs,
-    void (*fn)(const char *name, int lineno, char *line, void *arg), void *arg)
+    void (*fn)(const char *, int, char *, struct cf_errors *, void *),
+    void *arg)
 {
 	const char *p = text, *nl;
 	int lineno = 0, before = errs->count;
@@ -82,7 +83,7 @@ cf_each_line(const char *name, const char *text, size_t max,
 		}
 		memcpy(line, p, len);
 		line[len] = '\0';
-		fn(name, lineno, line, arg);
+		fn(name, lineno, line, errs, arg);
 	}
 	explicit_bzero(line, max); /* it may have held a password */
 	free(line);
@@ -226,9 +227,10 @@ cf_trim(char *s)
 }
 
 static void
-cf_parse_line(struct nc_config *cfg, const char *file, int lineno, char *line,
-    struct cf_errors *errs)
+cf_parse_line(
+    const char *file, int lineno, char *line, struct cf_errors *errs, void *arg)
 {
+	struct nc_config *cfg = arg;
 	const struct cf_setting *s;
 	char *eq, *key, *val;
 	const char *why;
@@ -306,28 +308,13 @@ cf_finish(struct nc_config *cfg, const char *file, struct cf_errors *errs)
 		    "delivery_mode = smarthost needs a smart_host");
 }
 
-struct cf_text {
-	struct nc_config *cfg;
-	struct cf_errors *errs;
-};
-
-static void
-cf_text_line(const char *name, int lineno, char *line, void *arg)
-{
-	struct cf_text *t = arg;
-
-	cf_parse_line(t->cfg, name, lineno, line, t->errs);
-}
-
 int
 config_load_text(struct nc_config *cfg, const char *name, const char *text,
     struct cf_errors *errs)
 {
-	struct cf_text t = {cfg, errs};
-
 	config_defaults(cfg);
 	cfg->config_dir = xstrdup(".");
-	(void)cf_each_line(name, text, CF_LINE_MAX, errs, cf_text_line, &t);
+	(void)cf_each_line(name, text, CF_LINE_MAX, errs, cf_parse_line, cfg);
 	cf_finish(cfg, name, errs);
 	return errs->count ? -1 : 0;
 }

@@ -101,12 +101,15 @@ void cf_error(struct cf_errors *, const char *file, int line, const char *fmt,
  * NULL with "path: cannot open: why" in errs; a missing file is "" when
  * missing_ok. */
 char *cf_read_text(const char *path, int missing_ok, struct cf_errors *);
-/* Call fn for each line of text (NUL-terminated, without its newline,
- * numbered from 1); a line longer than max is reported as too long
- * instead. Returns -1 when errs gained problems, else 0. */
+/* Call fn(name, lineno, line, errs, arg) for each line of text (line
+ * NUL-terminated, without its newline, lineno from 1); a line longer
+ * than max is reported as too long instead. Returns -1 when errs gained
+ * problems, else 0. */
 int cf_each_line(const char *name, const char *text, size_t max,
     struct cf_errors *errs,
-    void (*fn)(const char *name, int lineno, char *line, void *arg), void *arg);
+    void (*fn)(const char *name, int lineno, char *line, struct cf_errors *errs,
+        void *arg),
+    void *arg);
 
 /* Print "name = value" for every setting, or only for those that differ
  * from the default. */

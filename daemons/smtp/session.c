@@ -473,6 +473,19 @@ on_unexpected(struct smtp_session *s)
 		session_close(s);
 }
 
+/* EHLO or HELO: what the server said it can do before is forgotten
+ * (after STARTTLS it may say something else, RFC 3207 section 4.2). */
+static void
+session_hello(struct smtp_session *s, enum smtp_state st)
+{
+	s->caps = 0;
+	s->size_max = 0;
+	s->auth_mechs = 0;
+	session_cmd(
+	    s, "%s %s", st == S_EHLO ? "EHLO" : "HELO", s->w->cfg.myhostname);
+	session_expect(s, st);
+}
+
 static void
 on_greeting(struct smtp_session *s)
 {
@@ -486,9 +499,7 @@ on_greeting(struct smtp_session *s)
 		    s, reason, smtp_reply_dsn(&s->reply), s->relay);
 		return;
 	}
-	s->caps = 0;
-	session_cmd(s, "EHLO %s", s->w->cfg.myhostname);
-	session_expect(s, S_EHLO);
+	session_hello(s, S_EHLO);
 }
 
 /* Greeting and EHLO/HELO are done: the host is usable. */
@@ -523,10 +534,7 @@ on_ehlo(struct smtp_session *s)
 		    s, reason, smtp_reply_dsn(&s->reply), s->relay);
 		return;
 	}
-	s->caps = 0;
-	s->size_max = 0;
-	session_cmd(s, "HELO %s", s->w->cfg.myhostname);
-	session_expect(s, S_HELO);
+	session_hello(s, S_HELO);
 }
 
 static void
@@ -627,11 +635,7 @@ session_tls_up(struct smtp_session *s)
 		session_expect(s, S_GREETING);
 		return;
 	}
-	s->caps = 0;
-	s->size_max = 0;
-	s->auth_mechs = 0;
-	session_cmd(s, "EHLO %s", s->w->cfg.myhostname);
-	session_expect(s, S_EHLO);
+	session_hello(s, S_EHLO);
 }
 
 static void
