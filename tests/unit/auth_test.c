@@ -42,7 +42,6 @@ main(void)
 	r = auth_base64("", 0);
 	is_str(r, "", "empty string");
 	auth_wipe_free(r);
-	auth_wipe_free(NULL);
-	ok(1, "wiping NULL is harmless");
+	auth_wipe_free(NULL); /* a response never made: nothing to do */
 	return done_testing();
 }
