@@ -27,13 +27,13 @@
 
 #include "addr.h"
 #include "config.h"
+#include "dsnparam.h"
 #include "log.h"
 #include "maildrop.h"
 #include "ncsendmail.h"
 #include "util.h"
 
 #define SM_FULLNAME_MAX 200
-#define SM_ENVID_MAX 100
 
 struct sm sm = {.dot_ends = 1, .dropfd = -1};
 
@@ -156,13 +156,12 @@ opt_ret(const char *arg)
 static void
 opt_envid(const char *arg)
 {
-	const char *p;
-
-	for (p = arg; *p != '\0'; p++)
-		if (*p < 0x21 || *p > 0x7e)
-			break;
-	if (*p != '\0' || p == arg || p - arg > SM_ENVID_MAX)
-		sm_fail(EX_USAGE, "bad -V envelope ID");
+	if (*arg == '\0' || !dsn_envid_valid(arg))
+		sm_fail(
+		    addr_has_control(arg, strlen(arg)) ? EX_DATAERR : EX_USAGE,
+		    "bad -V envelope ID: 1 to %d printable characters, no "
+		    "space or control character",
+		    DSN_ENVID_MAX);
 	opt_set(&sm.md.envid, arg);
 }
 
@@ -430,6 +429,15 @@ sm_fullname(const struct passwd *pw)
 	opt_set(&sm.md.fullname, buf);
 }
 
+/* A control character in an address is bad data (65), whatever the
+ * option it came with; other syntax errors are usage errors (64). */
+static int
+sm_addr_exit(const char *err)
+{
+	return err != NULL && strcmp(err, ADDR_ERR_CONTROL) == 0 ? EX_DATAERR
+	                                                         : EX_USAGE;
+}
+
 static void
 sm_sender(void)
 {
@@ -445,7 +453,8 @@ sm_sender(void)
 	}
 	if (addr_normalize(in, sm.cfg.myorigin, sm.sender_arg != NULL, addr,
 	        sizeof(addr), &err) == -1)
-		sm_fail(EX_USAGE, "bad sender address \"%s\": %s", in, err);
+		sm_fail(sm_addr_exit(err), "bad sender address \"%s\": %s", in,
+		    err);
 	opt_set(&sm.md.sender, addr);
 	sm_fullname(pw);
 }
@@ -459,8 +468,8 @@ sm_add_rcpt(const char *raw, void *arg)
 	if (addr_normalize(raw, sm.cfg.myorigin, 0, addr, sizeof(addr), &err) ==
 	    -1) {
 		if (arg != NULL)
-			sm_fail(EX_USAGE, "bad recipient address \"%s\": %s",
-			    raw, err);
+			sm_fail(sm_addr_exit(err),
+			    "bad recipient address \"%s\": %s", raw, err);
 		fprintf(stderr, "ncsendmail: ignoring bad address \"%s\": %s\n",
 		    raw, err);
 		return;
@@ -481,7 +490,8 @@ sm_rcpt_arg(const char *a)
 		return;
 	}
 	if (addr_list_parse(a, sm_add_rcpt, (void *)a) <= 0)
-		sm_fail(EX_USAGE, "bad recipient address \"%s\": %s", a, err);
+		sm_fail(sm_addr_exit(err), "bad recipient address \"%s\": %s",
+		    a, err);
 }
 
 /* -t: recipients from To:, Cc: and Bcc: (pickup removes Bcc:). */

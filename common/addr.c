@@ -12,6 +12,17 @@
 
 #define DOMAIN_MAX 255
 
+int
+addr_has_control(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
 static int
 addr_fail(const char **err, const char *why)
 {
@@ -113,17 +124,21 @@ addr_find_at(const char *s, size_t n, const char **err)
 	return at;
 }
 
-/* Reject control characters, 8-bit octets and spaces outside quotes. */
+/*
+ * Reject control characters (anywhere, quoted or escaped too: no octet of
+ * an address may end or split a line in SMTP, the log or a queue file),
+ * 8-bit octets, and spaces outside quotes.
+ */
 static int
 addr_check_chars(const char *s, size_t n, const char **err)
 {
 	size_t i, q;
 
+	if (addr_has_control(s, n))
+		return addr_fail(err, ADDR_ERR_CONTROL);
 	for (i = 0; i < n; i++) {
 		unsigned char c = s[i];
 
-		if (c < 0x20 || c == 0x7f)
-			return addr_fail(err, "control character in address");
 		if (c > 0x7f)
 			return addr_fail(err, "non-ASCII address");
 		if (c == '"') {

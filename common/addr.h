@@ -12,13 +12,20 @@
 
 /*
  * Normalise one envelope address: strip surrounding "<>" and whitespace,
- * reject control characters, spaces outside quotes, a missing local part
+ * reject control characters (even quoted), spaces outside quotes, a missing local part
  * or an empty domain. "" (from "<>") is the null sender, allowed only
  * when allow_null. An unqualified local part gets "@origin". The domain
  * is lower-cased. Returns 0 and writes out, or -1 with a reason in err.
  */
 int addr_normalize(const char *in, const char *origin, int allow_null,
     char *out, size_t outlen, const char **err);
+
+/* The reason addr_normalize() gives for a control character (octets
+ * below 0x20 and 0x7f), anywhere in the address, quoted or not. */
+#define ADDR_ERR_CONTROL "control character in address"
+
+/* Whether s[0..n) holds a control character. */
+int addr_has_control(const char *s, size_t n);
 
 /* The domain of an address: text after the last '@' ("" if none). */
 const char *addr_domain(const char *);

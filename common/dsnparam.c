@@ -63,3 +63,14 @@ dsn_notify_text(uint8_t bits, char *buf, size_t len)
 			strlcat(buf, dsn_words[i].name, len);
 		}
 }
+
+int
+dsn_envid_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++, n++)
+		if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+			return 0;
+	return n <= DSN_ENVID_MAX;
+}

@@ -19,6 +19,10 @@
 int dsn_notify_parse(const char *);
 /* "FULL" / "hdrs" to DSN_RET_*; -1 if neither. */
 int dsn_ret_parse(const char *);
+/* An ENVID as ncmta takes it: "" (none), or 1 to DSN_ENVID_MAX
+ * printable ASCII octets (0x21-0x7e): no control character, no space. */
+#define DSN_ENVID_MAX 100
+int dsn_envid_valid(const char *);
 /* The bits as RFC 3461 writes them ("SUCCESS,FAILURE") into buf. */
 void dsn_notify_text(uint8_t bits, char *buf, size_t len);
 

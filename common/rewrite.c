@@ -313,16 +313,57 @@ rewrite_is_local(const struct rewrite *rw, const char *addr)
 
 /* -- recipients --------------------------------------------------------------- */
 
+static size_t
+rw_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* The index slot of addr: where it is, or the free slot it would take. */
+static size_t *
+rw_slot(const struct rw_result *res, const char *addr)
+{
+	size_t i = rw_hash(addr) & (res->nslot - 1);
+
+	while (res->slot[i] != 0 &&
+	    strcmp(res->r[res->slot[i] - 1].addr, addr) != 0)
+		i = (i + 1) & (res->nslot - 1);
+	return &res->slot[i];
+}
+
+/* Keep the index at most half full (it starts at 64 slots). */
+static void
+rw_index_grow(struct rw_result *res)
+{
+	size_t i;
+
+	if (res->nslot > 2 * res->n)
+		return;
+	free(res->slot);
+	res->nslot = res->nslot ? res->nslot * 2 : 64;
+	res->slot = xcalloc(res->nslot, sizeof(*res->slot));
+	for (i = 0; i < res->n; i++)
+		*rw_slot(res, res->r[i].addr) = i + 1;
+}
+
 static void
 rw_add(struct rw_result *res, const char *addr, const char *dsn,
     const char *reason)
 {
-	size_t i;
+	size_t *slot;
 
-	for (i = 0; i < res->n; i++)
-		if (strcmp(res->r[i].addr, addr) == 0)
-			return;
-	res->r = xreallocarray(res->r, res->n + 1, sizeof(*res->r));
+	rw_index_grow(res);
+	if (*(slot = rw_slot(res, addr)) != 0)
+		return;
+	if (res->n == res->cap) {
+		res->cap = res->cap ? res->cap * 2 : 8;
+		res->r = xreallocarray(res->r, res->cap, sizeof(*res->r));
+	}
+	*slot = res->n + 1;
 	res->r[res->n].addr = xstrdup(addr);
 	strlcpy(res->r[res->n].dsn, dsn, sizeof(res->r[res->n].dsn));
 	res->r[res->n].reason = xstrdup(reason);
@@ -417,6 +458,7 @@ rw_result_free(struct rw_result *res)
 	}
 	for (i = 0; i < res->nnotes; i++)
 		free(res->notes[i]);
+	free(res->slot);
 	free(res->r);
 	free(res->notes);
 	memset(res, 0, sizeof(*res));

@@ -84,6 +84,11 @@ struct rw_result {
 	size_t n;
 	char **notes; /* things worth a log line (ignored alias targets) */
 	size_t nnotes;
+	/* private: room in r, and an open-addressing index of r by address
+	 * (1 + position, 0 = free) so de-duplication stays linear */
+	size_t cap;
+	size_t *slot;
+	size_t nslot;
 };
 
 /*

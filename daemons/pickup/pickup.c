@@ -180,6 +180,9 @@ pk_check_envelope(struct maildrop *md)
 	md->nrcpt = addr_dedup(md->rcpt, md->nrcpt);
 	if (md->nrcpt == 0)
 		return pk_refuse("no recipients");
+	if (!dsn_envid_valid(md->envid))
+		return pk_refuse("bad ENVID (control characters, spaces or "
+		                 "too long)");
 	return PK_READ_OK;
 }
 

@@ -81,6 +81,20 @@ test_normalize(void)
 	is_str(norm("a@b@c", 0), "ERR", "two '@'");
 	is_str(norm("john doe@example.com", 0), "ERR", "space outside quotes");
 	is_str(norm("bob@exa\nmple.com", 0), "ERR", "control character");
+	/* quoting or escaping does not make a control character acceptable:
+	 * it would reach SMTP command lines and the log */
+	is_str(norm("\"\x01\"@a.example", 1), "ERR", "quoted control char");
+	is_str(norm("\"a\\\x01b\"@a.example", 0), "ERR",
+	    "escaped control char in quotes");
+	is_str(norm("\"a\x7f\"@a.example", 0), "ERR", "quoted DEL");
+	is_str(norm("\"a\rRCPT TO:<x@y>\"@a.example", 0), "ERR", "quoted CR");
+	err = NULL;
+	ok(addr_normalize("\"\x01\"@a.example", "example.org", 1, out,
+	       sizeof(out), &err) == -1 &&
+	        err != NULL && strcmp(err, ADDR_ERR_CONTROL) == 0,
+	    "control character reason is ADDR_ERR_CONTROL");
+	is_str(norm("\"a b\"@a.example", 0), "\"a b\"@a.example",
+	    "quoted space still fine");
 	is_str(norm("bob@ex ample.com", 0), "ERR", "space in domain");
 	is_str(norm("<bob@example.com", 0), "ERR", "unbalanced '<'");
 	is_str(norm("bob@example.com>", 0), "ERR", "unbalanced '>'");
