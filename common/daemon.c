@@ -48,7 +48,8 @@ daemon_setup(int argc, char **argv, const char *name, struct nc_config *cfg)
 	}
 	if (config_load(cfg, config_dir_pick(dir), &errs) == -1) {
 		log_init(name, "stderr", "mail");
-		fatalx("configuration errors:\n%s", errs.text);
+		log_warnx_text("configuration errors:", errs.text);
+		fatalx("configuration refused");
 	}
 	if (log_init(name, cfg->log_target, cfg->syslog_facility) == -1)
 		log_warn("cannot open log %s", cfg->log_target);
@@ -145,8 +146,8 @@ daemon_reload_config(struct ipc_msg *m, struct nc_config *fresh)
 	if (!ipc_msg_done(m))
 		return -1;
 	if (config_load_text(fresh, "ncmta.conf", conf, &errs) == -1) {
-		log_warnx("reload refused, the settings in force stay:\n%s",
-		    errs.text);
+		log_warnx_text(
+		    "reload refused, the settings in force stay:", errs.text);
 		cf_errors_free(&errs);
 		config_free(fresh);
 		return -1;

@@ -90,6 +90,20 @@ log_set_verbose(int v)
 	lg.verbose = v;
 }
 
+/*
+ * Every control character becomes '?', as Postfix's printable() does:
+ * text from outside (an address, a server's reply, a file name) can
+ * never end a log line and forge the next one. Multi-line texts of our
+ * own go through log_warnx_text(), one line at a time.
+ */
+void
+log_printable(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 static void
 log_emit(int prio, const char *fmt, va_list ap)
 {
@@ -99,6 +113,7 @@ log_emit(int prio, const char *fmt, va_list ap)
 	int n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_printable(msg);
 	if (lg.kind == LOG_TO_SYSLOG) {
 		syslog(prio, "%s", msg);
 		return;
@@ -154,6 +169,19 @@ log_warn(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	log_info("warning: %s: %s", buf, strerror(saved));
+}
+
+void
+log_warnx_text(const char *head, const char *text)
+{
+	const char *p = text != NULL ? text : "", *nl;
+
+	log_warnx("%s", head);
+	for (; *p != '\0'; p = *nl ? nl + 1 : nl) {
+		nl = p + strcspn(p, "\n");
+		if (nl > p)
+			log_warnx("  %.*s", (int)(nl - p), p);
+	}
 }
 
 void

@@ -22,6 +22,12 @@ void log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* A warning with a text of several lines of our own (configuration
+ * errors): head, then each line of text on its own log line. */
+void log_warnx_text(const char *head, const char *text);
+/* Turn every control character of s into '?' (what every log line
+ * gets: outside text cannot start a line of its own). */
+void log_printable(char *s);
 /* Log (with strerror(errno) for fatal) and exit(1). */
 void fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));

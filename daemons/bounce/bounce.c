@@ -270,8 +270,8 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	if (config_load_text(&fresh, "ncmta.conf", conf, &errs) == -1 ||
 	    (free(fresh.myorigin), fresh.myorigin = xstrdup(origin),
 	        rewrite_init(&rw, &fresh, aliases, generic, &errs)) == -1) {
-		log_warnx("reload refused, the settings in force stay:\n%s",
-		    errs.text);
+		log_warnx_text(
+		    "reload refused, the settings in force stay:", errs.text);
 		cf_errors_free(&errs);
 		config_free(&fresh);
 		rewrite_free(&rw);

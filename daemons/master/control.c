@@ -240,8 +240,8 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	    rewrite_check(&fresh, &aliases, &generic, &errs) == -1 ||
 	    master_secrets_load(&fresh, &sec, &errs) == -1) {
 		control_reply(p, 1, errs.text);
-		log_warnx("reload refused, the running configuration "
-		          "stays:\n%s",
+		log_warnx_text("reload refused, the running configuration "
+		               "stays:",
 		    errs.text);
 		cf_errors_free(&errs);
 		routes_free(&rt); /* parsed before a later file failed */

@@ -798,8 +798,8 @@ pk_rewrite_load(void)
 	struct cf_errors errs = {NULL, 0};
 
 	if (rewrite_load(&pk.rw, &pk.cfg, &errs) == -1)
-		log_warnx(
-		    "address rewriting, going on without these lines:\n%s",
+		log_warnx_text(
+		    "address rewriting, going on without these lines:",
 		    errs.text);
 	cf_errors_free(&errs);
 }
@@ -832,8 +832,8 @@ pk_ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		bad = rewrite_init(&rw, &cfg, aliases, generic, &errs) == -1;
 	}
 	if (bad) {
-		log_warnx(
-		    "reload refused, the tables in force stay:\n%s", errs.text);
+		log_warnx_text(
+		    "reload refused, the tables in force stay:", errs.text);
 		rewrite_free(&rw);
 	} else {
 		rewrite_free(&pk.rw);

@@ -438,8 +438,8 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		return;
 	if (config_load_text(&cfg, "ncmta.conf", conf, &errs) == -1 ||
 	    routes_parse("route_table", routes, &rt, &errs) == -1) {
-		log_warnx("reload refused, the old configuration stays:\n%s",
-		    errs.text);
+		log_warnx_text(
+		    "reload refused, the old configuration stays:", errs.text);
 		cf_errors_free(&errs);
 		config_free(&cfg);
 		return;
@@ -486,8 +486,10 @@ qm_load_routes(void)
 
 	if (*qm->cfg.route_table == '\0')
 		return;
-	if (routes_load(qm->cfg.route_table, &qm->routes, &errs) == -1)
-		fatalx("routing table refused:\n%s", errs.text);
+	if (routes_load(qm->cfg.route_table, &qm->routes, &errs) == -1) {
+		log_warnx_text("routing table refused:", errs.text);
+		fatalx("routing table refused");
+	}
 }
 
 int
