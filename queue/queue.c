@@ -554,6 +554,55 @@ queue_walk_from(struct queue_txn *t, uint64_t first,
 	return r;
 }
 
+/* ---- room in the map ---- */
+
+static size_t
+dbi_pages(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_stat st;
+
+	if (mdb_stat(txn, dbi, &st) != 0)
+		return 0;
+	return st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+}
+
+int
+queue_usage(struct queue_txn *t, uint64_t *used, uint64_t *size)
+{
+	struct queue *q = t->q;
+	MDB_envinfo info;
+	MDB_stat st;
+	size_t pages = 2; /* the meta pages */
+
+	*used = *size = 0;
+	if (q->env == NULL || t->txn == NULL)
+		return 0;
+	if (mdb_env_info(q->env, &info) != 0 || mdb_env_stat(q->env, &st) != 0)
+		return QUEUE_EIO;
+	pages += dbi_pages(t->txn, 0) + dbi_pages(t->txn, 1); /* free, main */
+	if (q->has_dbs)
+		pages += dbi_pages(t->txn, q->msg) + dbi_pages(t->txn, q->body) +
+		    dbi_pages(t->txn, q->drop) + dbi_pages(t->txn, q->info);
+	*used = (uint64_t)pages * st.ms_psize;
+	*size = info.me_mapsize;
+	return 0;
+}
+
+int
+queue_room_for_ingest(struct queue_txn *t, uint64_t bytes)
+{
+	uint64_t used, size, reserve;
+
+	if (queue_usage(t, &used, &size) != 0 || size == 0)
+		return 1; /* no way to tell: let LMDB decide */
+	reserve = size / QUEUE_RESERVE_DIVISOR;
+	if (reserve < QUEUE_RESERVE_MIN)
+		reserve = QUEUE_RESERVE_MIN;
+	/* a record takes some room beyond its bytes: pages, keys, the
+	 * pages copied on write */
+	return used + bytes + bytes / 4 + reserve <= size;
+}
+
 /* ---- maildrop names ---- */
 
 static int

@@ -106,6 +106,18 @@ int queue_walk(
 int queue_walk_from(struct queue_txn *, uint64_t first,
     int (*cb)(const struct q_msg *, void *), void *arg);
 
+/*
+ * Room in the map. Outcomes, removals and notices must always commit,
+ * so ingest (pickup) stops while less than a reserve is left: an
+ * eighth of queue_map_size, at least 256 KiB. queue_usage() counts the
+ * pages the databases hold (pages on LMDB's free list are room);
+ * queue_room_for_ingest() says whether bytes more may be ingested now.
+ */
+#define QUEUE_RESERVE_DIVISOR 8
+#define QUEUE_RESERVE_MIN (256 * 1024)
+int queue_usage(struct queue_txn *, uint64_t *used, uint64_t *size);
+int queue_room_for_ingest(struct queue_txn *, uint64_t bytes);
+
 /* Maildrop bookkeeping for crash-safe pickup: the name of an ingested
  * file is recorded in the transaction that inserts its message, and
  * forgotten once the file is gone. */

@@ -524,14 +524,17 @@ dropdir_recovered(struct dropdir *dd, const char *key, const char *qid)
 		    name);
 }
 
-void
+int
 dropdir_sync(struct dropdir *dd)
 {
 	if (dd == NULL || !dd->unsynced)
-		return;
-	if (fsync(dd->fd) == -1)
+		return 0;
+	if (fsync(dd->fd) == -1) {
 		log_warn("fsync %s", dd->path);
+		return -1;
+	}
 	dd->unsynced = 0;
+	return 0;
 }
 
 /* -- start-up ------------------------------------------------------------------ */

@@ -8,6 +8,7 @@
  */
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/tree.h>
 
 #include <dirent.h>
@@ -452,23 +453,52 @@ pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
 	return rc;
 }
 
-/* Forget names of files already unlinked (the unlinks made durable
- * first, so a crash cannot bring back a file whose name is gone). */
+/*
+ * Forget names of files already unlinked. The unlinks are made durable
+ * first, so a crash cannot bring back a file whose name is gone (it
+ * would be queued twice); while a directory cannot be synced the names
+ * are kept, which costs nothing but their room in the drop table.
+ */
 static int
-pk_forget_names(struct queue_txn *txn)
+pk_forget_names(struct queue_txn *txn, int *forgot)
 {
 	struct pk_name *n;
 	int rc;
 
+	*forgot = 0;
 	if (RB_EMPTY(&pk.forget))
 		return 0;
-	if (fsync(pk.drop_fd) == -1)
-		log_warn("fsync maildrop");
-	dropdir_sync(pk.dd);
+	if (fsync(pk.drop_fd) == -1) {
+		log_warn("fsync maildrop; its queued names are kept for now");
+		return 0;
+	}
+	if (dropdir_sync(pk.dd) == -1)
+		return 0;
 	RB_FOREACH(n, pk_names, &pk.forget)
 	if ((rc = queue_drop_del(txn, n->name)) != 0)
 		return rc;
+	*forgot = 1;
 	return 0;
+}
+
+/*
+ * Whether a batch of bytes may be ingested now: ingest stops before the
+ * queue's map and file system fill, so that qmgr's outcomes and
+ * removals and the bounce daemon's notices always find room (queue.h,
+ * QUEUE_RESERVE_DIVISOR; half of queue_minfree on the file system).
+ */
+static int
+pk_room(struct queue_txn *txn, uint64_t bytes)
+{
+	struct statvfs sv;
+
+	if (!queue_room_for_ingest(txn, bytes))
+		return 0;
+	if (fstatvfs(pk.qdir_fd, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize <
+	        bytes + (uint64_t)pk.cfg.queue_minfree / 2)
+		return 0;
+	return 1;
 }
 
 static int
@@ -476,19 +506,26 @@ pk_commit(struct pk_item *items, size_t n)
 {
 	struct queue_txn *txn;
 	time_t now = time(NULL);
+	uint64_t bytes = 0;
 	size_t i;
-	int rc;
+	int rc, forgot;
 
 	if ((rc = queue_txn_begin(pk.q, &txn, 0)) != 0)
 		return rc;
-	rc = pk_forget_names(txn);
+	for (i = 0; i < n; i++)
+		bytes += items[i].len;
+	if (n > 0 && !pk_room(txn, bytes)) {
+		queue_txn_abort(txn);
+		return QUEUE_EFULL;
+	}
+	rc = pk_forget_names(txn, &forgot);
 	for (i = 0; i < n && rc == 0; i++)
 		rc = pk_put_item(txn, &items[i], now);
 	if (rc != 0) {
 		queue_txn_abort(txn);
 		return rc;
 	}
-	if ((rc = queue_txn_commit(txn)) == 0)
+	if ((rc = queue_txn_commit(txn)) == 0 && forgot)
 		pk_names_clear(&pk.forget);
 	return rc;
 }

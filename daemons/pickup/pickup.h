@@ -123,8 +123,9 @@ enum pk_read dropdir_read(struct dropdir *, const char *key, char **data,
 int dropdir_move_bad(struct dropdir *, const char *key, const char *why);
 /* Remove a queued file (only if it is still the file of key): 0 done. */
 int dropdir_remove(struct dropdir *, const char *key);
-/* Make the removals durable (before the drop table forgets them). */
-void dropdir_sync(struct dropdir *);
+/* Make the removals durable (before the drop table forgets them): 0,
+ * or -1 when the directory could not be synced (the names stay). */
+int dropdir_sync(struct dropdir *);
 /* After a crash: remove the file of a key found in the drop table. */
 void dropdir_recovered(struct dropdir *, const char *key, const char *qid);
 
