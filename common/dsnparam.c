@@ -74,3 +74,23 @@ dsn_envid_valid(const char *s)
 			return 0;
 	return n <= DSN_ENVID_MAX;
 }
+
+int
+dsn_status_valid(const char *s)
+{
+	size_t n;
+	int k;
+
+	if ((s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.')
+		return 0;
+	s += 2;
+	for (k = 0; k < 2; k++) {
+		n = strspn(s, "0123456789");
+		if (n < 1 || n > 3)
+			return 0;
+		s += n;
+		if (k == 0 && *s++ != '.')
+			return 0;
+	}
+	return *s == '\0';
+}

@@ -23,6 +23,8 @@ int dsn_ret_parse(const char *);
  * printable ASCII octets (0x21-0x7e): no control character, no space. */
 #define DSN_ENVID_MAX 100
 int dsn_envid_valid(const char *);
+/* Whether s is an RFC 3463 status code of class 2, 4 or 5 ("5.1.1"). */
+int dsn_status_valid(const char *s);
 /* The bits as RFC 3461 writes them ("SUCCESS,FAILURE") into buf. */
 void dsn_notify_text(uint8_t bits, char *buf, size_t len);
 

@@ -38,8 +38,10 @@ enum nc_msgtype {
 	M_SMTP_HELLO = 60, /* u32 pid, u32 max sessions */
 	M_SMTP_RCPT, /* u64 job, u32 rcpt index, u32 class (2/4/5),
 			      str dsn, str reply text, str relay */
-	M_SMTP_DONE, /* u64 job, u32 session class (2/4/5: 4 = the
-			      destination failed at session level), str reason */
+	M_SMTP_DONE, /* u64 job, u32 session class (2; 4 = the destination
+			failed at session level; SMTP_DONE_REFUSED = the job
+			itself cannot be run: a field qmgr should not have
+			sent), str reason */
 
 	/* qmgr -> smtp worker */
 	M_JOB_BEGIN = 80, /* u64 job, u64 qid, str sender, u64 size,
@@ -53,8 +55,10 @@ enum nc_msgtype {
 			     smart host's name as configured, "" for an
 			     exchanger),
 			     u32 nrcpt, nrcpt x (u32 index, str address) */
-	M_JOB_BODY, /* u64 job, data chunk (<= 64 KiB) */
+	M_JOB_BODY, /* u64 job, data chunk (<= 64 KiB); none for a job
+		       with JOB_F_KEPT */
 	M_JOB_END, /* u64 job: body complete, start delivering */
+	M_JOB_FORGET, /* u64 qid: drop the body kept for that message */
 
 	/* qmgr -> resolver (private/resolver) */
 	M_DNS_QUERY = 90, /* u64 id, u32 qtype (DNS_T_*), str name */
@@ -94,12 +98,19 @@ enum nc_msgtype {
 			  headers, str ENVID ("" = none), u32 n, n x (str recipient, str status
 			  "5.1.1", str action "failed"|"delayed", str
 			  remote MTA "" if none, str diagnostic) */
-	M_BOUNCE_DONE, /* bounce -> qmgr: u64 request, u32 code (0 queued,
-			  else try later), u64 notice qid (0: none needed),
-			  str error */
+	M_BOUNCE_DONE, /* bounce -> qmgr: u64 request, u32 code (0 queued;
+			  BOUNCE_REFUSED: the request can never become a
+			  notice; else try later), u64 notice qid (0: none
+			  needed), str error */
 };
 
 #define JOB_F_8BIT 0x1 /* body has octets > 127: ask for BODY=8BITMIME */
+#define JOB_F_KEEP                                                             \
+	0x2 /* keep the body for more jobs of the message, until
+			  M_JOB_FORGET */
+#define JOB_F_KEPT 0x4 /* no body follows: use the one kept for the qid */
+
+#define SMTP_DONE_REFUSED 9 /* M_SMTP_DONE: the worker refused the job */
 
 #define HOST_F_RELAY 0x1 /* a smart host or fallback relay, not an MX */
 #define HOST_F_WRAPPER 0x2 /* implicit TLS from the first byte (port 465) */
@@ -140,5 +151,6 @@ enum admin_op {
 #define LIST_F_JSON 0x1
 
 enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
+#define BOUNCE_REFUSED 2 /* M_BOUNCE_DONE code: never a notice, drop it */
 
 #endif

@@ -34,6 +34,7 @@ struct nc_config {
 	int64_t smtp_connect_timeout;
 	int64_t smtp_helo_timeout;
 	int64_t smtp_data_timeout;
+	int64_t smtp_min_data_rate; /* octets per second */
 	int64_t smtp_session_limit;
 	int64_t smtp_worker_count;
 	int64_t destination_concurrency_limit;

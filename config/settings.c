@@ -89,7 +89,13 @@ const struct cf_setting cf_settings[] = {
     D(smtp_helo_timeout, "300s", 1, DAY,
         "time allowed for the greeting and each command's reply"),
     D(smtp_data_timeout, "180s", 1, DAY,
-        "time allowed for the message content and the final reply"),
+        "time allowed for each write of the message content and for the "
+        "final reply"),
+    Z(smtp_min_data_rate, "1k", 1, INT64_MAX,
+        "slowest rate, in octets per second, at which a server must take "
+        "the message content: sending it may last no longer than "
+        "smtp_data_timeout plus the message size at this rate, however "
+        "steadily a server trickles"),
     I(smtp_session_limit, "200", 1, 100000,
         "outbound sessions at once, over all workers"),
     I(smtp_worker_count, "2", 1, 256, "number of smtp worker processes"),

@@ -206,8 +206,13 @@ on_bounce_req(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		return;
 	}
 	if ((why = dsn_check(&r.notice)) != NULL) {
+		/* well formed, but it cannot become a notice: that request
+		 * fails alone, the connection and the other requests stay */
+		bn.nerror++;
+		log_warnx("%016llX: refusing a notice request: %s",
+		    (unsigned long long)r.qid, why);
+		bounce_reply(r.request, BOUNCE_REFUSED, 0, why);
 		free(r.rcpt);
-		ipc_peer_error(p, why);
 		return;
 	}
 	qid_format(r.qid, orig);

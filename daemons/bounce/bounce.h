@@ -68,7 +68,4 @@ void dsn_compose(const struct dsn_notice *n, struct dsn_out *out);
 /* "Sat, 28 Nov 2026 23:50:39 +0000", local time zone. */
 size_t dsn_date(time_t, char *, size_t);
 
-/* Whether s is an RFC 3463 status code of class 2, 4 or 5. */
-int dsn_status_valid(const char *s);
-
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bounce.h"
+#include "dsnparam.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -166,26 +167,6 @@ dsn_field2(FILE *f, const char *name, const char *type, const char *value)
 }
 
 /* -- checking a request ------------------------------------------------------ */
-
-int
-dsn_status_valid(const char *s)
-{
-	size_t n;
-	int k;
-
-	if ((s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.')
-		return 0;
-	s += 2;
-	for (k = 0; k < 2; k++) {
-		n = strspn(s, "0123456789");
-		if (n < 1 || n > 3)
-			return 0;
-		s += n;
-		if (k == 0 && *s++ != '.')
-			return 0;
-	}
-	return *s == '\0';
-}
 
 /* An address qmgr took from the queue: pickup let no control character
  * in, so one here means a broken request. */

@@ -63,6 +63,7 @@ admin_apply(uint32_t op, struct qm_msg *m)
 		if (busy)
 			return m->hold_after = 1;
 		qm_msg_list_remove(m);
+		dispatch_attempt_end(m);
 		qm_msg_set_state(m, Q_HOLD);
 		m->logged_active = 0;
 		dispatch_mark_dirty(m);
@@ -82,6 +83,7 @@ admin_apply(uint32_t op, struct qm_msg *m)
 		if (busy)
 			return m->delete_after = 1;
 		qm_msg_list_remove(m);
+		dispatch_attempt_end(m);
 		m->removed = m->deleted = 1;
 		dispatch_mark_dirty(m);
 		return 1;

@@ -6,11 +6,13 @@
  * changes). A message leaves the queue only once that commit holds.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "addr.h"
 #include "log.h"
 #include "proto.h"
 #include "qmgr.h"
@@ -65,6 +67,8 @@ rcpt_decide(struct qm_msg *m, struct q_rcpt *r, int status, const char *dsn,
 	log_delivery(&d);
 	/* a bounced recipient waits for its notice in state "failed" */
 	r->status = (uint8_t)(status == QR_BOUNCED ? QR_FAILED : status);
+	if (m->taken != NULL)
+		m->taken[r - m->rec->rcpt] = 1;
 	free(r->dsn);
 	free(r->reason);
 	r->dsn = xstrdup(dsn);
@@ -77,7 +81,28 @@ rcpt_open(const struct q_rcpt *r)
 	return r->status == QR_PENDING || r->status == QR_DEFERRED;
 }
 
-/* Defer (or bounce) every open recipient of a message not sent out. */
+/* Open, and not yet in a job or decided in this attempt. */
+static int
+rcpt_waiting(const struct qm_msg *m, uint32_t i)
+{
+	return rcpt_open(&m->rec->rcpt[i]) &&
+	    (m->taken == NULL || !m->taken[i]);
+}
+
+static int
+msg_has_waiting(const struct qm_msg *m)
+{
+	uint32_t i;
+
+	if (m->rec == NULL)
+		return 0;
+	for (i = 0; i < m->rec->nrcpt; i++)
+		if (rcpt_waiting(m, i))
+			return 1;
+	return 0;
+}
+
+/* Defer (or bounce) every recipient of a message not yet sent out. */
 static void
 msg_decide_all(
     struct qm_msg *m, int status, const char *dsn, const char *reason)
@@ -85,9 +110,36 @@ msg_decide_all(
 	uint32_t i;
 
 	for (i = 0; i < m->rec->nrcpt; i++)
-		if (rcpt_open(&m->rec->rcpt[i]))
+		if (rcpt_waiting(m, i))
 			rcpt_decide(m, &m->rec->rcpt[i], status, dsn, reason);
-	msg_finish(m);
+	if (m->jobs_in_flight == 0)
+		msg_finish(m);
+}
+
+/* The attempt is over (or abandoned by ncctl hold/delete): forget which
+ * recipients it took. */
+void
+dispatch_attempt_end(struct qm_msg *m)
+{
+	free(m->taken);
+	m->taken = NULL;
+}
+
+/* Hold m with reason as soon as its jobs in flight have ended. */
+void
+dispatch_quarantine(struct qm_msg *m, const char *fmt, ...)
+{
+	va_list ap;
+	char *why;
+
+	if (m->quarantine != NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&why, fmt, ap) == -1)
+		fatalx("vasprintf");
+	va_end(ap);
+	xasprintf(&m->quarantine, "quarantined: %s", why);
+	free(why);
 }
 
 static struct qm_worker *
@@ -141,13 +193,15 @@ msg_load(struct qm_msg *m, struct queue_txn *t)
 	return rc;
 }
 
+/* The content, unless the worker keeps it from an earlier job of the
+ * message (JOB_F_KEPT): then only JOB_END. */
 static void
-job_send_body(struct qm_job *j, const uint8_t *body, size_t len)
+job_send_body(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 {
 	struct ipc_buf b;
 	size_t off, n;
 
-	for (off = 0; off < len; off += n) {
+	for (off = 0; off < len && !(flags & JOB_F_KEPT); off += n) {
 		n = len - off > NC_BODY_CHUNK ? NC_BODY_CHUNK : len - off;
 		ipc_buf_init(&b, M_JOB_BODY);
 		ipc_add_u64(&b, j->id);
@@ -197,7 +251,7 @@ host_flags(const struct qm_dest *d, const struct dest_host *h)
 }
 
 static void
-job_send(struct qm_job *j, const uint8_t *body, size_t len)
+job_send(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 {
 	struct q_msg *rec = j->msg->rec;
 	struct qm_dest *d = j->dest;
@@ -205,6 +259,8 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len)
 	uint32_t i;
 	int h, *order;
 
+	if (rec->flags & QMSG_F_8BIT)
+		flags |= JOB_F_8BIT;
 	ipc_buf_init(&b, M_JOB_BEGIN);
 	ipc_add_u64(&b, j->id);
 	ipc_add_u64(&b, rec->qid);
@@ -213,7 +269,7 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len)
 	ipc_add_double(&b, msg_arrival(j->msg));
 	ipc_add_double(&b, j->msg->t_active);
 	ipc_add_double(&b, now_sec());
-	ipc_add_u32(&b, rec->flags & QMSG_F_8BIT ? JOB_F_8BIT : 0);
+	ipc_add_u32(&b, flags);
 	ipc_add_u32(&b, rec->dsn_notify);
 	ipc_add_u32(&b, rec->dsn_ret);
 	ipc_add_str(&b, rec->envid);
@@ -236,7 +292,7 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len)
 		ipc_add_str(&b, rec->rcpt[j->rcpt[i]].addr);
 	}
 	ipc_peer_send(j->worker->peer, &b);
-	job_send_body(j, body, len);
+	job_send_body(j, body, len, flags);
 }
 
 static struct qm_job *
@@ -271,43 +327,110 @@ dispatch_forget_worker(struct qm_worker *w)
 		d->last_worker = NULL;
 }
 
-static void
-job_start(struct qm_job *j, const uint8_t *body, size_t len)
+/*
+ * The worker for a job: the one keeping the message's body, else the one
+ * that served the destination last (it may hold an idle session to
+ * reuse), else the least busy. NULL when every worker is full.
+ */
+static struct qm_worker *
+job_worker(const struct qm_msg *m, const struct qm_dest *d)
 {
-	/* the worker that served this destination last may hold an idle
-	 * session to it: prefer it, so the session is reused */
-	j->worker = worker_free(j->dest->last_worker) ? j->dest->last_worker
-	                                              : worker_pick();
-	j->dest->last_worker = j->worker;
-	if (j->worker == NULL) /* all full: the least loaded takes it */
-		j->worker = TAILQ_FIRST(&qm->workers);
-	j->worker->jobs++;
-	j->dest->in_flight++;
-	RB_INSERT(qm_job_tree, &qm->jobs, j);
-	j->msg->jobs_in_flight++;
-	qm->jobs_in_flight++;
-	job_send(j, body, len);
+	if (worker_free(m->body_worker))
+		return m->body_worker;
+	if (worker_free(d->last_worker))
+		return d->last_worker;
+	return worker_pick();
 }
 
-/* Jobs of up to smtp_recipient_limit recipients, one destination each. */
+/*
+ * Hand j to w. The first job of a message on a worker carries the body
+ * and asks the worker to keep it (JOB_F_KEEP); the next ones there name
+ * it (JOB_F_KEPT): one copy per worker, however many recipients.
+ */
+static void
+job_start(
+    struct qm_job *j, struct qm_worker *w, const uint8_t *body, size_t len)
+{
+	struct qm_msg *m = j->msg;
+	uint32_t flags = 0;
+
+	j->worker = w;
+	j->dest->last_worker = w;
+	if (m->body_worker == w)
+		flags = JOB_F_KEPT;
+	else if (m->body_worker == NULL) {
+		flags = JOB_F_KEEP;
+		m->body_worker = w;
+	}
+	if (flags != 0) {
+		j->on_body_worker = 1;
+		m->body_jobs++;
+	}
+	if (m->strikes > 0) {
+		j->probation = 1;
+		m->probation_jobs++;
+		qm->probation_jobs++;
+	}
+	w->jobs++;
+	j->dest->in_flight++;
+	RB_INSERT(qm_job_tree, &qm->jobs, j);
+	m->jobs_in_flight++;
+	qm->jobs_in_flight++;
+	job_send(j, body, len, flags);
+}
+
+/* Whether one more session may be opened to d now. */
+static int
+dest_has_slot(const struct qm_dest *d)
+{
+	return d->in_flight < sched_allowed(&d->health, time(NULL),
+	                          (int)qm->cfg.destination_concurrency_limit);
+}
+
+/*
+ * Jobs of up to smtp_recipient_limit recipients, one destination each,
+ * one session each: only as many as the destination's window, the
+ * session limit and the workers allow. Recipients left waiting stay
+ * untaken; the message waits on the first full destination (or at the
+ * end of the ready list when all sessions or workers are busy) and
+ * goes on from there when a slot frees.
+ */
 static void
 msg_make_jobs(
     struct qm_msg *m, struct qm_dest **rd, const uint8_t *body, size_t len)
 {
 	uint32_t i, k, limit = (uint32_t)qm->cfg.smtp_recipient_limit;
+	struct qm_dest *full = NULL;
+	struct qm_worker *w;
 	struct qm_job *j;
+	int busy = 0;
 
 	for (i = 0; i < m->rec->nrcpt; i++) {
-		if (rd[i] == NULL || !rcpt_open(&m->rec->rcpt[i]))
+		if (rd[i] == NULL || !rcpt_waiting(m, i))
 			continue;
+		if (!dest_has_slot(rd[i])) {
+			if (full == NULL)
+				full = rd[i];
+			continue;
+		}
+		if (qm->jobs_in_flight >= qm->cfg.smtp_session_limit ||
+		    (w = job_worker(m, rd[i])) == NULL) {
+			busy = 1;
+			break;
+		}
 		j = job_new(m, rd[i]);
 		for (k = i; k < m->rec->nrcpt && j->nrcpt < limit; k++)
-			if (rd[k] == j->dest && rcpt_open(&m->rec->rcpt[k])) {
+			if (rd[k] == j->dest && rcpt_waiting(m, k)) {
 				j->rcpt[j->nrcpt++] = k;
+				m->taken[k] = 1;
 				rd[k] = NULL;
 			}
-		job_start(j, body, len);
+		job_start(j, w, body, len);
 	}
+	if (busy)
+		qm_msg_make_ready(m); /* at the end: others get their turn */
+	else if (full != NULL)
+		qm_msg_park(m, full, ON_BLOCKED);
 }
 
 static void
@@ -353,7 +476,7 @@ msg_route(struct qm_msg *m, struct qm_dest **rd)
 	for (i = 0; i < m->rec->nrcpt; i++) {
 		struct q_rcpt *rc = &m->rec->rcpt[i];
 
-		if (!rcpt_open(rc))
+		if (!rcpt_waiting(m, i))
 			continue;
 		r = routes_lookup(
 		    &qm->routes, rcpt_domain(rc, domain, sizeof(domain)));
@@ -361,6 +484,11 @@ msg_route(struct qm_msg *m, struct qm_dest **rd)
 			qid_format(m->qid, qid);
 			log_info("%s: hold: route \"%s\" for <%s>", qid,
 			    r->pattern, rc->addr);
+			if (m->jobs_in_flight > 0) {
+				m->hold_after = 1; /* once they are back */
+				return -1;
+			}
+			dispatch_attempt_end(m);
 			qm_msg_set_state(m, Q_HOLD);
 			m->logged_active = 0;
 			dispatch_mark_dirty(m);
@@ -377,9 +505,9 @@ msg_route(struct qm_msg *m, struct qm_dest **rd)
 }
 
 /*
- * Every destination must be looked up and have a free session slot; if
- * one is not, the message waits on it and 0 is returned. Destinations
- * whose lookup failed decide their recipients here.
+ * Every destination must be looked up; if one is not, the message waits
+ * for it and 0 is returned. Destinations whose lookup failed, or that
+ * are suspended, decide their recipients here.
  */
 static int
 msg_dests_ready(struct qm_msg *m, struct qm_dest **rd)
@@ -409,14 +537,6 @@ msg_dests_ready(struct qm_msg *m, struct qm_dest **rd)
 			continue;
 		rd[i] = NULL;
 	}
-	for (i = 0; i < m->rec->nrcpt; i++)
-		if (rd[i] != NULL &&
-		    rd[i]->in_flight >=
-		        sched_allowed(&rd[i]->health, time(NULL),
-		            (int)qm->cfg.destination_concurrency_limit)) {
-			qm_msg_park(m, rd[i], ON_BLOCKED);
-			return 0;
-		}
 	return 1;
 }
 
@@ -466,8 +586,63 @@ msg_checks(struct qm_msg *m, const void *body, size_t len)
 	return 0;
 }
 
+/*
+ * What only a broken or hostile submission could have queued -- a
+ * control character in an address, a bad ENVID -- fails here, for this
+ * message alone: the sender's makes it held, a recipient's bounces that
+ * recipient, an ENVID is dropped. pickup refuses all of these; a queue
+ * written by something else may still hold them. 0, or -1 when the
+ * message was decided here.
+ */
+static int
+msg_envelope_check(struct qm_msg *m)
+{
+	struct q_rcpt *r;
+	char qid[NC_QID_LEN + 1];
+	uint32_t i;
+
+	qid_format(m->qid, qid);
+	if (m->rec->envid != NULL && !dsn_envid_valid(m->rec->envid)) {
+		log_warnx("%s: dropping a malformed ENVID", qid);
+		free(m->rec->envid);
+		m->rec->envid = xstrdup("");
+		dispatch_mark_dirty(m);
+	}
+	for (i = 0; i < m->rec->nrcpt; i++) {
+		r = &m->rec->rcpt[i];
+		if (rcpt_waiting(m, i) &&
+		    (addr_has_control(r->addr, strlen(r->addr)) ||
+		        strlen(r->addr) >= ADDR_MAX))
+			rcpt_decide(m, r, QR_BOUNCED, "5.1.3",
+			    "bad recipient address syntax: control character "
+			    "or too long");
+	}
+	if (!addr_has_control(m->rec->sender, strlen(m->rec->sender)) &&
+	    strlen(m->rec->sender) < ADDR_MAX)
+		return 0;
+	dispatch_quarantine(m,
+	    "the sender address holds a control character "
+	    "or is too long");
+	msg_decide_all(m, QR_DEFERRED, "4.3.0", m->quarantine);
+	return -1;
+}
+
+/*
+ * A suspect (in flight when a worker died) runs only while no other
+ * suspect is in flight, so the next death points at it alone.
+ */
+static int
+msg_on_probation(struct qm_msg *m)
+{
+	if (m->strikes == 0 || qm->probation_jobs <= m->probation_jobs)
+		return 0;
+	qm_msg_make_probation(m);
+	return 1;
+}
+
 /* Start (or continue) delivery of one message; the read transaction
- * holds its body. */
+ * holds its body. An attempt starts with the checks and goes on, as
+ * session slots free, until every recipient was taken. */
 static void
 msg_dispatch(struct qm_msg *m, struct queue_txn *t)
 {
@@ -477,12 +652,18 @@ msg_dispatch(struct qm_msg *m, struct queue_txn *t)
 	int rc;
 
 	qm_msg_list_remove(m);
+	if (m->jobs_in_flight > 0 &&
+	    (m->hold_after || m->delete_after || m->quarantine != NULL))
+		return; /* no more jobs: it ends with the last one */
+	if (msg_on_probation(m))
+		return;
 	if ((rc = msg_load(m, t)) != 0 ||
 	    (rc = queue_get_body(t, m->qid, &body, &len)) != 0) {
 		log_warnx("cannot read message %016llX: %s",
 		    (unsigned long long)m->qid, queue_strerror(rc));
-		qm_msg_make_deferred(
-		    m, (int64_t)time(NULL) + qm->cfg.min_backoff);
+		if (m->jobs_in_flight == 0)
+			qm_msg_make_deferred(
+			    m, (int64_t)time(NULL) + qm->cfg.min_backoff);
 		return;
 	}
 	if (!m->logged_active) {
@@ -490,13 +671,17 @@ msg_dispatch(struct qm_msg *m, struct queue_txn *t)
 		qm_msg_set_state(m, Q_ACTIVE);
 		msg_log_active(m);
 	}
-	if (msg_checks(m, body, len) == -1)
-		return;
-	rd = xcalloc(m->rec->nrcpt, sizeof(*rd));
+	if (m->taken == NULL) {
+		m->taken = xcalloc(m->rec->nrcpt ? m->rec->nrcpt : 1, 1);
+		if (msg_envelope_check(m) == -1 ||
+		    msg_checks(m, body, len) == -1)
+			return;
+	}
+	rd = xcalloc(m->rec->nrcpt ? m->rec->nrcpt : 1, sizeof(*rd));
 	if (msg_route(m, rd) == 0 && msg_dests_ready(m, rd)) {
 		dispatch_mark_dirty(m);
 		msg_make_jobs(m, rd, body, len);
-		if (m->jobs_in_flight == 0)
+		if (m->jobs_in_flight == 0 && !msg_has_waiting(m))
 			msg_finish(m);
 	}
 	free(rd);
@@ -509,6 +694,10 @@ dispatch_run(void)
 	struct qm_msg *m;
 	int rc;
 
+	/* no suspect in flight: the next one may have its turn */
+	if (qm->probation_jobs == 0 &&
+	    (m = TAILQ_FIRST(&qm->probation)) != NULL)
+		qm_msg_make_ready(m);
 	while ((m = TAILQ_FIRST(&qm->ready)) != NULL) {
 		if (worker_pick() == NULL ||
 		    qm->jobs_in_flight >= qm->cfg.smtp_session_limit)
@@ -566,6 +755,42 @@ dispatch_rcpt_result(struct ipc_peer *p, struct ipc_msg *m)
 	r->reason = xstrdup(text);
 }
 
+/* The worker keeps the body for no more jobs of the message. */
+static void
+job_release_body(struct qm_job *j)
+{
+	struct qm_msg *m = j->msg;
+	struct ipc_buf b;
+
+	if (!j->on_body_worker || --m->body_jobs > 0)
+		return;
+	if (!m->body_worker->lost) {
+		ipc_buf_init(&b, M_JOB_FORGET);
+		ipc_add_u64(&b, m->qid);
+		ipc_peer_send(m->body_worker->peer, &b);
+	}
+	m->body_worker = NULL;
+}
+
+/* A suspect's job is over: the next suspect may run once none is left. */
+static void
+job_release_probation(struct qm_job *j)
+{
+	struct qm_msg *m;
+
+	if (!j->probation)
+		return;
+	j->msg->probation_jobs--;
+	if (--qm->probation_jobs == 0 &&
+	    (m = TAILQ_FIRST(&qm->probation)) != NULL)
+		qm_msg_make_ready(m);
+}
+
+/*
+ * A job is over. The message's attempt ends with its last job unless
+ * recipients still wait for a session slot: then it goes on (it is on a
+ * destination's blocked list, or back on the ready list).
+ */
 static void
 job_end(struct qm_job *j, int session_ok, const char *reason)
 {
@@ -579,13 +804,21 @@ job_end(struct qm_job *j, int session_ok, const char *reason)
 	RB_REMOVE(qm_job_tree, &qm->jobs, j);
 	j->worker->jobs--;
 	qm->jobs_in_flight--;
-	dest_session_result(j->dest, session_ok, reason);
+	if (session_ok >= 0)
+		dest_session_result(j->dest, session_ok, reason);
 	dest_job_ended(j->dest);
+	job_release_body(j);
+	job_release_probation(j);
 	free(j->rcpt);
 	free(j->seen);
 	free(j);
-	if (--m->jobs_in_flight == 0)
-		msg_finish(m);
+	if (--m->jobs_in_flight == 0) {
+		if (!msg_has_waiting(m) || m->quarantine != NULL ||
+		    m->worker_lost || m->hold_after || m->delete_after)
+			msg_finish(m);
+		else if (m->on_list == ON_NONE)
+			qm_msg_make_ready(m);
+	}
 	qm_kick();
 }
 
@@ -595,23 +828,84 @@ dispatch_job_done(struct ipc_peer *p, struct ipc_msg *m)
 	uint64_t id = ipc_get_u64(m);
 	uint32_t cls = ipc_get_u32(m);
 	const char *reason = ipc_get_str(m);
+	char qid[NC_QID_LEN + 1];
 	struct qm_job *j;
 
 	if (!ipc_msg_done(m) || (j = job_find(p, id)) == NULL)
 		return;
+	if (cls == SMTP_DONE_REFUSED) {
+		/* the message, not the destination, is at fault */
+		qid_format(j->msg->qid, qid);
+		log_warnx("%s: the smtp worker refused it: %s", qid, reason);
+		dispatch_quarantine(j->msg, "the smtp worker refused it: %s",
+		    *reason ? reason : "no reason given");
+		job_end(j, -1, j->msg->quarantine);
+		return;
+	}
 	job_end(j, cls == 2, *reason ? reason : "delivery incomplete");
 }
 
+/*
+ * A worker died (or went away) with jobs in flight. Its jobs end as
+ * deferred and their messages are tried again at once -- but each of
+ * them gets a strike: a suspect runs alone among suspects, and one in
+ * flight at QMGR_QUARANTINE_STRIKES deaths is held, so one message that
+ * kills workers cannot stop the others.
+ */
 void
 dispatch_worker_lost(struct qm_worker *w)
 {
 	struct qm_job *j, *next;
+	struct qm_msg *m;
+	char qid[NC_QID_LEN + 1];
 
+	w->lost = 1;
+	qm->worker_losses++;
 	for (j = RB_MIN(qm_job_tree, &qm->jobs); j != NULL; j = next) {
 		next = RB_NEXT(qm_job_tree, &qm->jobs, j);
-		if (j->worker == w)
-			job_end(j, 1, "lost connection with the smtp worker");
+		if (j->worker != w)
+			continue;
+		m = j->msg;
+		m->worker_lost = 1;
+		if (m->last_loss != qm->worker_losses) {
+			m->last_loss = qm->worker_losses;
+			if (++m->strikes >= QMGR_QUARANTINE_STRIKES)
+				dispatch_quarantine(m,
+				    "an smtp worker exited %d times while "
+				    "delivering it",
+				    m->strikes);
+			qid_format(m->qid, qid);
+			log_warnx("%s: in flight when smtp worker pid %d went "
+			          "away (%d of %d)",
+			    qid, w->pid, m->strikes, QMGR_QUARANTINE_STRIKES);
+		}
+		job_end(j, -1, "lost connection with the smtp worker");
 	}
+}
+
+/* Held, every recipient still open carrying the reason (ncqshow and
+ * the log show why); ncctl release sends it on its way again. */
+static void
+msg_hold_quarantined(struct qm_msg *m)
+{
+	char qid[NC_QID_LEN + 1];
+	uint32_t i;
+
+	for (i = 0; i < m->rec->nrcpt; i++) {
+		struct q_rcpt *r = &m->rec->rcpt[i];
+
+		if (!rcpt_open(r))
+			continue;
+		r->status = QR_DEFERRED;
+		free(r->reason);
+		r->reason = xstrdup(m->quarantine);
+	}
+	qid_format(m->qid, qid);
+	log_warnx("%s: hold: %s", qid, m->quarantine);
+	free(m->quarantine);
+	m->quarantine = NULL;
+	m->hold_after = 0;
+	qm_msg_set_state(m, Q_HOLD);
 }
 
 /* Every recipient of a message has an outcome for this attempt. */
@@ -619,14 +913,22 @@ static void
 msg_finish(struct qm_msg *m)
 {
 	int64_t now = (int64_t)time(NULL);
-	int open = 0, failed = 0;
+	int open = 0, failed = 0, lost = m->worker_lost;
 	uint32_t i;
 
+	qm_msg_list_remove(m); /* it may wait for a slot on a destination */
+	dispatch_attempt_end(m);
 	m->logged_active = 0; /* the next attempt logs "queue active" again */
+	m->worker_lost = 0;
 	for (i = 0; i < m->rec->nrcpt; i++)
 		failed += m->rec->rcpt[i].status == QR_FAILED;
 	if (failed > 0)
 		notify_failures(m); /* may settle them at once (null sender) */
+	if (m->quarantine != NULL && !m->delete_after) {
+		msg_hold_quarantined(m);
+		dispatch_mark_dirty(m);
+		return;
+	}
 	for (i = 0; i < m->rec->nrcpt; i++) {
 		open += rcpt_open(&m->rec->rcpt[i]);
 		failed += m->rec->rcpt[i].status == QR_FAILED;
@@ -645,6 +947,13 @@ msg_finish(struct qm_msg *m)
 	}
 	if (open == 0)
 		return;
+	if (lost && !m->hold_after) {
+		/* not the destination's doing: again now, not counted */
+		qm_msg_set_state(m, Q_DEFERRED);
+		m->next_attempt = now;
+		qm_msg_make_ready(m);
+		return;
+	}
 	m->rec->attempts++;
 	if (qm->cfg.delay_warning_time > 0 &&
 	    (double)now - msg_arrival(m) >= (double)qm->cfg.delay_warning_time)
@@ -727,6 +1036,8 @@ commit_done(struct qm_msg *m)
 		if (m->rec != NULL)
 			q_msg_free(m->rec);
 		free(m->rec);
+		free(m->taken);
+		free(m->quarantine);
 		free(m);
 		return;
 	}

@@ -10,12 +10,21 @@
 #include <string.h>
 #include <time.h>
 
+#include "addr.h"
 #include "log.h"
 #include "proto.h"
 #include "qmgr.h"
 #include "util.h"
 
+/*
+ * One request stays well below the bounce daemon's 4 MiB frame limit
+ * whatever the message: at most NOTIFY_MAX_RCPT recipients (more make
+ * several notices, one after the other), each with at most
+ * NOTIFY_TEXT_MAX octets of diagnostic, and 128 KiB of headers.
+ */
 #define NOTIFY_HEADERS_MAX (128 * 1024)
+#define NOTIFY_MAX_RCPT 1000
+#define NOTIFY_TEXT_MAX 1000
 
 struct notify_req {
 	TAILQ_ENTRY(notify_req) link;
@@ -57,7 +66,9 @@ notify_attach(struct ipc_peer *p)
 	qm_kick();
 }
 
-/* The bounce daemon went away: the messages will ask again. */
+/* The bounce daemon went away: the messages will ask again. A message
+ * whose notice was pending each of QMGR_QUARANTINE_STRIKES times is held
+ * (notify_failures), so one notice cannot keep the daemon dying. */
 void
 notify_detach(void)
 {
@@ -68,10 +79,24 @@ notify_detach(void)
 	nt.peer = NULL;
 	while ((r = TAILQ_FIRST(&nt.pending)) != NULL) {
 		TAILQ_REMOVE(&nt.pending, r, link);
-		if ((m = qm_msg_find(r->qid)) != NULL)
+		if ((m = qm_msg_find(r->qid)) != NULL) {
 			m->notify_pending = 0;
+			m->notice_strikes++;
+		}
 		req_free(r);
 	}
+}
+
+/* Text for the bounce daemon: no control character (it would refuse the
+ * request), at most max octets. */
+static void
+notify_text(struct ipc_buf *b, const char *s, size_t max)
+{
+	char *t = xstrndup(s, max);
+
+	log_printable(t);
+	ipc_add_str(b, t);
+	free(t);
 }
 
 /* The header block of the message, for the notice's third part. */
@@ -117,6 +142,17 @@ remote_mta(const char *reason, char *out, size_t len)
 	}
 }
 
+/* The recipient's status as the notice may carry it: a failure is not
+ * 2.x.x, a delay is 4.x.x; anything else gets the default. */
+static const char *
+notify_status(uint32_t kind, const char *dsn)
+{
+	if (dsn_status_valid(dsn) &&
+	    (kind == BOUNCE_K_FAILURE ? dsn[0] != '2' : dsn[0] == '4'))
+		return dsn;
+	return kind == BOUNCE_K_FAILURE ? "5.0.0" : "4.0.0";
+}
+
 static int
 notify_send(struct qm_msg *m, uint32_t kind, int want_status)
 {
@@ -133,8 +169,8 @@ notify_send(struct qm_msg *m, uint32_t kind, int want_status)
 	r->id = ++nt.next_id;
 	r->qid = m->qid;
 	r->kind = kind;
-	r->rcpt = xcalloc(rec->nrcpt, sizeof(*r->rcpt));
-	for (i = 0; i < rec->nrcpt; i++)
+	r->rcpt = xcalloc(rec->nrcpt ? rec->nrcpt : 1, sizeof(*r->rcpt));
+	for (i = 0; i < rec->nrcpt && r->n < NOTIFY_MAX_RCPT; i++)
 		if (rec->rcpt[i].status == want_status)
 			r->rcpt[r->n++] = i;
 	if (r->n == 0) {
@@ -155,15 +191,12 @@ notify_send(struct qm_msg *m, uint32_t kind, int want_status)
 		const struct q_rcpt *rc = &rec->rcpt[r->rcpt[i]];
 
 		remote_mta(rc->reason, mta, sizeof(mta));
-		ipc_add_str(&b, rc->addr);
-		ipc_add_str(&b,
-		    *rc->dsn                       ? rc->dsn
-		        : kind == BOUNCE_K_FAILURE ? "5.0.0"
-		                                   : "4.0.0");
+		notify_text(&b, rc->addr, ADDR_MAX);
+		ipc_add_str(&b, notify_status(kind, rc->dsn));
 		ipc_add_str(
 		    &b, kind == BOUNCE_K_FAILURE ? "failed" : "delayed");
-		ipc_add_str(&b, mta);
-		ipc_add_str(&b, rc->reason);
+		notify_text(&b, mta, sizeof(mta));
+		notify_text(&b, rc->reason, NOTIFY_TEXT_MAX);
 	}
 	free(headers);
 	ipc_peer_send(nt.peer, &b);
@@ -172,31 +205,54 @@ notify_send(struct qm_msg *m, uint32_t kind, int want_status)
 	return 1;
 }
 
+/* Failed recipients become bounced without a notice, with why. */
+static void
+notify_none(
+    struct qm_msg *m, const uint32_t *which, uint32_t n, const char *why)
+{
+	char qid[NC_QID_LEN + 1];
+	uint32_t i, k;
+
+	qid_format(m->qid, qid);
+	for (k = 0; k < (which != NULL ? n : m->rec->nrcpt); k++) {
+		i = which != NULL ? which[k] : k;
+		if (i >= m->rec->nrcpt || m->rec->rcpt[i].status != QR_FAILED)
+			continue;
+		m->rec->rcpt[i].status = QR_BOUNCED;
+		log_info("%s: to=<%s>: %s, no notice", qid,
+		    m->rec->rcpt[i].addr, why);
+	}
+	dispatch_mark_dirty(m);
+}
+
 void
 notify_failures(struct qm_msg *m)
 {
-	char qid[NC_QID_LEN + 1];
-	uint32_t i;
-
+	const char *sender = m->rec->sender;
 	int wanted = q_dsn_wants(m->rec, DSN_NOTIFY_FAILURE);
 
-	if (*m->rec->sender != '\0' && wanted) {
-		(void)notify_send(m, BOUNCE_K_FAILURE, QR_FAILED);
+	if (m->notice_strikes >= QMGR_QUARANTINE_STRIKES) {
+		dispatch_quarantine(m,
+		    "the bounce daemon exited %d times while composing its "
+		    "notice",
+		    m->notice_strikes);
 		return;
 	}
 	/* the null sender gets no notice: a bounce of a bounce is dropped;
-	 * nor does a sender who asked for none (NOTIFY=NEVER, -N never) */
-	qid_format(m->qid, qid);
-	for (i = 0; i < m->rec->nrcpt; i++)
-		if (m->rec->rcpt[i].status == QR_FAILED) {
-			m->rec->rcpt[i].status = QR_BOUNCED;
-			log_info("%s: to=<%s>: %s, no notice", qid,
-			    m->rec->rcpt[i].addr,
-			    wanted ? "undeliverable mail from the null sender "
-			             "dropped"
-			           : "the sender asked for no failure notice");
-		}
-	dispatch_mark_dirty(m);
+	 * nor does a sender who asked for none (NOTIFY=NEVER, -N never),
+	 * nor one no notice could be addressed to */
+	if (*sender == '\0')
+		notify_none(m, NULL, 0,
+		    wanted ? "undeliverable mail from the null sender dropped"
+		           : "the sender asked for no failure notice");
+	else if (!wanted)
+		notify_none(
+		    m, NULL, 0, "the sender asked for no failure notice");
+	else if (addr_has_control(sender, strlen(sender)) ||
+	    strlen(sender) >= ADDR_MAX)
+		notify_none(m, NULL, 0, "the sender address is unusable");
+	else
+		(void)notify_send(m, BOUNCE_K_FAILURE, QR_FAILED);
 }
 
 void
@@ -246,7 +302,13 @@ notify_done(struct ipc_peer *p, struct ipc_msg *msg)
 	m = qm_msg_find(r->qid);
 	if (m != NULL)
 		m->notify_pending = 0;
-	if (code != 0)
+	if (code == BOUNCE_REFUSED && m != NULL && dispatch_load(m) == 0) {
+		log_warnx("%016llX: the bounce daemon refused its notice: %s",
+		    (unsigned long long)r->qid, err);
+		if (r->kind == BOUNCE_K_FAILURE)
+			notify_none(m, r->rcpt, r->n, "the notice was refused");
+		dispatch_settle(m);
+	} else if (code != 0)
 		log_warnx("bounce notice for %016llX not queued: %s; will "
 		          "try again",
 		    (unsigned long long)r->qid, err);
@@ -257,6 +319,8 @@ notify_done(struct ipc_peer *p, struct ipc_msg *msg)
 			    m->rec->rcpt[r->rcpt[i]].status == QR_FAILED)
 				m->rec->rcpt[r->rcpt[i]].status = QR_BOUNCED;
 		dispatch_mark_dirty(m);
+		/* more than one notice's worth: the next part now */
+		notify_failures(m);
 		dispatch_settle(m);
 	}
 	req_free(r);

@@ -59,6 +59,8 @@ qm_msg_list_of(struct qm_msg *m)
 		return &m->dest->blocked;
 	case ON_WAITING:
 		return &m->dest->waiting;
+	case ON_PROBATION:
+		return &qm->probation;
 	default:
 		return NULL;
 	}
@@ -101,6 +103,15 @@ qm_msg_make_deferred(struct qm_msg *m, int64_t when)
 	m->next_attempt = when;
 	TAILQ_INSERT_TAIL(&qm->deferred, m, link);
 	m->on_list = ON_DEFERRED;
+}
+
+/* A suspect waits until no other suspect is in flight. */
+void
+qm_msg_make_probation(struct qm_msg *m)
+{
+	qm_msg_list_remove(m);
+	TAILQ_INSERT_TAIL(&qm->probation, m, link);
+	m->on_list = ON_PROBATION;
 }
 
 /* Wait on a destination: for its lookup, or for a free session slot. */
@@ -507,6 +518,7 @@ main(int argc, char **argv)
 	TAILQ_INIT(&qm->ready);
 	TAILQ_INIT(&qm->deferred);
 	TAILQ_INIT(&qm->dirty);
+	TAILQ_INIT(&qm->probation);
 	TAILQ_INIT(&qm->workers);
 	daemon_setup(argc, argv, "qmgr", &qm->cfg);
 	signal(SIGPIPE, SIG_IGN);

@@ -37,7 +37,17 @@ struct dest_host {
 	int pref; /* MX preference; -1 for relays (kept in order) */
 };
 
-enum qm_list { ON_NONE, ON_READY, ON_DEFERRED, ON_BLOCKED, ON_WAITING };
+enum qm_list {
+	ON_NONE,
+	ON_READY,
+	ON_DEFERRED,
+	ON_BLOCKED,
+	ON_WAITING,
+	ON_PROBATION /* suspect: waits for its turn to run alone */
+};
+
+/* A message in flight when this many workers died is held. */
+#define QMGR_QUARANTINE_STRIKES 3
 
 struct qm_dest;
 
@@ -59,6 +69,24 @@ struct qm_msg {
 	int notify_pending; /* a bounce notice request is out */
 	double t_active;
 	struct q_msg *rec; /* loaded while in flight or dirty */
+	/* The attempt under way: per recipient, 1 once it is in a job or
+	 * decided. Recipients wait untaken while their destination has no
+	 * free session, so one message never opens more sessions than the
+	 * limits allow, however many recipients it has. NULL between
+	 * attempts. */
+	uint8_t *taken;
+	struct qm_worker *body_worker; /* keeps the body (JOB_F_KEEP) */
+	int body_jobs; /* jobs in flight on body_worker */
+	/* Poison-message defence: workers lost while it was in flight, and
+	 * the loss counted last (one strike per loss). A message with
+	 * strikes runs alone among suspects (probation); at
+	 * QMGR_QUARANTINE_STRIKES it is held. */
+	int strikes;
+	unsigned long last_loss;
+	int probation_jobs;
+	int worker_lost; /* this attempt ended with a worker's loss */
+	int notice_strikes; /* bounce daemon lost with its notice pending */
+	char *quarantine; /* hold with this reason once its jobs end */
 	TAILQ_ENTRY(qm_msg) dirty_link;
 };
 
@@ -102,6 +130,7 @@ struct qm_worker {
 	int pid;
 	int max_jobs;
 	int jobs;
+	int lost; /* its connection is gone: send it nothing */
 };
 
 struct qm_job {
@@ -113,6 +142,8 @@ struct qm_job {
 	uint32_t *rcpt; /* indices into msg->rec->rcpt */
 	uint32_t nrcpt;
 	uint8_t *seen; /* result received per rcpt */
+	int on_body_worker; /* sent to msg->body_worker (KEEP or KEPT) */
+	int probation; /* counted in qm->probation_jobs */
 };
 
 enum qm_peer_kind { PEER_UNKNOWN, PEER_PICKUP, PEER_SMTP, PEER_BOUNCE };
@@ -141,6 +172,9 @@ struct qmgr {
 	struct qm_msg_list ready;
 	struct qm_msg_list deferred;
 	struct qm_msg_list dirty;
+	struct qm_msg_list probation; /* suspects waiting to run alone */
+	int probation_jobs; /* jobs of suspects in flight */
+	unsigned long worker_losses;
 	struct qm_worker_list workers;
 	uint64_t next_job;
 	uint64_t max_qid; /* the largest queue ID indexed */
@@ -161,12 +195,17 @@ void qm_msg_make_ready(struct qm_msg *);
 void qm_msg_make_ready_first(struct qm_msg *);
 void qm_msg_make_deferred(struct qm_msg *, int64_t when);
 void qm_msg_park(struct qm_msg *, struct qm_dest *, enum qm_list);
+void qm_msg_make_probation(struct qm_msg *);
 void qm_msg_list_remove(struct qm_msg *);
 void qm_kick(void);
 int qm_load_new(uint64_t qid);
 
 /* dispatch.c */
 void dispatch_run(void);
+void dispatch_attempt_end(struct qm_msg *);
+/* Hold the message with "quarantined: <reason>" once its jobs end. */
+void dispatch_quarantine(struct qm_msg *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void dispatch_worker_lost(struct qm_worker *);
 void dispatch_rcpt_result(struct ipc_peer *, struct ipc_msg *);
 void dispatch_job_done(struct ipc_peer *, struct ipc_msg *);

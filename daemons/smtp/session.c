@@ -106,6 +106,7 @@ struct smtp_session {
 	int broken; /* close without QUIT (421, mid-DATA) */
 	int pipelining; /* this transaction's commands went in one write */
 	int mail_ok;
+	double body_deadline; /* sending the content ends by then */
 	size_t rcpt_reply; /* next recipient whose reply is awaited */
 	size_t naccepted;
 	int in_cb, dead; /* freed only once no callback is on the stack */
@@ -258,16 +259,34 @@ state_timeout(struct smtp_session *s)
 	}
 }
 
-/* Enter a state and start its step's deadline. */
+/*
+ * Enter a state and start its step's deadline. While the content is
+ * written, each step (a write the server took) gets smtp_data_timeout,
+ * but never past the phase's deadline, so a server that reads a few
+ * octets at a time cannot hold the session for ever.
+ */
 static void
 session_expect(struct smtp_session *s, enum smtp_state state)
 {
+	double t = state_timeout(s), left;
 	struct timeval tv;
 
 	s->state = state;
-	tv.tv_sec = state_timeout(s);
-	tv.tv_usec = 0;
+	if (state == S_BODY && (left = s->body_deadline - now_sec()) < t)
+		t = left > 0 ? left : 0;
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
 	evtimer_add(s->timer, &tv);
+}
+
+/* smtp_data_timeout plus the content at smtp_min_data_rate. */
+static void
+session_body_deadline(struct smtp_session *s, size_t len)
+{
+	const struct nc_config *cfg = &s->w->cfg;
+
+	s->body_deadline = now_sec() + (double)cfg->smtp_data_timeout +
+	    (double)len / (double)cfg->smtp_min_data_rate;
 }
 
 static void session_cmd(struct smtp_session *, const char *, ...)
@@ -1014,6 +1033,7 @@ on_data(struct smtp_session *s)
 		return;
 	}
 	/* S_BODY first: a TLS bufferevent may take the data at once */
+	session_body_deadline(s, wire->len);
 	session_expect(s, S_BODY);
 	wire->refs++;
 	if (evbuffer_add_reference(bufferevent_get_output(s->bev), wire->data,

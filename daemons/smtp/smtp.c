@@ -214,6 +214,20 @@ job_addr_ok(const char *s)
 	(HOST_F_RELAY | HOST_F_WRAPPER | HOST_F_AUTH | HOST_F_AUTH_PLAIN |     \
 	    HOST_F_TLS_MASK)
 
+/*
+ * A field qmgr should never have sent (a control character in an
+ * address, a host that is not a host): the job is refused -- reported
+ * back as refused, its message held by qmgr -- but the frame is read to
+ * its end and the connection stays, so no other job suffers. A frame
+ * that does not parse is a protocol error, as always.
+ */
+static void
+job_refuse(struct smtp_job *job, const char *why)
+{
+	if (job->refused == NULL)
+		job->refused = why;
+}
+
 /* Hosts: u32 n, n x (str name, str addr, u32 port, u32 flags,
  * str nexthop). Sessions are reused only by jobs with the same list,
  * flags included, so a session never outlives the policy it was opened
@@ -225,24 +239,29 @@ job_parse_hosts(struct smtp_job *job, struct ipc_msg *m)
 	const char *name, *addr, *nexthop;
 	char *key = xstrdup(""), *k;
 
-	if (n == 0 || n > SMTP_MAX_HOSTS)
+	/* each entry takes at least 23 octets: bounds n by the frame */
+	if (n == 0 || n > SMTP_MAX_HOSTS || n > (m->len - m->pos) / 23)
 		return (free(key), "bad host count");
 	job->hosts = xcalloc(n, sizeof(*job->hosts));
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !m->error; i++) {
 		name = ipc_get_str(m);
 		addr = ipc_get_str(m);
 		port = ipc_get_u32(m);
 		flags = ipc_get_u32(m);
 		nexthop = ipc_get_str(m);
-		if (m->error || !job_hostname_ok(name) || !job_addr_ok(addr) ||
-		    port == 0 || port > 65535 || (flags & ~HOST_F_ALL) != 0 ||
-		    (*nexthop != '\0' && !job_hostname_ok(nexthop)))
-			return (free(key), "bad host");
-		job->hosts[i].name = xstrdup(name);
-		job->hosts[i].nexthop = xstrdup(nexthop);
-		job->hosts[i].addr = xstrdup(addr);
-		job->hosts[i].port = (uint16_t)port;
-		job->hosts[i].flags = flags;
+		if (!m->error &&
+		    (!job_hostname_ok(name) || !job_addr_ok(addr) ||
+		        port == 0 || port > 65535 ||
+		        (flags & ~HOST_F_ALL) != 0 ||
+		        (*nexthop != '\0' && !job_hostname_ok(nexthop)))) {
+			job_refuse(job, "a bad host");
+			continue;
+		}
+		job->hosts[job->nhosts].name = xstrdup(name);
+		job->hosts[job->nhosts].nexthop = xstrdup(nexthop);
+		job->hosts[job->nhosts].addr = xstrdup(addr);
+		job->hosts[job->nhosts].port = (uint16_t)port;
+		job->hosts[job->nhosts].flags = flags;
 		job->nhosts++;
 		xasprintf(&k, "%s%s%s[%s]:%u/%x", key, i ? "," : "", name, addr,
 		    port, flags);
@@ -250,7 +269,7 @@ job_parse_hosts(struct smtp_job *job, struct ipc_msg *m)
 		key = k;
 	}
 	job->key = key;
-	return NULL;
+	return m->error ? "bad host" : NULL;
 }
 
 /* Recipients: u32 n, n x (u32 index, str address). */
@@ -264,15 +283,17 @@ job_parse_rcpts(struct smtp_job *job, struct ipc_msg *m)
 	if (n == 0 || n > (m->len - m->pos) / 9)
 		return "bad recipient count";
 	job->rcpts = xcalloc(n, sizeof(*job->rcpts));
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !m->error; i++) {
 		job->rcpts[i].index = ipc_get_u32(m);
 		addr = ipc_get_str(m);
-		if (m->error || !job_text_ok(addr, ADDR_MAX, 0))
-			return "bad recipient";
+		if (!m->error && !job_text_ok(addr, ADDR_MAX, 0))
+			job_refuse(job,
+			    "a recipient address with a control "
+			    "character or of a bad length");
 		job->rcpts[i].address = xstrdup(addr);
 		job->nrcpt++;
 	}
-	return NULL;
+	return m->error ? "bad recipient" : NULL;
 }
 
 static const char *
@@ -290,18 +311,26 @@ job_parse(struct smtp_job *job, struct ipc_msg *m)
 	job->dsn_notify = ipc_get_u32(m);
 	job->dsn_ret = ipc_get_u32(m);
 	envid = ipc_get_str(m);
-	if (m->error || !job_text_ok(sender, ADDR_MAX, 1))
-		return "bad sender";
-	if (job->dsn_notify > 0xf || job->dsn_ret > 2 ||
-	    !job_text_ok(envid, 100, 1))
-		return "bad DSN parameters";
+	if (m->error)
+		return "bad job header";
+	job->qidnum = qid;
+	qid_format(qid, job->qid);
 	job->envid = xstrdup(envid);
 	job->sender = xstrdup(sender);
-	qid_format(qid, job->qid);
+	if (!job_text_ok(sender, ADDR_MAX, 1))
+		job_refuse(job,
+		    "a sender address with a control character or "
+		    "of a bad length");
+	if (job->dsn_notify > 0xf || job->dsn_ret > 2 ||
+	    !job_text_ok(envid, 100, 1))
+		job_refuse(job, "bad DSN parameters");
 	if (!isfinite(job->arrival) || !isfinite(job->t_active) ||
 	    !isfinite(job->t_handoff))
-		return "bad times";
-	if ((job->flags & ~(uint32_t)JOB_F_8BIT) != 0)
+		job_refuse(job, "bad times");
+	if ((job->flags & ~(uint32_t)(JOB_F_8BIT | JOB_F_KEEP | JOB_F_KEPT)) !=
+	        0 ||
+	    (job->flags & (JOB_F_KEEP | JOB_F_KEPT)) ==
+	        (JOB_F_KEEP | JOB_F_KEPT))
 		return "unknown flags";
 	if ((err = job_parse_hosts(job, m)) != NULL)
 		return err;
@@ -329,9 +358,12 @@ qmgr_job_begin(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		ipc_peer_error(p, err);
 		return;
 	}
+	if (job->refused != NULL)
+		log_warnx("%s: job %llu refused: %s", job->qid,
+		    (unsigned long long)id, job->refused);
 	/* qmgr's size is a hint; the configured limit is the real bound */
 	job->bodymax = (size_t)w->cfg.message_size_limit + NC_BODY_CHUNK;
-	if (job->size < job->bodymax)
+	if (job->size < job->bodymax && job->refused == NULL)
 		job->bodycap = (size_t)job->size;
 }
 
@@ -345,7 +377,7 @@ qmgr_job_body(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 
 	data = ipc_get_data(m, &len);
 	if (m->error || job == NULL || job->running || len > NC_BODY_CHUNK ||
-	    len > job->bodymax - job->bodylen) {
+	    (job->flags & JOB_F_KEPT) || len > job->bodymax - job->bodylen) {
 		ipc_peer_error(p, "bad body chunk");
 		return;
 	}
@@ -364,28 +396,119 @@ qmgr_job_body(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	job->bodylen += len;
 }
 
+/* ---- bodies kept for the next jobs of the same message ---- */
+
+static struct smtp_kept *
+kept_find(struct smtp_worker *w, uint64_t qid)
+{
+	struct smtp_kept *k;
+
+	TAILQ_FOREACH(k, &w->kept, entry)
+	if (k->qid == qid)
+		return k;
+	return NULL;
+}
+
+static void
+kept_drop(struct smtp_worker *w, struct smtp_kept *k)
+{
+	TAILQ_REMOVE(&w->kept, k, entry);
+	smtp_wire_unref(k->wire);
+	free(k);
+}
+
+/* JOB_F_KEEP: the body stays here until JOB_FORGET names its message. */
+static void
+kept_add(struct smtp_worker *w, uint64_t qid, struct smtp_wire *wire)
+{
+	struct smtp_kept *k = kept_find(w, qid);
+
+	if (k != NULL)
+		kept_drop(w, k);
+	k = xcalloc(1, sizeof(*k));
+	k->qid = qid;
+	k->wire = wire;
+	wire->refs++;
+	TAILQ_INSERT_TAIL(&w->kept, k, entry);
+}
+
+static void
+qmgr_job_forget(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct smtp_worker *w = arg;
+	uint64_t qid = ipc_get_u64(m);
+	struct smtp_kept *k;
+
+	if (!ipc_msg_done(m) || (k = kept_find(w, qid)) == NULL) {
+		ipc_peer_error(p, "JOB_FORGET for no kept body");
+		return;
+	}
+	kept_drop(w, k);
+}
+
+/* The content in wire form (dot-stuffed, CRLF), from the chunks. */
+static struct smtp_wire *
+job_wire(struct smtp_job *job)
+{
+	struct smtp_wire *wire;
+	size_t len;
+
+	len = wire_encode((const char *)job->body, job->bodylen, NULL);
+	wire = xmalloc(sizeof(*wire) + len);
+	wire->refs = 1;
+	wire->len =
+	    wire_encode((const char *)job->body, job->bodylen, wire->data);
+	free(job->body);
+	job->body = NULL;
+	return wire;
+}
+
+/* A refused job gets its answer without a session: every recipient
+ * deferred, the job "refused" (qmgr holds the message). */
+static void
+job_answer_refused(struct smtp_job *job)
+{
+	struct smtp_worker *w = job->w;
+	struct ipc_buf b;
+
+	ipc_buf_init(&b, M_SMTP_DONE);
+	ipc_add_u64(&b, job->id);
+	ipc_add_u32(&b, SMTP_DONE_REFUSED);
+	ipc_add_str(&b, job->refused);
+	ipc_peer_send(w->qmgr, &b);
+	job_free(job);
+}
+
 static void
 qmgr_job_end(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct smtp_worker *w = arg;
 	struct smtp_job *job = job_find(w, ipc_get_u64(m));
-	size_t len;
+	struct smtp_kept *k;
 
 	if (m->error || job == NULL || job->running) {
 		ipc_peer_error(p, "JOB_END for no pending job");
 		return;
 	}
 	job->running = 1;
-	len = wire_encode((const char *)job->body, job->bodylen, NULL);
-	job->wire = xmalloc(sizeof(*job->wire) + len);
-	job->wire->refs = 1;
-	job->wire->len =
-	    wire_encode((const char *)job->body, job->bodylen, job->wire->data);
-	free(job->body);
-	job->body = NULL;
-	log_debug("%s: job %llu: %zu recipients, %zu hosts, %zu octets",
+	if (job->flags & JOB_F_KEPT) {
+		if ((k = kept_find(w, job->qidnum)) == NULL) {
+			ipc_peer_error(p, "JOB_END: no body kept for the job");
+			return;
+		}
+		job->wire = k->wire;
+		job->wire->refs++;
+	} else
+		job->wire = job_wire(job);
+	if (job->flags & JOB_F_KEEP)
+		kept_add(w, job->qidnum, job->wire);
+	if (job->refused != NULL) {
+		job_answer_refused(job);
+		return;
+	}
+	log_debug("%s: job %llu: %zu recipients, %zu hosts, %zu octets%s",
 	    job->qid, (unsigned long long)job->id, job->nrcpt, job->nhosts,
-	    job->wire->len);
+	    job->wire->len, (job->flags & JOB_F_KEPT) ? " (kept body)" : "");
 	session_job_start(job);
 }
 
@@ -401,7 +524,8 @@ qmgr_closed(struct ipc_peer *p, void *arg)
 static const struct ipc_handler qmgr_table[] = {
     {M_JOB_BEGIN, "JOB_BEGIN", qmgr_job_begin},
     {M_JOB_BODY, "JOB_BODY", qmgr_job_body},
-    {M_JOB_END, "JOB_END", qmgr_job_end}, {0, NULL, NULL}};
+    {M_JOB_END, "JOB_END", qmgr_job_end},
+    {M_JOB_FORGET, "JOB_FORGET", qmgr_job_forget}, {0, NULL, NULL}};
 
 /* ---- the master's control channel ---- */
 
@@ -546,6 +670,7 @@ main(int argc, char **argv)
 	daemon_setup(argc, argv, "smtp", &w.cfg);
 	TAILQ_INIT(&w.jobs);
 	TAILQ_INIT(&w.sessions);
+	TAILQ_INIT(&w.kept);
 	fd = qmgr_connect(&w);
 	w.tls_ctx = tls_client_ctx(w.cfg.smtp_tls_CAfile);
 	smtp_privdrop(&w);

@@ -53,6 +53,14 @@ struct smtp_wire {
 	char data[];
 };
 
+/* A body kept for the next jobs of its message (JOB_F_KEEP), until
+ * qmgr's JOB_FORGET: one copy per worker however many jobs share it. */
+struct smtp_kept {
+	TAILQ_ENTRY(smtp_kept) entry;
+	uint64_t qid;
+	struct smtp_wire *wire;
+};
+
 struct smtp_session;
 struct smtp_worker;
 
@@ -60,6 +68,7 @@ struct smtp_job {
 	TAILQ_ENTRY(smtp_job) entry;
 	struct smtp_worker *w;
 	uint64_t id;
+	uint64_t qidnum;
 	char qid[NC_QID_LEN + 1];
 	char *sender;
 	uint64_t size;
@@ -81,6 +90,7 @@ struct smtp_job {
 	int fresh_only; /* a reused session failed: connect anew */
 	size_t plain_host; /* 1 + the host whose TLS handshake failed at
 			      level "may": it is tried again in plain text */
+	const char *refused; /* why the job cannot be run, or NULL */
 	char *last_reason; /* of the last session-level failure */
 	char last_dsn[16];
 	char *last_relay; /* the host that gave it, NULL if none reached */
@@ -96,6 +106,7 @@ struct smtp_worker {
 	uint64_t secret_seq; /* credentials requests to the master */
 	TAILQ_HEAD(, smtp_job) jobs;
 	TAILQ_HEAD(, smtp_session) sessions; /* all, busy and idle */
+	TAILQ_HEAD(, smtp_kept) kept; /* bodies kept (JOB_F_KEEP) */
 	unsigned nsessions, max_sessions;
 	int stopping;
 	struct event *stop_timer;

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "daemons/bounce/bounce.h"
+#include "dsnparam.h"
 #include "proto.h"
 #include "tap.h"
 
