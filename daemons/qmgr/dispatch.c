@@ -327,16 +327,30 @@ dispatch_forget_worker(struct qm_worker *w)
 		d->last_worker = NULL;
 }
 
+static struct qm_body_ref *
+body_ref(const struct qm_msg *m, const struct qm_worker *w)
+{
+	int i;
+
+	for (i = 0; i < m->nbodies; i++)
+		if (m->bodies[i].worker == w)
+			return &m->bodies[i];
+	return NULL;
+}
+
 /*
- * The worker for a job: the one keeping the message's body, else the one
+ * The worker for a job: one that keeps the message's body, else the one
  * that served the destination last (it may hold an idle session to
  * reuse), else the least busy. NULL when every worker is full.
  */
 static struct qm_worker *
 job_worker(const struct qm_msg *m, const struct qm_dest *d)
 {
-	if (worker_free(m->body_worker))
-		return m->body_worker;
+	int i;
+
+	for (i = 0; i < m->nbodies; i++)
+		if (worker_free(m->bodies[i].worker))
+			return m->bodies[i].worker;
 	if (worker_free(d->last_worker))
 		return d->last_worker;
 	return worker_pick();
@@ -352,20 +366,21 @@ job_start(
     struct qm_job *j, struct qm_worker *w, const uint8_t *body, size_t len)
 {
 	struct qm_msg *m = j->msg;
-	uint32_t flags = 0;
+	struct qm_body_ref *ref = body_ref(m, w);
+	uint32_t flags = JOB_F_KEPT;
 
 	j->worker = w;
 	j->dest->last_worker = w;
-	if (m->body_worker == w)
-		flags = JOB_F_KEPT;
-	else if (m->body_worker == NULL) {
+	if (ref == NULL) {
 		flags = JOB_F_KEEP;
-		m->body_worker = w;
+		m->bodies = xreallocarray(
+		    m->bodies, (size_t)m->nbodies + 1, sizeof(*m->bodies));
+		ref = &m->bodies[m->nbodies++];
+		ref->worker = w;
+		ref->jobs = 0;
 	}
-	if (flags != 0) {
-		j->on_body_worker = 1;
-		m->body_jobs++;
-	}
+	ref->jobs++;
+	j->kept = 1;
 	if (m->strikes > 0) {
 		j->probation = 1;
 		m->probation_jobs++;
@@ -755,21 +770,26 @@ dispatch_rcpt_result(struct ipc_peer *p, struct ipc_msg *m)
 	r->reason = xstrdup(text);
 }
 
-/* The worker keeps the body for no more jobs of the message. */
+/* The worker keeps the body while the message has jobs there. */
 static void
 job_release_body(struct qm_job *j)
 {
 	struct qm_msg *m = j->msg;
+	struct qm_body_ref *ref = body_ref(m, j->worker);
 	struct ipc_buf b;
 
-	if (!j->on_body_worker || --m->body_jobs > 0)
+	if (!j->kept || ref == NULL || --ref->jobs > 0)
 		return;
-	if (!m->body_worker->lost) {
+	if (!j->worker->lost) {
 		ipc_buf_init(&b, M_JOB_FORGET);
 		ipc_add_u64(&b, m->qid);
-		ipc_peer_send(m->body_worker->peer, &b);
+		ipc_peer_send(j->worker->peer, &b);
 	}
-	m->body_worker = NULL;
+	*ref = m->bodies[--m->nbodies];
+	if (m->nbodies == 0) {
+		free(m->bodies);
+		m->bodies = NULL;
+	}
 }
 
 /* A suspect's job is over: the next suspect may run once none is left. */
@@ -1038,6 +1058,7 @@ commit_done(struct qm_msg *m)
 		free(m->rec);
 		free(m->taken);
 		free(m->quarantine);
+		free(m->bodies);
 		free(m);
 		return;
 	}

@@ -51,6 +51,11 @@ enum qm_list {
 
 struct qm_dest;
 
+struct qm_body_ref {
+	struct qm_worker *worker;
+	int jobs;
+};
+
 struct qm_msg {
 	RB_ENTRY(qm_msg) by_qid;
 	TAILQ_ENTRY(qm_msg) link; /* on the list named by on_list */
@@ -75,8 +80,10 @@ struct qm_msg {
 	 * limits allow, however many recipients it has. NULL between
 	 * attempts. */
 	uint8_t *taken;
-	struct qm_worker *body_worker; /* keeps the body (JOB_F_KEEP) */
-	int body_jobs; /* jobs in flight on body_worker */
+	/* The workers keeping its body (JOB_F_KEEP), each with the number
+	 * of the message's jobs in flight there: one copy per worker. */
+	struct qm_body_ref *bodies;
+	int nbodies;
 	/* Poison-message defence: workers lost while it was in flight, and
 	 * the loss counted last (one strike per loss). A message with
 	 * strikes runs alone among suspects (probation); at
@@ -142,7 +149,7 @@ struct qm_job {
 	uint32_t *rcpt; /* indices into msg->rec->rcpt */
 	uint32_t nrcpt;
 	uint8_t *seen; /* result received per rcpt */
-	int on_body_worker; /* sent to msg->body_worker (KEEP or KEPT) */
+	int kept; /* the worker keeps the body for it (KEEP or KEPT) */
 	int probation; /* counted in qm->probation_jobs */
 };
 

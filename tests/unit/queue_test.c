@@ -633,6 +633,76 @@ test_readonly_live(void)
 	free(dir);
 }
 
+/* Ingest of 4 KiB messages stops while an eighth of the map is still
+ * free, and that reserve takes what qmgr and bounce must commit: state
+ * changes of every message, new small messages (notices), removals. */
+static void
+test_reserve(void)
+{
+	struct queue *q;
+	struct queue_txn *t;
+	struct q_msg m;
+	char *dir = tpath("reserve");
+	uint8_t body[4096];
+	uint64_t qid, used, size, qids[1024];
+	int i, n = 0, rc = 0;
+
+	memset(body, 'r', sizeof(body));
+	is_int(queue_open(&q, dir, 2 * 1024 * 1024, 0), 0, "a 2 MB map");
+	queue_txn_begin(q, &t, 1);
+	rc = queue_usage(t, &used, &size);
+	queue_txn_abort(t);
+	ok(rc == 0 && size == 2 * 1024 * 1024 && used > 0 && used < 64 * 1024,
+	    "usage of an empty queue: %llu of %llu", (unsigned long long)used,
+	    (unsigned long long)size);
+	for (;;) {
+		queue_txn_begin(q, &t, 0);
+		if (!queue_room_for_ingest(t, sizeof(body))) {
+			queue_txn_abort(t);
+			break;
+		}
+		if ((rc = queue_new_qid(t, &qid)) == 0) {
+			msg_make(&m, qid, 1);
+			rc = queue_put_msg(t, &m);
+			q_msg_free(&m);
+		}
+		if (rc == 0)
+			rc = queue_put_body(t, qid, body, sizeof(body));
+		if (rc != 0 || (rc = queue_txn_commit(t)) != 0 || n == 1024)
+			break;
+		qids[n++] = qid;
+	}
+	is_int(rc, 0, "ingest stopped by the reserve, not by a full map");
+	ok(n > 100, "%d messages ingested before the reserve", n);
+	queue_txn_begin(q, &t, 1);
+	queue_usage(t, &used, &size);
+	queue_txn_abort(t);
+	ok(size - used >= size / QUEUE_RESERVE_DIVISOR - 8192,
+	    "an eighth of the map left: %llu free",
+	    (unsigned long long)(size - used));
+	/* every message changes state, and 20 notices arrive, in one txn */
+	queue_txn_begin(q, &t, 0);
+	for (i = 0; i < n && rc == 0; i++) {
+		if ((rc = queue_get_msg(t, qids[i], &m)) != 0)
+			break;
+		m.state = Q_DEFERRED;
+		m.rcpt[0].status = QR_FAILED;
+		rc = queue_put_msg(t, &m);
+		q_msg_free(&m);
+	}
+	for (i = 0; i < 20 && rc == 0; i++) {
+		rc = queue_new_qid(t, &qid);
+		msg_make(&m, qid, 1);
+		rc = rc ? rc : queue_put_msg(t, &m);
+		rc = rc ? rc : queue_put_body(t, qid, body, 2048);
+		q_msg_free(&m);
+	}
+	is_int(rc == 0 ? queue_txn_commit(t) : (queue_txn_abort(t), rc), 0,
+	    "outcomes and notices commit from the reserve");
+	queue_close(q);
+	free(dir);
+}
+
 static void
 rm_rf(const char *dir)
 {
@@ -667,6 +737,7 @@ main(void)
 	is_str(q_state_name(Q_DEFERRED), "deferred", "state names");
 	is_str(q_state_name(9), "unknown", "unknown state name");
 	test_full();
+	test_reserve();
 	test_readonly();
 	test_readonly_live();
 	free(db);
