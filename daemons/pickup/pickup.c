@@ -86,6 +86,9 @@ static struct pickup {
 	int full_flag; /* QDIR/full may exist */
 	const char *why; /* reason a file is refused */
 	struct rewrite rw; /* aliases, generic_maps (common/rewrite.c) */
+	int suspect_fd; /* flags/pickup.suspect, or -1 */
+	char *suspect; /* the file pickup died on last time, or NULL */
+	int suspect_strikes; /* how many times in a row */
 } pk;
 
 /* -- name sets --------------------------------------------------------------- */
@@ -147,6 +150,80 @@ pk_candidate(const char *name)
 	    strncmp(name, MAILDROP_TMP_PREFIX, strlen(MAILDROP_TMP_PREFIX)) !=
 	    0 &&
 	    !pk_names_has(&pk.ignore, name);
+}
+
+/* -- suspects ----------------------------------------------------------------- */
+
+/*
+ * While pickup parses and rewrites a file, flags/pickup.suspect names it
+ * (written without fsync: it only has to survive pickup, not the host).
+ * Should pickup die there, the next pickup finds the name; a file it died
+ * on PK_SUSPECT_STRIKES times running is moved aside (corrupt/, or bad/
+ * for a drop file) as quarantined, so one file cannot stop the ingest of
+ * all the others.
+ */
+#define PK_SUSPECT_FILE "flags/pickup.suspect"
+#define PK_SUSPECT_STRIKES 3
+
+static void
+pk_suspect_write(const char *text)
+{
+	size_t n = strlen(text);
+
+	if (pk.suspect_fd == -1)
+		return;
+	if ((n > 0 && pwrite(pk.suspect_fd, text, n, 0) != (ssize_t)n) ||
+	    ftruncate(pk.suspect_fd, (off_t)n) == -1)
+		log_warn("cannot update %s", PK_SUSPECT_FILE);
+}
+
+static void
+pk_suspect_set(const char *name)
+{
+	char buf[512];
+	int strikes = pk.suspect != NULL && strcmp(pk.suspect, name) == 0
+	    ? pk.suspect_strikes
+	    : 0;
+
+	snprintf(buf, sizeof(buf), "%d %s\n", strikes + 1, name);
+	pk_suspect_write(buf);
+}
+
+static void
+pk_suspect_clear(void)
+{
+	pk_suspect_write("");
+}
+
+static void pk_move_corrupt(const char *);
+
+/* After a start: what the last pickup died on, if anything. */
+static void
+pk_suspect_load(void)
+{
+	char buf[512], *sp;
+	ssize_t n;
+
+	pk.suspect_fd = openat(pk.qdir_fd, PK_SUSPECT_FILE,
+	    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (pk.suspect_fd == -1) {
+		log_warn("cannot open %s", PK_SUSPECT_FILE);
+		return;
+	}
+	n = pread(pk.suspect_fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (n <= 0 || (sp = strchr(buf, ' ')) == NULL || sp[1] == '\0')
+		return;
+	pk.suspect_strikes = atoi(buf);
+	pk.suspect = xstrdup(sp + 1);
+	log_warnx("pickup exited while taking %s (%d of %d)", pk.suspect,
+	    pk.suspect_strikes, PK_SUSPECT_STRIKES);
+	if (pk.suspect_strikes < PK_SUSPECT_STRIKES)
+		return;
+	pk.why = "quarantined: pickup exited while taking it, 3 times";
+	pk_move_corrupt(pk.suspect);
+	pk_suspect_clear();
 }
 
 /* -- reading one file ------------------------------------------------------ */
@@ -290,13 +367,17 @@ pk_batch_collect(struct pk_item *items)
 {
 	size_t n = 0, bytes = 0;
 	struct pk_item *it;
+	enum pk_read r;
 
 	while (n < pk.batch_max && bytes < PK_BATCH_BYTES) {
 		it = &items[n];
 		memset(it, 0, sizeof(*it));
 		if ((it->name = pk_names_pop(&pk.pending)) == NULL)
 			break;
-		switch (pk_read_file(it)) {
+		pk_suspect_set(it->name);
+		r = pk_read_file(it);
+		pk_suspect_clear();
+		switch (r) {
 		case PK_READ_OK:
 			bytes += it->len;
 			n++;
@@ -427,10 +508,12 @@ pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
 	if ((rc = queue_new_qid(txn, &it->qid)) != 0)
 		return rc;
 	qid_format(it->qid, qid);
+	pk_suspect_set(it->name);
 	pk_rewrite(it);
 	in = (struct norm_in){it->md.msg, it->md.msglen, it->md.sender,
 	    it->md.fullname, pk.cfg.myhostname, qid, it->uid, now};
 	normalize_message(&in, &out);
+	pk_suspect_clear();
 	rcpt = xcalloc(it->md.nrcpt, sizeof(*rcpt));
 	for (i = 0; i < it->md.nrcpt; i++)
 		rcpt[i] = pk_rcpt(it, i);
@@ -644,6 +727,7 @@ pk_ingest(int force)
 		if ((rc = pk_commit(items, n)) == 0) {
 			pk_committed(items, n);
 			pk.batch_max = PK_BATCH_FILES;
+			pk.suspect_fd = -1;
 		} else
 			stop = pk_failed(items, n, rc) == -1;
 		for (i = 0; i < n; i++)
@@ -1006,6 +1090,7 @@ main(int argc, char **argv)
 	RB_INIT(&pk.forget);
 	RB_INIT(&pk.ignore);
 	pk.batch_max = PK_BATCH_FILES;
+	pk.suspect_fd = -1;
 	signal(SIGPIPE, SIG_IGN);
 	daemon_setup(argc, argv, "pickup", &pk.cfg);
 	if ((pk.base = event_base_new()) == NULL)
@@ -1020,6 +1105,7 @@ main(int argc, char **argv)
 		pk.qmgr_path = xstrdup("/private/qmgr");
 	}
 	pk.master = daemon_master_peer(pk.base, pk_ctl_table, NULL);
+	pk_suspect_load();
 	pk_events();
 	pk_scan();
 	event_base_dispatch(pk.base);

@@ -428,3 +428,78 @@ def test_full_map_still_commits_outcomes_and_notices(instances, sinks):
     assert "cannot update the queue" not in log, log
     assert "cannot queue the failure notification" not in log, log
     assert sorted(n.token for n in notices(sink)) == sorted(accepted)
+
+
+# -- a file pickup dies on ---------------------------------------------------------
+
+CRASH_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+
+/* In ncmta-pickup only: reading a file whose name holds POISON kills
+ * the process, as a parser bug would. */
+int
+openat(int dirfd, const char *path, int flags, ...)
+{
+	static int (*real)(int, const char *, int, ...);
+	extern char *program_invocation_short_name;
+	mode_t mode = 0;
+	va_list ap;
+
+	if (flags & O_CREAT) {
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	if (real == NULL)
+		real = (int (*)(int, const char *, int, ...))dlsym(
+		    RTLD_NEXT, "openat");
+	if (strcmp(program_invocation_short_name, "ncmta-pickup") == 0 &&
+	    strstr(path, "POISON") != NULL && (flags & O_ACCMODE) == O_RDONLY &&
+	    strstr(path, ".reason") == NULL)
+		raise(SIGSEGV);
+	return real(dirfd, path, flags, mode);
+}
+"""
+
+
+def test_file_that_kills_pickup_is_quarantined(instances, sink):
+    """A drop file that makes pickup die as it reads it (a stand-in for a
+    parser bug, injected with LD_PRELOAD) is moved to bad/ as quarantined
+    after three deaths; the files dropped with it are delivered."""
+    inst = instances(smart_host=[sink])
+    drop = _drop_dir(inst)
+    shim_c = os.path.join(inst.base, "crash.c")
+    shim = os.path.join(inst.base, "crash.so")
+    with open(shim_c, "w") as f:
+        f.write(CRASH_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, shim_c, "-ldl"],
+                   check=True)
+    os.chmod(inst.base, 0o755)
+    toks = [new_token() for _ in range(3)]
+    for i, t in enumerate(toks):
+        _drop(drop, "%d-%s.eml" % (i, t), (
+            "X-Sender: app@test.example\r\nX-Receiver: r%d@x.example\r\n"
+            "Subject: ncmta-token-%s\r\n\r\nhello\r\n" % (i, t)).encode())
+    _drop(drop, "POISON.eml", b"X-Sender: app@test.example\r\n"
+          b"X-Receiver: p@x.example\r\nSubject: p\r\n\r\nboom\r\n")
+    inst.expect_restarts = True
+    env = dict(os.environ, LD_PRELOAD=shim,
+               ASAN_OPTIONS="verify_asan_link_order=0")
+    subprocess.run([inst.ncctl, "-c", inst.confdir, "start"], env=env,
+                   check=True, timeout=30)
+    inst.started = True
+    reason = os.path.join(drop, "bad", "POISON.eml.reason")
+    wait_for(lambda: os.path.exists(reason), 60, "POISON.eml quarantined")
+    with open(reason) as f:
+        assert "quarantined: pickup exited while taking it" in f.read()
+    wait_for(lambda: set(token_counts(sink.snapshot())) == set(toks), 30,
+             "the other drop files delivered")
+    deaths = inst.log_lines("ncmta-pickup", "killed by signal 11")
+    assert len(deaths) == 3, deaths
+    assert len(inst.log_lines("pickup exited while taking")) >= 2
