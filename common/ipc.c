@@ -10,7 +10,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -539,6 +541,17 @@ ipc_recv_blocking(int fd, size_t max, uint32_t *type, uint8_t **payload,
 
 /* ---- sockets ---- */
 
+/*
+ * A socket address holds at most 107 bytes of path, and queue_directory
+ * may be longer: every socket is bound and connected by its name alone,
+ * relative to a descriptor on its directory, which is made the working
+ * directory for that one call (every ncmta process is single-threaded).
+ * A working directory that cannot be opened to come back to (a command
+ * run in a directory it may not search) is left alone: the directory is
+ * then named through /proc/self/fd.
+ */
+enum sock_op { SOCK_BIND, SOCK_CONNECT };
+
 static int
 sun_fill(struct sockaddr_un *sun, const char *path)
 {
@@ -552,44 +565,141 @@ sun_fill(struct sockaddr_un *sun, const char *path)
 	return 0;
 }
 
-int
-ipc_listen(const char *path, int mode)
+static int
+sock_call(int s, enum sock_op op, const char *path)
 {
 	struct sockaddr_un sun;
-	mode_t old;
-	int fd;
 
 	if (sun_fill(&sun, path) == -1)
 		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	(void)unlink(path);
-	old = umask(0777 & ~mode);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(path, (mode_t)mode) == -1 || listen(fd, 128) == -1) {
-		umask(old);
-		close(fd);
+	if (op == SOCK_BIND)
+		return bind(s, (struct sockaddr *)&sun, sizeof(sun));
+	return connect(s, (struct sockaddr *)&sun, sizeof(sun));
+}
+
+static int
+sock_at(int s, enum sock_op op, int dirfd, const char *name)
+{
+	char alias[64];
+	int cwd, r, saved;
+
+	if (strchr(name, '/') != NULL) {
+		errno = EINVAL;
 		return -1;
 	}
+	if (dirfd == AT_FDCWD)
+		return sock_call(s, op, name);
+	if ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(alias, sizeof(alias), "/proc/self/fd/%d/", dirfd);
+		if (strlen(alias) + strlen(name) >= sizeof(alias)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		strlcat(alias, name, sizeof(alias));
+		return sock_call(s, op, alias);
+	}
+	if (fchdir(dirfd) == -1) {
+		saved = errno;
+		close(cwd);
+		errno = saved;
+		return -1;
+	}
+	r = sock_call(s, op, name);
+	saved = errno;
+	if (fchdir(cwd) == -1)
+		fatal("cannot return to the working directory");
+	close(cwd);
+	errno = saved;
+	return r;
+}
+
+int
+ipc_listen_at(int dirfd, const char *name, int mode)
+{
+	mode_t old;
+	int fd, r, saved;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	(void)unlinkat(dirfd, name, 0); /* a stale socket of an earlier run */
+	/* the mode comes from the umask as bind() creates the socket: no
+	 * chmod by name afterwards */
+	old = umask(0777 & ~(mode_t)mode);
+	r = sock_at(fd, SOCK_BIND, dirfd, name);
+	saved = errno;
 	umask(old);
+	if (r == -1 || listen(fd, 128) == -1) {
+		saved = r == -1 ? saved : errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
 	return fd;
+}
+
+int
+ipc_connect_at(int dirfd, const char *name)
+{
+	int fd, saved;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (sock_at(fd, SOCK_CONNECT, dirfd, name) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* The directory of path, opened for *at() calls, and its last name. */
+static int
+sock_dir(const char *path, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd;
+
+	if (slash == NULL) {
+		*name = path;
+		return AT_FDCWD;
+	}
+	*name = slash + 1;
+	dir = slash == path ? xstrdup("/")
+	                    : xstrndup(path, (size_t)(slash - path));
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	return fd == -1 ? -2 : fd;
+}
+
+static int
+sock_by_path(const char *path, int listen_mode)
+{
+	const char *name;
+	int dirfd, fd, saved;
+
+	if ((dirfd = sock_dir(path, &name)) == -2)
+		return -1;
+	fd = listen_mode >= 0 ? ipc_listen_at(dirfd, name, listen_mode)
+	                      : ipc_connect_at(dirfd, name);
+	saved = errno;
+	if (dirfd >= 0)
+		close(dirfd);
+	errno = saved;
+	return fd;
+}
+
+int
+ipc_listen(const char *path, int mode)
+{
+	return sock_by_path(path, mode & 0777);
 }
 
 int
 ipc_connect(const char *path)
 {
-	struct sockaddr_un sun;
-	int fd;
-
-	if (sun_fill(&sun, path) == -1)
-		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return sock_by_path(path, -1);
 }
 
 void

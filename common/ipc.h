@@ -111,8 +111,17 @@ int ipc_send_blocking(int fd, struct ipc_buf *); /* frees buf */
 int ipc_recv_blocking(int fd, size_t max, uint32_t *type, uint8_t **payload,
     size_t *len, int timeout_ms);
 
-/* Unix sockets. */
-int ipc_listen(const char *path, int mode); /* unlinks a stale socket */
+/*
+ * Unix sockets, of any path length: each is bound or connected by its
+ * last name, relative to its directory. ipc_listen*() unlinks a stale
+ * socket first and gives the new one mode through the umask at bind
+ * time (nothing is changed by name afterwards). The *_at() forms take a
+ * descriptor on the directory (AT_FDCWD: the working directory) and a
+ * name without '/'.
+ */
+int ipc_listen(const char *path, int mode);
 int ipc_connect(const char *path);
+int ipc_listen_at(int dirfd, const char *name, int mode);
+int ipc_connect_at(int dirfd, const char *name);
 
 #endif

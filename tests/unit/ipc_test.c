@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -786,8 +787,63 @@ test_unix_sockets(void)
 	memset(path, 'x', sizeof(path) - 1);
 	path[sizeof(path) - 1] = '\0';
 	ok(ipc_listen(path, 0600) == -1 && errno == ENAMETOOLONG,
-	    "over-long socket path refused");
+	    "a socket name longer than a socket address holds is refused");
 	rmdir(dir);
+}
+
+/* A queue_directory deeper than a socket address holds (108 bytes). */
+static void
+test_deep_sockets(void)
+{
+	char base[] = "/tmp/ipc_test.XXXXXX", path[512], cwd[512], now[512];
+	char *name = "a-directory-name-of-forty-characters-xxx";
+	struct stat st;
+	int i, lfd, cfd, afd, dfd;
+
+	if (mkdtemp(base) == NULL || getcwd(cwd, sizeof(cwd)) == NULL)
+		abort();
+	strlcpy(path, base, sizeof(path));
+	for (i = 0; i < 5; i++) {
+		strlcat(path, "/", sizeof(path));
+		strlcat(path, name, sizeof(path));
+		if (mkdir(path, 0700) == -1)
+			abort();
+	}
+	strlcat(path, "/sock", sizeof(path));
+	ok(strlen(path) > 200, "socket path of %zu bytes", strlen(path));
+	lfd = ipc_listen(path, 0620);
+	ok(lfd >= 0, "listen on it");
+	ok(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	        (st.st_mode & 0777) == 0620,
+	    "the socket is there, with its mode from the umask");
+	cfd = ipc_connect(path);
+	ok(cfd >= 0, "connect to it");
+	afd = accept(lfd, NULL, NULL);
+	ok(afd >= 0, "and the listener accepts");
+	close(afd);
+	close(cfd);
+	ok(getcwd(now, sizeof(now)) != NULL && strcmp(now, cwd) == 0,
+	    "the working directory is as before");
+
+	*strrchr(path, '/') = '\0';
+	dfd = open(path, O_PATH | O_DIRECTORY);
+	cfd = ipc_connect_at(dfd, "sock");
+	ok(cfd >= 0, "connect by directory descriptor and name");
+	afd = accept(lfd, NULL, NULL);
+	close(afd);
+	close(cfd);
+	ok(ipc_connect_at(dfd, "missing") == -1 && errno == ENOENT,
+	    "a missing socket: ENOENT");
+	ok(ipc_connect_at(dfd, "../sock") == -1 && errno == EINVAL,
+	    "a name with a slash is refused");
+	close(lfd);
+	ok(unlinkat(dfd, "sock", 0) == 0, "socket removed");
+	close(dfd);
+	for (i = 0; i < 5; i++) {
+		rmdir(path);
+		*strrchr(path, '/') = '\0';
+	}
+	rmdir(base);
 }
 
 int
@@ -815,5 +871,6 @@ main(void)
 
 	test_blocking();
 	test_unix_sockets();
+	test_deep_sockets();
 	return done_testing();
 }
