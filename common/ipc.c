@@ -36,6 +36,11 @@ struct ipc_peer {
 	int doomed; /* close once the handler returns */
 	int closing; /* close when the output buffer drains */
 	char *why;
+	size_t max_unsent; /* ipc_peer_set_limits(); 0: no cap */
+	int idle_secs; /* 0: no idle time-out */
+	int read_paused; /* output waits: the next frame is not read yet */
+	struct event *idle_ev;
+	struct event *kill_ev; /* closes a peer over its cap from the loop */
 };
 
 /* ---- encoding ---- */
@@ -260,6 +265,10 @@ peer_free(struct ipc_peer *p)
 	p->on_close = NULL;
 	if (cb != NULL)
 		cb(p, arg);
+	if (p->idle_ev != NULL)
+		event_free(p->idle_ev);
+	if (p->kill_ev != NULL)
+		event_free(p->kill_ev);
 	bufferevent_free(p->bev);
 	free(p->name);
 	free(p->why);
@@ -300,6 +309,52 @@ peer_lookup(struct ipc_peer *p, uint32_t type)
 	return NULL;
 }
 
+/* A frame was handled: the idle time-out starts again. */
+static void
+peer_touch(struct ipc_peer *p)
+{
+	struct timeval tv = {p->idle_secs, 0};
+
+	if (p->idle_ev != NULL && p->idle_secs > 0)
+		evtimer_add(p->idle_ev, &tv);
+}
+
+/* Over its cap outside a handler: the caller may still hold p, so the
+ * loop frees it. Nothing more is read or written meanwhile. */
+static void
+peer_close_soon(struct ipc_peer *p)
+{
+	bufferevent_disable(p->bev, EV_READ | EV_WRITE);
+	p->doomed = 1;
+	if (!p->in_dispatch)
+		event_active(p->kill_ev, EV_TIMEOUT, 1);
+}
+
+static void
+peer_check_unsent(struct ipc_peer *p)
+{
+	size_t n = ipc_peer_pending(p);
+
+	if (p->max_unsent == 0 || n <= p->max_unsent || p->doomed)
+		return;
+	log_warnx("%s: %zu bytes of output unread (at most %zu); closing",
+	    p->name, n, p->max_unsent);
+	peer_close_soon(p);
+}
+
+/* With a cap on unsent output, the next frame is taken only once the
+ * answers to the last one are written: a client that sends without
+ * reading fills its own socket, not our memory. */
+static int
+peer_hold_input(struct ipc_peer *p)
+{
+	if (p->max_unsent == 0 || ipc_peer_pending(p) == 0)
+		return 0;
+	bufferevent_disable(p->bev, EV_READ);
+	p->read_paused = 1;
+	return 1;
+}
+
 /* Run one frame's handler; returns -1 when the peer is gone. */
 static int
 peer_dispatch(
@@ -329,6 +384,7 @@ peer_dispatch(
 			peer_free(p);
 		return -1;
 	}
+	peer_touch(p);
 	return 0;
 }
 
@@ -341,6 +397,8 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	uint32_t len, type;
 
 	while (evbuffer_get_length(in) >= IPC_HDR_LEN) {
+		if (peer_hold_input(p))
+			return;
 		evbuffer_copyout(in, hdr, IPC_HDR_LEN);
 		if (ipc_hdr_parse(hdr, p->max_frame, &len, &type) == -1) {
 			peer_fail(p, "oversized frame");
@@ -362,8 +420,37 @@ peer_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct ipc_peer *p = arg;
 
-	if (p->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (p->closing &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		peer_free(p);
+		return;
+	}
+	if (p->read_paused && !p->doomed && ipc_peer_pending(p) == 0) {
+		p->read_paused = 0;
+		bufferevent_enable(bev, EV_READ);
+		peer_read_cb(
+		    bev, p); /* frames already read wait in the input */
+	}
+}
+
+static void
+peer_idle_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ipc_peer *p = arg;
+
+	(void)fd;
+	(void)ev;
+	log_warnx("%s: no request handled in %ds; closing", p->name,
+	    p->idle_secs);
+	peer_free(p);
+}
+
+static void
+peer_kill_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	peer_free(arg);
 }
 
 static void
@@ -404,10 +491,15 @@ ipc_peer_new(struct event_base *base, int fd, const char *name,
 void
 ipc_peer_send(struct ipc_peer *p, struct ipc_buf *b)
 {
+	if (p->doomed) { /* closing: nothing more goes out */
+		ipc_buf_free(b);
+		return;
+	}
 	ipc_buf_finish(b);
 	if (bufferevent_write(p->bev, b->data, b->len) == -1)
 		log_warnx("%s: cannot queue %zu bytes", p->name, b->len);
 	ipc_buf_free(b);
+	peer_check_unsent(p);
 }
 
 static void
@@ -423,6 +515,10 @@ ipc_peer_send_secret(struct ipc_peer *p, struct ipc_buf *b)
 {
 	struct evbuffer *out = bufferevent_get_output(p->bev);
 
+	if (p->doomed) {
+		ipc_buf_wipe(b);
+		return;
+	}
 	ipc_buf_finish(b);
 	/* bytes past len were never written: wiping len bytes is enough */
 	if (evbuffer_add_reference(
@@ -432,12 +528,32 @@ ipc_peer_send_secret(struct ipc_peer *p, struct ipc_buf *b)
 		return;
 	}
 	memset(b, 0, sizeof(*b)); /* the output buffer owns the data now */
+	peer_check_unsent(p);
 }
 
 size_t
 ipc_peer_pending(struct ipc_peer *p)
 {
 	return evbuffer_get_length(bufferevent_get_output(p->bev));
+}
+
+void
+ipc_peer_set_limits(struct ipc_peer *p, size_t max_unsent, int idle_secs)
+{
+	struct event_base *base = bufferevent_get_base(p->bev);
+
+	p->max_unsent = max_unsent;
+	p->idle_secs = idle_secs;
+	if (p->kill_ev == NULL &&
+	    (p->kill_ev = evtimer_new(base, peer_kill_cb, p)) == NULL)
+		fatalx("evtimer_new");
+	if (idle_secs > 0 && p->idle_ev == NULL &&
+	    (p->idle_ev = evtimer_new(base, peer_idle_cb, p)) == NULL)
+		fatalx("evtimer_new");
+	if (idle_secs > 0)
+		peer_touch(p);
+	else if (p->idle_ev != NULL)
+		evtimer_del(p->idle_ev);
 }
 
 void

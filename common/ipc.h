@@ -95,6 +95,17 @@ const char *ipc_peer_name(struct ipc_peer *);
 int ipc_peer_fd(struct ipc_peer *);
 /* Report a protocol error: logged, peer closed after the handler returns. */
 void ipc_peer_error(struct ipc_peer *, const char *why);
+/*
+ * Bounds for a peer that serves someone who is not trusted to read what
+ * it is sent or to keep talking (a local user on a public socket, a
+ * daemon that may be compromised). max_unsent: once more output than
+ * this waits unread, the peer is closed (logged with its name); and
+ * while any output waits, no further frame is read from it, so its
+ * requests queue in the kernel, not here. idle_secs: the peer is closed
+ * (logged) when no frame of it has been handled for that long. 0 leaves
+ * either bound off.
+ */
+void ipc_peer_set_limits(struct ipc_peer *, size_t max_unsent, int idle_secs);
 /* Close now (runs the close callback) and free. */
 void ipc_peer_close(struct ipc_peer *);
 /* Close once everything queued has been written. */
