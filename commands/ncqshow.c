@@ -2,7 +2,8 @@
  * ncqshow.c - list the mail queue: a mailq-style listing, one JSON object
  * per message with postqueue -j's keys, or a qshape-like summary by state
  * and destination domain. It reads the LMDB queue read-only in a single
- * transaction and never changes it; a user who cannot read the queue gets
+ * transaction and never changes it -- run by root, as mail_owner, never
+ * as root; a user who cannot read the queue gets
  * the same listing from the master over the control socket. Callers other
  * than root and the queue's owner see only the messages they submitted.
  */
@@ -23,6 +24,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
+#include "privdrop.h"
 #include "proto.h"
 #include "queue.h"
 #include "util.h"
@@ -684,6 +686,22 @@ qs_remote(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 	return rc;
 }
 
+/* Root becomes mail_owner to read the queue: the files in db/ are
+ * mail_owner's to replace, and root never opens them. */
+static int
+qs_as_owner(struct qs *s, const struct nc_config *cfg, const char *path,
+    uint64_t *ids, size_t n)
+{
+	char *err;
+
+	if (privdrop_queue_reader(cfg->mail_owner, path, &err) == -1) {
+		fprintf(stderr, "ncqshow: %s\n", err);
+		free(err);
+		return EX_TEMPFAIL;
+	}
+	return qs_direct(s, path, ids, n);
+}
+
 /* Root and the queue's owner read it directly and see every message. */
 static int
 qs_run(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
@@ -694,7 +712,9 @@ qs_run(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 
 	s->all_users =
 	    s->uid == 0 || (stat(path, &st) == 0 && st.st_uid == s->uid);
-	if (access(path, R_OK | X_OK) == -1 && errno == EACCES)
+	if (geteuid() == 0)
+		rc = qs_as_owner(s, cfg, path, ids, n);
+	else if (access(path, R_OK | X_OK) == -1 && errno == EACCES)
 		rc = qs_remote(s, cfg, ids, n);
 	else
 		rc = qs_direct(s, path, ids, n);
