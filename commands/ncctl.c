@@ -317,8 +317,8 @@ check_drop_directory(void)
 static int
 cmd_check(int argc, char **argv)
 {
-	static const char *daemons[] = {
-	    "master", "pickup", "qmgr", "smtp", "resolver", NULL};
+	static const char *daemons[] = {"master", "pickup", "qmgr", "smtp",
+	    "resolver", "bounce", "showq", NULL};
 	int i, problems = 0, print = 0;
 
 	for (i = 1; i < argc; i++) {

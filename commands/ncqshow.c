@@ -3,8 +3,8 @@
  * per message with postqueue -j's keys, or a qshape-like summary by state
  * and destination domain. It reads the LMDB queue read-only in a single
  * transaction and never changes it -- run by root, as mail_owner, never
- * as root; a user who cannot read the queue gets
- * the same listing from the master over the control socket. Callers other
+ * as root. A user who cannot read the queue gets the same listing from
+ * showq (mail_owner, in its chroot) over QDIR/public/showq. Callers other
  * than root and the queue's owner see only the messages they submitted.
  */
 #include <sys/stat.h>
@@ -552,9 +552,9 @@ qs_direct(struct qs *s, const char *path, uint64_t *ids, size_t n)
 	return 0;
 }
 
-/* ---- through the master, for users who cannot read the queue ---- */
+/* ---- through showq, for users who cannot read the queue ---- */
 
-/* Requested IDs the master sent nothing for, up to (not including) upto. */
+/* Requested IDs showq sent nothing for, up to (not including) upto. */
 static void
 remote_missing(const uint64_t *ids, size_t n, size_t *next, uint64_t upto)
 {
@@ -614,8 +614,8 @@ remote_send(int fd, const struct qs *s, const uint64_t *ids, size_t n)
 	for (i = 0; i < n; i++)
 		ipc_add_u64(&b, ids[i]);
 	if (ipc_send_blocking(fd, &b) == -1) {
-		fprintf(stderr, "ncqshow: cannot ask the master: %s\n",
-		    strerror(errno));
+		fprintf(
+		    stderr, "ncqshow: cannot ask showq: %s\n", strerror(errno));
 		exit(EX_TEMPFAIL);
 	}
 }
@@ -641,13 +641,13 @@ remote_reply(struct ipc_msg *im)
 
 /*
  * The queue is not readable to us (a root install, and we are neither
- * root nor its owner): the master reads it and sends each message we may
- * see; the filters and the output are the same as for a direct read.
+ * root nor its owner): showq reads it and sends each message we may see;
+ * the filters and the output are the same as for a direct read.
  */
 static int
 qs_remote(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 {
-	char *path = config_qpath(cfg, "public/control");
+	char *path = config_qpath(cfg, "public/showq");
 	struct ipc_msg im;
 	uint8_t *payload;
 	uint32_t type;
@@ -656,8 +656,9 @@ qs_remote(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 
 	if ((fd = ipc_connect(path)) == -1) {
 		fprintf(stderr,
-		    "ncqshow: the queue is not readable to this user, and the "
-		    "master cannot be reached at %s to list it: %s\n",
+		    "ncqshow: the queue is not readable to this user, and "
+		    "showq, which lists it, cannot be reached at %s: %s "
+		    "(is ncmta running?)\n",
 		    path, strerror(errno));
 		exit(EX_TEMPFAIL);
 	}
@@ -678,7 +679,7 @@ qs_remote(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 	close(fd);
 	if (rc == -1) {
 		fflush(stdout);
-		fprintf(stderr, "ncqshow: the master's listing broke off\n");
+		fprintf(stderr, "ncqshow: the listing from showq broke off\n");
 		return EX_TEMPFAIL;
 	}
 	if (rc == 0)

@@ -148,9 +148,10 @@ master_sockets(void)
 	    master_socket(priv, "private", "qmgr", 0600, 1);
 	master->resolver_listen_fd =
 	    master_socket(priv, "private", "resolver", 0600, 1);
-	/* every local user may list their own mail; control.c checks who
-	 * asks for anything else */
+	/* every local user may ask for the status, and list their own mail
+	 * through showq; control.c checks who asks for anything else */
 	master->control_fd = master_socket(pub, "public", "control", 0666, 0);
+	master->showq_listen_fd = master_socket(pub, "public", "showq", 0666, 0);
 	close(priv);
 	close(pub);
 }

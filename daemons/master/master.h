@@ -28,12 +28,14 @@ enum child_kind {
 	CHILD_SMTP,
 	CHILD_RESOLVER,
 	CHILD_BOUNCE,
+	CHILD_SHOWQ,
 	CHILD_NKINDS
 };
 
 struct child {
 	enum child_kind kind;
-	const char *name; /* "qmgr", "pickup", "smtp", "resolver", "bounce" */
+	const char *name; /* "qmgr", "pickup", "smtp", "resolver", "bounce",
+	                     "showq" */
 	int slot;
 	pid_t pid; /* 0 when not running */
 	time_t started;
@@ -46,7 +48,7 @@ struct child {
 	unsigned answered; /* CHILD_STATUS received since it started */
 };
 
-/* An ncctl or ncqshow connection; while waiting it is on master->waits
+/* An ncctl connection; while waiting it is on master->waits
  * until the resolver answers (or CONTROL_WAIT_MS pass), or qmgr has done
  * a queue administration request (or ADMIN_WAIT_MS pass). */
 #define CONTROL_WAIT_MS 1000
@@ -72,6 +74,8 @@ struct master {
 	int as_root;
 	int qmgr_listen_fd;
 	int resolver_listen_fd;
+	int showq_listen_fd; /* public/showq, for users who cannot read the
+	                        queue */
 	int control_fd;
 	int pid_fd;
 	int stopping;
