@@ -164,6 +164,9 @@ child_spawn(struct child *c)
 	c->asked = c->answered = 0;
 	c->ctl = ipc_peer_new(
 	    master->base, sp[0], c->name, child_table, 0, child_ctl_closed, c);
+	/* a daemon that stops reading (compromised, or hung) cannot make
+	 * root buffer answers without end */
+	ipc_peer_set_limits(c->ctl, CHILD_MAX_UNSENT, 0);
 	log_debug("started %s as pid %d", c->name, (int)pid);
 }
 

@@ -5,6 +5,8 @@
  * mail_owner may do everything, anyone else may ask for the status.
  * Each request gets one M_REPLY {code, text}. Queue listings are not
  * served here but by showq, as mail_owner: root never reads the queue.
+ * Every connection is bounded (unread output, idle time); ordinary users
+ * also in number, per uid and in all.
  */
 #include <sys/socket.h>
 
@@ -22,8 +24,11 @@
 #include "routes.h"
 #include "util.h"
 
-/* Bounds that keep one caller from tying up the master. */
-#define CONTROL_MAX_CLIENTS 64 /* unprivileged connections at once */
+/* Bounds that keep one caller from tying up the master (ncctl(8)). */
+#define CONTROL_MAX_PER_UID 8 /* connections of one ordinary user */
+#define CONTROL_MAX_CLIENTS 256 /* ordinary users' connections in all */
+#define CONTROL_IDLE_TIMEOUT 15 /* seconds without a request: closed */
+#define CONTROL_MAX_UNSENT (256 * 1024) /* unread replies: closed */
 #define ADMIN_MAX_IDS 16384 /* queue IDs in one administration request */
 
 void master_begin_stop(void);
@@ -434,9 +439,48 @@ control_client_closed(struct ipc_peer *p, void *arg)
 	if (cl->waiting)
 		TAILQ_REMOVE(&master->waits, cl, wait);
 	TAILQ_REMOVE(&master->clients, cl, entry);
-	master->nclients--;
+	if (!cl->privileged)
+		master->nclients--;
 	event_free(cl->timer);
 	free(cl);
+}
+
+static int
+control_clients_of(uid_t uid)
+{
+	struct control_client *cl;
+	int n = 0;
+
+	TAILQ_FOREACH(cl, &master->clients, entry)
+	{
+		n += cl->uid == uid;
+	}
+	return n;
+}
+
+/* Ordinary users: at most CONTROL_MAX_PER_UID connections each, so one
+ * cannot lock out the others, and CONTROL_MAX_CLIENTS in all. Root and
+ * mail_owner are never refused. */
+static int
+control_admit(uid_t uid, int privileged)
+{
+	int mine;
+
+	if (privileged)
+		return 1;
+	if ((mine = control_clients_of(uid)) >= CONTROL_MAX_PER_UID) {
+		log_warnx("control: refused uid %d: %d connections open "
+		          "(at most %d per user)",
+		    (int)uid, mine, CONTROL_MAX_PER_UID);
+		return 0;
+	}
+	if (master->nclients >= CONTROL_MAX_CLIENTS) {
+		log_warnx("control: refused uid %d: %d connections of "
+		          "ordinary users open (at most %d)",
+		    (int)uid, master->nclients, CONTROL_MAX_CLIENTS);
+		return 0;
+	}
+	return 1;
 }
 
 /* Every local user may connect; the uid decides what they may ask. */
@@ -446,6 +490,7 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 	struct control_client *cl;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	char name[64];
 	int s, privileged;
 
 	(void)ev;
@@ -458,9 +503,7 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	privileged = cred.uid == 0 || cred.uid == master->uid;
-	if (!privileged && master->nclients >= CONTROL_MAX_CLIENTS) {
-		log_warnx("control: refused uid %d: %d connections open",
-		    (int)cred.uid, master->nclients);
+	if (!control_admit(cred.uid, privileged)) {
 		close(s);
 		return;
 	}
@@ -469,9 +512,13 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 	cl->privileged = privileged;
 	cl->timer = evtimer_new(master->base, control_wait_expired, cl);
 	TAILQ_INSERT_TAIL(&master->clients, cl, entry);
-	master->nclients++;
-	cl->peer = ipc_peer_new(master->base, s, "control client",
-	    control_table, 0, control_client_closed, cl);
+	if (!privileged)
+		master->nclients++;
+	/* the uid is in every log line about this connection */
+	snprintf(name, sizeof(name), "control client uid %d", (int)cred.uid);
+	cl->peer = ipc_peer_new(
+	    master->base, s, name, control_table, 0, control_client_closed, cl);
+	ipc_peer_set_limits(cl->peer, CONTROL_MAX_UNSENT, CONTROL_IDLE_TIMEOUT);
 }
 
 void

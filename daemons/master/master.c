@@ -151,7 +151,8 @@ master_sockets(void)
 	/* every local user may ask for the status, and list their own mail
 	 * through showq; control.c checks who asks for anything else */
 	master->control_fd = master_socket(pub, "public", "control", 0666, 0);
-	master->showq_listen_fd = master_socket(pub, "public", "showq", 0666, 0);
+	master->showq_listen_fd =
+	    master_socket(pub, "public", "showq", 0666, 0);
 	close(priv);
 	close(pub);
 }

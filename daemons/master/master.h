@@ -21,6 +21,7 @@
 #define RESTART_MAX_DELAY 60 /* seconds */
 #define RESTART_HEALTHY 60 /* a child alive this long resets its back-off */
 #define STOP_GRACE 20 /* seconds before stragglers are killed */
+#define CHILD_MAX_UNSENT (8 * 1024 * 1024) /* unread output to one daemon */
 
 enum child_kind {
 	CHILD_QMGR,
@@ -85,7 +86,7 @@ struct master {
 	struct event *stop_timer;
 	TAILQ_HEAD(, control_client) waits;
 	TAILQ_HEAD(, control_client) clients; /* every control connection */
-	int nclients;
+	int nclients; /* control connections of ordinary users */
 	uint64_t admin_seq; /* last M_CTL_ADMIN request number */
 	struct secrets secrets; /* smart-host credentials (secrets.c) */
 };
