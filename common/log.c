@@ -63,8 +63,11 @@ log_open_file(const char *target)
 	fd = open(target,
 	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
 	    0644);
-	if (fd == -1)
+	if (fd == -1) {
+		if (errno == ENXIO) /* a FIFO without a reader, a socket */
+			errno = EINVAL;
 		return -1;
+	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		errno = EINVAL;
