@@ -252,11 +252,12 @@ queue_file_problem(const struct nc_config *cfg, const char *rel, uid_t uid)
 	char *path = config_qpath(cfg, rel), *why = NULL, b1[64], b2[64];
 	struct stat st;
 
+	/* absent, or out of a non-root caller's reach: nothing to say */
 	if (lstat(path, &st) == -1) {
-		if (errno != ENOENT)
-			xasprintf(&why, "queue_directory/%s (%s): %s", rel,
-			    path, strerror(errno));
-	} else if (!S_ISREG(st.st_mode))
+		free(path);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode))
 		xasprintf(&why,
 		    "queue_directory/%s (%s): %s, should be a regular file "
 		    "owned by %s",
