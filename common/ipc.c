@@ -440,8 +440,8 @@ peer_idle_cb(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	log_warnx("%s: no request handled in %ds; closing", p->name,
-	    p->idle_secs);
+	log_warnx(
+	    "%s: no request handled in %ds; closing", p->name, p->idle_secs);
 	peer_free(p);
 }
 
