@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "privdrop.h"
+#include "qlayout.h"
 #include "queue.h"
 #include "util.h"
 
@@ -296,6 +299,27 @@ fill_args(struct fill *f, int argc, char **argv)
 	}
 }
 
+/* Root fills the queue as mail_owner: the tree made as the master makes
+ * it, the LMDB files created by mail_owner (the master refuses to start
+ * on queue files that are not mail_owner's, and root never opens them). */
+static void
+fill_as_owner(struct fill *f, const char *dbdir)
+{
+	struct passwd *pw;
+	char *err = NULL;
+
+	if ((pw = getpwnam(f->cfg.mail_owner)) == NULL) {
+		fprintf(stderr, "fill: mail_owner %s is not a user\n",
+		    f->cfg.mail_owner);
+		exit(78);
+	}
+	if (qlayout_create(&f->cfg, pw->pw_uid, pw->pw_gid, 1, &err) == -1 ||
+	    privdrop_queue_reader(f->cfg.mail_owner, dbdir, &err) != 0) {
+		fprintf(stderr, "fill: %s\n", err ? err : "no queue directory");
+		exit(1);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -313,6 +337,8 @@ main(int argc, char **argv)
 	fill_args(&f, argc, argv);
 	f.now = time(NULL);
 	path = config_qpath(&f.cfg, "db");
+	if (geteuid() == 0)
+		fill_as_owner(&f, path);
 	if ((rc = queue_open(&f.q, path, f.cfg.queue_map_size, 0)) != 0) {
 		fprintf(stderr, "fill: cannot open the queue in %s: %s\n", path,
 		    queue_strerror(rc));

@@ -3,7 +3,7 @@
  * check, show, and queue administration (flush, hold, release, delete,
  * requeue). It talks to the master over QDIR/public/control, which
  * checks the caller's uid, and reads the queue directly (read-only) for
- * counts and show.
+ * counts and show -- run by root, as mail_owner, never as root.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -23,6 +23,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
+#include "privdrop.h"
 #include "proto.h"
 #include "qlayout.h"
 #include "queue.h"
@@ -94,7 +95,7 @@ master_pid(void)
 	pid_t pid = 0;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	free(path);
 	if (fd == -1)
 		return 0;
@@ -316,8 +317,8 @@ check_drop_directory(void)
 static int
 cmd_check(int argc, char **argv)
 {
-	static const char *daemons[] = {
-	    "master", "pickup", "qmgr", "smtp", "resolver", NULL};
+	static const char *daemons[] = {"master", "pickup", "qmgr", "smtp",
+	    "resolver", "bounce", "showq", NULL};
 	int i, problems = 0, print = 0;
 
 	for (i = 1; i < argc; i++) {
@@ -448,6 +449,23 @@ count_cb(const struct q_msg *m, void *arg)
 	return 0;
 }
 
+/*
+ * Root reads the queue as mail_owner (the files in db/ are mail_owner's
+ * to replace; root never opens them): from here on this process is
+ * mail_owner for good. 0, or -1 once the reason is printed.
+ */
+static int
+queue_reader(const char *path, FILE *fp, const char *prefix)
+{
+	char *err;
+
+	if (privdrop_queue_reader(ctl.cfg.mail_owner, path, &err) != -1)
+		return 0;
+	fprintf(fp, "%s%s\n", prefix, err);
+	free(err);
+	return -1;
+}
+
 static void
 print_queue_counts(void)
 {
@@ -457,6 +475,10 @@ print_queue_counts(void)
 	char *path = config_qpath(&ctl.cfg, "db");
 	int i;
 
+	if (queue_reader(path, stdout, "queue: not read: ") == -1) {
+		free(path);
+		return;
+	}
 	if (access(path, R_OK | X_OK) == -1 && errno == EACCES) {
 		printf("queue: not readable by uid %d (ncqshow lists your "
 		       "own messages)\n",
@@ -703,6 +725,10 @@ cmd_show(int argc, char **argv)
 	}
 	need_config();
 	path = config_qpath(&ctl.cfg, "db");
+	if (queue_reader(path, stderr, "ncctl: ") == -1) {
+		free(path);
+		return 1;
+	}
 	rc = queue_open(&q, path, 0, 1);
 	free(path);
 	if (rc == 0 && (rc = queue_txn_begin(q, &t, 1)) == 0) {

@@ -2,8 +2,9 @@
  * ncqshow.c - list the mail queue: a mailq-style listing, one JSON object
  * per message with postqueue -j's keys, or a qshape-like summary by state
  * and destination domain. It reads the LMDB queue read-only in a single
- * transaction and never changes it; a user who cannot read the queue gets
- * the same listing from the master over the control socket. Callers other
+ * transaction and never changes it -- run by root, as mail_owner, never
+ * as root. A user who cannot read the queue gets the same listing from
+ * showq (mail_owner, in its chroot) over QDIR/public/showq. Callers other
  * than root and the queue's owner see only the messages they submitted.
  */
 #include <sys/stat.h>
@@ -23,6 +24,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
+#include "privdrop.h"
 #include "proto.h"
 #include "queue.h"
 #include "util.h"
@@ -550,9 +552,9 @@ qs_direct(struct qs *s, const char *path, uint64_t *ids, size_t n)
 	return 0;
 }
 
-/* ---- through the master, for users who cannot read the queue ---- */
+/* ---- through showq, for users who cannot read the queue ---- */
 
-/* Requested IDs the master sent nothing for, up to (not including) upto. */
+/* Requested IDs showq sent nothing for, up to (not including) upto. */
 static void
 remote_missing(const uint64_t *ids, size_t n, size_t *next, uint64_t upto)
 {
@@ -612,8 +614,8 @@ remote_send(int fd, const struct qs *s, const uint64_t *ids, size_t n)
 	for (i = 0; i < n; i++)
 		ipc_add_u64(&b, ids[i]);
 	if (ipc_send_blocking(fd, &b) == -1) {
-		fprintf(stderr, "ncqshow: cannot ask the master: %s\n",
-		    strerror(errno));
+		fprintf(
+		    stderr, "ncqshow: cannot ask showq: %s\n", strerror(errno));
 		exit(EX_TEMPFAIL);
 	}
 }
@@ -639,13 +641,13 @@ remote_reply(struct ipc_msg *im)
 
 /*
  * The queue is not readable to us (a root install, and we are neither
- * root nor its owner): the master reads it and sends each message we may
- * see; the filters and the output are the same as for a direct read.
+ * root nor its owner): showq reads it and sends each message we may see;
+ * the filters and the output are the same as for a direct read.
  */
 static int
 qs_remote(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 {
-	char *path = config_qpath(cfg, "public/control");
+	char *path = config_qpath(cfg, "public/showq");
 	struct ipc_msg im;
 	uint8_t *payload;
 	uint32_t type;
@@ -654,8 +656,9 @@ qs_remote(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 
 	if ((fd = ipc_connect(path)) == -1) {
 		fprintf(stderr,
-		    "ncqshow: the queue is not readable to this user, and the "
-		    "master cannot be reached at %s to list it: %s\n",
+		    "ncqshow: the queue is not readable to this user, and "
+		    "showq, which lists it, cannot be reached at %s: %s "
+		    "(is ncmta running?)\n",
 		    path, strerror(errno));
 		exit(EX_TEMPFAIL);
 	}
@@ -676,12 +679,28 @@ qs_remote(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 	close(fd);
 	if (rc == -1) {
 		fflush(stdout);
-		fprintf(stderr, "ncqshow: the master's listing broke off\n");
+		fprintf(stderr, "ncqshow: the listing from showq broke off\n");
 		return EX_TEMPFAIL;
 	}
 	if (rc == 0)
 		remote_missing(ids, n, &next, UINT64_MAX);
 	return rc;
+}
+
+/* Root becomes mail_owner to read the queue: the files in db/ are
+ * mail_owner's to replace, and root never opens them. */
+static int
+qs_as_owner(struct qs *s, const struct nc_config *cfg, const char *path,
+    uint64_t *ids, size_t n)
+{
+	char *err;
+
+	if (privdrop_queue_reader(cfg->mail_owner, path, &err) == -1) {
+		fprintf(stderr, "ncqshow: %s\n", err);
+		free(err);
+		return EX_TEMPFAIL;
+	}
+	return qs_direct(s, path, ids, n);
 }
 
 /* Root and the queue's owner read it directly and see every message. */
@@ -694,7 +713,9 @@ qs_run(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 
 	s->all_users =
 	    s->uid == 0 || (stat(path, &st) == 0 && st.st_uid == s->uid);
-	if (access(path, R_OK | X_OK) == -1 && errno == EACCES)
+	if (geteuid() == 0)
+		rc = qs_as_owner(s, cfg, path, ids, n);
+	else if (access(path, R_OK | X_OK) == -1 && errno == EACCES)
 		rc = qs_remote(s, cfg, ids, n);
 	else
 		rc = qs_direct(s, path, ids, n);

@@ -17,6 +17,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "privdrop.h"
 #include "proto.h"
 #include "util.h"
 
@@ -126,6 +127,17 @@ daemon_connect_qmgr(const struct nc_config *cfg)
 		fatal("cannot connect to %s", path);
 	free(path);
 	return fd;
+}
+
+char *
+daemon_qpath(const struct nc_config *cfg, const char *rel)
+{
+	char *p;
+
+	if (!privdrop_chrooted())
+		return config_qpath(cfg, rel);
+	xasprintf(&p, "/%s", rel);
+	return p;
 }
 
 int

@@ -34,6 +34,10 @@ struct ipc_peer *daemon_master_peer(
  */
 int daemon_reload_config(struct ipc_msg *, struct nc_config *fresh);
 
+/* QDIR/rel as a daemon that privdrop()ed into queue_directory sees it:
+ * "/rel" inside that chroot, the whole path otherwise (not root). */
+char *daemon_qpath(const struct nc_config *, const char *rel);
+
 /* Connect to QDIR/private/qmgr, waiting up to 10 s for it; fatal after. */
 int daemon_connect_qmgr(const struct nc_config *);
 

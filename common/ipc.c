@@ -10,7 +10,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,6 +36,11 @@ struct ipc_peer {
 	int doomed; /* close once the handler returns */
 	int closing; /* close when the output buffer drains */
 	char *why;
+	size_t max_unsent; /* ipc_peer_set_limits(); 0: no cap */
+	int idle_secs; /* 0: no idle time-out */
+	int read_paused; /* output waits: the next frame is not read yet */
+	struct event *idle_ev;
+	struct event *kill_ev; /* closes a peer over its cap from the loop */
 };
 
 /* ---- encoding ---- */
@@ -258,6 +265,10 @@ peer_free(struct ipc_peer *p)
 	p->on_close = NULL;
 	if (cb != NULL)
 		cb(p, arg);
+	if (p->idle_ev != NULL)
+		event_free(p->idle_ev);
+	if (p->kill_ev != NULL)
+		event_free(p->kill_ev);
 	bufferevent_free(p->bev);
 	free(p->name);
 	free(p->why);
@@ -298,6 +309,52 @@ peer_lookup(struct ipc_peer *p, uint32_t type)
 	return NULL;
 }
 
+/* A frame was handled: the idle time-out starts again. */
+static void
+peer_touch(struct ipc_peer *p)
+{
+	struct timeval tv = {p->idle_secs, 0};
+
+	if (p->idle_ev != NULL && p->idle_secs > 0)
+		evtimer_add(p->idle_ev, &tv);
+}
+
+/* Over its cap outside a handler: the caller may still hold p, so the
+ * loop frees it. Nothing more is read or written meanwhile. */
+static void
+peer_close_soon(struct ipc_peer *p)
+{
+	bufferevent_disable(p->bev, EV_READ | EV_WRITE);
+	p->doomed = 1;
+	if (!p->in_dispatch)
+		event_active(p->kill_ev, EV_TIMEOUT, 1);
+}
+
+static void
+peer_check_unsent(struct ipc_peer *p)
+{
+	size_t n = ipc_peer_pending(p);
+
+	if (p->max_unsent == 0 || n <= p->max_unsent || p->doomed)
+		return;
+	log_warnx("%s: %zu bytes of output unread (at most %zu); closing",
+	    p->name, n, p->max_unsent);
+	peer_close_soon(p);
+}
+
+/* With a cap on unsent output, the next frame is taken only once the
+ * answers to the last one are written: a client that sends without
+ * reading fills its own socket, not our memory. */
+static int
+peer_hold_input(struct ipc_peer *p)
+{
+	if (p->max_unsent == 0 || ipc_peer_pending(p) == 0)
+		return 0;
+	bufferevent_disable(p->bev, EV_READ);
+	p->read_paused = 1;
+	return 1;
+}
+
 /* Run one frame's handler; returns -1 when the peer is gone. */
 static int
 peer_dispatch(
@@ -327,6 +384,7 @@ peer_dispatch(
 			peer_free(p);
 		return -1;
 	}
+	peer_touch(p);
 	return 0;
 }
 
@@ -339,6 +397,8 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	uint32_t len, type;
 
 	while (evbuffer_get_length(in) >= IPC_HDR_LEN) {
+		if (peer_hold_input(p))
+			return;
 		evbuffer_copyout(in, hdr, IPC_HDR_LEN);
 		if (ipc_hdr_parse(hdr, p->max_frame, &len, &type) == -1) {
 			peer_fail(p, "oversized frame");
@@ -360,8 +420,37 @@ peer_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct ipc_peer *p = arg;
 
-	if (p->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (p->closing &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		peer_free(p);
+		return;
+	}
+	if (p->read_paused && !p->doomed && ipc_peer_pending(p) == 0) {
+		p->read_paused = 0;
+		bufferevent_enable(bev, EV_READ);
+		peer_read_cb(
+		    bev, p); /* frames already read wait in the input */
+	}
+}
+
+static void
+peer_idle_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ipc_peer *p = arg;
+
+	(void)fd;
+	(void)ev;
+	log_warnx(
+	    "%s: no request handled in %ds; closing", p->name, p->idle_secs);
+	peer_free(p);
+}
+
+static void
+peer_kill_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	peer_free(arg);
 }
 
 static void
@@ -402,10 +491,15 @@ ipc_peer_new(struct event_base *base, int fd, const char *name,
 void
 ipc_peer_send(struct ipc_peer *p, struct ipc_buf *b)
 {
+	if (p->doomed) { /* closing: nothing more goes out */
+		ipc_buf_free(b);
+		return;
+	}
 	ipc_buf_finish(b);
 	if (bufferevent_write(p->bev, b->data, b->len) == -1)
 		log_warnx("%s: cannot queue %zu bytes", p->name, b->len);
 	ipc_buf_free(b);
+	peer_check_unsent(p);
 }
 
 static void
@@ -421,6 +515,10 @@ ipc_peer_send_secret(struct ipc_peer *p, struct ipc_buf *b)
 {
 	struct evbuffer *out = bufferevent_get_output(p->bev);
 
+	if (p->doomed) {
+		ipc_buf_wipe(b);
+		return;
+	}
 	ipc_buf_finish(b);
 	/* bytes past len were never written: wiping len bytes is enough */
 	if (evbuffer_add_reference(
@@ -430,12 +528,32 @@ ipc_peer_send_secret(struct ipc_peer *p, struct ipc_buf *b)
 		return;
 	}
 	memset(b, 0, sizeof(*b)); /* the output buffer owns the data now */
+	peer_check_unsent(p);
 }
 
 size_t
 ipc_peer_pending(struct ipc_peer *p)
 {
 	return evbuffer_get_length(bufferevent_get_output(p->bev));
+}
+
+void
+ipc_peer_set_limits(struct ipc_peer *p, size_t max_unsent, int idle_secs)
+{
+	struct event_base *base = bufferevent_get_base(p->bev);
+
+	p->max_unsent = max_unsent;
+	p->idle_secs = idle_secs;
+	if (p->kill_ev == NULL &&
+	    (p->kill_ev = evtimer_new(base, peer_kill_cb, p)) == NULL)
+		fatalx("evtimer_new");
+	if (idle_secs > 0 && p->idle_ev == NULL &&
+	    (p->idle_ev = evtimer_new(base, peer_idle_cb, p)) == NULL)
+		fatalx("evtimer_new");
+	if (idle_secs > 0)
+		peer_touch(p);
+	else if (p->idle_ev != NULL)
+		evtimer_del(p->idle_ev);
 }
 
 void
@@ -539,6 +657,17 @@ ipc_recv_blocking(int fd, size_t max, uint32_t *type, uint8_t **payload,
 
 /* ---- sockets ---- */
 
+/*
+ * A socket address holds at most 107 bytes of path, and queue_directory
+ * may be longer: every socket is bound and connected by its name alone,
+ * relative to a descriptor on its directory, which is made the working
+ * directory for that one call (every ncmta process is single-threaded).
+ * A working directory that cannot be opened to come back to (a command
+ * run in a directory it may not search) is left alone: the directory is
+ * then named through /proc/self/fd.
+ */
+enum sock_op { SOCK_BIND, SOCK_CONNECT };
+
 static int
 sun_fill(struct sockaddr_un *sun, const char *path)
 {
@@ -552,44 +681,141 @@ sun_fill(struct sockaddr_un *sun, const char *path)
 	return 0;
 }
 
-int
-ipc_listen(const char *path, int mode)
+static int
+sock_call(int s, enum sock_op op, const char *path)
 {
 	struct sockaddr_un sun;
-	mode_t old;
-	int fd;
 
 	if (sun_fill(&sun, path) == -1)
 		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	(void)unlink(path);
-	old = umask(0777 & ~mode);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    chmod(path, (mode_t)mode) == -1 || listen(fd, 128) == -1) {
-		umask(old);
-		close(fd);
+	if (op == SOCK_BIND)
+		return bind(s, (struct sockaddr *)&sun, sizeof(sun));
+	return connect(s, (struct sockaddr *)&sun, sizeof(sun));
+}
+
+static int
+sock_at(int s, enum sock_op op, int dirfd, const char *name)
+{
+	char alias[64];
+	int cwd, r, saved;
+
+	if (strchr(name, '/') != NULL) {
+		errno = EINVAL;
 		return -1;
 	}
+	if (dirfd == AT_FDCWD)
+		return sock_call(s, op, name);
+	if ((cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		snprintf(alias, sizeof(alias), "/proc/self/fd/%d/", dirfd);
+		if (strlen(alias) + strlen(name) >= sizeof(alias)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		strlcat(alias, name, sizeof(alias));
+		return sock_call(s, op, alias);
+	}
+	if (fchdir(dirfd) == -1) {
+		saved = errno;
+		close(cwd);
+		errno = saved;
+		return -1;
+	}
+	r = sock_call(s, op, name);
+	saved = errno;
+	if (fchdir(cwd) == -1)
+		fatal("cannot return to the working directory");
+	close(cwd);
+	errno = saved;
+	return r;
+}
+
+int
+ipc_listen_at(int dirfd, const char *name, int mode)
+{
+	mode_t old;
+	int fd, r, saved;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	(void)unlinkat(dirfd, name, 0); /* a stale socket of an earlier run */
+	/* the mode comes from the umask as bind() creates the socket: no
+	 * chmod by name afterwards */
+	old = umask(0777 & ~(mode_t)mode);
+	r = sock_at(fd, SOCK_BIND, dirfd, name);
+	saved = errno;
 	umask(old);
+	if (r == -1 || listen(fd, 128) == -1) {
+		saved = r == -1 ? saved : errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
 	return fd;
+}
+
+int
+ipc_connect_at(int dirfd, const char *name)
+{
+	int fd, saved;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (sock_at(fd, SOCK_CONNECT, dirfd, name) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* The directory of path, opened for *at() calls, and its last name. */
+static int
+sock_dir(const char *path, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd;
+
+	if (slash == NULL) {
+		*name = path;
+		return AT_FDCWD;
+	}
+	*name = slash + 1;
+	dir = slash == path ? xstrdup("/")
+	                    : xstrndup(path, (size_t)(slash - path));
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	return fd == -1 ? -2 : fd;
+}
+
+static int
+sock_by_path(const char *path, int listen_mode)
+{
+	const char *name;
+	int dirfd, fd, saved;
+
+	if ((dirfd = sock_dir(path, &name)) == -2)
+		return -1;
+	fd = listen_mode >= 0 ? ipc_listen_at(dirfd, name, listen_mode)
+	                      : ipc_connect_at(dirfd, name);
+	saved = errno;
+	if (dirfd >= 0)
+		close(dirfd);
+	errno = saved;
+	return fd;
+}
+
+int
+ipc_listen(const char *path, int mode)
+{
+	return sock_by_path(path, mode & 0777);
 }
 
 int
 ipc_connect(const char *path)
 {
-	struct sockaddr_un sun;
-	int fd;
-
-	if (sun_fill(&sun, path) == -1)
-		return -1;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return sock_by_path(path, -1);
 }
 
 void

@@ -95,6 +95,17 @@ const char *ipc_peer_name(struct ipc_peer *);
 int ipc_peer_fd(struct ipc_peer *);
 /* Report a protocol error: logged, peer closed after the handler returns. */
 void ipc_peer_error(struct ipc_peer *, const char *why);
+/*
+ * Bounds for a peer that serves someone who is not trusted to read what
+ * it is sent or to keep talking (a local user on a public socket, a
+ * daemon that may be compromised). max_unsent: once more output than
+ * this waits unread, the peer is closed (logged with its name); and
+ * while any output waits, no further frame is read from it, so its
+ * requests queue in the kernel, not here. idle_secs: the peer is closed
+ * (logged) when no frame of it has been handled for that long. 0 leaves
+ * either bound off.
+ */
+void ipc_peer_set_limits(struct ipc_peer *, size_t max_unsent, int idle_secs);
 /* Close now (runs the close callback) and free. */
 void ipc_peer_close(struct ipc_peer *);
 /* Close once everything queued has been written. */
@@ -111,8 +122,17 @@ int ipc_send_blocking(int fd, struct ipc_buf *); /* frees buf */
 int ipc_recv_blocking(int fd, size_t max, uint32_t *type, uint8_t **payload,
     size_t *len, int timeout_ms);
 
-/* Unix sockets. */
-int ipc_listen(const char *path, int mode); /* unlinks a stale socket */
+/*
+ * Unix sockets, of any path length: each is bound or connected by its
+ * last name, relative to its directory. ipc_listen*() unlinks a stale
+ * socket first and gives the new one mode through the umask at bind
+ * time (nothing is changed by name afterwards). The *_at() forms take a
+ * descriptor on the directory (AT_FDCWD: the working directory) and a
+ * name without '/'.
+ */
+int ipc_listen(const char *path, int mode);
 int ipc_connect(const char *path);
+int ipc_listen_at(int dirfd, const char *name, int mode);
+int ipc_connect_at(int dirfd, const char *name);
 
 #endif

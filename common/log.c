@@ -4,6 +4,8 @@
  * several processes never interleave). Delivery outcomes go through
  * log_delivery() so they always have Postfix's field order.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -47,6 +49,34 @@ log_facility(const char *name)
 	return -1;
 }
 
+/*
+ * The daemons open the log as root, before they drop privileges: never
+ * through a symbolic link, and only a regular file (not a FIFO or a
+ * device, which O_NONBLOCK also keeps from blocking the open).
+ */
+static int
+log_open_file(const char *target)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(target,
+	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+	    0644);
+	if (fd == -1) {
+		if (errno == ENXIO) /* a FIFO without a reader, a socket */
+			errno = EINVAL;
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	(void)fcntl(fd, F_SETFL, O_APPEND);
+	return fd;
+}
+
 int
 log_init(const char *name, const char *target, const char *facility)
 {
@@ -71,9 +101,7 @@ log_init(const char *name, const char *target, const char *facility)
 		lg.kind = LOG_TO_SYSLOG;
 		openlog(lg.ident, LOG_PID | LOG_NDELAY, fac);
 	} else {
-		fd = open(
-		    target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (fd == -1) {
+		if ((fd = log_open_file(target)) == -1) {
 			lg.kind = LOG_TO_STDERR;
 			lg.fd = 2;
 			return -1;

@@ -14,6 +14,8 @@
  * target: "syslog", "stderr", or an absolute file name. facility: syslog
  * facility name ("mail", "local0", ...). name: the daemon ("qmgr"), logged
  * as "ncmta/qmgr". Safe to call again (reload); the old file is closed.
+ * A file is never opened through a symbolic link (-1, errno ELOOP) and
+ * must be a regular file (-1, errno EINVAL); on -1 logging goes to stderr.
  */
 int log_init(const char *name, const char *target, const char *facility);
 void log_set_verbose(int);

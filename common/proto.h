@@ -76,11 +76,11 @@ enum nc_msgtype {
 	M_REQ_RESOLVER_FLUSH, /* (empty) empty the resolver's cache */
 	M_REQ_ADMIN, /* u32 op (ADMIN_*), u32 select (SEL_*), str domain,
 			u32 n, n x u64 qid: hold/release/delete/requeue/flush */
+	/* ncqshow -> showq (public/showq), for callers that cannot read
+	   the queue; answered by M_LIST_ITEM frames then one M_REPLY */
 	M_REQ_LIST, /* u32 flags (LIST_F_*), str state, str domain,
-		       str sender, u32 n, n x u64 qid: ncqshow for callers
-		       that cannot read the queue; answered by M_LIST_ITEM
-		       frames then one M_REPLY */
-	/* master -> control client */
+		       str sender, u32 n, n x u64 qid */
+	/* master -> control client, showq -> ncqshow */
 	M_REPLY = 120, /* u32 code (0 ok), str text */
 	M_LIST_ITEM, /* u64 qid, data: the message record (q_msg_encode) */
 

@@ -1,10 +1,13 @@
 /*
  * qlayout.c - one table of the queue directory tree, used both to create
  * it (master) and to check it (ncctl check), so the two cannot disagree.
+ * Directories are created and fixed through descriptors opened
+ * O_NOFOLLOW: root never changes an owner or mode by name.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +17,16 @@
 #include "util.h"
 
 /* maildrop is writable by every local user (ncsendmail) but listable only
- * by mail_owner; the sticky bit keeps users from removing others' files. */
+ * by mail_owner; the sticky bit keeps users from removing others' files.
+ * private/ and public/ hold the sockets the master binds: root's, so
+ * nobody else can swap a socket for a link between bind and chown;
+ * mail_owner's daemons only need to pass through private/. */
 static const struct {
 	const char *name;
 	mode_t mode;
 	int owned; /* by mail_owner, else by root */
 } qdirs[] = {{"", 0755, 0}, {"db", 0700, 1}, {"maildrop", 01733, 1},
-    {"private", 0700, 1}, {"public", 0755, 0}, {"pid", 0755, 0},
+    {"private", 0711, 0}, {"public", 0755, 0}, {"pid", 0755, 0},
     {"flags", 0755, 1}, {"corrupt", 0700, 1}, {"empty", 0555, 0}, {NULL, 0, 0}};
 
 /* Queue files the daemons open as mail_owner. */
@@ -41,25 +47,122 @@ sys_failed(char **err, const char *call, const char *path)
 	return -1;
 }
 
+/* name in dirfd, made if missing (*made), opened without following it. */
 static int
-make_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, int chown_it,
-    char **err)
+dir_open_at(int dirfd, const char *name, const char *path, mode_t mode,
+    int *made, char **err)
 {
 	struct stat st;
+	int fd;
 
-	if (mkdir(path, mode) == -1 && errno != EEXIST)
+	*made = mkdirat(dirfd, name, mode) == 0;
+	if (!*made && errno != EEXIST)
 		return sys_failed(err, "mkdir", path);
-	if (stat(path, &st) == -1)
-		return sys_failed(err, "stat", path);
-	if (!S_ISDIR(st.st_mode)) {
-		xasprintf(err, "%s is not a directory", path);
+	fd = openat(
+	    dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd != -1)
+		return fd;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISDIR(st.st_mode)) {
+		xasprintf(err, "%s is %s", path,
+		    S_ISLNK(st.st_mode) ? "a symbolic link, not a directory"
+		                        : "not a directory");
 		return -1;
 	}
-	if (chmod(path, mode) == -1)
-		return sys_failed(err, "chmod", path);
-	if (chown_it && chown(path, uid, gid) == -1)
+	return sys_failed(err, "open", path);
+}
+
+/* Owner first (a chown may clear mode bits), then the mode. */
+static int
+dir_fix(int fd, const char *path, mode_t mode, uid_t uid, gid_t gid,
+    int chown_it, char **err)
+{
+	if (chown_it && fchown(fd, uid, gid) == -1)
 		return sys_failed(err, "chown", path);
+	if (fchmod(fd, mode) == -1)
+		return sys_failed(err, "chmod", path);
 	return 0;
+}
+
+int
+qlayout_dir_at(int dirfd, const char *name, const char *path, mode_t mode,
+    uid_t uid, gid_t gid, int chown_it, char **err)
+{
+	int fd, made;
+
+	if ((fd = dir_open_at(dirfd, name, path, mode, &made, err)) == -1)
+		return -1;
+	if (dir_fix(fd, path, mode, uid, gid, chown_it, err) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* An existing drop directory keeps the owner and mode its administrator
+ * chose; only a new one gets ours. A link is refused either way. */
+static int
+make_drop(const char *path, uid_t uid, gid_t gid, int as_root, char **err)
+{
+	int fd, made, rc = 0;
+
+	if ((fd = dir_open_at(AT_FDCWD, path, path, DROP_MODE, &made, err)) ==
+	    -1)
+		return -1;
+	if (made)
+		rc = dir_fix(fd, path, DROP_MODE, uid, gid, as_root, err);
+	close(fd);
+	return rc;
+}
+
+int
+qlayout_create(
+    const struct nc_config *cfg, uid_t uid, gid_t gid, int as_root, char **err)
+{
+	const char *top = cfg->queue_directory;
+	char *path;
+	int i, qfd, fd = 0;
+
+	*err = NULL;
+	qfd = qlayout_dir_at(
+	    AT_FDCWD, top, top, qdirs[0].mode, 0, 0, as_root, err);
+	if (qfd == -1)
+		return -1;
+	for (i = 1; fd != -1 && qdirs[i].name != NULL; i++) {
+		path = config_qpath(cfg, qdirs[i].name);
+		fd = qlayout_dir_at(qfd, qdirs[i].name, path, qdirs[i].mode,
+		    want_uid(qdirs[i].owned, uid, as_root),
+		    qdirs[i].owned ? gid : 0, as_root, err);
+		if (fd != -1)
+			close(fd);
+		free(path);
+	}
+	close(qfd);
+	if (fd == -1)
+		return -1;
+	if (*cfg->drop_directory != '\0')
+		return make_drop(cfg->drop_directory, uid, gid, as_root, err);
+	return 0;
+}
+
+int
+qlayout_open(const struct nc_config *cfg, const char *name, char **err)
+{
+	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	char *path = config_qpath(cfg, name);
+	int qfd, fd = -1;
+
+	if ((qfd = open(cfg->queue_directory, flags)) != -1 &&
+	    (fd = openat(qfd, name, flags)) != -1) {
+		close(qfd);
+		free(path);
+		return fd;
+	}
+	(void)sys_failed(err, "open", qfd == -1 ? cfg->queue_directory : path);
+	if (qfd != -1)
+		close(qfd);
+	free(path);
+	return -1;
 }
 
 /* "ncmta", or "uid 1234" for a uid without a name, copied: two calls
@@ -86,49 +189,25 @@ print_owner(
 	    user_name(have, b1, sizeof(b1)), user_name(want, b2, sizeof(b2)));
 }
 
-int
-qlayout_create(
-    const struct nc_config *cfg, uid_t uid, gid_t gid, int as_root, char **err)
-{
-	char *path;
-	int i, rc = 0;
-
-	*err = NULL;
-	for (i = 0; rc == 0 && qdirs[i].name != NULL; i++) {
-		path = config_qpath(cfg, qdirs[i].name);
-		rc = make_dir(path, qdirs[i].mode,
-		    want_uid(qdirs[i].owned, uid, as_root),
-		    qdirs[i].owned ? gid : 0, as_root, err);
-		free(path);
-	}
-	/* An existing drop directory keeps the mode its administrator
-	 * chose; only a new one gets ours. */
-	if (rc == 0 && *cfg->drop_directory != '\0' &&
-	    access(cfg->drop_directory, F_OK) == -1)
-		rc = make_dir(
-		    cfg->drop_directory, DROP_MODE, uid, gid, as_root, err);
-	return rc;
-}
-
 static int
-check_one(const char *label, const char *path, int dir, mode_t mode, uid_t uid,
-    FILE *fp)
+check_one(const char *label, const char *path, mode_t mode, uid_t uid, FILE *fp)
 {
 	struct stat st;
 	int problems = 0;
 
 	if (lstat(path, &st) == -1)
 		return 0;
-	if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
-		fprintf(fp, "%s (%s): not a %s\n", label, path,
-		    dir ? "directory" : "regular file");
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(fp, "%s (%s): %s\n", label, path,
+		    S_ISLNK(st.st_mode) ? "a symbolic link, not a directory"
+		                        : "not a directory");
 		return 1;
 	}
 	if (st.st_uid != uid) {
 		print_owner(fp, label, path, st.st_uid, uid);
 		problems++;
 	}
-	if (dir && (st.st_mode & 07777) != mode) {
+	if ((st.st_mode & 07777) != mode) {
 		fprintf(fp, "%s (%s): mode %04o, should be %04o\n", label, path,
 		    (unsigned)(st.st_mode & 07777), (unsigned)mode);
 		problems++;
@@ -145,10 +224,12 @@ check_drop(const struct nc_config *cfg, uid_t uid, FILE *fp)
 	struct stat st;
 	int problems = 0;
 
-	if (*path == '\0' || stat(path, &st) == -1)
+	if (*path == '\0' || lstat(path, &st) == -1)
 		return 0;
 	if (!S_ISDIR(st.st_mode)) {
-		fprintf(fp, "drop_directory (%s): not a directory\n", path);
+		fprintf(fp, "drop_directory (%s): %s\n", path,
+		    S_ISLNK(st.st_mode) ? "a symbolic link, not a directory"
+		                        : "not a directory");
 		return 1;
 	}
 	if (st.st_uid != uid) {
@@ -164,6 +245,58 @@ check_drop(const struct nc_config *cfg, uid_t uid, FILE *fp)
 	return problems;
 }
 
+/* What is wrong with one queue file, or NULL (absent is fine). */
+static char *
+queue_file_problem(const struct nc_config *cfg, const char *rel, uid_t uid)
+{
+	char *path = config_qpath(cfg, rel), *why = NULL, b1[64], b2[64];
+	struct stat st;
+
+	/* absent, or out of a non-root caller's reach: nothing to say */
+	if (lstat(path, &st) == -1) {
+		free(path);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode))
+		xasprintf(&why,
+		    "queue_directory/%s (%s): %s, should be a regular file "
+		    "owned by %s",
+		    rel, path,
+		    S_ISLNK(st.st_mode) ? "a symbolic link"
+		                        : "not a regular file",
+		    user_name(uid, b1, sizeof(b1)));
+	else if (st.st_uid != uid)
+		xasprintf(&why,
+		    "queue_directory/%s (%s): owner %s, should be %s", rel,
+		    path, user_name(st.st_uid, b1, sizeof(b1)),
+		    user_name(uid, b2, sizeof(b2)));
+	free(path);
+	return why;
+}
+
+int
+qlayout_check_queue_files(
+    const struct nc_config *cfg, uid_t uid, FILE *fp, char **why)
+{
+	char *p;
+	int i, problems = 0;
+
+	if (why != NULL)
+		*why = NULL;
+	for (i = 0; qfiles[i] != NULL; i++) {
+		if ((p = queue_file_problem(cfg, qfiles[i], uid)) == NULL)
+			continue;
+		if (fp != NULL)
+			fprintf(fp, "%s\n", p);
+		if (why != NULL && *why == NULL)
+			*why = p;
+		else
+			free(p);
+		problems++;
+	}
+	return problems;
+}
+
 int
 qlayout_check(
     const struct nc_config *cfg, uid_t uid, gid_t gid, int as_root, FILE *fp)
@@ -173,20 +306,15 @@ qlayout_check(
 
 	(void)gid;
 	for (i = 0; qdirs[i].name != NULL; i++) {
-		path = config_qpath(cfg, qdirs[i].name);
+		path = *qdirs[i].name ? config_qpath(cfg, qdirs[i].name)
+		                      : xstrdup(cfg->queue_directory);
 		xasprintf(&label, "queue_directory%s%s",
 		    *qdirs[i].name ? "/" : "", qdirs[i].name);
-		problems += check_one(label, path, 1, qdirs[i].mode,
+		problems += check_one(label, path, qdirs[i].mode,
 		    want_uid(qdirs[i].owned, uid, as_root), fp);
 		free(label);
 		free(path);
 	}
-	for (i = 0; qfiles[i] != NULL; i++) {
-		path = config_qpath(cfg, qfiles[i]);
-		xasprintf(&label, "queue_directory/%s", qfiles[i]);
-		problems += check_one(label, path, 0, 0, uid, fp);
-		free(label);
-		free(path);
-	}
+	problems += qlayout_check_queue_files(cfg, uid, fp, NULL);
 	return problems + check_drop(cfg, uid, fp);
 }

@@ -348,7 +348,7 @@ qmgr_connect(void)
 static void
 bounce_open_queue(void)
 {
-	char *path = config_qpath(&bn.cfg, "db");
+	char *path = daemon_qpath(&bn.cfg, "db");
 	int rc;
 
 	if ((rc = queue_open(&bn.q, path, bn.cfg.queue_map_size, 0)) != 0)
@@ -377,11 +377,11 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	daemon_setup(argc, argv, "bounce", &bn.cfg);
 	tzset(); /* Date: fields in local time, also inside the chroot */
-	bounce_open_queue();
 	bounce_load_rewrite();
 	fd = qmgr_connect();
 	privdrop(
 	    bn.cfg.mail_owner, geteuid() == 0 ? bn.cfg.queue_directory : NULL);
+	bounce_open_queue(); /* as mail_owner: the queue is not root's */
 	bn.uid = (uint32_t)getuid();
 	if ((bn.base = event_base_new()) == NULL)
 		fatalx("event_base_new");

@@ -1,7 +1,7 @@
 /*
  * children.c - start, watch and restart the daemons. Each child gets a
- * control socketpair on fd 3 (qmgr and the resolver also their listening
- * socket on fd 4), is exec'd from daemon_directory, and drops its own
+ * control socketpair on fd 3 (qmgr, the resolver and showq also their
+ * listening socket on fd 4), is exec'd from daemon_directory, and drops its own
  * privileges. A child that dies is restarted after a back-off that
  * doubles up to a minute and is forgotten once the child has run for a
  * minute.
@@ -94,6 +94,7 @@ children_init(void)
 	child_add(CHILD_QMGR, "qmgr", 0);
 	child_add(CHILD_BOUNCE, "bounce", 0); /* a client of qmgr */
 	child_add(CHILD_PICKUP, "pickup", 0);
+	child_add(CHILD_SHOWQ, "showq", 0); /* listings for ordinary users */
 	for (i = 0; i < master->cfg.smtp_worker_count; i++)
 		child_add(CHILD_SMTP, "smtp", i);
 }
@@ -106,6 +107,8 @@ child_listen_fd(const struct child *c)
 		return master->qmgr_listen_fd;
 	if (c->kind == CHILD_RESOLVER)
 		return master->resolver_listen_fd;
+	if (c->kind == CHILD_SHOWQ)
+		return master->showq_listen_fd;
 	return -1;
 }
 
@@ -161,6 +164,9 @@ child_spawn(struct child *c)
 	c->asked = c->answered = 0;
 	c->ctl = ipc_peer_new(
 	    master->base, sp[0], c->name, child_table, 0, child_ctl_closed, c);
+	/* a daemon that stops reading (compromised, or hung) cannot make
+	 * root buffer answers without end */
+	ipc_peer_set_limits(c->ctl, CHILD_MAX_UNSENT, 0);
 	log_debug("started %s as pid %d", c->name, (int)pid);
 }
 
@@ -322,7 +328,7 @@ children_signal(enum child_kind kind, int sig)
 }
 
 /*
- * Graceful stop: smtp workers, pickup and bounce first, so results in
+ * Graceful stop: smtp workers, pickup, bounce and showq first, so results in
  * flight still reach qmgr; qmgr and the resolver once they are gone
  * (children_reap() calls us again), and SIGKILL for anything left after
  * STOP_GRACE.
@@ -346,6 +352,8 @@ children_stop(void)
 	children_send(CHILD_PICKUP, &b);
 	ipc_buf_init(&b, M_CTL_STOP);
 	children_send(CHILD_BOUNCE, &b);
+	ipc_buf_init(&b, M_CTL_STOP);
+	children_send(CHILD_SHOWQ, &b);
 	if (workers == 0) {
 		ipc_buf_init(&b, M_CTL_STOP);
 		children_send(CHILD_QMGR, &b);
@@ -356,6 +364,7 @@ children_stop(void)
 		children_signal(CHILD_SMTP, SIGKILL);
 		children_signal(CHILD_PICKUP, SIGKILL);
 		children_signal(CHILD_BOUNCE, SIGKILL);
+		children_signal(CHILD_SHOWQ, SIGKILL);
 		children_signal(CHILD_QMGR, SIGKILL);
 		children_signal(CHILD_RESOLVER, SIGKILL);
 	}

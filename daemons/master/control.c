@@ -1,10 +1,12 @@
 /*
  * control.c - the master's control socket (QDIR/public/control, 0666):
  * ncctl's status, flush, reload, stop, resolver flush and queue
- * administration, and ncqshow's listing for users who cannot read the
- * queue. The caller's uid (SO_PEERCRED) decides: root and mail_owner may
- * do everything, anyone else may ask for the status and list the messages
- * they submitted. Each request gets one M_REPLY {code, text}.
+ * administration. The caller's uid (SO_PEERCRED) decides: root and
+ * mail_owner may do everything, anyone else may ask for the status.
+ * Each request gets one M_REPLY {code, text}. Queue listings are not
+ * served here but by showq, as mail_owner: root never reads the queue.
+ * Every connection is bounded (unread output, idle time); ordinary users
+ * also in number, per uid and in all.
  */
 #include <sys/socket.h>
 
@@ -18,17 +20,16 @@
 #include "log.h"
 #include "master.h"
 #include "proto.h"
-#include "queue.h"
 #include "rewrite.h"
 #include "routes.h"
 #include "util.h"
 
-/* Bounds that keep one caller from tying up the master. */
-#define CONTROL_MAX_CLIENTS 64 /* unprivileged connections at once */
+/* Bounds that keep one caller from tying up the master (ncctl(8)). */
+#define CONTROL_MAX_PER_UID 8 /* connections of one ordinary user */
+#define CONTROL_MAX_CLIENTS 256 /* ordinary users' connections in all */
+#define CONTROL_IDLE_TIMEOUT 15 /* seconds without a request: closed */
+#define CONTROL_MAX_UNSENT (256 * 1024) /* unread replies: closed */
 #define ADMIN_MAX_IDS 16384 /* queue IDs in one administration request */
-#define LIST_MAX_RECORD (IPC_MAX_FRAME_DEFAULT - 64) /* one M_LIST_ITEM */
-#define LIST_MAX_BYTES (32 * 1024 * 1024) /* one listing, queued at once */
-#define LIST_MAX_PENDING (64 * 1024 * 1024) /* all clients' unsent output */
 
 void master_begin_stop(void);
 
@@ -60,7 +61,8 @@ control_permitted(struct control_client *cl, const char *what)
 	    (int)cl->uid, what);
 	xasprintf(&text,
 	    "permission denied: only root and the mail owner may %s; "
-	    "other users may list their own messages",
+	    "other users may ask for the status and list their own "
+	    "messages with ncqshow",
 	    what);
 	control_reply(cl->peer, 1, text);
 	free(text);
@@ -420,236 +422,13 @@ control_admin_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	control_reply(cl->peer, (int)code, text);
 }
 
-/* ---- listing for callers who cannot read the queue ---- */
-
-struct list_ctx {
-	struct control_client *cl;
-	int state; /* -1: any */
-	unsigned long items, cut, skipped;
-	size_t bytes; /* queued for this caller so far */
-	int full; /* stopped at LIST_MAX_BYTES */
-};
-
-/*
- * The record to send: only recipients still to be delivered (ncqshow
- * shows no others), and no more of them than fit in one frame (*cut set
- * when some were left out). Too big, the list is cut in proportion and
- * encoded again, so a huge message costs a few encodings, not one per
- * recipient.
- */
-static int
-list_encode(const struct q_msg *m, uint8_t **rec, size_t *len, int *cut)
-{
-	struct q_msg copy = *m;
-	uint32_t i, n = 0;
-	int rc;
-
-	copy.rcpt = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*copy.rcpt));
-	for (i = 0; i < m->nrcpt; i++)
-		if (m->rcpt[i].status == QR_PENDING ||
-		    m->rcpt[i].status == QR_DEFERRED)
-			copy.rcpt[n++] = m->rcpt[i];
-	copy.nrcpt = n;
-	*cut = 0;
-	while ((rc = q_msg_encode(&copy, rec, len)) == 0 &&
-	    *len > LIST_MAX_RECORD) {
-		free(*rec);
-		if (copy.nrcpt == 0) {
-			rc = QUEUE_EFORMAT;
-			break;
-		}
-		n = (uint32_t)((uint64_t)copy.nrcpt * LIST_MAX_RECORD / *len *
-		    9 / 10);
-		copy.nrcpt = n < copy.nrcpt ? n : copy.nrcpt - 1;
-		*cut = 1;
-	}
-	free(copy.rcpt);
-	return rc;
-}
-
-/* queue_walk() callback: one M_LIST_ITEM if the caller may see m. */
-static int
-list_item(const struct q_msg *m, void *arg)
-{
-	struct list_ctx *lc = arg;
-	struct ipc_buf b;
-	uint8_t *rec;
-	size_t len;
-	int cut;
-
-	if ((!lc->cl->privileged && m->uid != (uint32_t)lc->cl->uid) ||
-	    (lc->state != -1 && m->state != lc->state))
-		return 0;
-	if (lc->bytes >= LIST_MAX_BYTES) {
-		lc->full = 1;
-		return 1;
-	}
-	if (list_encode(m, &rec, &len, &cut) != 0) {
-		lc->skipped++;
-		return 0;
-	}
-	lc->cut += (unsigned long)cut;
-	ipc_buf_init(&b, M_LIST_ITEM);
-	ipc_add_u64(&b, m->qid);
-	ipc_add_data(&b, rec, len);
-	free(rec);
-	lc->bytes += b.len;
-	lc->items++;
-	ipc_peer_send(lc->cl->peer, &b);
-	return 0;
-}
-
-static int
-list_ids(
-    struct list_ctx *lc, struct queue_txn *t, const uint64_t *ids, uint32_t n)
-{
-	struct q_msg m;
-	uint32_t i;
-	int rc = 0;
-
-	for (i = 0; i < n && rc == 0; i++) {
-		if ((rc = queue_get_msg(t, ids[i], &m)) != 0) {
-			/* absent or unreadable: ncqshow says so */
-			rc = rc == QUEUE_ENOTFOUND || rc == QUEUE_EFORMAT ? 0
-			                                                  : rc;
-			continue;
-		}
-		rc = list_item(&m, lc);
-		q_msg_free(&m);
-	}
-	return rc;
-}
-
-/* The closing M_REPLY: code 0, with what was left out (if anything). */
-static void
-list_reply(struct list_ctx *lc)
-{
-	char buf[512];
-	size_t o = 0;
-
-	buf[0] = '\0';
-	if (lc->full)
-		o += (size_t)snprintf(buf + o, sizeof(buf) - o,
-		    "listing stopped after %lu messages (more than %d MB); "
-		    "select fewer with --state or queue IDs",
-		    lc->items, LIST_MAX_BYTES / (1024 * 1024));
-	if (lc->cut && o < sizeof(buf))
-		o += (size_t)snprintf(buf + o, sizeof(buf) - o,
-		    "%s%lu message%s listed with only part of %s recipients "
-		    "(too many for one frame)",
-		    o ? "; " : "", lc->cut, lc->cut == 1 ? "" : "s",
-		    lc->cut == 1 ? "its" : "their");
-	if (lc->skipped && o < sizeof(buf))
-		(void)snprintf(buf + o, sizeof(buf) - o,
-		    "%s%lu message%s too large to list", o ? "; " : "",
-		    lc->skipped, lc->skipped == 1 ? "" : "s");
-	control_reply(lc->cl->peer, 0, buf);
-}
-
-/*
- * Walk the queue in one read-only transaction and queue every item for
- * the caller at once: the master does not hold a transaction open while
- * a slow reader drains its socket. LIST_MAX_BYTES bounds what one
- * listing may queue, LIST_MAX_PENDING what all callers may have unread.
- */
-static void
-list_run(struct list_ctx *lc, const uint64_t *ids, uint32_t n)
-{
-	char *path = config_qpath(&master->cfg, "db"), *text;
-	struct queue *q;
-	struct queue_txn *t;
-	int rc;
-
-	if ((rc = queue_open(&q, path, 0, 1)) == 0) {
-		if ((rc = queue_txn_begin(q, &t, 1)) == 0) {
-			rc = n > 0 ? list_ids(lc, t, ids, n)
-			           : queue_walk(t, list_item, lc);
-			queue_txn_abort(t);
-		}
-		queue_close(q);
-	}
-	free(path);
-	if (rc < 0) {
-		log_warnx("control: listing the queue: %s", queue_strerror(rc));
-		xasprintf(
-		    &text, "cannot read the queue: %s", queue_strerror(rc));
-		control_reply(lc->cl->peer, 1, text);
-		free(text);
-		return;
-	}
-	list_reply(lc);
-}
-
-static size_t
-list_pending_total(void)
-{
-	struct control_client *cl;
-	size_t n = 0;
-
-	TAILQ_FOREACH(cl, &master->clients, entry)
-	{
-		n += ipc_peer_pending(cl->peer);
-	}
-	return n;
-}
-
-static int
-list_state(const char *name)
-{
-	int i;
-
-	for (i = Q_INCOMING; i <= Q_HOLD; i++)
-		if (strcmp(q_state_name(i), name) == 0)
-			return i;
-	return -2;
-}
-
-/*
- * ncqshow for a caller who cannot read the queue: M_LIST_ITEM for each
- * message the caller may see, then M_REPLY. Only the state and the IDs
- * are applied here; ncqshow applies its other filters itself.
- */
-static void
-control_list(struct ipc_peer *p, struct ipc_msg *m, void *arg)
-{
-	struct list_ctx lc = {.cl = arg, .state = -1};
-	const char *state;
-	uint64_t *ids;
-	uint32_t i, n;
-
-	(void)ipc_get_u32(m); /* flags: the output form is ncqshow's */
-	state = ipc_get_str(m);
-	(void)ipc_get_str(m); /* domain and sender */
-	(void)ipc_get_str(m);
-	n = ipc_get_u32(m);
-	if (m->error || n > (m->len - m->pos) / 8) {
-		ipc_peer_error(p, "bad id count");
-		return;
-	}
-	ids = xcalloc(n ? n : 1, sizeof(*ids));
-	for (i = 0; i < n; i++)
-		ids[i] = ipc_get_u64(m);
-	if (!ipc_msg_done(m)) {
-		free(ids);
-		return;
-	}
-	if (*state != '\0' && (lc.state = list_state(state)) < 0)
-		control_reply(p, 1, "unknown state");
-	else if (list_pending_total() > LIST_MAX_PENDING)
-		control_reply(p, 1, "too many listings in progress; try again");
-	else
-		list_run(&lc, ids, n);
-	free(ids);
-}
-
 static const struct ipc_handler control_table[] = {
     {M_REQ_STATUS, "REQ_STATUS", control_status},
     {M_REQ_FLUSH, "REQ_FLUSH", control_flush},
     {M_REQ_RELOAD, "REQ_RELOAD", control_reload},
     {M_REQ_STOP, "REQ_STOP", control_stop},
     {M_REQ_RESOLVER_FLUSH, "REQ_RESOLVER_FLUSH", control_resolver_flush},
-    {M_REQ_ADMIN, "REQ_ADMIN", control_admin},
-    {M_REQ_LIST, "REQ_LIST", control_list}, {0, NULL, NULL}};
+    {M_REQ_ADMIN, "REQ_ADMIN", control_admin}, {0, NULL, NULL}};
 
 static void
 control_client_closed(struct ipc_peer *p, void *arg)
@@ -660,9 +439,48 @@ control_client_closed(struct ipc_peer *p, void *arg)
 	if (cl->waiting)
 		TAILQ_REMOVE(&master->waits, cl, wait);
 	TAILQ_REMOVE(&master->clients, cl, entry);
-	master->nclients--;
+	if (!cl->privileged)
+		master->nclients--;
 	event_free(cl->timer);
 	free(cl);
+}
+
+static int
+control_clients_of(uid_t uid)
+{
+	struct control_client *cl;
+	int n = 0;
+
+	TAILQ_FOREACH(cl, &master->clients, entry)
+	{
+		n += cl->uid == uid;
+	}
+	return n;
+}
+
+/* Ordinary users: at most CONTROL_MAX_PER_UID connections each, so one
+ * cannot lock out the others, and CONTROL_MAX_CLIENTS in all. Root and
+ * mail_owner are never refused. */
+static int
+control_admit(uid_t uid, int privileged)
+{
+	int mine;
+
+	if (privileged)
+		return 1;
+	if ((mine = control_clients_of(uid)) >= CONTROL_MAX_PER_UID) {
+		log_warnx("control: refused uid %d: %d connections open "
+		          "(at most %d per user)",
+		    (int)uid, mine, CONTROL_MAX_PER_UID);
+		return 0;
+	}
+	if (master->nclients >= CONTROL_MAX_CLIENTS) {
+		log_warnx("control: refused uid %d: %d connections of "
+		          "ordinary users open (at most %d)",
+		    (int)uid, master->nclients, CONTROL_MAX_CLIENTS);
+		return 0;
+	}
+	return 1;
 }
 
 /* Every local user may connect; the uid decides what they may ask. */
@@ -672,6 +490,7 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 	struct control_client *cl;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	char name[64];
 	int s, privileged;
 
 	(void)ev;
@@ -684,9 +503,7 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	privileged = cred.uid == 0 || cred.uid == master->uid;
-	if (!privileged && master->nclients >= CONTROL_MAX_CLIENTS) {
-		log_warnx("control: refused uid %d: %d connections open",
-		    (int)cred.uid, master->nclients);
+	if (!control_admit(cred.uid, privileged)) {
 		close(s);
 		return;
 	}
@@ -695,9 +512,13 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 	cl->privileged = privileged;
 	cl->timer = evtimer_new(master->base, control_wait_expired, cl);
 	TAILQ_INSERT_TAIL(&master->clients, cl, entry);
-	master->nclients++;
-	cl->peer = ipc_peer_new(master->base, s, "control client",
-	    control_table, 0, control_client_closed, cl);
+	if (!privileged)
+		master->nclients++;
+	/* the uid is in every log line about this connection */
+	snprintf(name, sizeof(name), "control client uid %d", (int)cred.uid);
+	cl->peer = ipc_peer_new(
+	    master->base, s, name, control_table, 0, control_client_closed, cl);
+	ipc_peer_set_limits(cl->peer, CONTROL_MAX_UNSENT, CONTROL_IDLE_TIMEOUT);
 }
 
 void

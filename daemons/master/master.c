@@ -2,7 +2,8 @@
  * master.c - ncmta's supervisor (ncmta-master, started by `ncctl start`).
  * Checks the configuration, creates the queue directory tree and the
  * sockets with their owners and modes, takes the pid-file lock so one
- * queue has one master, then starts and watches the daemons.
+ * queue has one master, then starts and watches the daemons. It never
+ * opens the queue itself: that is mail_owner's.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -22,7 +23,6 @@
 #include "log.h"
 #include "master.h"
 #include "qlayout.h"
-#include "queue.h"
 #include "util.h"
 
 struct master *master;
@@ -55,39 +55,39 @@ master_owner(void)
 	master->gid = pw->pw_gid;
 }
 
-/* Create the LMDB environment now, so its files get the right owner. */
-static void
-master_create_queue(void)
-{
-	struct queue *q;
-	char *path = config_qpath(&master->cfg, "db");
-	int rc;
-
-	if ((rc = queue_open(&q, path, master->cfg.queue_map_size, 0)) != 0)
-		fatalx("cannot open the queue in %s: %s", path,
-		    queue_strerror(rc));
-	queue_close(q);
-	free(path);
-}
-
+/*
+ * The tree with its owners and modes. The master never opens the queue:
+ * the daemons create the LMDB files as mail_owner. A queue file that is
+ * a link or not mail_owner's is left alone, and ncmta does not start.
+ */
 static void
 master_mkdirs(void)
 {
-	char *path, *err;
+	char *err;
 
 	if (qlayout_create(&master->cfg, master->uid, master->gid,
 	        master->as_root, &err) == -1)
 		fatalx("%s", err);
-	master_create_queue();
-	/* the daemons open the queue's files as mail_owner */
-	path = config_qpath(&master->cfg, "db/data.mdb");
-	if (master->as_root && chown(path, master->uid, master->gid) == -1)
-		log_warn("chown %s", path);
-	free(path);
-	path = config_qpath(&master->cfg, "db/lock.mdb");
-	if (master->as_root && chown(path, master->uid, master->gid) == -1)
-		log_warn("chown %s", path);
-	free(path);
+	if (qlayout_check_queue_files(&master->cfg, master->uid, NULL, &err))
+		fatalx("%s; ncmta not started", err);
+}
+
+/* Before detaching, so that `ncctl start` says why a log file cannot be
+ * used (a link is never followed, and it must be a regular file). */
+static void
+master_open_log(void)
+{
+	const char *target = master->cfg.log_target;
+
+	if (log_init("master", target, master->cfg.syslog_facility) == 0)
+		return;
+	if (errno == ELOOP)
+		fatalx("log_target %s is a symbolic link; ncmta not started",
+		    target);
+	if (errno == EINVAL)
+		fatalx("log_target %s is not a regular file; ncmta not started",
+		    target);
+	fatal("cannot open log_target %s", target);
 }
 
 /* One master per queue: an exclusive lock on pid/master.pid. */
@@ -98,7 +98,7 @@ master_pidfile(void)
 	char buf[32];
 	int fd;
 
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd == -1)
 		fatal("open %s", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
@@ -111,17 +111,25 @@ master_pidfile(void)
 	free(path);
 }
 
-/* A socket under private/ for mail_owner's daemons, made here so it
- * outlives the daemon that accepts on it. */
+/*
+ * The listening sockets, made here so they outlive the daemon that
+ * accepts on them. They are bound by name in root's private/ and
+ * public/ (through descriptors), so no one can put a link in place of a
+ * socket between bind() and the chown of one for mail_owner's daemons.
+ */
 static int
-master_private_socket(const char *name)
+master_socket(
+    int dirfd, const char *dir, const char *name, int mode, int mail_owners)
 {
-	char *path = config_qpath(&master->cfg, name);
+	char *path;
 	int fd;
 
-	if ((fd = ipc_listen(path, 0600)) == -1)
+	xasprintf(&path, "%s/%s/%s", master->cfg.queue_directory, dir, name);
+	if ((fd = ipc_listen_at(dirfd, name, mode)) == -1)
 		fatal("listen %s", path);
-	if (master->as_root && chown(path, master->uid, master->gid) == -1)
+	if (mail_owners && master->as_root &&
+	    fchownat(dirfd, name, master->uid, master->gid,
+	        AT_SYMLINK_NOFOLLOW) == -1)
 		fatal("chown %s", path);
 	free(path);
 	return fd;
@@ -130,16 +138,23 @@ master_private_socket(const char *name)
 static void
 master_sockets(void)
 {
-	char *path;
+	char *err;
+	int priv, pub;
 
-	master->qmgr_listen_fd = master_private_socket("private/qmgr");
-	master->resolver_listen_fd = master_private_socket("private/resolver");
-	/* every local user may list their own mail; control.c checks who
-	 * asks for anything else */
-	path = config_qpath(&master->cfg, "public/control");
-	if ((master->control_fd = ipc_listen(path, 0666)) == -1)
-		fatal("listen %s", path);
-	free(path);
+	if ((priv = qlayout_open(&master->cfg, "private", &err)) == -1 ||
+	    (pub = qlayout_open(&master->cfg, "public", &err)) == -1)
+		fatalx("%s", err);
+	master->qmgr_listen_fd =
+	    master_socket(priv, "private", "qmgr", 0600, 1);
+	master->resolver_listen_fd =
+	    master_socket(priv, "private", "resolver", 0600, 1);
+	/* every local user may ask for the status, and list their own mail
+	 * through showq; control.c checks who asks for anything else */
+	master->control_fd = master_socket(pub, "public", "control", 0666, 0);
+	master->showq_listen_fd =
+	    master_socket(pub, "public", "showq", 0666, 0);
+	close(priv);
+	close(pub);
 }
 
 static void
@@ -283,11 +298,9 @@ main(int argc, char **argv)
 	master_owner();
 	master_secrets_init();
 	master_mkdirs();
+	master_open_log();
 	if (!foreground)
 		ready_fd = master_daemonize();
-	if (log_init("master", master->cfg.log_target,
-	        master->cfg.syslog_facility) == -1)
-		log_warn("cannot open log %s", master->cfg.log_target);
 	if (getenv("NCMTA_DEBUG") != NULL)
 		log_set_verbose(1);
 	master_pidfile();

@@ -21,6 +21,7 @@
 #define RESTART_MAX_DELAY 60 /* seconds */
 #define RESTART_HEALTHY 60 /* a child alive this long resets its back-off */
 #define STOP_GRACE 20 /* seconds before stragglers are killed */
+#define CHILD_MAX_UNSENT (8 * 1024 * 1024) /* unread output to one daemon */
 
 enum child_kind {
 	CHILD_QMGR,
@@ -28,12 +29,14 @@ enum child_kind {
 	CHILD_SMTP,
 	CHILD_RESOLVER,
 	CHILD_BOUNCE,
+	CHILD_SHOWQ,
 	CHILD_NKINDS
 };
 
 struct child {
 	enum child_kind kind;
-	const char *name; /* "qmgr", "pickup", "smtp", "resolver", "bounce" */
+	const char *name; /* "qmgr", "pickup", "smtp", "resolver", "bounce",
+	                     "showq" */
 	int slot;
 	pid_t pid; /* 0 when not running */
 	time_t started;
@@ -46,7 +49,7 @@ struct child {
 	unsigned answered; /* CHILD_STATUS received since it started */
 };
 
-/* An ncctl or ncqshow connection; while waiting it is on master->waits
+/* An ncctl connection; while waiting it is on master->waits
  * until the resolver answers (or CONTROL_WAIT_MS pass), or qmgr has done
  * a queue administration request (or ADMIN_WAIT_MS pass). */
 #define CONTROL_WAIT_MS 1000
@@ -72,6 +75,8 @@ struct master {
 	int as_root;
 	int qmgr_listen_fd;
 	int resolver_listen_fd;
+	int showq_listen_fd; /* public/showq, for users who cannot read the
+	                        queue */
 	int control_fd;
 	int pid_fd;
 	int stopping;
@@ -81,7 +86,7 @@ struct master {
 	struct event *stop_timer;
 	TAILQ_HEAD(, control_client) waits;
 	TAILQ_HEAD(, control_client) clients; /* every control connection */
-	int nclients;
+	int nclients; /* control connections of ordinary users */
 	uint64_t admin_seq; /* last M_CTL_ADMIN request number */
 	struct secrets secrets; /* smart-host credentials (secrets.c) */
 };

@@ -1010,21 +1010,22 @@ pk_open_corrupt(void)
 {
 	struct passwd *pw;
 
-	if (mkdirat(pk.qdir_fd, "corrupt", 0700) == 0 && geteuid() == 0 &&
-	    (pw = getpwnam(pk.cfg.mail_owner)) != NULL &&
-	    fchownat(pk.qdir_fd, "corrupt", pw->pw_uid, pw->pw_gid, 0) == -1)
-		log_warn("chown corrupt");
-	pk.corrupt_fd =
-	    openat(pk.qdir_fd, "corrupt", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int made = mkdirat(pk.qdir_fd, "corrupt", 0700) == 0;
+
+	pk.corrupt_fd = openat(pk.qdir_fd, "corrupt",
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (pk.corrupt_fd == -1)
 		log_warn("cannot open %s/corrupt", pk.cfg.queue_directory);
+	else if (made && geteuid() == 0 &&
+	    (pw = getpwnam(pk.cfg.mail_owner)) != NULL &&
+	    fchown(pk.corrupt_fd, pw->pw_uid, pw->pw_gid) == -1)
+		log_warn("chown corrupt");
 }
 
 static void
 pk_open_files(void)
 {
 	char *path;
-	int rc;
 
 	pk.qdir_fd =
 	    open(pk.cfg.queue_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1032,11 +1033,6 @@ pk_open_files(void)
 		fatal("open %s", pk.cfg.queue_directory);
 	pk.drop_fd = pk_open_dir(pk.qdir_fd, "maildrop");
 	pk_open_corrupt();
-	path = config_qpath(&pk.cfg, "db");
-	if ((rc = queue_open(&pk.q, path, pk.cfg.queue_map_size, 0)) != 0)
-		fatalx("cannot open the queue in %s: %s", path,
-		    queue_strerror(rc));
-	free(path);
 	path = config_qpath(&pk.cfg, "maildrop");
 	pk.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (pk.ino_fd == -1 ||
@@ -1086,6 +1082,9 @@ pk_events(void)
 int
 main(int argc, char **argv)
 {
+	char *path;
+	int rc;
+
 	RB_INIT(&pk.pending);
 	RB_INIT(&pk.forget);
 	RB_INIT(&pk.ignore);
@@ -1104,6 +1103,12 @@ main(int argc, char **argv)
 		free(pk.qmgr_path);
 		pk.qmgr_path = xstrdup("/private/qmgr");
 	}
+	/* the queue is mail_owner's: opened only once root is given up */
+	path = daemon_qpath(&pk.cfg, "db");
+	if ((rc = queue_open(&pk.q, path, pk.cfg.queue_map_size, 0)) != 0)
+		fatalx("cannot open the queue in %s: %s", path,
+		    queue_strerror(rc));
+	free(path);
 	pk.master = daemon_master_peer(pk.base, pk_ctl_table, NULL);
 	pk_suspect_load();
 	pk_events();

@@ -522,14 +522,15 @@ main(int argc, char **argv)
 	TAILQ_INIT(&qm->workers);
 	daemon_setup(argc, argv, "qmgr", &qm->cfg);
 	signal(SIGPIPE, SIG_IGN);
-	path = config_qpath(&qm->cfg, "db");
+	qm_load_routes();
+	privdrop(qm->cfg.mail_owner,
+	    geteuid() == 0 ? qm->cfg.queue_directory : NULL);
+	/* the queue is mail_owner's: opened only once root is given up */
+	path = daemon_qpath(&qm->cfg, "db");
 	if ((rc = queue_open(&qm->queue, path, qm->cfg.queue_map_size, 0)))
 		fatalx(
 		    "cannot open the queue %s: %s", path, queue_strerror(rc));
 	free(path);
-	qm_load_routes();
-	privdrop(qm->cfg.mail_owner,
-	    geteuid() == 0 ? qm->cfg.queue_directory : NULL);
 	if ((qm->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	RB_INIT(&qm->dests);

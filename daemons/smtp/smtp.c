@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "privdrop.h"
+#include "qlayout.h"
 #include "tls.h"
 #include "proto.h"
 #include "smtp.h"
@@ -645,17 +647,19 @@ qmgr_connect(struct smtp_worker *w)
 static void
 smtp_privdrop(struct smtp_worker *w)
 {
-	char *dir;
+	char *dir, *err;
+	int fd;
 
 	if (geteuid() != 0) {
 		privdrop(w->cfg.mail_owner, NULL);
 		return;
 	}
+	/* made (or fixed) through descriptors, never following a link */
 	dir = config_qpath(&w->cfg, "empty");
-	if (mkdir(dir, 0555) == -1 && errno != EEXIST)
-		fatal("mkdir %s", dir);
-	if (chown(dir, 0, 0) == -1 || chmod(dir, 0555) == -1)
-		fatal("cannot secure %s", dir);
+	if ((fd = qlayout_dir_at(AT_FDCWD, dir, dir, 0555, 0, 0, 1, &err)) ==
+	    -1)
+		fatalx("cannot secure %s: %s", dir, err);
+	close(fd);
 	privdrop(w->cfg.mail_owner, dir);
 	free(dir);
 }

@@ -1,10 +1,10 @@
 """Who may administer the queue, and what ncctl says (SPEC 2, issue 4
 item 6): the control socket is open to every local user and checks the
 caller's uid, so a user other than root and mail_owner may only ask for
-the status and list their own messages -- which ncqshow gets from the
-master, the queue itself being unreadable to them -- and anything else is
-refused and logged; hostile or greedy clients close or lose only their own
-connections. ncctl's answers and postsuper-style selections are checked
+the status, and list their own messages -- which ncqshow gets from showq
+(mail_owner, in its chroot), the queue itself being unreadable to them --
+and anything else is refused and logged; hostile or greedy clients close
+or lose only their own connections. ncctl's answers and postsuper-style selections are checked
 here; what each operation does to delivery is in test_admin.py."""
 
 import json
@@ -165,7 +165,7 @@ def test_non_root_may_not_administer(instances, sinks):
 @needs_root
 def test_non_root_lists_only_own_messages(instances, sinks):
     """With the smart host down, root and nobody each queue two messages:
-    nobody's ncqshow (which cannot read the queue, so it asks the master)
+    nobody's ncqshow (which cannot read the queue, so it asks showq)
     lists only nobody's, in every output form and with every filter;
     root's lists all four."""
     sink = sinks(up=False)
@@ -189,7 +189,7 @@ def test_non_root_lists_only_own_messages(instances, sinks):
     assert all(m["sender"].startswith(USER + "@") for m in got), got
     assert all(m["queue_name"] == "deferred" and
                m["recipients"][0]["delay_reason"] for m in got), got
-    # the master's copy of a message is the one root reads directly
+    # showq's copy of a message is the one root reads directly
     root_view = {m["queue_id"]: m for m in inst.qshow_json()}
     assert sorted(root_view) == sorted(mine + theirs)
     for m in got:
@@ -223,11 +223,13 @@ def test_non_root_lists_only_own_messages(instances, sinks):
     out = inst.qshow(check=False, as_user=USER).stdout.decode()
     assert re.search(r"^%s!\s" % mine[0], out, re.M), out
 
-    # without the master, nobody cannot list a queue it cannot read
+    # without showq (ncmta stopped), nobody cannot list a queue it cannot
+    # read, and is told where it asked
     inst.stop()
     r = inst.qshow("--json", check=False, as_user=USER)
     assert r.returncode == 75, (r.returncode, r.stderr)
-    assert "master" in r.stderr.decode(), r.stderr
+    assert "public/showq" in r.stderr.decode() and \
+        "is ncmta running?" in r.stderr.decode(), r.stderr
     assert len(inst.qshow_json()) == 4  # root still reads it directly
 
 
@@ -253,19 +255,19 @@ def test_non_root_huge_message_listed_in_part(instances, sinks):
     assert len(inst.qshow_json()[0]["recipients"]) == 12000
 
 
-# A client of the control socket run as another user, in Python: the
-# frames of common/proto.h.
+# A client of the control and showq sockets run as another user, in
+# Python: the frames of common/proto.h.
 M_REQ_STATUS, M_REQ_ADMIN, M_REQ_LIST, M_REPLY = 100, 105, 106, 120
 
 CLIENT = r'''
 import socket, struct, sys, select, time
-path, mode = sys.argv[1], sys.argv[2]
+control, showq, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 def frame(t, p=b""):
     return struct.pack(">II", len(p), t) + p
 def s(x):
     x = x.encode()
     return struct.pack(">I", len(x)) + x + b"\0"
-def ask(data):
+def ask(path, data):
     c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     c.settimeout(5)
     c.connect(path)
@@ -286,22 +288,29 @@ def ask(data):
     c.close()
     return out
 if mode == "frames":
+    bad_list = frame(106, struct.pack(">I", 0) + s(""))
+    bogus_state = frame(106, struct.pack(">I", 0) + s("bogus") + s("") +
+                        s("") + struct.pack(">I", 0))
     tests = [
-        frame(105, struct.pack(">II", 1, 0) + s("") +
-              struct.pack(">I", 0xFFFFFFFF)),
-        frame(105, struct.pack(">II", 99, 1) + s("") + struct.pack(">I", 0)),
-        frame(106, struct.pack(">I", 0) + s("")),
-        frame(105, struct.pack(">II", 3, 1) + s("") + struct.pack(">I", 0)),
-        frame(106, struct.pack(">I", 0) + s("bogus") + s("") + s("") +
-              struct.pack(">I", 0)),
+        (control, frame(105, struct.pack(">II", 1, 0) + s("") +
+                        struct.pack(">I", 0xFFFFFFFF))),
+        (control, frame(105, struct.pack(">II", 99, 1) + s("") +
+                        struct.pack(">I", 0))),
+        (control, bad_list),
+        (control, frame(105, struct.pack(">II", 3, 1) + s("") +
+                        struct.pack(">I", 0))),
+        (control, bogus_state),
+        (showq, bad_list),
+        (showq, bogus_state),
+        (showq, frame(100)),
     ]
-    for t in tests:
-        print(ask(t).hex())
+    for path, t in tests:
+        print(ask(path, t).hex())
 else:
     socks = []
     for i in range(80):
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        c.connect(path)
+        c.connect(control)
         socks.append(c)
     time.sleep(1)
     r, _, _ = select.select(socks, [], [], 1)
@@ -317,7 +326,8 @@ def _client(inst, mode, **kw):
         f.write(CLIENT)
     os.chmod(path, 0o644)
     return ["runuser", "-u", USER, "--", "/usr/bin/python3", path,
-            os.path.join(inst.queue, "public", "control"), mode]
+            os.path.join(inst.queue, "public", "control"),
+            os.path.join(inst.queue, "public", "showq"), mode]
 
 
 def _reply(raw):
@@ -329,36 +339,48 @@ def _reply(raw):
 @needs_root
 def test_control_socket_hostile_user(instances, sinks):
     """Malformed administration and listing requests from another user
-    close only that connection; well-formed ones get a clear refusal;
-    a user cannot crowd out root by holding connections open."""
+    close only that connection, on the control socket and on showq's;
+    well-formed ones get a clear refusal; a user cannot crowd out root by
+    holding connections open."""
     sink = sinks(up=False)
     inst = _shared_instance(instances, sink)
     _submit(inst, "stays@hostile.example")
     qid = _queued(inst, 1)["stays@hostile.example"]
     master = inst.master_pid()
+    uid = pwd.getpwnam(USER).pw_uid
 
     p = subprocess.run(_client(inst, "frames"), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=60)
     assert p.returncode == 0, p.stderr
     answers = [bytes.fromhex(line) for line in
-               p.stdout.decode().split("\n")[:5]]
-    assert len(answers) == 5, p.stdout
-    assert answers[0] == answers[1] == answers[2] == b"", answers
+               p.stdout.decode().split("\n")[:8]]
+    assert len(answers) == 8, p.stdout
+    # malformed administration requests; any listing request, which the
+    # control socket no longer serves: closed without an answer
+    assert answers[0] == answers[1] == answers[2] == answers[4] == b"", \
+        answers
     t, code, text = _reply(answers[3])
     assert (t, code) == (M_REPLY, 1) and "permission denied" in text, text
-    t, code, text = _reply(answers[4])
+    # showq: a malformed listing request and a frame of another kind are
+    # closed; a well-formed one with a bad state is answered
+    assert answers[5] == answers[7] == b"", answers
+    t, code, text = _reply(answers[6])
     assert (t, code, text) == (M_REPLY, 1, "unknown state")
-    assert len(inst.log_lines("control client", "protocol error")) >= 3
+    assert len(inst.log_lines("control client", "protocol error")) >= 4
+    assert inst.log_lines("control client uid %d" % uid, "protocol error",
+                          "unknown message type %d" % M_REQ_LIST)
+    assert len(inst.log_lines("protocol error from showq client uid %d"
+                              % uid)) == 2
 
     client = subprocess.Popen(_client(inst, "crowd"), stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         closed = int(client.stdout.readline())
-        assert closed >= 80 - 64, closed
+        assert closed >= 80 - 8, closed  # 8 connections per user
         assert inst.ctl("status").returncode == 0  # root still gets in
     finally:
         client.communicate(b"", timeout=30)
-    assert inst.log_lines("control: refused uid")
+    assert inst.log_lines("control: refused uid %d" % uid)
 
     assert inst.master_pid() == master
     assert [m["queue_id"] for m in inst.qshow_json()] == [qid]

@@ -7,6 +7,7 @@ owner is wrong, and `ncctl start` puts it right.
 """
 
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -17,7 +18,8 @@ import pytest
 
 from instance import BUILDDIR, SRCDIR
 
-DAEMONS = ("master", "pickup", "qmgr", "smtp", "resolver", "bounce")
+DAEMONS = ("master", "pickup", "qmgr", "smtp", "resolver", "bounce",
+           "showq")
 # every command and every file format has its page
 MAN_PAGES = ("man1/ncqshow.1", "man8/ncctl.8", "man8/ncsendmail.8",
              "man5/ncmta.conf.5", "man5/ncmta-routes.5")
@@ -181,11 +183,18 @@ def test_check_names_a_wrong_maildrop_mode(instances, sink):
 def test_check_names_a_wrong_owner(instances, sink):
     inst = instances(smart_host=[sink])
     inst.start()
-    private = os.path.join(inst.queue, "private")
-    os.chown(private, 0, 0)
+    flags = os.path.join(inst.queue, "flags")
+    os.chown(flags, 0, 0)
     p = inst.ctl("check")
     assert p.returncode == 1
     err = p.stderr.decode()
-    assert "queue_directory/private (%s): owner root, should be %s" % (
+    assert "queue_directory/flags (%s): owner root, should be %s" % (
+        flags, inst.settings["mail_owner"]) in err, err
+    # private/ is root's: the master binds its sockets there
+    private = os.path.join(inst.queue, "private")
+    owner = pwd.getpwnam(inst.settings["mail_owner"])
+    os.chown(private, owner.pw_uid, owner.pw_gid)
+    err = inst.ctl("check").stderr.decode()
+    assert "queue_directory/private (%s): owner %s, should be root" % (
         private, inst.settings["mail_owner"]) in err, err
 

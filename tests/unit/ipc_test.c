@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -350,6 +351,16 @@ peer_pair(struct event_base *base, struct seen *s, size_t max, int *raw)
 		}                                                              \
 	} while (0)
 
+/* Run the loop for about ms milliseconds. */
+#define RUN_FOR(base, ms)                                                      \
+	do {                                                                   \
+		int j_;                                                        \
+		for (j_ = 0; j_ < (ms); j_++) {                                \
+			event_base_loop((base), EVLOOP_NONBLOCK);              \
+			usleep(1000);                                          \
+		}                                                              \
+	} while (0)
+
 /* Write everything, letting the loop drain the socket in between. */
 static void
 feed(struct event_base *base, int fd, const uint8_t *p, size_t len)
@@ -403,6 +414,17 @@ str_frame(struct ipc_buf *all, const char *v)
 	ipc_buf_init(&b, T_STR);
 	ipc_add_str(&b, v);
 	append_frame(all, &b);
+}
+
+/* One T_STR frame, written at once. */
+static void
+str_frame_now(struct event_base *base, int fd, const char *v)
+{
+	struct ipc_buf all = {NULL, 0, 0};
+
+	str_frame(&all, v);
+	feed(base, fd, all.data, all.len);
+	free(all.data);
 }
 
 /* Is the other end closed (EOF on read)? */
@@ -786,8 +808,183 @@ test_unix_sockets(void)
 	memset(path, 'x', sizeof(path) - 1);
 	path[sizeof(path) - 1] = '\0';
 	ok(ipc_listen(path, 0600) == -1 && errno == ENAMETOOLONG,
-	    "over-long socket path refused");
+	    "a socket name longer than a socket address holds is refused");
 	rmdir(dir);
+}
+
+/* A queue_directory deeper than a socket address holds (108 bytes). */
+static void
+test_deep_sockets(void)
+{
+	char base[] = "/tmp/ipc_test.XXXXXX", path[512], cwd[512], now[512];
+	char *name = "a-directory-name-of-forty-characters-xxx";
+	struct stat st;
+	int i, lfd, cfd, afd, dfd;
+
+	if (mkdtemp(base) == NULL || getcwd(cwd, sizeof(cwd)) == NULL)
+		abort();
+	strlcpy(path, base, sizeof(path));
+	for (i = 0; i < 5; i++) {
+		strlcat(path, "/", sizeof(path));
+		strlcat(path, name, sizeof(path));
+		if (mkdir(path, 0700) == -1)
+			abort();
+	}
+	strlcat(path, "/sock", sizeof(path));
+	ok(strlen(path) > 200, "socket path of %zu bytes", strlen(path));
+	lfd = ipc_listen(path, 0620);
+	ok(lfd >= 0, "listen on it");
+	ok(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	        (st.st_mode & 0777) == 0620,
+	    "the socket is there, with its mode from the umask");
+	cfd = ipc_connect(path);
+	ok(cfd >= 0, "connect to it");
+	afd = accept(lfd, NULL, NULL);
+	ok(afd >= 0, "and the listener accepts");
+	close(afd);
+	close(cfd);
+	ok(getcwd(now, sizeof(now)) != NULL && strcmp(now, cwd) == 0,
+	    "the working directory is as before");
+
+	*strrchr(path, '/') = '\0';
+	dfd = open(path, O_PATH | O_DIRECTORY);
+	cfd = ipc_connect_at(dfd, "sock");
+	ok(cfd >= 0, "connect by directory descriptor and name");
+	afd = accept(lfd, NULL, NULL);
+	close(afd);
+	close(cfd);
+	ok(ipc_connect_at(dfd, "missing") == -1 && errno == ENOENT,
+	    "a missing socket: ENOENT");
+	ok(ipc_connect_at(dfd, "../sock") == -1 && errno == EINVAL,
+	    "a name with a slash is refused");
+	close(lfd);
+	ok(unlinkat(dfd, "sock", 0) == 0, "socket removed");
+	close(dfd);
+	for (i = 0; i < 5; i++) {
+		rmdir(path);
+		*strrchr(path, '/') = '\0';
+	}
+	rmdir(base);
+}
+
+/* ---- limits for untrusted peers ---- */
+
+/* Send echo requests without reading the answers, for about ms
+ * milliseconds (the loop runs in between); returns how many were
+ * written whole. */
+static int
+flood_echo(struct event_base *base, int fd, int ms)
+{
+	struct ipc_buf b;
+	char text[1000];
+	size_t off = 0;
+	ssize_t n;
+	int sent = 0, i;
+
+	memset(text, 'e', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	ipc_buf_init(&b, T_ECHO);
+	ipc_add_str(&b, text);
+	ipc_buf_finish(&b);
+	fd_nonblock(fd);
+	for (i = 0; i < ms; i++) {
+		while ((n = write(fd, b.data + off, b.len - off)) > 0) {
+			off += (size_t)n;
+			if (off == b.len) {
+				off = 0;
+				sent++;
+			}
+		}
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	ipc_buf_free(&b);
+	return sent;
+}
+
+/* Read and count whole echo answers until none comes for 200 ms. */
+static int
+drain_echo(struct event_base *base, int fd)
+{
+	uint8_t buf[65536];
+	size_t got = 0, frame = 0;
+	ssize_t n;
+	int quiet = 0;
+
+	while (quiet < 200) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if ((n = read(fd, buf, sizeof(buf))) > 0) {
+			got += (size_t)n;
+			quiet = 0;
+		} else {
+			usleep(1000);
+			quiet++;
+		}
+	}
+	frame = IPC_HDR_LEN + 4 + 1000;
+	return (int)(got / frame);
+}
+
+static void
+test_peer_limits(struct event_base *base)
+{
+	static const char text[300];
+	struct ipc_buf b;
+	struct seen s;
+	int fd, i, sent, answered;
+
+	/* output queued outside any handler: closed once over the cap */
+	peer_pair(base, &s, 0, &fd);
+	ipc_peer_set_limits(s.peer, 1000, 0);
+	for (i = 0; i < 3; i++) {
+		ipc_buf_init(&b, T_BLOB);
+		ipc_add_data(&b, text, 300);
+		ipc_peer_send(s.peer, &b);
+	}
+	ok(s.closed == 0 && ipc_peer_pending(s.peer) == 3 * 312,
+	    "under the cap: still open, 936 bytes queued");
+	ipc_buf_init(&b, T_BLOB);
+	ipc_add_data(&b, text, 100);
+	ipc_peer_send(s.peer, &b);
+	ipc_buf_init(&b, T_STR);
+	ipc_add_str(&b, "dropped");
+	ipc_peer_send(s.peer, &b);
+	is_int(s.closed, 0, "over the cap: not freed under the caller");
+	RUN_UNTIL(base, s.closed);
+	is_int(s.closed, 1, "but closed from the loop");
+	ok(raw_sees_eof(fd), "the client sees the connection closed");
+	close(fd);
+
+	/* a client that sends without reading: its requests wait in the
+	 * kernel, and only as much output as one answer is held here */
+	peer_pair(base, &s, 0, &fd);
+	ipc_peer_set_limits(s.peer, 64 * 1024, 0);
+	sent = flood_echo(base, fd, 500);
+	ok(s.closed == 0, "a client that does not read is not closed");
+	ok(ipc_peer_pending(s.peer) <= 64 * 1024,
+	    "output held for it stays under the cap (%zu bytes)",
+	    ipc_peer_pending(s.peer));
+	ok(sent < 2000, "its requests back up into its own socket (%d sent)",
+	    sent);
+	answered = drain_echo(base, fd);
+	ok(answered == sent,
+	    "once it reads, every request is answered (%d of %d)", answered,
+	    sent);
+	ok(s.closed == 0, "and the peer stays open");
+	ipc_peer_close(s.peer);
+	close(fd);
+
+	/* idle: closed when no frame came for the time-out */
+	peer_pair(base, &s, 0, &fd);
+	ipc_peer_set_limits(s.peer, 0, 1);
+	for (i = 0; i < 7; i++) { /* a request every 0.3 s keeps it open */
+		str_frame_now(base, fd, "still here");
+		RUN_FOR(base, 300);
+	}
+	ok(s.closed == 0 && s.strs == 7, "a peer that talks stays open");
+	RUN_FOR(base, 1300);
+	is_int(s.closed, 1, "one silent for the time-out is closed");
+	close(fd);
 }
 
 int
@@ -810,10 +1007,12 @@ main(void)
 	test_peer_errors(base);
 	test_peer_max(base);
 	test_peer_send(base);
+	test_peer_limits(base);
 	test_secret(base);
 	event_base_free(base);
 
 	test_blocking();
 	test_unix_sockets();
+	test_deep_sockets();
 	return done_testing();
 }
