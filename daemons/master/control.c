@@ -29,11 +29,12 @@
 #define CONTROL_MAX_CLIENTS 256 /* ordinary users' connections in all */
 #define CONTROL_IDLE_TIMEOUT 15 /* seconds without a request: closed */
 #define CONTROL_MAX_UNSENT (256 * 1024) /* unread replies: closed */
+#define CONTROL_MAX_OWNER 64 /* mail_owner's: a compromised daemon's bound */
 #define ADMIN_MAX_IDS 16384 /* queue IDs in one administration request */
 
 void master_begin_stop(void);
 
-static struct event *control_ev;
+static struct event *control_ev, *control_resume_ev;
 
 static void
 control_reply(struct ipc_peer *p, int code, const char *text)
@@ -459,15 +460,24 @@ control_clients_of(uid_t uid)
 }
 
 /* Ordinary users: at most CONTROL_MAX_PER_UID connections each, so one
- * cannot lock out the others, and CONTROL_MAX_CLIENTS in all. Root and
- * mail_owner are never refused. */
+ * cannot lock out the others, and CONTROL_MAX_CLIENTS in all. mail_owner
+ * (the daemons' user: one of them may be compromised) gets
+ * CONTROL_MAX_OWNER; root is never refused. */
 static int
 control_admit(uid_t uid, int privileged)
 {
 	int mine;
 
-	if (privileged)
+	if (uid == 0)
 		return 1;
+	if (privileged) {
+		if (control_clients_of(uid) < CONTROL_MAX_OWNER)
+			return 1;
+		log_warnx("control: refused uid %d (mail_owner): %d "
+		          "connections open",
+		    (int)uid, CONTROL_MAX_OWNER);
+		return 0;
+	}
 	if ((mine = control_clients_of(uid)) >= CONTROL_MAX_PER_UID) {
 		log_warnx("control: refused uid %d: %d connections open "
 		          "(at most %d per user)",
@@ -495,8 +505,17 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 
 	(void)ev;
 	(void)arg;
-	if ((s = ipc_accept(fd, "control")) == -1)
+	if ((s = ipc_accept(fd, "control")) == -1) {
+		/* out of descriptors: the socket stays readable, so stop
+		 * listening for a second instead of spinning on it */
+		if (errno == EMFILE || errno == ENFILE) {
+			struct timeval tv = {1, 0};
+
+			event_del(control_ev);
+			evtimer_add(control_resume_ev, &tv);
+		}
 		return;
+	}
 	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warn("control: SO_PEERCRED");
 		close(s);
@@ -521,11 +540,21 @@ control_accept(evutil_socket_t fd, short ev, void *arg)
 	ipc_peer_set_limits(cl->peer, CONTROL_MAX_UNSENT, CONTROL_IDLE_TIMEOUT);
 }
 
+static void
+control_resume(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	event_add(control_ev, NULL);
+}
+
 void
 control_init(void)
 {
 	fd_nonblock(master->control_fd);
 	control_ev = event_new(master->base, master->control_fd,
 	    EV_READ | EV_PERSIST, control_accept, NULL);
+	control_resume_ev = evtimer_new(master->base, control_resume, NULL);
 	event_add(control_ev, NULL);
 }
