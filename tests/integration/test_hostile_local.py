@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from instance import Proc, wait_for
+from instance import Proc, mail_owner, wait_for
 from msgs import message, new_token, token_of
 
 USER = "nobody"  # an ordinary user
@@ -571,6 +571,31 @@ print(c.recv(10), round(time.monotonic() - t0, 1))
     data, waited = r.stdout.decode().split()
     assert data == "b''" and 8 <= float(waited) <= 15, r.stdout
     assert inst.log_lines("showq client uid %d: no request in 10s" % uid)
+
+
+def test_control_mail_owner_bounded_too(instances, sink):
+    """mail_owner is the daemons' user, and a compromised daemon must not
+    take every descriptor of the root master either: it keeps 64
+    connections, the rest are refused and logged; root still gets in."""
+    inst = instances(smart_host=[sink])
+    inst.use_private_copies()
+    inst.start()
+    control = os.path.join(inst.queue, "public", "control")
+    owner = mail_owner()
+    crowd = subprocess.Popen(
+        ["runuser", "-u", owner, "--", "/usr/bin/python3",
+         _script(inst, "crowd.py", CROWD), control, "80"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        assert int(crowd.stdout.readline()) == 80 - 64
+        lines = inst.log_lines("control: refused uid %d (mail_owner): 64 "
+                               "connections open" % _pw(owner).pw_uid)
+        assert len(lines) == 80 - 64, lines
+        assert inst.ctl("status").returncode == 0
+    finally:
+        crowd.kill()
+        crowd.wait()
 
 
 # ---- a deep queue_directory ----------------------------------------------
