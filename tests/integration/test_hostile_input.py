@@ -163,6 +163,29 @@ def test_poison_recipient_bounces_alone(instances, sink):
     assert "\x01" not in inst.log()
 
 
+def workers_connected_to(inst, ports):
+    """The smtp workers with an established TCP connection to one of
+    ports on loopback (from /proc/net/tcp and each worker's fds)."""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            port = int(fields[2].split(":")[1], 16)
+            if port in ports and fields[3] == "01":
+                inodes.add("socket:[%s]" % fields[9])
+    found = []
+    for pid in inst.pids("smtp"):
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+            links = {os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                     for fd in fds}
+        except OSError:
+            continue
+        if links & inodes:
+            found.append(pid)
+    return found
+
+
 def test_worker_deaths_quarantine_the_message_in_flight(instances, sinks):
     """The smtp workers die three times while one message is in flight:
     that message is held as quarantined. A message in flight with it the
@@ -192,9 +215,11 @@ def test_worker_deaths_quarantine_the_message_in_flight(instances, sinks):
         wait_for(lambda: tries(slow, "p@slow.example") > kill and
                  (kill > 0 or tries(by, "b@by.example") > 0), 40,
                  "the message(s) in flight before kill %d" % (kill + 1))
-        time.sleep(0.3)  # let them reach the end of DATA
+        ports = [slow.port] + ([by.port] if kill == 0 else [])
+        victims = wait_for(lambda: workers_connected_to(inst, ports), 10,
+                           "the workers with the sessions")
         by.behaviour.delay = 0
-        for pid in inst.pids("smtp"):
+        for pid in victims:  # the others live on: no message is hit twice
             os.kill(pid, signal.SIGKILL)
         tok = new_token()
         inst.submit(["f%d@fast.example" % kill],
