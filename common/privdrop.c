@@ -5,6 +5,7 @@
  * input is read.
  */
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -33,6 +34,11 @@ drop_ids(uid_t uid, gid_t gid)
 		errno = EPERM;
 		return "privileges could be regained after dropping them";
 	}
+	/* another process of mail_owner (a compromised daemon) must not
+	 * trace this one or read its memory: not dumpable, whatever
+	 * fs.suid_dumpable says */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		return "prctl(PR_SET_DUMPABLE)";
 	return NULL;
 }
 

@@ -641,3 +641,20 @@ def test_deep_queue_directory(instances, sink):
     inst.wait_empty(20)
     inst.stop()
     assert inst.processes() == []
+
+
+def test_daemons_cannot_inspect_each_other(running):
+    """The daemons share mail_owner's uid, so one that is compromised
+    (an smtp worker talking to a hostile server) must not read another's
+    memory or trace it: every daemon is not dumpable, and as mail_owner
+    /proc/PID/environ and /proc/PID/mem of each are refused."""
+    owner = mail_owner()
+    procs = [p for p in running.processes() if p.name != "master"]
+    assert {"pickup", "qmgr", "smtp", "bounce", "showq"} <= \
+        {p.name for p in procs}
+    for p in procs:
+        for what in ("environ", "mem"):
+            r = _as(owner, "/usr/bin/python3", "-c",
+                    "open('/proc/%d/%s', 'rb').read(1)" % (p.pid, what))
+            assert r.returncode != 0 and b"Permission denied" in r.stderr, \
+                (p, what, r.stderr)
