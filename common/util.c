@@ -124,51 +124,6 @@ qid_parse(const char *s, uint64_t *qid)
 	return 0;
 }
 
-/* Parse a non-negative number with an optional one-letter unit. */
-static int
-parse_unit(const char *s, const char *units, const int64_t *mult, int64_t *out)
-{
-	char *end;
-	const char *u;
-	long long v;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno == ERANGE || v < 0)
-		return -1;
-	if (*end == '\0') {
-		*out = v;
-		return 0;
-	}
-	if (end[1] != '\0' || (u = strchr(units, *end)) == NULL)
-		return -1;
-	if (v > INT64_MAX / mult[u - units])
-		return -1;
-	*out = v * mult[u - units];
-	return 0;
-}
-
-int
-parse_duration(const char *s, int64_t *out)
-{
-	static const int64_t mult[] = {1, 60, 3600, 86400, 604800};
-
-	return parse_unit(s, "smhdw", mult, out);
-}
-
-int
-parse_size(const char *s, int64_t *out)
-{
-	static const int64_t mult[] = {
-	    1, 1024, 1024, 1048576, 1048576, 1073741824, 1073741824};
-
-	return parse_unit(s, "bkKmMgG", mult, out);
-}
-
 int
 write_all(int fd, const void *buf, size_t len)
 {

@@ -1,7 +1,8 @@
 /*
  * util.h - small helpers shared by every ncmta program: allocation
- * wrappers that die on failure, time, queue IDs, and the parsers for
- * durations and sizes used by the configuration.
+ * wrappers that die on failure, time, queue IDs and file descriptors.
+ * (The parsers of durations and sizes are the configuration's:
+ * config.h.)
  */
 #ifndef NCMTA_UTIL_H
 #define NCMTA_UTIL_H
@@ -27,14 +28,6 @@ double now_sec(void);
 /* Queue IDs: a 64-bit value, printed as NC_QID_LEN upper-case hex digits. */
 void qid_format(uint64_t, char out[NC_QID_LEN + 1]);
 int qid_parse(const char *, uint64_t *);
-
-/*
- * Parse "30s", "5m", "2h", "5d", "1w" (bare number = seconds) into seconds,
- * and "10M", "512k", "2G" (bare number = bytes) into bytes. Return 0 on
- * success, -1 on a malformed value.
- */
-int parse_duration(const char *, int64_t *);
-int parse_size(const char *, int64_t *);
 
 /* Write all of buf to fd, retrying on EINTR; -1 on error. */
 int write_all(int, const void *, size_t);

@@ -13,7 +13,98 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "util.h"
+
+/*
+ * The settings layer stands alone (it is below common/): its own
+ * allocation helpers, which end the process on failure as common's do.
+ */
+static void __attribute__((noreturn)) cf_nomem(void)
+{
+	static const char msg[] = "ncmta: out of memory reading the "
+	                          "configuration\n";
+
+	(void)write(2, msg, sizeof(msg) - 1);
+	abort();
+}
+
+static void *
+cf_malloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		cf_nomem();
+	return p;
+}
+
+static char *
+cf_strdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		cf_nomem();
+	return p;
+}
+
+static int __attribute__((format(printf, 2, 3)))
+cf_asprintf(char **ret, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(ret, fmt, ap);
+	va_end(ap);
+	if (n == -1)
+		cf_nomem();
+	return n;
+}
+
+/* Parse a non-negative number with an optional one-letter unit. */
+static int
+parse_unit(const char *s, const char *units, const int64_t *mult, int64_t *out)
+{
+	char *end;
+	const char *u;
+	long long v;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno == ERANGE || v < 0)
+		return -1;
+	if (*end == '\0') {
+		*out = v;
+		return 0;
+	}
+	if (end[1] != '\0' || (u = strchr(units, *end)) == NULL)
+		return -1;
+	if (v > INT64_MAX / mult[u - units])
+		return -1;
+	*out = v * mult[u - units];
+	return 0;
+}
+
+int
+parse_duration(const char *s, int64_t *out)
+{
+	static const int64_t mult[] = {1, 60, 3600, 86400, 604800};
+
+	return parse_unit(s, "smhdw", mult, out);
+}
+
+int
+parse_size(const char *s, int64_t *out)
+{
+	static const int64_t mult[] = {
+	    1, 1024, 1024, 1048576, 1048576, 1073741824, 1073741824};
+
+	return parse_unit(s, "bkKmMgG", mult, out);
+}
 
 #define CF_LINE_MAX 8192
 
@@ -27,12 +118,12 @@ cf_error(struct cf_errors *e, const char *file, int line, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (file == NULL)
-		xasprintf(&e->text, "%s%s\n", old ? old : "", msg);
+		cf_asprintf(&e->text, "%s%s\n", old ? old : "", msg);
 	else if (line > 0)
-		xasprintf(
+		cf_asprintf(
 		    &e->text, "%s%s:%d: %s\n", old ? old : "", file, line, msg);
 	else
-		xasprintf(&e->text, "%s%s: %s\n", old ? old : "", file, msg);
+		cf_asprintf(&e->text, "%s%s: %s\n", old ? old : "", file, msg);
 	free(old);
 	e->count++;
 }
@@ -46,10 +137,10 @@ cf_read_text(const char *path, int missing_ok, struct cf_errors *errs)
 	FILE *fp;
 
 	if (*path == '\0') /* a setting naming no file */
-		return xstrdup("");
+		return cf_strdup("");
 	if ((fp = fopen(path, "r")) == NULL) {
 		if (missing_ok && errno == ENOENT)
-			return xstrdup("");
+			return cf_strdup("");
 		cf_error(errs, path, 0, "cannot open: %s", strerror(errno));
 		return NULL;
 	}
@@ -57,7 +148,7 @@ cf_read_text(const char *path, int missing_ok, struct cf_errors *errs)
 	fclose(fp);
 	if (n <= 0) {
 		free(text);
-		return xstrdup("");
+		return cf_strdup("");
 	}
 	return text;
 }
@@ -70,7 +161,7 @@ cf_each_line(const char *name, const char *text, size_t max,
 {
 	const char *p = text, *nl;
 	int lineno = 0, before = errs->count;
-	char *line = xmalloc(max);
+	char *line = cf_malloc(max);
 	size_t len;
 
 	for (; *p != '\0'; p += len + (nl != NULL)) {
@@ -152,7 +243,7 @@ cf_set(struct nc_config *cfg, const struct cf_setting *s, const char *v)
 		if (s->type == CF_ENUM && !cf_enum_ok(s->choices, v))
 			return "is not one of the allowed values";
 		free(*(char **)base);
-		*(char **)base = xstrdup(v);
+		*(char **)base = cf_strdup(v);
 		return NULL;
 	case CF_BOOL:
 		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
@@ -260,7 +351,8 @@ cf_expand_host(char **val, const char *host)
 
 	while ((p = strstr(*val, "$myhostname")) != NULL) {
 		*p = '\0';
-		xasprintf(&n, "%s%s%s", *val, host, p + strlen("$myhostname"));
+		cf_asprintf(
+		    &n, "%s%s%s", *val, host, p + strlen("$myhostname"));
 		free(*val);
 		*val = n;
 	}
@@ -276,7 +368,7 @@ cf_finish(struct nc_config *cfg, const char *file, struct cf_errors *errs)
 		if (gethostname(host, sizeof(host)) == -1)
 			strlcpy(host, "localhost", sizeof(host));
 		free(cfg->myhostname);
-		cfg->myhostname = xstrdup(host);
+		cfg->myhostname = cf_strdup(host);
 	}
 	if (*cfg->myorigin == '\0') {
 		free(cfg->myorigin);
@@ -284,17 +376,17 @@ cf_finish(struct nc_config *cfg, const char *file, struct cf_errors *errs)
 		if ((fp = fopen("/etc/mailname", "r")) != NULL) {
 			if (fgets(line, sizeof(line), fp) != NULL &&
 			    *cf_trim(line) != '\0')
-				cfg->myorigin = xstrdup(cf_trim(line));
+				cfg->myorigin = cf_strdup(cf_trim(line));
 			fclose(fp);
 		}
 		if (cfg->myorigin == NULL)
-			cfg->myorigin = xstrdup(cfg->myhostname);
+			cfg->myorigin = cf_strdup(cfg->myhostname);
 	}
 	cf_expand_host(&cfg->myorigin, cfg->myhostname);
 	cf_expand_host(&cfg->mydestination, cfg->myhostname);
 	if (*cfg->secrets_file == '\0') {
 		free(cfg->secrets_file);
-		xasprintf(&cfg->secrets_file, "%s/secrets", cfg->config_dir);
+		cf_asprintf(&cfg->secrets_file, "%s/secrets", cfg->config_dir);
 	}
 	if (cfg->queue_directory[0] != '/')
 		cf_error(
@@ -313,7 +405,7 @@ config_load_text(struct nc_config *cfg, const char *name, const char *text,
     struct cf_errors *errs)
 {
 	config_defaults(cfg);
-	cfg->config_dir = xstrdup(".");
+	cfg->config_dir = cf_strdup(".");
 	(void)cf_each_line(name, text, CF_LINE_MAX, errs, cf_parse_line, cfg);
 	cf_finish(cfg, name, errs);
 	return errs->count ? -1 : 0;
@@ -325,20 +417,20 @@ config_load(struct nc_config *cfg, const char *dir, struct cf_errors *errs)
 	char *path, *text;
 	int r;
 
-	xasprintf(&path, "%s/ncmta.conf", dir);
+	cf_asprintf(&path, "%s/ncmta.conf", dir);
 	if ((text = cf_read_text(path, 0, errs)) == NULL) {
 		config_defaults(cfg);
-		cfg->config_dir = xstrdup(dir);
+		cfg->config_dir = cf_strdup(dir);
 		free(path);
 		return -1;
 	}
 	r = config_load_text(cfg, path, text, errs);
 	free(cfg->config_dir);
-	cfg->config_dir = xstrdup(dir);
+	cfg->config_dir = cf_strdup(dir);
 	if (r == 0 && *cfg->secrets_file != '/') {
 		/* relative default computed before config_dir was known */
 		free(cfg->secrets_file);
-		xasprintf(&cfg->secrets_file, "%s/secrets", dir);
+		cf_asprintf(&cfg->secrets_file, "%s/secrets", dir);
 	}
 	free(text);
 	free(path);
@@ -400,7 +492,7 @@ config_print(const struct nc_config *cfg, FILE *fp, int only_changed)
 	cf_errors_free(&e);
 	/* the default secrets_file lives in cfg's own configuration dir */
 	free(def.secrets_file);
-	xasprintf(&def.secrets_file, "%s/secrets",
+	cf_asprintf(&def.secrets_file, "%s/secrets",
 	    cfg->config_dir ? cfg->config_dir : ".");
 	for (s = cf_settings; s->name != NULL; s++) {
 		cf_format(cfg, s, a, sizeof(a));
@@ -417,6 +509,6 @@ config_qpath(const struct nc_config *cfg, const char *rel)
 {
 	char *p;
 
-	xasprintf(&p, "%s/%s", cfg->queue_directory, rel);
+	cf_asprintf(&p, "%s/%s", cfg->queue_directory, rel);
 	return p;
 }

@@ -75,6 +75,14 @@ struct cf_setting {
 
 extern const struct cf_setting cf_settings[]; /* ends with a NULL name */
 
+/*
+ * Parse "30s", "5m", "2h", "5d", "1w" (bare number = seconds) into seconds,
+ * and "10M", "512k", "2G" (bare number = bytes) into bytes. Return 0 on
+ * success, -1 on a malformed value.
+ */
+int parse_duration(const char *, int64_t *);
+int parse_size(const char *, int64_t *);
+
 /* Problems found while loading, one "file:line: text" per line. */
 struct cf_errors {
 	char *text;
