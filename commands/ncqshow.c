@@ -732,11 +732,10 @@ qs_run(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 static int
 parse_state(const char *name)
 {
-	int i;
+	int state = q_state_parse(name);
 
-	for (i = Q_INCOMING; i <= Q_HOLD; i++)
-		if (strcmp(q_state_name(i), name) == 0)
-			return i;
+	if (state >= 0)
+		return state;
 	fprintf(stderr,
 	    "ncqshow: unknown state \"%s\" (incoming, active, "
 	    "deferred, hold)\n",

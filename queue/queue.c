@@ -78,6 +78,17 @@ q_state_name(int state)
 	return state >= 0 && state <= Q_HOLD ? names[state] : "unknown";
 }
 
+int
+q_state_parse(const char *name)
+{
+	int i;
+
+	for (i = Q_INCOMING; i <= Q_HOLD; i++)
+		if (strcmp(q_state_name(i), name) == 0)
+			return i;
+	return -1;
+}
+
 static int
 queue_open_dbs(struct queue *q)
 {
@@ -581,8 +592,9 @@ queue_usage(struct queue_txn *t, uint64_t *used, uint64_t *size)
 		return QUEUE_EIO;
 	pages += dbi_pages(t->txn, 0) + dbi_pages(t->txn, 1); /* free, main */
 	if (q->has_dbs)
-		pages += dbi_pages(t->txn, q->msg) + dbi_pages(t->txn, q->body) +
-		    dbi_pages(t->txn, q->drop) + dbi_pages(t->txn, q->info);
+		pages += dbi_pages(t->txn, q->msg) +
+		    dbi_pages(t->txn, q->body) + dbi_pages(t->txn, q->drop) +
+		    dbi_pages(t->txn, q->info);
 	*used = (uint64_t)pages * st.ms_psize;
 	*size = info.me_mapsize;
 	return 0;

@@ -132,5 +132,6 @@ int q_msg_encode(const struct q_msg *, uint8_t **, size_t *);
 int q_msg_decode(const uint8_t *, size_t, struct q_msg *);
 
 const char *q_state_name(int); /* "incoming", "active", ... */
+int q_state_parse(const char *); /* the state so named, or -1 */
 
 #endif

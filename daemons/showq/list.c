@@ -226,17 +226,6 @@ list_run(
 	list_reply(lc);
 }
 
-static int
-list_state(const char *name)
-{
-	int i;
-
-	for (i = Q_INCOMING; i <= Q_HOLD; i++)
-		if (strcmp(q_state_name(i), name) == 0)
-			return i;
-	return -2;
-}
-
 static void
 list_bad_request(const struct list_ctx *lc, const char *why)
 {
@@ -269,7 +258,7 @@ list_request(struct list_ctx *lc, struct ipc_msg *m, const char *dbpath)
 		ids[i] = ipc_get_u64(m);
 	if (!ipc_msg_done(m))
 		list_bad_request(lc, "malformed message (REQ_LIST)");
-	else if (*state != '\0' && (lc->state = list_state(state)) < 0)
+	else if (*state != '\0' && (lc->state = q_state_parse(state)) < 0)
 		list_answer(lc, 1, "unknown state");
 	else
 		list_run(lc, dbpath, ids, n);

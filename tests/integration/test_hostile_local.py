@@ -523,6 +523,18 @@ print(t, struct.unpack(">I", got[8:12])[0])
 '''
 
 
+def _crowd(inst, user, n):
+    """Run CROWD as user: n connections to the control socket, held
+    until told to go on; the first line it prints is how many the master
+    closed at once."""
+    control = os.path.join(inst.queue, "public", "control")
+    return subprocess.Popen(
+        ["runuser", "-u", user, "--", "/usr/bin/python3",
+         _script(inst, "crowd.py", CROWD), control, str(n)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+
+
 def test_control_per_uid_limit_and_idle_timeout(instances, sink):
     """One ordinary user holding 64 connections keeps 8 (the 9th and
     later are refused and logged); a second user and root still get in;
@@ -533,11 +545,7 @@ def test_control_per_uid_limit_and_idle_timeout(instances, sink):
     inst.start()
     control = os.path.join(inst.queue, "public", "control")
     uid = _pw(USER).pw_uid
-    crowd = subprocess.Popen(
-        ["runuser", "-u", USER, "--", "/usr/bin/python3",
-         _script(inst, "crowd.py", CROWD), control, "64"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+    crowd = _crowd(inst, USER, 64)
     try:
         assert int(crowd.stdout.readline()) == 64 - 8
         lines = inst.log_lines("control: refused uid %d: 8 connections "
@@ -580,13 +588,8 @@ def test_control_mail_owner_bounded_too(instances, sink):
     inst = instances(smart_host=[sink])
     inst.use_private_copies()
     inst.start()
-    control = os.path.join(inst.queue, "public", "control")
     owner = mail_owner()
-    crowd = subprocess.Popen(
-        ["runuser", "-u", owner, "--", "/usr/bin/python3",
-         _script(inst, "crowd.py", CROWD), control, "80"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+    crowd = _crowd(inst, owner, 80)
     try:
         assert int(crowd.stdout.readline()) == 80 - 64
         lines = inst.log_lines("control: refused uid %d (mail_owner): 64 "
