@@ -1069,33 +1069,56 @@ commit_done(struct qm_msg *m)
 	}
 }
 
-void
-dispatch_commit(void)
+/* One transaction of the dirty messages (only the removals, when
+ * removals_only); those it held are done once it is committed. */
+static int
+commit_pass(int removals_only)
 {
-	struct timeval tv = {1, 0};
 	struct queue_txn *t;
 	struct qm_msg *m, *next;
 	int rc;
 
-	if (TAILQ_EMPTY(&qm->dirty))
-		return;
 	if ((rc = queue_txn_begin(qm->queue, &t, 0)) != 0)
-		goto fail;
+		return rc;
 	TAILQ_FOREACH(m, &qm->dirty, dirty_link)
-	if ((rc = commit_one(t, m)) != 0) {
+	if ((!removals_only || m->removed) && (rc = commit_one(t, m)) != 0) {
 		queue_txn_abort(t);
-		goto fail;
+		return rc;
 	}
 	if ((rc = queue_txn_commit(t)) != 0)
-		goto fail;
+		return rc;
 	for (m = TAILQ_FIRST(&qm->dirty); m != NULL; m = next) {
 		next = TAILQ_NEXT(m, dirty_link);
+		if (removals_only && !m->removed)
+			continue;
 		TAILQ_REMOVE(&qm->dirty, m, dirty_link);
 		commit_done(m);
 	}
-	qm->commit_failing = 0;
-	return;
-fail:
+	return 0;
+}
+
+/*
+ * Write every changed record and removal in one transaction. Ingest
+ * leaves room for this (queue.h's reserve); should the map be full all
+ * the same (queue_map_size made smaller than the queue), the removals go
+ * first on their own, which frees pages, and the rest is tried again.
+ */
+void
+dispatch_commit(void)
+{
+	struct timeval tv = {1, 0};
+	int rc;
+
+	if (TAILQ_EMPTY(&qm->dirty))
+		return;
+	rc = commit_pass(0);
+	if (rc == QUEUE_EFULL && commit_pass(1) == 0 &&
+	    (TAILQ_EMPTY(&qm->dirty) || (rc = commit_pass(0)) == 0))
+		rc = 0;
+	if (rc == 0) {
+		qm->commit_failing = 0;
+		return;
+	}
 	if (!qm->commit_failing)
 		log_warnx("cannot update the queue: %s; retrying",
 		    queue_strerror(rc));
