@@ -87,5 +87,9 @@ main(int argc, char **argv)
 	queue_close(q);
 	qid_format(m.qid, qid);
 	printf("%s\n", qid);
+	free(m.rcpt);
+	free(path);
+	free(body);
+	config_free(&cfg);
 	return 0;
 }
