@@ -206,9 +206,13 @@ addr_normalize(const char *in, const char *origin, int allow_null, char *out,
 		dlen = strlen(origin);
 	} else
 		dlen = n - llen - 1;
-	/* A trailing dot names the same domain (absolute form). */
-	if (at != -2 && dlen > 1 && s[n - 1] == '.')
+	/* A trailing dot names the same domain (absolute form); one more
+	 * would leave an empty label. */
+	if (at != -2 && dlen > 1 && s[n - 1] == '.') {
 		dlen--;
+		if (s[n - 2] == '.')
+			return addr_fail(err, "empty domain label");
+	}
 	if (llen + 1 + dlen + 1 > outlen || llen + 1 + dlen + 1 > ADDR_MAX)
 		return addr_fail(err, "address too long");
 	memcpy(out, s, llen);

@@ -100,6 +100,8 @@ test_normalize(void)
 	is_str(norm("bob@example.com>", 0), "ERR", "unbalanced '>'");
 	is_str(norm("b<o>b@example.com", 0), "ERR", "specials in local part");
 	is_str(norm("bob@exa..mple.com", 0), "ERR", "empty domain label");
+	is_str(norm("bob@example.com..", 0), "ERR",
+	    "two trailing dots: an empty label, not the absolute form");
 	is_str(norm("\"bob@example.com", 0), "ERR", "unterminated quote");
 	is_str(norm("b\xc3\xa9@example.com", 0), "ERR", "8-bit address");
 	/* nor does quoting make an 8-bit octet acceptable: without
