@@ -252,18 +252,24 @@ cf_parse_line(
 		cf_error(errs, file, lineno, "%s = \"%s\" %s", key, val, why);
 }
 
-/* Replace "$myhostname" in a setting's value. */
+/* Replace each "$myhostname" in a setting's value, once: the host name
+ * put in is not searched again (it may say "$myhostname" itself). */
 static void
 cf_expand_host(char **val, const char *host)
 {
-	char *p, *n;
+	const char *from = *val, *p;
+	char *out = xstrdup(""), *n;
 
-	while ((p = strstr(*val, "$myhostname")) != NULL) {
-		*p = '\0';
-		xasprintf(&n, "%s%s%s", *val, host, p + strlen("$myhostname"));
-		free(*val);
-		*val = n;
+	while ((p = strstr(from, "$myhostname")) != NULL) {
+		xasprintf(&n, "%s%.*s%s", out, (int)(p - from), from, host);
+		free(out);
+		out = n;
+		from = p + strlen("$myhostname");
 	}
+	xasprintf(&n, "%s%s", out, from);
+	free(out);
+	free(*val);
+	*val = n;
 }
 
 static void

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,6 +263,17 @@ test_syntax(void)
 }
 
 static void
+expand_hangs(int sig)
+{
+	static const char msg[] = "not ok - $myhostname expansion never ends\n";
+
+	(void)sig;
+	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) == -1)
+		_exit(2);
+	_exit(1);
+}
+
+static void
 test_expand(void)
 {
 	struct nc_config cfg;
@@ -284,6 +296,18 @@ test_expand(void)
 
 	load(&cfg, "myhostname = h.example\nmyorigin = example.net\n", NULL);
 	is_str(cfg.myorigin, "example.net", "explicit myorigin kept");
+	config_free(&cfg);
+
+	/* a host name that itself says "$myhostname" is put in once, not
+	 * expanded again for ever */
+	signal(SIGALRM, expand_hangs);
+	alarm(10);
+	load(&cfg, "myhostname = $myhostname.example\nmyorigin = $myhostname\n",
+	    NULL);
+	alarm(0);
+	is_str(cfg.mydestination, "$myhostname.example, localhost",
+	    "$myhostname in myhostname is replaced once");
+	is_str(cfg.myorigin, "$myhostname.example", "and in myorigin");
 	config_free(&cfg);
 }
 
