@@ -16,6 +16,10 @@
 #include "util.h"
 
 #define CF_LINE_MAX 8192
+/* Problems kept as text; more are only counted. Each one copies the text
+ * so far, so without a bound a file of a million bad lines would take
+ * hours to refuse. */
+#define CF_ERRORS_SHOWN 100
 
 void
 cf_error(struct cf_errors *e, const char *file, int line, const char *fmt, ...)
@@ -23,6 +27,14 @@ cf_error(struct cf_errors *e, const char *file, int line, const char *fmt, ...)
 	char msg[1024], *old = e->text;
 	va_list ap;
 
+	if (e->count >= CF_ERRORS_SHOWN) {
+		if (e->count++ == CF_ERRORS_SHOWN) {
+			xasprintf(&e->text, "%s(more problems not shown)\n",
+			    old ? old : "");
+			free(old);
+		}
+		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);

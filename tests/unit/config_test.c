@@ -186,6 +186,32 @@ test_types(void)
 	config_free(&cfg);
 }
 
+/* A file of many bad lines (a binary, a wrong file) is refused with
+ * every problem counted and the first ones shown, in time linear in its
+ * size: the text of the problems does not grow with each of them. */
+static void
+test_many_errors(void)
+{
+	struct nc_config cfg;
+	char *text = xmalloc(2 * 20000 + 1), *err;
+	int i;
+
+	for (i = 0; i < 20000; i++)
+		memcpy(text + 2 * i, "x\n", 2);
+	text[2 * 20000] = '\0';
+	is_int(
+	    load(&cfg, text, &err), 20000, "20000 bad lines, 20000 problems");
+	ok(strstr(err, "test.conf:100: ") != NULL &&
+	        strstr(err, "test.conf:101: ") == NULL,
+	    "the first 100 shown");
+	ok(strstr(err, "more problems not shown") != NULL, "and that is said");
+	ok(strlen(err) < 10000, "the text stays short (%zu octets)",
+	    strlen(err));
+	free(err);
+	free(text);
+	config_free(&cfg);
+}
+
 static void
 test_errors(void)
 {
@@ -230,6 +256,7 @@ test_errors(void)
 	is_int(load(&cfg, "queue_directory = relative/dir\n", NULL), 1,
 	    "relative queue_directory refused");
 	config_free(&cfg);
+	test_many_errors();
 }
 
 static void
