@@ -5,6 +5,8 @@
  * application's customer) writes these. A parsed file must give
  * normalised, de-duplicated addresses without control characters and a
  * message that is the rest of the file; a refused one a one-line reason.
+ * File names, which users choose as well, go through the drop table's
+ * key (dropdir_key_make()/dropdir_key_parse()).
  */
 #include "addr.h"
 #include "fuzz.h"
@@ -28,6 +30,37 @@ check_addr(const char *a, int allow_null)
 	    "address \"%s\" is not normalised", a);
 }
 
+/*
+ * The file's first line serves as its name too (users choose both): a
+ * name pickup can handle must make a drop-table key that reads back to
+ * the same name and identity.
+ */
+static void
+check_name(const char *buf, size_t size)
+{
+	struct dropdir_ident id = {0x1234, 99, {1, 2}, {1764373839, 5}}, back;
+	char name[256], key[300];
+	const char *why, *n, *nl = memchr(buf, '\n', size);
+	size_t len = nl != NULL ? (size_t)(nl - buf) : size;
+
+	if (len >= sizeof(name) || memchr(buf, '\0', len) != NULL)
+		return;
+	memcpy(name, buf, len);
+	name[len] = '\0';
+	for (n = name; (n = strchr(n, '/')) != NULL;)
+		name[n - name] = '_';
+	/* a name pickup takes: complete, and one it can handle */
+	if (!dropdir_name_ok(name) || !dropdir_name_usable(name, &why))
+		return;
+	if (dropdir_key_make(name, &id, key, sizeof(key)) == -1)
+		return;
+	FUZZ_CHECK(dropdir_key_parse(key, &back, &n) == 0 &&
+	        strcmp(n, name) == 0 && back.ino == id.ino &&
+	        back.ctime.tv_sec == id.ctime.tv_sec &&
+	        back.ctime.tv_nsec == id.ctime.tv_nsec,
+	    "key \"%s\" does not read back", key);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,6 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char why[256];
 	size_t i, j;
 
+	check_name(buf, size);
 	memset(why, 'x', sizeof(why));
 	if (dropfile_parse(buf, size, ORIGIN, &md, why, sizeof(why)) == -1) {
 		FUZZ_CHECK(memchr(why, '\0', sizeof(why)) != NULL &&
