@@ -403,8 +403,8 @@ si_take_command(struct smtpin *s, const char *p, size_t n, int at_eof)
 static void
 si_store(struct smtpin *s, const char *p, size_t n)
 {
-	if (s->too_big)
-		return;
+	if (n == 0 || s->too_big)
+		return; /* before the first octet there is no buffer to add to */
 	if (s->msglen + n > s->size_limit) {
 		s->too_big = 1;
 		return;

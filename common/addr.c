@@ -127,7 +127,8 @@ addr_find_at(const char *s, size_t n, const char **err)
 /*
  * Reject control characters (anywhere, quoted or escaped too: no octet of
  * an address may end or split a line in SMTP, the log or a queue file),
- * 8-bit octets, and spaces outside quotes.
+ * 8-bit octets (quoted too: ncmta does not send SMTPUTF8), and spaces
+ * outside quotes.
  */
 static int
 addr_check_chars(const char *s, size_t n, const char **err)
@@ -136,11 +137,12 @@ addr_check_chars(const char *s, size_t n, const char **err)
 
 	if (addr_has_control(s, n))
 		return addr_fail(err, ADDR_ERR_CONTROL);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] > 0x7f)
+			return addr_fail(err, "non-ASCII address");
 	for (i = 0; i < n; i++) {
 		unsigned char c = s[i];
 
-		if (c > 0x7f)
-			return addr_fail(err, "non-ASCII address");
 		if (c == '"') {
 			if ((q = addr_quoted_len(s + i, n - i)) == 0)
 				return addr_fail(err, "unterminated quote");
@@ -204,9 +206,13 @@ addr_normalize(const char *in, const char *origin, int allow_null, char *out,
 		dlen = strlen(origin);
 	} else
 		dlen = n - llen - 1;
-	/* A trailing dot names the same domain (absolute form). */
-	if (at != -2 && dlen > 1 && s[n - 1] == '.')
+	/* A trailing dot names the same domain (absolute form); one more
+	 * would leave an empty label. */
+	if (at != -2 && dlen > 1 && s[n - 1] == '.') {
 		dlen--;
+		if (s[n - 2] == '.')
+			return addr_fail(err, "empty domain label");
+	}
 	if (llen + 1 + dlen + 1 > outlen || llen + 1 + dlen + 1 > ADDR_MAX)
 		return addr_fail(err, "address too long");
 	memcpy(out, s, llen);

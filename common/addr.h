@@ -12,7 +12,8 @@
 
 /*
  * Normalise one envelope address: strip surrounding "<>" and whitespace,
- * reject control characters (even quoted), spaces outside quotes, a missing local part
+ * reject control characters and 8-bit octets (even quoted), spaces
+ * outside quotes, a missing local part
  * or an empty domain. "" (from "<>") is the null sender, allowed only
  * when allow_null. An unqualified local part gets "@origin". The domain
  * is lower-cased. Returns 0 and writes out, or -1 with a reason in err.

@@ -535,10 +535,13 @@ rw_bare_span(const char *v, size_t es, size_t ee, size_t *s, size_t *e)
 static char *
 rw_header_addr(const struct rewrite *rw, const char *a, size_t n)
 {
-	char *text = xstrndup(a, n), *q = NULL, *g, buf[ADDR_MAX];
+	char *text, *q = NULL, *g, buf[ADDR_MAX];
 	const char *err;
 	size_t i, k;
 
+	if (memchr(a, '\0', n) != NULL)
+		return NULL; /* no address holds a NUL: leave it alone */
+	text = xstrndup(a, n);
 	for (i = 0; i < n && text[i] != '@'; i++)
 		if (text[i] == '"' && (k = rw_skip(text, n, i)) > i)
 			i = k - 1;

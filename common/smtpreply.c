@@ -41,13 +41,15 @@ dsn_field(const char *p, size_t len, size_t max)
 /*
  * Length of an enhanced status code "c.sss.ddd" at p, followed by a space
  * or the end of the line, whose class is the reply's; 0 if there is none.
+ * RFC 3463 has no class 3, so a 3xx reply has none.
  */
 static size_t
 dsn_parse(const char *p, size_t len, int code)
 {
 	size_t n, pos;
 
-	if (len < 5 || p[0] != '0' + code / 100 || p[1] != '.')
+	if (len < 5 || code / 100 == 3 || p[0] != '0' + code / 100 ||
+	    p[1] != '.')
 		return 0;
 	pos = 2;
 	if ((n = dsn_field(p + pos, len - pos, 3)) == 0)
@@ -131,8 +133,8 @@ smtp_reply_dsn(const struct smtp_reply *r)
 		return r->dsn;
 	switch (r->code / 100) {
 	case 2:
-	case 3:
 		return "2.0.0";
+	case 3: /* where a final reply was due: every caller defers */
 	case 4:
 		return "4.0.0";
 	case 5:

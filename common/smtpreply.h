@@ -28,7 +28,8 @@ void smtp_reply_init(struct smtp_reply *);
  * bytes is dropped; control and non-ASCII octets become '?'.
  */
 int smtp_reply_line(struct smtp_reply *, const char *, size_t);
-/* Default DSN for a code when the server gave none ("4.0.0"/"5.0.0"...). */
+/* The reply's DSN, or the default for its code when the server gave none
+ * ("2.0.0", "4.0.0" for 3xx and 4xx, "5.0.0"). */
 const char *smtp_reply_dsn(const struct smtp_reply *);
 
 #endif

@@ -107,6 +107,10 @@ parse_size(const char *s, int64_t *out)
 }
 
 #define CF_LINE_MAX 8192
+/* Problems kept as text; more are only counted. Each one copies the text
+ * so far, so without a bound a file of a million bad lines would take
+ * hours to refuse. */
+#define CF_ERRORS_SHOWN 100
 
 void
 cf_error(struct cf_errors *e, const char *file, int line, const char *fmt, ...)
@@ -114,6 +118,14 @@ cf_error(struct cf_errors *e, const char *file, int line, const char *fmt, ...)
 	char msg[1024], *old = e->text;
 	va_list ap;
 
+	if (e->count >= CF_ERRORS_SHOWN) {
+		if (e->count++ == CF_ERRORS_SHOWN) {
+			cf_asprintf(&e->text, "%s(more problems not shown)\n",
+			    old ? old : "");
+			free(old);
+		}
+		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -343,19 +355,24 @@ cf_parse_line(
 		cf_error(errs, file, lineno, "%s = \"%s\" %s", key, val, why);
 }
 
-/* Replace "$myhostname" in a setting's value. */
+/* Replace each "$myhostname" in a setting's value, once: the host name
+ * put in is not searched again (it may say "$myhostname" itself). */
 static void
 cf_expand_host(char **val, const char *host)
 {
-	char *p, *n;
+	const char *from = *val, *p;
+	char *out = cf_strdup(""), *n;
 
-	while ((p = strstr(*val, "$myhostname")) != NULL) {
-		*p = '\0';
-		cf_asprintf(
-		    &n, "%s%s%s", *val, host, p + strlen("$myhostname"));
-		free(*val);
-		*val = n;
+	while ((p = strstr(from, "$myhostname")) != NULL) {
+		cf_asprintf(&n, "%s%.*s%s", out, (int)(p - from), from, host);
+		free(out);
+		out = n;
+		from = p + strlen("$myhostname");
 	}
+	cf_asprintf(&n, "%s%s", out, from);
+	free(out);
+	free(*val);
+	*val = n;
 }
 
 static void

@@ -103,7 +103,8 @@ void config_defaults(struct nc_config *);
 void config_free(struct nc_config *);
 void cf_errors_free(struct cf_errors *);
 /* Add one problem: "file:line: text", "file: text" (line 0) or just
- * "text" (file NULL). Every table's parser reports through this. */
+ * "text" (file NULL). Every table's parser reports through this. After
+ * the first 100 problems the rest are counted, and one line says so. */
 void cf_error(struct cf_errors *, const char *file, int line, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
 /* A whole text file (malloc'd, "" when empty or when path is ""), or

@@ -375,7 +375,9 @@ dec_str(struct dec *d)
 	size_t n = (size_t)dec_uint(d, 2);
 	char *s;
 
-	if (d->bad || d->len - d->pos < n) {
+	/* the encoder never writes a NUL inside a string: corrupt */
+	if (d->bad || d->len - d->pos < n ||
+	    memchr(d->p + d->pos, '\0', n) != NULL) {
 		d->bad = 1;
 		return xstrdup("");
 	}

@@ -20,6 +20,9 @@
 #define DSN_HARD_WIDTH (DSN_LINE_MAX - 8)
 #define DSN_HOST_MAX 255
 #define DSN_BOUNDARY_HOST 30 /* host name octets in a boundary */
+/* 9999-12-31 23:59:59 UTC: a later arrival has no date to write, and
+ * much later ones do not fit a time_t */
+#define DSN_ARRIVAL_MAX 253402300799.0
 
 static const char dsn_failure_text[] =
     "I'm sorry to have to inform you that your message could not\n"
@@ -193,7 +196,8 @@ dsn_check(const struct dsn_notice *n)
 		return "unknown notice kind";
 	if (!dsn_addr_valid(n->sender))
 		return "bad sender address";
-	if (!isfinite(n->arrival) || n->arrival <= 0)
+	if (!isfinite(n->arrival) || n->arrival <= 0 ||
+	    n->arrival > DSN_ARRIVAL_MAX)
 		return "bad arrival time";
 	if (n->nrcpt == 0)
 		return "no recipients";

@@ -100,8 +100,15 @@ test_normalize(void)
 	is_str(norm("bob@example.com>", 0), "ERR", "unbalanced '>'");
 	is_str(norm("b<o>b@example.com", 0), "ERR", "specials in local part");
 	is_str(norm("bob@exa..mple.com", 0), "ERR", "empty domain label");
+	is_str(norm("bob@example.com..", 0), "ERR",
+	    "two trailing dots: an empty label, not the absolute form");
 	is_str(norm("\"bob@example.com", 0), "ERR", "unterminated quote");
 	is_str(norm("b\xc3\xa9@example.com", 0), "ERR", "8-bit address");
+	/* nor does quoting make an 8-bit octet acceptable: without
+	 * SMTPUTF8 it cannot be sent in MAIL FROM or RCPT TO */
+	is_str(norm("\"b\xc3\xa9\"@example.com", 0), "ERR",
+	    "8-bit octet in a quoted local part");
+	is_str(norm("<\"\xff\"@example.com>", 1), "ERR", "8-bit quoted sender");
 	is_str(norm("bob@[1.2.3.4", 0), "ERR", "unterminated literal");
 
 	memset(longaddr, 'a', sizeof(longaddr) - 1);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +186,32 @@ test_types(void)
 	config_free(&cfg);
 }
 
+/* A file of many bad lines (a binary, a wrong file) is refused with
+ * every problem counted and the first ones shown, in time linear in its
+ * size: the text of the problems does not grow with each of them. */
+static void
+test_many_errors(void)
+{
+	struct nc_config cfg;
+	char *text = xmalloc(2 * 20000 + 1), *err;
+	int i;
+
+	for (i = 0; i < 20000; i++)
+		memcpy(text + 2 * i, "x\n", 2);
+	text[2 * 20000] = '\0';
+	is_int(
+	    load(&cfg, text, &err), 20000, "20000 bad lines, 20000 problems");
+	ok(strstr(err, "test.conf:100: ") != NULL &&
+	        strstr(err, "test.conf:101: ") == NULL,
+	    "the first 100 shown");
+	ok(strstr(err, "more problems not shown") != NULL, "and that is said");
+	ok(strlen(err) < 10000, "the text stays short (%zu octets)",
+	    strlen(err));
+	free(err);
+	free(text);
+	config_free(&cfg);
+}
+
 static void
 test_errors(void)
 {
@@ -229,6 +256,7 @@ test_errors(void)
 	is_int(load(&cfg, "queue_directory = relative/dir\n", NULL), 1,
 	    "relative queue_directory refused");
 	config_free(&cfg);
+	test_many_errors();
 }
 
 static void
@@ -262,6 +290,17 @@ test_syntax(void)
 }
 
 static void
+expand_hangs(int sig)
+{
+	static const char msg[] = "not ok - $myhostname expansion never ends\n";
+
+	(void)sig;
+	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) == -1)
+		_exit(2);
+	_exit(1);
+}
+
+static void
 test_expand(void)
 {
 	struct nc_config cfg;
@@ -284,6 +323,18 @@ test_expand(void)
 
 	load(&cfg, "myhostname = h.example\nmyorigin = example.net\n", NULL);
 	is_str(cfg.myorigin, "example.net", "explicit myorigin kept");
+	config_free(&cfg);
+
+	/* a host name that itself says "$myhostname" is put in once, not
+	 * expanded again for ever */
+	signal(SIGALRM, expand_hangs);
+	alarm(10);
+	load(&cfg, "myhostname = $myhostname.example\nmyorigin = $myhostname\n",
+	    NULL);
+	alarm(0);
+	is_str(cfg.mydestination, "$myhostname.example, localhost",
+	    "$myhostname in myhostname is replaced once");
+	is_str(cfg.myorigin, "$myhostname.example", "and in myorigin");
 	config_free(&cfg);
 }
 

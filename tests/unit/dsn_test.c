@@ -617,6 +617,11 @@ test_check(void)
 	n.sender = "alice@example.com";
 	n.arrival = NAN;
 	ok(dsn_check(&n) != NULL, "check: arrival not a number");
+	/* no date can be written for it (and time_t cannot hold it) */
+	n.arrival = 1e300;
+	ok(dsn_check(&n) != NULL, "check: arrival beyond any date");
+	n.arrival = 253402300800.0; /* 10000-01-01 */
+	ok(dsn_check(&n) != NULL, "check: arrival after the year 9999");
 	n.arrival = ARRIVAL;
 	n.nrcpt = 0;
 	ok(dsn_check(&n) != NULL, "check: no recipients");

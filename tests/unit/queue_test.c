@@ -118,6 +118,12 @@ test_codec(void)
 	is_int(q_msg_decode(bad, len, &d), QUEUE_EFORMAT,
 	    "recipient count larger than the record");
 	ok(d.rcpt == NULL && d.sender == NULL, "failed decode leaves nothing");
+	memcpy(bad, rec, len);
+	/* the sender's octets start at 46 (after its u16 length at 44): a
+	 * NUL in it would be read as a shorter sender; never written */
+	bad[47] = '\0';
+	is_int(q_msg_decode(bad, len, &d), QUEUE_EFORMAT,
+	    "a NUL inside a string is corrupt");
 	free(bad);
 	free(rec);
 	q_msg_free(&m);

@@ -223,6 +223,7 @@ test_recipients(void)
 static void
 test_headers(void)
 {
+	static const char nul_msg[] = "To: root\0x\n\nbody\n";
 	static const char msg[] = "From: Root User <root>\n"
 	                          "To: \"Doe, John\" <john@host.local>,\n"
 	                          "  www-data@localhost (the web server)\n"
@@ -275,6 +276,11 @@ test_headers(void)
 	free(out);
 	ok(rewrite_header_fields(&rw, "Subject: x\n\nbody\n", 17, &len) == NULL,
 	    "no address fields: unchanged");
+	/* no address holds a NUL: one that seems to is left alone (and
+	 * never read past its end) */
+	ok(rewrite_header_fields(&rw, nul_msg, sizeof(nul_msg) - 1, &len) ==
+	        NULL,
+	    "an address with a NUL in it is left as it is");
 	rewrite_free(&rw);
 }
 

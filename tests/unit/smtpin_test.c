@@ -319,6 +319,24 @@ test_eof(void)
 	smtpin_free(si);
 }
 
+/* A message whose first line is empty: nothing stored yet, an empty
+ * line to store (fails under the sanitizers without the fix). */
+static void
+test_empty_first_line(void)
+{
+	struct seen s = {0};
+	struct smtpin *si = smtpin_new("mx.test", 1000, &ops, &s);
+	char *out;
+
+	out = run(si,
+	    "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n\r\nbody\r\n.\r\n", 0);
+	is_int(s.messages, 1, "message starting with an empty line taken");
+	ok(s.msglen == 6 && memcmp(s.msg, "\nbody\n", 6) == 0,
+	    "its empty first line kept");
+	free(out);
+	smtpin_free(si);
+}
+
 static void
 test_too_many_errors(void)
 {
@@ -349,6 +367,7 @@ main(void)
 	test_refusals();
 	test_long_lines();
 	test_eof();
+	test_empty_first_line();
 	test_too_many_errors();
 	return done_testing();
 }

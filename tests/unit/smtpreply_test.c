@@ -81,6 +81,8 @@ test_enhanced(void)
 	const char *junk[] = {"550 5.1.1x not a code", NULL};
 	const char *toolong[] = {"550 5.1234.1 field too long", NULL};
 	const char *endl[] = {"250 2.1.0", NULL};
+	const char *class3[] = {"354 3.5.5 go ahead", NULL};
+	const char *bare3[] = {"334 VXNlcm5hbWU6", NULL};
 
 	feed(&r, mismatch);
 	is_str(r.dsn, "", "enhanced class must match the reply code");
@@ -97,6 +99,14 @@ test_enhanced(void)
 	is_str(r.dsn, "", "four-digit field rejected");
 	feed(&r, endl);
 	is_str(r.dsn, "2.1.0", "code at the end of the line");
+	/* RFC 3463 has no class 3; a 3xx reply where a final one was due
+	 * (MAIL, RCPT, the dot) is deferred, so its status is 4.x.x, which
+	 * the bounce daemon's notices accept */
+	feed(&r, class3);
+	is_str(r.dsn, "", "no enhanced status of class 3");
+	is_str(smtp_reply_dsn(&r), "4.0.0", "3xx with a 3.x.x code: 4.0.0");
+	feed(&r, bare3);
+	is_str(smtp_reply_dsn(&r), "4.0.0", "3xx without a code: 4.0.0");
 }
 
 static void
