@@ -245,6 +245,23 @@ name_add(struct dest_lookup *lk, const char *name, const char *nexthop,
 	return nm;
 }
 
+/*
+ * An exchanger name a session can be opened to: letters, digits, '-',
+ * '_' and dots. A name server may answer anything; an exchanger it
+ * names otherwise is passed over (as if it had no address), so the
+ * destination defers rather than a worker refusing the job.
+ */
+static int
+mx_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n < 256 &&
+	    strspn(name,
+	        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	        "0123456789-_.") == n;
+}
+
 /* Order exchangers by preference, shuffling equal ones (RFC 5321 5.1). */
 static void
 mx_order(struct lookup_slot *s)
@@ -313,11 +330,13 @@ slot_names(struct dest_lookup *lk, struct lookup_slot *s)
 			return;
 		}
 		for (i = 0; i < s->nmx; i++)
-			if (*s->mx[i] != '\0' && s->is_domain)
+			if (!mx_name_ok(s->mx[i]))
+				continue;
+			else if (s->is_domain)
 				name_add(
 				    lk, s->mx[i], relay, s->spec.port, flags)
 				    ->pref = (int)s->pref[i];
-			else if (*s->mx[i] != '\0')
+			else
 				name_add(
 				    lk, s->mx[i], relay, s->spec.port, flags);
 		return;
