@@ -41,6 +41,7 @@ struct ipc_peer {
 	int read_paused; /* output waits: the next frame is not read yet */
 	struct event *idle_ev;
 	struct event *kill_ev; /* closes a peer over its cap from the loop */
+	ipc_drain_fn *on_drain; /* everything queued was written */
 };
 
 /* ---- encoding ---- */
@@ -430,7 +431,16 @@ peer_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_enable(bev, EV_READ);
 		peer_read_cb(
 		    bev, p); /* frames already read wait in the input */
+		return; /* the read may have freed p */
 	}
+	if (p->on_drain != NULL && !p->doomed && ipc_peer_pending(p) == 0)
+		p->on_drain(p, p->arg);
+}
+
+void
+ipc_peer_on_drain(struct ipc_peer *p, ipc_drain_fn *fn)
+{
+	p->on_drain = fn;
 }
 
 static void

@@ -44,6 +44,8 @@ struct ipc_handler {
 
 /* Called once when the peer is closed (EOF, error, protocol error). */
 typedef void ipc_close_fn(struct ipc_peer *, void *arg);
+/* Called when everything queued for the peer has been written. */
+typedef void ipc_drain_fn(struct ipc_peer *, void *arg);
 
 /* Encoding (usable without an event loop). */
 void ipc_buf_init(struct ipc_buf *, uint32_t type);
@@ -90,6 +92,9 @@ void ipc_peer_send(struct ipc_peer *, struct ipc_buf *); /* frees buf */
  * reference, not copied, and wiped and freed once written or dropped. */
 void ipc_peer_send_secret(struct ipc_peer *, struct ipc_buf *);
 size_t ipc_peer_pending(struct ipc_peer *); /* bytes queued */
+/* fn runs each time the peer's output has all been written (a sender
+ * that holds back while much is queued learns it may go on). */
+void ipc_peer_on_drain(struct ipc_peer *, ipc_drain_fn *fn);
 void ipc_peer_set_arg(struct ipc_peer *, void *);
 const char *ipc_peer_name(struct ipc_peer *);
 int ipc_peer_fd(struct ipc_peer *);

@@ -314,6 +314,15 @@ on_pickup_new(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 static void
+worker_drained(struct ipc_peer *p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	if (!TAILQ_EMPTY(&qm->ready))
+		qm_kick();
+}
+
+static void
 on_smtp_hello(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct qm_peer *qp = arg;
@@ -331,6 +340,9 @@ on_smtp_hello(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	qp->worker->pid = (int)pid;
 	qp->worker->max_jobs = (int)max;
 	TAILQ_INSERT_TAIL(&qm->workers, qp->worker, link);
+	/* a worker is not given more while QMGR_WORKER_BACKLOG waits for
+	 * it (a few large bodies): once that is written, go on */
+	ipc_peer_on_drain(p, worker_drained);
 	qm_kick();
 }
 

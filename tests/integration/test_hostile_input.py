@@ -538,3 +538,37 @@ def test_file_that_kills_pickup_is_quarantined(instances, sink):
                         r"exit status 1);", inst.log())
     assert len(deaths) == 3, deaths
     assert len(inst.log_lines("pickup exited while taking")) >= 2
+
+
+def test_big_bodies_to_slow_readers_do_not_hold_other_mail(instances, sink):
+    """Three 8 MB messages to servers that read 8 kB/s, and one to a
+    normal server, queued together: while the big bodies make their way
+    to the workers, qmgr holds back new jobs; once they are written it
+    goes on at once, so the fourth message is delivered without waiting
+    for the slow sessions (or a queue run) to end."""
+    slow = [SlowReader(rate=8192) for _ in range(3)]
+    for s in slow:
+        s.start()
+    try:
+        inst = instances(smart_host=[sink], queue_run_delay="1h",
+                         smtp_data_timeout="60s")
+        inst.routes("".join("slow%d.example smarthost %s\n"
+                            % (i, s.hostspec()) for i, s in enumerate(slow)))
+        inst.start()
+        inst.stop()
+        line = b"abcdefghij" * 9 + b"\n"
+        big = line * (8 * 1024 * 1024 // len(line))
+        for i in range(3):
+            rcpt = "s%d@slow%d.example" % (i, i)
+            inst.submit([rcpt], message(new_token(), rcpt, body=big)[0],
+                        sender="s@test.example", timeout=60)
+        tok = new_token()
+        inst.submit(["h@healthy.example"],
+                    message(tok, "h@healthy.example", body=big)[0],
+                    sender="s@test.example", timeout=60)
+        inst.start()
+        wait_for(lambda: tok in token_counts(sink.snapshot()), 30,
+                 "the message to the healthy server")
+    finally:
+        for s in slow:
+            s.close()
