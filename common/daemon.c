@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,9 @@ daemon_setup(int argc, char **argv, const char *name, struct nc_config *cfg)
 			daemon_usage(name);
 		}
 	}
+	/* a peer that went away is an error return, never a death: the
+	 * master execs us with SIGPIPE at its default */
+	signal(SIGPIPE, SIG_IGN);
 	if (config_load(cfg, config_dir_pick(dir), &errs) == -1) {
 		log_init(name, "stderr", "mail");
 		log_warnx_text("configuration errors:", errs.text);

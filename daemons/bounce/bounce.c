@@ -374,7 +374,6 @@ main(int argc, char **argv)
 	struct ipc_buf b;
 	int fd;
 
-	signal(SIGPIPE, SIG_IGN);
 	daemon_setup(argc, argv, "bounce", &bn.cfg);
 	tzset(); /* Date: fields in local time, also inside the chroot */
 	bounce_load_rewrite();

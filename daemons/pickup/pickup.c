@@ -1090,7 +1090,6 @@ main(int argc, char **argv)
 	RB_INIT(&pk.ignore);
 	pk.batch_max = PK_BATCH_FILES;
 	pk.suspect_fd = -1;
-	signal(SIGPIPE, SIG_IGN);
 	daemon_setup(argc, argv, "pickup", &pk.cfg);
 	if ((pk.base = event_base_new()) == NULL)
 		fatalx("event_base_new");

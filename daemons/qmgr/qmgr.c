@@ -533,7 +533,6 @@ main(int argc, char **argv)
 	TAILQ_INIT(&qm->probation);
 	TAILQ_INIT(&qm->workers);
 	daemon_setup(argc, argv, "qmgr", &qm->cfg);
-	signal(SIGPIPE, SIG_IGN);
 	qm_load_routes();
 	privdrop(qm->cfg.mail_owner,
 	    geteuid() == 0 ? qm->cfg.queue_directory : NULL);

@@ -156,7 +156,6 @@ main(int argc, char **argv)
 {
 	resolver = xcalloc(1, sizeof(*resolver));
 	daemon_setup(argc, argv, "resolver", &resolver->cfg);
-	signal(SIGPIPE, SIG_IGN);
 	if ((resolver->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	aresev_init();

@@ -187,7 +187,6 @@ main(int argc, char **argv)
 	struct event *accept_ev, *chld_ev;
 
 	daemon_setup(argc, argv, "showq", &sq.cfg);
-	signal(SIGPIPE, SIG_IGN);
 	privdrop(
 	    sq.cfg.mail_owner, geteuid() == 0 ? sq.cfg.queue_directory : NULL);
 	sq.owner = getuid();

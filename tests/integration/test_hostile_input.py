@@ -572,3 +572,17 @@ def test_big_bodies_to_slow_readers_do_not_hold_other_mail(instances, sink):
     finally:
         for s in slow:
             s.close()
+
+
+def test_every_daemon_ignores_sigpipe(running):
+    """A peer that goes away while a daemon writes to it (a server that
+    closes in the middle of the content, qmgr killed while a worker
+    reports) must be an error return, not a death by SIGPIPE that takes
+    every session of the process with it."""
+    procs = running.processes()
+    assert {"master", "pickup", "qmgr", "smtp", "bounce", "showq"} <= \
+        {p.name for p in procs}
+    for p in procs:
+        ignored = int(p.status.get("SigIgn", "0").strip(), 16)
+        assert ignored & (1 << (signal.SIGPIPE - 1)), \
+            "%s does not ignore SIGPIPE" % p
