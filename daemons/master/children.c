@@ -229,19 +229,23 @@ child_died(struct child *c, int status)
 	}
 	if (lived >= RESTART_HEALTHY)
 		c->delay = 0;
-	/* a clean exit after losing a peer restarts at once, and so does the
-	 * first crash (the queue must not wait); repeated crashes back off */
-	tv.tv_sec = WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-	        lived >= RESTART_MIN_DELAY
-	    ? 0
-	    : c->delay;
 	c->restarts++;
-	log_warnx("process ncmta-%s pid %d %s; restarting in %lds", c->name,
-	    (int)pid, how, (long)tv.tv_sec);
-	if (tv.tv_sec > 0 || c->delay == 0)
+	/* Killed from outside (SIGKILL: an administrator, the OOM killer),
+	 * or a clean exit after losing a peer: back at once, the mail must
+	 * not wait. A crash backs off instead -- at once the first time,
+	 * then 1 s doubling to 60 s -- so a daemon that cannot run does not
+	 * spin. */
+	if ((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
+	    (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		tv.tv_sec = 0;
+	else {
+		tv.tv_sec = c->delay;
 		c->delay = c->delay == 0               ? RESTART_MIN_DELAY
 		    : c->delay * 2 > RESTART_MAX_DELAY ? RESTART_MAX_DELAY
 		                                       : c->delay * 2;
+	}
+	log_warnx("process ncmta-%s pid %d %s; restarting in %lds", c->name,
+	    (int)pid, how, (long)tv.tv_sec);
 	evtimer_add(c->restart_ev, &tv);
 }
 

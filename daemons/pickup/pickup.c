@@ -688,7 +688,14 @@ pk_committed(struct pk_item *items, size_t n)
 static int
 pk_failed(struct pk_item *items, size_t n, int rc)
 {
+	struct statvfs sv;
 	size_t i;
+
+	/* LMDB reports a write cut short by a full file system as EIO */
+	if (rc == QUEUE_EIO && fstatvfs(pk.qdir_fd, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize <
+	        (uint64_t)pk.cfg.queue_minfree)
+		rc = QUEUE_EFULL;
 
 	if ((rc == QUEUE_EFULL || rc == QUEUE_EFORMAT) && n > 1) {
 		pk.batch_max = n / 2;
