@@ -586,3 +586,39 @@ def test_every_daemon_ignores_sigpipe(running):
         ignored = int(p.status.get("SigIgn", "0").strip(), 16)
         assert ignored & (1 << (signal.SIGPIPE - 1)), \
             "%s does not ignore SIGPIPE" % p
+
+
+def test_exchanger_with_a_name_that_is_no_host_name(instances, sink):
+    """A name server answers MX records whose exchanger names are not host
+    names. Such an exchanger is passed over: with a good one beside it
+    the mail goes there; with none, the message is deferred -- not held
+    as if the message were at fault."""
+    from hostile import HostileDNS
+    dns = HostileDNS("valid", {
+        "one-bad.example": [("MX", 5, "mx!x.one-bad.example"),
+                            ("MX", 10, "mx.one-bad.example")],
+        "mx!x.one-bad.example": [("A", "127.0.0.1")],
+        "mx.one-bad.example": [("A", "127.0.0.1")],
+        "all-bad.example": [("MX", 10, "mx*y.all-bad.example")],
+        "mx*y.all-bad.example": [("A", "127.0.0.1")]})
+    try:
+        inst = instances(delivery_mode="direct", dns_servers=dns.spec,
+                         smtp_port=str(sink.port), inet_protocols="ipv4",
+                         min_backoff="1h", max_backoff="1h")
+        inst.start()
+        tok = new_token()
+        inst.submit(["a@one-bad.example"],
+                    message(tok, "a@one-bad.example")[0], sender=SENDER)
+        inst.submit(["b@all-bad.example"],
+                    message(new_token(), "b@all-bad.example")[0],
+                    sender=SENDER)
+        wait_for(lambda: tok in token_counts(sink.snapshot()), 30,
+                 "delivery through the good exchanger")
+        q = inst.wait_deferred(1)
+        assert q[0]["recipients"][0]["address"] == "b@all-bad.example"
+        assert "quarantined" not in q[0]["recipients"][0].get(
+            "delay_reason", ""), q
+        assert "refused" not in inst.log()
+        assert sink.count() == 1
+    finally:
+        dns.close()
