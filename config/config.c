@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "netaddr.h"
 
 /*
  * The settings layer stands alone (it is below common/): its own
@@ -375,6 +376,27 @@ cf_expand_host(char **val, const char *host)
 	*val = n;
 }
 
+/* smtpd_listen and mynetworks must parse whole (config/netaddr.c). */
+static void
+cf_check_nets(
+    const struct nc_config *cfg, const char *file, struct cf_errors *errs)
+{
+	struct net_listen l[NET_LISTEN_MAX];
+	struct net_cidr c[NET_CIDR_MAX];
+	char err[256];
+
+	if (net_listen_parse(
+	        cfg->smtpd_listen, l, NET_LISTEN_MAX, err, sizeof(err)) == -1)
+		cf_error(errs, file, 0, "smtpd_listen: %s", err);
+	if (net_cidr_parse(
+	        cfg->mynetworks, c, NET_CIDR_MAX, err, sizeof(err)) == -1)
+		cf_error(errs, file, 0, "mynetworks: %s", err);
+	if ((*cfg->smtpd_tls_cert_file == '\0') !=
+	    (*cfg->smtpd_tls_key_file == '\0'))
+		cf_error(errs, file, 0,
+		    "smtpd_tls_cert_file and smtpd_tls_key_file go together");
+}
+
 static void
 cf_finish(struct nc_config *cfg, const char *file, struct cf_errors *errs)
 {
@@ -405,6 +427,7 @@ cf_finish(struct nc_config *cfg, const char *file, struct cf_errors *errs)
 		free(cfg->secrets_file);
 		cf_asprintf(&cfg->secrets_file, "%s/secrets", cfg->config_dir);
 	}
+	cf_check_nets(cfg, file, errs);
 	if (cfg->queue_directory[0] != '/')
 		cf_error(
 		    errs, file, 0, "queue_directory must be an absolute path");

@@ -59,6 +59,15 @@ struct nc_config {
 	int64_t resolver_cache_size;
 	int64_t resolver_max_ttl;
 	int64_t resolver_negative_ttl;
+	char *smtpd_listen; /* "IP:port, [IPv6]:port" or "none" */
+	char *mynetworks; /* CIDR list */
+	char *smtpd_tls_cert_file;
+	char *smtpd_tls_key_file;
+	int64_t smtpd_client_connection_limit;
+	int64_t smtpd_session_limit;
+	int64_t smtpd_recipient_limit;
+	int64_t smtpd_timeout;
+	int64_t smtpd_hard_error_limit;
 	char *log_target;
 	char *syslog_facility;
 };

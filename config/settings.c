@@ -139,6 +139,25 @@ const struct cf_setting cf_settings[] = {
         "longest time a DNS answer is cached"),
     D(resolver_negative_ttl, "5m", 0, DAY,
         "longest time a negative DNS answer is cached"),
+    S(smtpd_listen, "127.0.0.1:25, [::1]:25",
+        "where smtpd takes SMTP from local applications: \"IP:port, "
+        "[IPv6]:port\", or none"),
+    S(mynetworks, "127.0.0.0/8, [::1]/128",
+        "clients that may submit to smtpd, as CIDR blocks; the others get "
+        "554 5.7.1"),
+    S(smtpd_tls_cert_file, "",
+        "certificate (PEM, chain included) smtpd offers STARTTLS with; "
+        "none: no STARTTLS"),
+    S(smtpd_tls_key_file, "", "private key of smtpd_tls_cert_file (PEM)"),
+    I(smtpd_client_connection_limit, "50", 1, 100000,
+        "smtpd sessions at once from one client address"),
+    I(smtpd_session_limit, "200", 1, 100000, "smtpd sessions at once in all"),
+    I(smtpd_recipient_limit, "1000", 1, 100000,
+        "recipients of one message taken by smtpd (452 4.5.3 beyond)"),
+    D(smtpd_timeout, "300s", 1, DAY,
+        "time an smtpd client has for each command, and idle"),
+    I(smtpd_hard_error_limit, "20", 1, 1000,
+        "errors of one smtpd client before 421 and the end of its session"),
     S(log_target, "syslog", "syslog, stderr, or an absolute file name"),
     S(syslog_facility, "mail", "syslog facility for log_target = syslog"),
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};

@@ -184,6 +184,9 @@ class Instance:
             # The sinks speak plain SMTP; smart hosts would default to
             # "verify". TLS tests set their level, or None for the default.
             "smtp_tls_security_level": "may",
+            # Port 25 is for the machine's own ncmta; a test that needs
+            # smtpd gives its instance a free port.
+            "smtpd_listen": "none",
         }
         self.configure(**settings)
 

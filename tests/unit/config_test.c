@@ -253,6 +253,20 @@ test_errors(void)
 	    "min_backoff > max_backoff");
 	free(err);
 	config_free(&cfg);
+	is_int(load(&cfg,
+	           "smtpd_listen = localhost:25\nmynetworks = 10.0.0.0/40\n"
+	           "smtpd_tls_cert_file = /etc/ssl/x.pem\n",
+	           &err),
+	    3, "smtpd_listen, mynetworks and a certificate without its key");
+	ok(strstr(err, "smtpd_listen:") && strstr(err, "\"localhost:25\"") &&
+	        strstr(err, "mynetworks:") && strstr(err, "10.0.0.0/40") &&
+	        strstr(err, "go together"),
+	    "each named: %s", err);
+	free(err);
+	config_free(&cfg);
+	is_int(load(&cfg, "smtpd_listen = none\n", NULL), 0,
+	    "smtpd_listen = none is fine");
+	config_free(&cfg);
 	is_int(load(&cfg, "queue_directory = relative/dir\n", NULL), 1,
 	    "relative queue_directory refused");
 	config_free(&cfg);
