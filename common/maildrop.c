@@ -25,6 +25,9 @@ maildrop_init(struct maildrop *md)
 	md->ret = xstrdup("");
 	md->envid = xstrdup("");
 	md->body_type = xstrdup("");
+	md->client = xstrdup("");
+	md->helo = xstrdup("");
+	md->proto = xstrdup("");
 }
 
 void
@@ -41,6 +44,9 @@ maildrop_clear(struct maildrop *md)
 	free(md->ret);
 	free(md->envid);
 	free(md->body_type);
+	free(md->client);
+	free(md->helo);
+	free(md->proto);
 	memset(md, 0, sizeof(*md));
 }
 
@@ -87,14 +93,17 @@ maildrop_envelope(
     const struct maildrop *md, uint64_t msglen, size_t *len, const char **err)
 {
 	const char *opt[][2] = {{"notify", md->notify}, {"ret", md->ret},
-	    {"envid", md->envid}, {"body", md->body_type}};
+	    {"envid", md->envid}, {"body", md->body_type},
+	    {"client", md->client}, {"helo", md->helo}, {"proto", md->proto}};
 	struct md_out o = {NULL, 0, 0};
 	char num[32];
 	size_t i;
 
 	if (!md_value_ok(md->sender) || !md_value_ok(md->fullname) ||
 	    !md_value_ok(md->notify) || !md_value_ok(md->ret) ||
-	    !md_value_ok(md->envid) || !md_value_ok(md->body_type)) {
+	    !md_value_ok(md->envid) || !md_value_ok(md->body_type) ||
+	    !md_value_ok(md->client) || !md_value_ok(md->helo) ||
+	    !md_value_ok(md->proto)) {
 		*err = "line break in an envelope field";
 		return NULL;
 	}
@@ -179,6 +188,12 @@ md_field(struct maildrop *md, char *key, char *val, int *seen_size,
 		return md_set(&md->envid, val);
 	if (strcmp(key, "body") == 0)
 		return md_set(&md->body_type, val);
+	if (strcmp(key, "client") == 0)
+		return md_set(&md->client, val);
+	if (strcmp(key, "helo") == 0)
+		return md_set(&md->helo, val);
+	if (strcmp(key, "proto") == 0)
+		return md_set(&md->proto, val);
 	if (strcmp(key, "size") == 0 && isdigit((unsigned char)*val)) {
 		*size = strtoull(val, &end, 10);
 		if (*end == '\0') {

@@ -12,6 +12,9 @@
  *	extract 1			(optional: -t was given)
  *	notify SUCCESS,FAILURE		(optional DSN fields: notify, ret,
  *	ret HDRS			 envid, body)
+ *	client host[192.0.2.1]		(optional, smtpd's files only:
+ *	helo host.example		 who sent it over SMTP)
+ *	proto ESMTP
  *	size 1834			(octets of message that follow)
  *
  *	message...
@@ -37,6 +40,11 @@ struct maildrop {
 	char *ret; /* DSN RET ("FULL", "HDRS") or "" */
 	char *envid; /* DSN ENVID or "" */
 	char *body_type; /* "7BIT", "8BITMIME" or "" */
+	/* Only in smtpd's spool files (pickup refuses them elsewhere): the
+	 * client, for the Received: field pickup writes. */
+	char *client; /* "NAME[IP]" or "" */
+	char *helo; /* the HELO/EHLO name, "" if none */
+	char *proto; /* "SMTP", "ESMTP", "ESMTPS" or "" */
 	const char *msg; /* the message: into the parsed buffer */
 	size_t msglen;
 };

@@ -91,6 +91,15 @@ enum nc_msgtype {
 	M_CTL_ADMIN_DONE, /* u64 request, u32 code, str text ("3 messages
 			      put on hold") */
 
+	/* smtpd <-> pickup (private/pickup) */
+	M_INGEST_REQ = 140, /* smtpd -> pickup: u64 request, str the name of
+			       a complete spool file in QDIR/incoming:
+			       queue it */
+	M_INGEST_DONE, /* pickup -> smtpd: u64 request, u32 code (0: queued,
+			  committed; 4: not now, try again; 5: refused),
+			  u64 qid (0 unless queued), str text (the reply
+			  line for the client, or the queue ID) */
+
 	/* bounce daemon <-> qmgr (private/qmgr) */
 	M_BOUNCE_HELLO = 150, /* u32 pid */
 	M_BOUNCE_REQ, /* qmgr -> bounce: u64 request, u64 qid, u32 kind

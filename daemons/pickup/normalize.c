@@ -225,6 +225,44 @@ norm_copy_body(const struct norm_in *in, struct norm_buf *b, size_t pos)
 		nb_str(b, "\n");
 }
 
+/*
+ * "Received: from HELO (NAME [IP])\n\tby HOST (ncmta) with ESMTP id QID\n
+ * \tfor <RCPT>; DATE", as Postfix's smtpd writes it; client is "NAME[IP]".
+ */
+static void
+norm_received_smtp(
+    const struct norm_in *in, struct norm_buf *b, const char *date)
+{
+	const char *br = strchr(in->client, '[');
+	size_t namelen = br ? (size_t)(br - in->client) : strlen(in->client);
+
+	nb_str(b, "Received: from ");
+	if (in->helo != NULL && *in->helo != '\0')
+		nb_str(b, in->helo);
+	else
+		nb_add(b, in->client, namelen);
+	nb_str(b, " (");
+	nb_add(b, in->client, namelen);
+	if (br != NULL) {
+		nb_str(b, " ");
+		nb_str(b, br);
+	}
+	nb_str(b, ")\n\tby ");
+	nb_str(b, in->myhostname);
+	nb_str(b, " (ncmta) with ");
+	nb_str(b, in->proto != NULL && *in->proto != '\0' ? in->proto : "SMTP");
+	nb_str(b, " id ");
+	nb_str(b, in->qid);
+	if (in->rcpt != NULL) {
+		nb_str(b, "\n\tfor <");
+		nb_str(b, in->rcpt);
+		nb_str(b, ">");
+	}
+	nb_str(b, "; ");
+	nb_str(b, date);
+	nb_str(b, "\n");
+}
+
 void
 normalize_message(const struct norm_in *in, struct norm_out *out)
 {
@@ -235,16 +273,20 @@ normalize_message(const struct norm_in *in, struct norm_out *out)
 
 	nb_reserve(&b, in->len + 512);
 	norm_date(in->now, date, sizeof(date));
-	snprintf(uid, sizeof(uid), "%u", (unsigned)in->uid);
-	nb_str(&b, "Received: by ");
-	nb_str(&b, in->myhostname);
-	nb_str(&b, " (ncmta, from userid ");
-	nb_str(&b, uid);
-	nb_str(&b, ")\n\tid ");
-	nb_str(&b, in->qid);
-	nb_str(&b, "; ");
-	nb_str(&b, date);
-	nb_str(&b, "\n");
+	if (in->client != NULL && *in->client != '\0')
+		norm_received_smtp(in, &b, date);
+	else {
+		snprintf(uid, sizeof(uid), "%u", (unsigned)in->uid);
+		nb_str(&b, "Received: by ");
+		nb_str(&b, in->myhostname);
+		nb_str(&b, " (ncmta, from userid ");
+		nb_str(&b, uid);
+		nb_str(&b, ")\n\tid ");
+		nb_str(&b, in->qid);
+		nb_str(&b, "; ");
+		nb_str(&b, date);
+		nb_str(&b, "\n");
+	}
 	pos = norm_copy_header(in, &b, &seen);
 	norm_add_missing(in, &b, &seen);
 	norm_copy_body(in, &b, pos);

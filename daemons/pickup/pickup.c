@@ -39,7 +39,6 @@
 #define PK_SCAN_SECS 5
 #define PK_TMP_MAX_AGE 86400
 #define PK_CONNECT_WAIT_MS 10000
-#define PK_ENVELOPE_SLACK (16 * 1024 * 1024) /* recipients etc. */
 
 /* A set of maildrop file names, in name (= submission time) order. */
 struct pk_name {
@@ -296,6 +295,12 @@ pk_read_file(struct pk_item *it)
 		    &it->md, &pk.why);
 		return r == PK_READ_OK ? pk_check_envelope(&it->md) : r;
 	}
+	if (ingest_owns(it->name)) {
+		it->uid = (uint32_t)getuid();
+		r = ingest_read(
+		    it->name, &it->data, &it->len, &it->md, &pk.why);
+		return r == PK_READ_OK ? pk_check_envelope(&it->md) : r;
+	}
 	fd = openat(pk.drop_fd, it->name,
 	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT)
@@ -323,6 +328,9 @@ pk_read_file(struct pk_item *it)
 	close(fd);
 	if (maildrop_parse(it->data, it->len, &it->md, &err) == -1)
 		return pk_refuse(err);
+	if (*it->md.client != '\0' || *it->md.helo != '\0' ||
+	    *it->md.proto != '\0')
+		return pk_refuse("client fields, which only smtpd may write");
 	return pk_check_envelope(&it->md);
 }
 
@@ -330,6 +338,15 @@ pk_read_file(struct pk_item *it)
 static void
 pk_move_corrupt(const char *name)
 {
+	char reply[300];
+
+	if (ingest_owns(name)) { /* smtpd tells its client, the file goes */
+		snprintf(reply, sizeof(reply), "554 5.6.0 Error: %s", pk.why);
+		log_warnx("incoming/%s: %s; refused", name + 3, pk.why);
+		ingest_answer(name, 5, 0, reply);
+		ingest_remove(name);
+		return;
+	}
 	if (dropdir_owns(name)) {
 		if (dropdir_move_bad(pk.dd, name, pk.why) == -1)
 			pk_names_add(&pk.ignore, name);
@@ -386,6 +403,11 @@ pk_batch_collect(struct pk_item *items)
 			pk_move_corrupt(it->name);
 			break;
 		case PK_READ_GONE:
+			if (ingest_owns(it->name))
+				ingest_answer(it->name, 4, 0,
+				    "451 4.3.0 Error: the message was lost; "
+				    "try again");
+			break;
 		case PK_READ_RETRY:
 			break;
 		}
@@ -496,7 +518,7 @@ pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
 	struct q_msg m;
 	struct norm_out out;
 	struct norm_in in;
-	char qid[NC_QID_LEN + 1];
+	char qid[NC_QID_LEN + 1], *one;
 	uint64_t old;
 	size_t i;
 	int rc;
@@ -509,10 +531,13 @@ pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
 		return rc;
 	qid_format(it->qid, qid);
 	pk_suspect_set(it->name);
+	one = it->md.nrcpt == 1 ? xstrdup(it->md.rcpt[0]) : NULL;
 	pk_rewrite(it);
 	in = (struct norm_in){it->md.msg, it->md.msglen, it->md.sender,
-	    it->md.fullname, pk.cfg.myhostname, qid, it->uid, now};
+	    it->md.fullname, pk.cfg.myhostname, qid, it->uid, now,
+	    it->md.client, it->md.helo, it->md.proto, one};
 	normalize_message(&in, &out);
+	free(one);
 	pk_suspect_clear();
 	rcpt = xcalloc(it->md.nrcpt, sizeof(*rcpt));
 	for (i = 0; i < it->md.nrcpt; i++)
@@ -555,7 +580,7 @@ pk_forget_names(struct queue_txn *txn, int *forgot)
 		log_warn("fsync maildrop; its queued names are kept for now");
 		return 0;
 	}
-	if (dropdir_sync(pk.dd) == -1)
+	if (dropdir_sync(pk.dd) == -1 || ingest_sync() == -1)
 		return 0;
 	RB_FOREACH(n, pk_names, &pk.forget)
 	if ((rc = queue_drop_del(txn, n->name)) != 0)
@@ -663,6 +688,8 @@ pk_committed(struct pk_item *items, size_t n)
 	for (i = 0; i < n; i++) {
 		if (dropdir_owns(items[i].name))
 			dropdir_remove(pk.dd, items[i].name);
+		else if (ingest_owns(items[i].name))
+			ingest_remove(items[i].name);
 		else if (unlinkat(pk.drop_fd, items[i].name, 0) == -1 &&
 		    errno != ENOENT)
 			log_warn("cannot remove maildrop/%s", items[i].name);
@@ -671,8 +698,11 @@ pk_committed(struct pk_item *items, size_t n)
 			continue;
 		qids[nq++] = items[i].qid;
 		qid_format(items[i].qid, qid);
-		log_info("%s: uid=%u from=<%s>", qid, (unsigned)items[i].uid,
-		    items[i].md.sender);
+		if (ingest_owns(items[i].name)) /* smtpd logs its client */
+			ingest_answer(items[i].name, 0, items[i].qid, qid);
+		else
+			log_info("%s: uid=%u from=<%s>", qid,
+			    (unsigned)items[i].uid, items[i].md.sender);
 		pk_log_rewrite(&items[i], qid);
 	}
 	pk_notify_qmgr(qids, nq);
@@ -708,8 +738,19 @@ pk_failed(struct pk_item *items, size_t n, int rc)
 		pk_move_corrupt(items[0].name);
 		return 0;
 	}
-	for (i = 0; i < n; i++)
-		pk_names_add(&pk.pending, items[i].name);
+	for (i = 0; i < n; i++) {
+		if (!ingest_owns(items[i].name)) {
+			pk_names_add(&pk.pending, items[i].name);
+			continue;
+		}
+		/* smtpd's client is waiting: it sends again later */
+		ingest_answer(items[i].name, 4, 0,
+		    rc == QUEUE_EFULL
+		        ? "451 4.3.0 Error: the queue is full; try again later"
+		        : "451 4.3.0 Error: the message could not be queued; "
+		          "try again later");
+		ingest_remove(items[i].name);
+	}
 	log_warnx("cannot queue %zu message(s): %s; will retry", n,
 	    queue_strerror(rc));
 	if (rc == QUEUE_EFULL)
@@ -764,6 +805,8 @@ pk_recover_one(const char *name, uint64_t qid, void *arg)
 	qid_format(qid, q);
 	if (dropdir_owns(name))
 		dropdir_recovered(pk.dd, name, q);
+	else if (ingest_owns(name))
+		ingest_recovered(name, q);
 	else if (unlinkat(pk.drop_fd, name, 0) == 0)
 		log_info(
 		    "%s: maildrop/%s was already queued; removed", q, name);
@@ -990,7 +1033,14 @@ static const struct ipc_handler pk_ctl_table[] = {
 
 /* -- start-up ----------------------------------------------------------------- */
 
-/* A drop-directory file is complete (dropdir.c): ingest it. */
+struct event_base *
+pickup_base(void)
+{
+	return pk.base;
+}
+
+/* A drop-directory file is complete (dropdir.c), or smtpd asks for a
+ * spool file (ingest.c): ingest it. */
 static void
 pk_take(const char *key)
 {
@@ -1049,6 +1099,7 @@ pk_open_files(void)
 	free(path);
 	pk.full_flag = faccessat(pk.qdir_fd, "flags/full", F_OK, 0) == 0;
 	pk.dd = dropdir_open(&pk.cfg, pk.base, pk_take);
+	ingest_open(&pk.cfg, pk.qdir_fd, pk_take);
 }
 
 /* qmgr may still be starting: try for a while, then go on without it. */

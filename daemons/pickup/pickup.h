@@ -20,6 +20,10 @@ struct norm_in {
 	const char *qid; /* formatted queue ID */
 	uint32_t uid; /* submitting user */
 	time_t now;
+	/* Over SMTP (smtpd's files): the client "NAME[IP]", its HELO name
+	 * and the protocol; NULL or "" for a local submission. rcpt: the one
+	 * recipient, for "for <rcpt>", or NULL when there are several. */
+	const char *client, *helo, *proto, *rcpt;
 };
 
 struct norm_out {
@@ -30,7 +34,8 @@ struct norm_out {
 };
 
 /*
- * Build the stored form of a message: a Received: field first, the
+ * Build the stored form of a message: a Received: field first (by
+ * userid for a local submission, from the client for one over SMTP), the
  * submitted header without Bcc:, then Date:, Message-ID: and From: where
  * missing, the empty line, the body; CRLF becomes LF.
  */
@@ -103,6 +108,32 @@ long dropdir_stable_wait(const struct dropdir_ident *seen,
 /* Read a whole file of size octets into *data (malloc'd, one spare
  * octet): 0, or -1 with errno (EFBIG: it grew, someone still writes). */
 int pk_read_all(int fd, char **data, size_t *len, size_t size);
+
+#define PK_ENVELOPE_SLACK (16 * 1024 * 1024) /* recipients etc. */
+
+/* pickup's event base, for its parts (ingest.c). */
+struct event_base *pickup_base(void);
+
+/* -- smtpd's spool files (ingest.c) ------------------------------------------ */
+
+/*
+ * Open QDIR/incoming and accept smtpd on private/pickup (fd 4, from the
+ * master) before privileges are dropped; take(key) hands pickup a file
+ * smtpd asked to queue. Keys are "/I/<file>".
+ */
+void ingest_open(
+    const struct nc_config *, int qdir_fd, void (*take)(const char *key));
+int ingest_owns(const char *key);
+enum pk_read ingest_read(const char *key, char **data, size_t *len,
+    struct maildrop *, const char **why);
+/* Answer smtpd's request for key: code 0 (queued as qid), 4 (try again
+ * later) or 5 (refused), text saying why. */
+void ingest_answer(const char *key, int code, uint64_t qid, const char *text);
+void ingest_remove(const char *key);
+/* Make the removals durable (before the drop table forgets them). */
+int ingest_sync(void);
+/* After a crash: remove the file of a key found in the drop table. */
+void ingest_recovered(const char *key, const char *qid);
 
 struct dropdir;
 

@@ -148,10 +148,52 @@ test_names_and_8bit(void)
 	free(o.body);
 }
 
+/* A message smtpd received: Received: names the client, as Postfix's
+ * smtpd writes it, "for <rcpt>" only with one recipient. */
+static void
+test_received_from_smtp(void)
+{
+	struct norm_in in = {
+	    .msg = "Subject: x\r\n\r\nbody\r\n",
+	    .sender = "app@example.com",
+	    .fullname = "",
+	    .myhostname = "mx.example.com",
+	    .qid = "0006A1F0C2B7D123",
+	    .uid = 109,
+	    .now = 1764373839,
+	    .client = "localhost[127.0.0.1]",
+	    .helo = "app.example",
+	    .proto = "ESMTP",
+	    .rcpt = "bob@example.org",
+	};
+	struct norm_out out;
+	const char *want = "Received: from app.example (localhost "
+	                   "[127.0.0.1])\n\tby mx.example.com (ncmta) with "
+	                   "ESMTP id 0006A1F0C2B7D123\n\tfor "
+	                   "<bob@example.org>; ";
+
+	in.len = strlen(in.msg);
+	normalize_message(&in, &out);
+	ok(out.len > strlen(want) && strncmp(out.body, want, strlen(want)) == 0,
+	    "Received: from the client, with ESMTP, queue ID and recipient");
+	ok(memmem(out.body, out.len, "userid", 6) == NULL, "no userid");
+	free(out.body);
+	in.rcpt = NULL;
+	in.helo = "";
+	in.proto = "ESMTPS";
+	normalize_message(&in, &out);
+	want = "Received: from localhost (localhost [127.0.0.1])\n\tby "
+	       "mx.example.com (ncmta) with ESMTPS id 0006A1F0C2B7D123; ";
+	ok(out.len > strlen(want) && strncmp(out.body, want, strlen(want)) == 0,
+	    "no HELO: the client's name; several recipients: no \"for\"");
+	free(out.body);
+}
+
 int
 main(void)
 {
 	setenv("TZ", "UTC", 1);
+	test_received_from_smtp();
 	test_complete_message();
 	test_bare_message();
 	test_names_and_8bit();

@@ -1,0 +1,290 @@
+/*
+ * ingest.c - pickup's side of smtpd. smtpd writes each message it
+ * receives into a spool file of QDIR/incoming (the maildrop format, with
+ * the client's fields) and asks, on private/pickup, for it to be queued
+ * (M_INGEST_REQ); pickup takes the file through the same path as a
+ * maildrop file -- checks, rewriting, normalisation, the group commit --
+ * and answers M_INGEST_DONE only once the transaction holding it is
+ * committed, or with why it is not. Keys are "/I/<file>".
+ */
+#include <sys/stat.h>
+#include <sys/tree.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "ipc.h"
+#include "log.h"
+#include "maildrop.h"
+#include "pickup.h"
+#include "proto.h"
+#include "util.h"
+
+#define INGEST_KEY_PREFIX "/I/"
+#define INGEST_NAME_MAX 200
+#define INGEST_MAX_WAITING 100000 /* requests not yet answered, in all */
+
+/* One smtpd connection; its requests outlive it only as far as needed
+ * to know that nobody waits for their answers any more. */
+struct ingest_client {
+	struct ipc_peer *peer; /* NULL once closed */
+	unsigned refs; /* requests not answered + 1 while connected */
+};
+
+/* A request not yet answered. */
+struct ingest_req {
+	RB_ENTRY(ingest_req) entry;
+	char *key;
+	uint64_t request;
+	struct ingest_client *cl;
+};
+RB_HEAD(ingest_reqs, ingest_req);
+RB_PROTOTYPE(ingest_reqs, ingest_req, entry, ingest_req_cmp);
+
+static int
+ingest_req_cmp(struct ingest_req *a, struct ingest_req *b)
+{
+	return strcmp(a->key, b->key);
+}
+RB_GENERATE(ingest_reqs, ingest_req, entry, ingest_req_cmp);
+
+static struct {
+	int fd; /* QDIR/incoming, or -1 */
+	int listen_fd;
+	struct event *ev_accept;
+	struct ingest_reqs reqs;
+	size_t nreqs;
+	int unsynced; /* a file was removed since the last fsync */
+	int64_t size_limit;
+	void (*take)(const char *key);
+} in = {.fd = -1, .listen_fd = -1};
+
+int
+ingest_owns(const char *key)
+{
+	return strncmp(key, INGEST_KEY_PREFIX, strlen(INGEST_KEY_PREFIX)) == 0;
+}
+
+static const char *
+ingest_name(const char *key)
+{
+	return key + strlen(INGEST_KEY_PREFIX);
+}
+
+static void
+ingest_client_unref(struct ingest_client *cl)
+{
+	if (--cl->refs == 0)
+		free(cl);
+}
+
+static struct ingest_req *
+ingest_find(const char *key)
+{
+	struct ingest_req k = {.key = (char *)key};
+
+	return RB_FIND(ingest_reqs, &in.reqs, &k);
+}
+
+void
+ingest_answer(const char *key, int code, uint64_t qid, const char *text)
+{
+	struct ingest_req *r = ingest_find(key);
+	struct ipc_buf b;
+
+	if (r == NULL)
+		return;
+	if (r->cl->peer != NULL) {
+		ipc_buf_init(&b, M_INGEST_DONE);
+		ipc_add_u64(&b, r->request);
+		ipc_add_u32(&b, (uint32_t)code);
+		ipc_add_u64(&b, qid);
+		ipc_add_str(&b, text);
+		ipc_peer_send(r->cl->peer, &b);
+	}
+	RB_REMOVE(ingest_reqs, &in.reqs, r);
+	in.nreqs--;
+	ingest_client_unref(r->cl);
+	free(r->key);
+	free(r);
+}
+
+/* The spool file of key, read whole and parsed; smtpd wrote it, so it
+ * is checked as strictly as a maildrop file. */
+enum pk_read
+ingest_read(const char *key, char **data, size_t *len, struct maildrop *md,
+    const char **why)
+{
+	const char *err = NULL;
+	struct stat st;
+	int fd;
+
+	fd = openat(in.fd, ingest_name(key),
+	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT)
+		return PK_READ_GONE;
+	if (fd == -1) {
+		*why = "cannot open the spool file";
+		return PK_READ_BAD;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_size > in.size_limit + PK_ENVELOPE_SLACK) {
+		close(fd);
+		*why = "not a regular spool file of a usable size";
+		return PK_READ_BAD;
+	}
+	if (pk_read_all(fd, data, len, (size_t)st.st_size) == -1) {
+		close(fd);
+		*why = "cannot read the spool file";
+		return PK_READ_BAD;
+	}
+	close(fd);
+	if (maildrop_parse(*data, *len, md, &err) == -1) {
+		*why = err;
+		return PK_READ_BAD;
+	}
+	return PK_READ_OK;
+}
+
+/* Queued (or refused): the file goes; its name is forgotten only after
+ * ingest_sync() made that durable. */
+void
+ingest_remove(const char *key)
+{
+	if (unlinkat(in.fd, ingest_name(key), 0) == -1 && errno != ENOENT)
+		log_warn("cannot remove incoming/%s", ingest_name(key));
+	in.unsynced = 1;
+}
+
+int
+ingest_sync(void)
+{
+	if (in.fd == -1 || !in.unsynced)
+		return 0;
+	if (fsync(in.fd) == -1) {
+		log_warn("fsync incoming");
+		return -1;
+	}
+	in.unsynced = 0;
+	return 0;
+}
+
+/* After a crash: a file of a key still in the drop table was queued. */
+void
+ingest_recovered(const char *key, const char *qid)
+{
+	if (unlinkat(in.fd, ingest_name(key), 0) == 0)
+		log_info("%s: incoming/%s was already queued; removed", qid,
+		    ingest_name(key));
+}
+
+/* -- smtpd's requests ---------------------------------------------------------- */
+
+/* A spool file's name as smtpd makes them: no path, no dot file. */
+static int
+ingest_name_ok(const char *name)
+{
+	size_t n = strlen(name), i;
+
+	if (n == 0 || n > INGEST_NAME_MAX || name[0] == '.')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (name[i] == '/' || (unsigned char)name[i] <= ' ' ||
+		    name[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+ingest_on_req(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct ingest_client *cl = arg;
+	uint64_t request = ipc_get_u64(m);
+	const char *name = ipc_get_str(m);
+	struct ingest_req *r;
+
+	if (!ipc_msg_done(m))
+		return;
+	if (!ingest_name_ok(name)) {
+		ipc_peer_error(p, "bad spool file name");
+		return;
+	}
+	if (in.nreqs >= INGEST_MAX_WAITING) {
+		ipc_peer_error(p, "too many requests waiting");
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	xasprintf(&r->key, "%s%s", INGEST_KEY_PREFIX, name);
+	r->request = request;
+	if (RB_INSERT(ingest_reqs, &in.reqs, r) != NULL) {
+		free(r->key);
+		free(r);
+		ipc_peer_error(p, "a spool file named twice");
+		return;
+	}
+	r->cl = cl;
+	cl->refs++;
+	in.nreqs++;
+	in.take(r->key);
+}
+
+static const struct ipc_handler ingest_table[] = {
+    {M_INGEST_REQ, "INGEST_REQ", ingest_on_req}, {0, NULL, NULL}};
+
+static void
+ingest_closed(struct ipc_peer *p, void *arg)
+{
+	struct ingest_client *cl = arg;
+
+	(void)p;
+	cl->peer = NULL; /* its requests are still queued, unanswered */
+	ingest_client_unref(cl);
+}
+
+static void
+ingest_accept(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ingest_client *cl;
+	int s;
+
+	(void)ev;
+	(void)arg;
+	if ((s = ipc_accept(fd, "pickup")) == -1)
+		return;
+	cl = xcalloc(1, sizeof(*cl));
+	cl->refs = 1;
+	cl->peer = ipc_peer_new(
+	    pickup_base(), s, "smtpd", ingest_table, 0, ingest_closed, cl);
+}
+
+void
+ingest_open(
+    const struct nc_config *cfg, int qdir_fd, void (*take)(const char *key))
+{
+	struct stat st;
+
+	RB_INIT(&in.reqs);
+	in.take = take;
+	in.size_limit = cfg->message_size_limit;
+	in.fd = openat(qdir_fd, "incoming",
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (in.fd == -1 && errno != ENOENT)
+		log_warn("cannot open %s/incoming", cfg->queue_directory);
+	/* private/pickup, from the master; absent when run by hand */
+	if (fstat(DAEMON_LISTEN_FD, &st) == -1 || !S_ISSOCK(st.st_mode) ||
+	    in.fd == -1)
+		return;
+	in.listen_fd = DAEMON_LISTEN_FD;
+	fd_nonblock(in.listen_fd);
+	in.ev_accept = event_new(pickup_base(), in.listen_fd,
+	    EV_READ | EV_PERSIST, ingest_accept, NULL);
+	if (in.ev_accept == NULL)
+		fatalx("event_new");
+	event_add(in.ev_accept, NULL);
+}
