@@ -99,6 +99,9 @@ enum nc_msgtype {
 			  committed; 4: not now, try again; 5: refused),
 			  u64 qid (0 unless queued), str text (the reply
 			  line for the client, or the queue ID) */
+	M_INGEST_STATE, /* pickup -> smtpd: u32 full (1: the queue is full,
+			   refuse at MAIL with 452; 0: room again); sent on
+			   connect and on each change */
 
 	/* bounce daemon <-> qmgr (private/qmgr) */
 	M_BOUNCE_HELLO = 150, /* u32 pid */

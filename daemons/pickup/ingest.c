@@ -7,6 +7,7 @@
  * and answers M_INGEST_DONE only once the transaction holding it is
  * committed, or with why it is not. Keys are "/I/<file>".
  */
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/tree.h>
 
@@ -33,6 +34,7 @@
 /* One smtpd connection; its requests outlive it only as far as needed
  * to know that nobody waits for their answers any more. */
 struct ingest_client {
+	TAILQ_ENTRY(ingest_client) entry; /* while connected */
 	struct ipc_peer *peer; /* NULL once closed */
 	unsigned refs; /* requests not answered + 1 while connected */
 };
@@ -63,6 +65,8 @@ static struct {
 	int unsynced; /* a file was removed since the last fsync */
 	int64_t size_limit;
 	void (*take)(const char *key);
+	TAILQ_HEAD(, ingest_client) clients;
+	int full; /* the queue is full: smtpd refuses at MAIL */
 } in = {.fd = -1, .listen_fd = -1};
 
 int
@@ -238,11 +242,36 @@ static const struct ipc_handler ingest_table[] = {
     {M_INGEST_REQ, "INGEST_REQ", ingest_on_req}, {0, NULL, NULL}};
 
 static void
+ingest_send_state(struct ingest_client *cl)
+{
+	struct ipc_buf b;
+
+	ipc_buf_init(&b, M_INGEST_STATE);
+	ipc_add_u32(&b, (uint32_t)in.full);
+	ipc_peer_send(cl->peer, &b);
+}
+
+/* Whether the queue is full (pickup stops ingest): smtpd answers MAIL
+ * with 452 while it is. */
+void
+ingest_full(int full)
+{
+	struct ingest_client *cl;
+
+	if (full == in.full)
+		return;
+	in.full = full;
+	TAILQ_FOREACH(cl, &in.clients, entry)
+	ingest_send_state(cl);
+}
+
+static void
 ingest_closed(struct ipc_peer *p, void *arg)
 {
 	struct ingest_client *cl = arg;
 
 	(void)p;
+	TAILQ_REMOVE(&in.clients, cl, entry);
 	cl->peer = NULL; /* its requests are still queued, unanswered */
 	ingest_client_unref(cl);
 }
@@ -261,6 +290,8 @@ ingest_accept(evutil_socket_t fd, short ev, void *arg)
 	cl->refs = 1;
 	cl->peer = ipc_peer_new(
 	    pickup_base(), s, "smtpd", ingest_table, 0, ingest_closed, cl);
+	TAILQ_INSERT_TAIL(&in.clients, cl, entry);
+	ingest_send_state(cl);
 }
 
 void
@@ -270,6 +301,7 @@ ingest_open(
 	struct stat st;
 
 	RB_INIT(&in.reqs);
+	TAILQ_INIT(&in.clients);
 	in.take = take;
 	in.size_limit = cfg->message_size_limit;
 	in.fd = openat(qdir_fd, "incoming",

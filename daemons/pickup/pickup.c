@@ -661,6 +661,7 @@ pk_set_full(int full)
 	int fd;
 
 	pk.full = full;
+	ingest_full(full);
 	if (full) {
 		fd = openat(pk.qdir_fd, "flags/full",
 		    O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);

@@ -132,6 +132,8 @@ void ingest_answer(const char *key, int code, uint64_t qid, const char *text);
 void ingest_remove(const char *key);
 /* Make the removals durable (before the drop table forgets them). */
 int ingest_sync(void);
+/* The queue is full (1) or has room again (0): smtpd is told. */
+void ingest_full(int full);
 /* After a crash: remove the file of a key found in the drop table. */
 void ingest_recovered(const char *key, const char *qid);
 
