@@ -1,5 +1,5 @@
 /*
- * fuzz_smtpin.c - the `ncsendmail -bs` server engine (commands/smtpin.c)
+ * fuzz_smtpin.c - the `ncsendmail -bs` server engine (common/smtpin.c)
  * driven as sendmail_smtp.c drives it: client bytes arrive in chunks
  * (sizes chosen by the input's first octets) into a 64 KiB buffer,
  * smtpin_feed() takes what it can, the rest waits, at_eof at the end.

@@ -1,5 +1,5 @@
 /*
- * smtpin_test.c - the -bs SMTP engine (commands/smtpin.c): replies and
+ * smtpin_test.c - the -bs SMTP engine (common/smtpin.c): replies and
  * their order for pipelined input, command sequence, syntax errors,
  * parameters, dot-unstuffing, the size limit, input split anywhere.
  */
