@@ -146,13 +146,15 @@ bs_data_end(void *arg)
 	return bs.reply;
 }
 
-/* A transaction that the end of the session (QUIT, too many errors)
- * drops stays open for bs_exit(): its message was not accepted. */
+/* A transaction dropped because the session ends on too many errors
+ * stays open for bs_exit(): its message was not accepted. One the
+ * client leaves with QUIT was its own choice: the session ended well. */
 static void
 bs_reset(void *arg)
 {
 	(void)arg;
-	if (!smtpin_closed(bs.si))
+	if (!smtpin_closed(bs.si) ||
+	    smtpin_counts(bs.si)->given[SMTPIN_C_QUIT] > 0)
 		bs.open = 0;
 	bs.msglen = 0;
 	bs_envelope_new();
@@ -209,9 +211,7 @@ bs_exit(struct smtpin *si, const char *why)
 	int open = bs.open;
 
 	if (smtpin_closed(si))
-		why = smtpin_counts(si)->given[SMTPIN_C_QUIT] > 0
-		    ? "QUIT"
-		    : "too many errors";
+		why = "too many errors";
 	if (open)
 		fprintf(stderr,
 		    "ncsendmail: SMTP session ended (%s) in the middle of a "
