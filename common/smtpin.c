@@ -286,17 +286,24 @@ si_param_size(struct smtpin *s, void *out, const char *val)
 	return NULL;
 }
 
+/* a or b if val is one of them (in any case), else NULL. */
+static const char *
+si_one_of(const char *val, const char *a, const char *b)
+{
+	if (val != NULL && strcasecmp(val, a) == 0)
+		return a;
+	if (val != NULL && strcasecmp(val, b) == 0)
+		return b;
+	return NULL;
+}
+
 static const char *
 si_param_body(struct smtpin *s, void *out, const char *val)
 {
 	struct si_mail *mp = out;
 
 	(void)s;
-	if (val != NULL && strcasecmp(val, "7BIT") == 0)
-		mp->m.body = "7BIT";
-	else if (val != NULL && strcasecmp(val, "8BITMIME") == 0)
-		mp->m.body = "8BITMIME";
-	else
+	if ((mp->m.body = si_one_of(val, "7BIT", "8BITMIME")) == NULL)
 		return "501 5.5.4 Unsupported BODY parameter value";
 	return NULL;
 }
@@ -319,11 +326,7 @@ si_param_ret(struct smtpin *s, void *out, const char *val)
 	struct si_mail *mp = out;
 
 	(void)s;
-	if (val != NULL && strcasecmp(val, "FULL") == 0)
-		mp->m.ret = "FULL";
-	else if (val != NULL && strcasecmp(val, "HDRS") == 0)
-		mp->m.ret = "HDRS";
-	else
+	if ((mp->m.ret = si_one_of(val, "FULL", "HDRS")) == NULL)
 		return "501 5.5.4 Bad RET parameter syntax";
 	return NULL;
 }

@@ -81,7 +81,8 @@ struct smtpin_rcpt {
  * content, with a 4xx/5xx reply (syntax, sequence, a limit: 452 4.5.3,
  * 552 5.3.4, 421 4.7.0) -- for the log line. cmd is an enum smtpin_cmd;
  * line the command line as the client sent it (any octet but NUL, CR,
- * LF: escape it before logging), "" for the content's refusal.
+ * LF: escape it before logging; a chunk's BDAT line), "" at the end of
+ * DATA content.
  */
 struct smtpin_ops {
 	const char *(*helo)(void *arg, const char *name, int extended);
