@@ -362,6 +362,9 @@ test_too_big(void)
 	is_str(c, "250 250 354 552 250", "552 after the dot, then a new MAIL");
 	is_int(s.messages, 0, "nothing handed over");
 	is_int(s.resets, 1, "reset after the 552");
+	ok(strstr(s.refused,
+	       "DATA||552 5.3.4 Message size exceeds fixed limit\n") != NULL,
+	    "refused op told of the 552 at the end of DATA");
 	free(c);
 	free(out);
 	free(in);
