@@ -1,8 +1,9 @@
 /*
  * sendmail_smtp.c - `ncsendmail -bs`: an SMTP session on stdin/stdout for
  * programs that submit over a pipe. The protocol is smtpin's; here each
- * transaction becomes an envelope, and each message goes through the
- * same maildrop writer as a normal submission before its 250 is sent.
+ * transaction becomes an envelope (DSN parameters as -N, -R, -V give
+ * them), the content is gathered in memory, and each message goes through
+ * the same maildrop writer as a normal submission before its 250 is sent.
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,25 +21,36 @@
 
 #define BS_BUF (64 * 1024) /* client bytes held: > any line smtpin waits on */
 #define BS_TIMEOUT_MS (300 * 1000) /* RFC 5321's server time-out */
+#define BS_RCPT_LIMIT 1000 /* recipients per message */
+#define BS_ERROR_LIMIT 20 /* client errors before the session ends */
 
 /* The session's own state: replies built here outlive the hook call. */
 struct bs {
+	struct smtpin *si;
 	char reply[512];
 	char *fullname; /* -F, kept for every message */
 	char *buf; /* client bytes not yet used */
+	char *msg; /* the content of the message being received */
+	size_t msglen, msgcap;
+	int open; /* MAIL accepted, its content not yet answered */
 };
 
 static struct bs bs;
+
+static void
+bs_set(char **field, const char *v)
+{
+	free(*field);
+	*field = xstrdup(v);
+}
 
 static void
 bs_envelope_new(void)
 {
 	maildrop_clear(&sm.md);
 	maildrop_init(&sm.md);
-	if (bs.fullname != NULL) {
-		free(sm.md.fullname);
-		sm.md.fullname = xstrdup(bs.fullname);
-	}
+	if (bs.fullname != NULL)
+		bs_set(&sm.md.fullname, bs.fullname);
 }
 
 static const char *
@@ -60,41 +72,71 @@ bs_mail(void *arg, const struct smtpin_mail *m)
 		snprintf(bs.reply, sizeof(bs.reply), "452 4.3.1 %s", e.text);
 		return bs.reply;
 	}
-	free(sm.md.sender);
-	sm.md.sender = xstrdup(addr);
-	if (m->body != NULL) {
-		free(sm.md.body_type);
-		sm.md.body_type = xstrdup(m->body);
-	}
+	bs_set(&sm.md.sender, addr);
+	if (m->body != NULL)
+		bs_set(&sm.md.body_type, m->body);
+	if (m->ret != NULL)
+		bs_set(&sm.md.ret, m->ret);
+	if (m->envid != NULL)
+		bs_set(&sm.md.envid, m->envid);
+	bs.open = 1;
 	return NULL;
 }
 
+/*
+ * The maildrop keeps one NOTIFY for the whole message (as -N gives it),
+ * so every recipient of a transaction must ask for the same: the first
+ * accepted one sets it, one that differs is deferred with 452 4.5.3, as
+ * for too many recipients, and the client sends it in a transaction of
+ * its own. ORCPT has no place in the maildrop: it is not kept.
+ */
 static const char *
-bs_rcpt(void *arg, const char *raw)
+bs_rcpt(void *arg, const struct smtpin_rcpt *r)
 {
 	char addr[ADDR_MAX];
-	const char *err = NULL;
+	const char *err = NULL, *notify = r->notify != NULL ? r->notify : "";
 
 	(void)arg;
-	if (addr_normalize(raw, sm.cfg.myorigin, 0, addr, sizeof(addr), &err) ==
-	    -1) {
+	if (addr_normalize(
+	        r->addr, sm.cfg.myorigin, 0, addr, sizeof(addr), &err) == -1) {
 		snprintf(bs.reply, sizeof(bs.reply),
 		    "501 5.1.3 Bad recipient address syntax (%s)", err);
 		return bs.reply;
 	}
+	if (sm.md.nrcpt > 0 && strcmp(notify, sm.md.notify) != 0)
+		return "452 4.5.3 Error: NOTIFY differs from the other "
+		       "recipients'; send this one in another transaction";
+	bs_set(&sm.md.notify, notify);
 	maildrop_add_rcpt(&sm.md, addr);
 	return NULL;
 }
 
+/* The content, bounded by message_size_limit (smtpin's size_limit). */
 static const char *
-bs_data(void *arg, const char *msg, size_t len)
+bs_data(void *arg, const char *p, size_t n)
+{
+	(void)arg;
+	if (bs.msglen + n > bs.msgcap) {
+		bs.msgcap = bs.msglen + n + bs.msgcap / 2 + 4096;
+		bs.msg = xreallocarray(bs.msg, bs.msgcap, 1);
+	}
+	memcpy(bs.msg + bs.msglen, p, n);
+	bs.msglen += n;
+	return NULL;
+}
+
+/* The message into the maildrop, now: the reply never waits. */
+static const char *
+bs_data_end(void *arg)
 {
 	char name[96];
 	struct sm_err e;
 
 	(void)arg;
+	bs.open = 0;
 	sm.md.nrcpt = addr_dedup(sm.md.rcpt, sm.md.nrcpt);
-	if (sm_drop_write(&sm.md, msg, len, name, sizeof(name), &e) == 0)
+	if (sm_drop_write(&sm.md, bs.msg, bs.msglen, name, sizeof(name), &e) ==
+	    0)
 		snprintf(bs.reply, sizeof(bs.reply),
 		    "250 2.0.0 Ok: queued as maildrop/%s", name);
 	else if (e.code == EX_TEMPFAIL)
@@ -104,14 +146,25 @@ bs_data(void *arg, const char *msg, size_t len)
 	return bs.reply;
 }
 
+/* A transaction dropped because the session ends on too many errors
+ * stays open for bs_exit(): its message was not accepted. One the
+ * client leaves with QUIT was its own choice: the session ended well. */
 static void
 bs_reset(void *arg)
 {
 	(void)arg;
+	if (!smtpin_closed(bs.si) ||
+	    smtpin_counts(bs.si)->given[SMTPIN_C_QUIT] > 0)
+		bs.open = 0;
+	bs.msglen = 0;
 	bs_envelope_new();
 }
 
-static const struct smtpin_ops bs_ops = {bs_mail, bs_rcpt, bs_data, bs_reset};
+static const struct smtpin_ops bs_ops = {.mail = bs_mail,
+    .rcpt = bs_rcpt,
+    .data = bs_data,
+    .data_end = bs_data_end,
+    .reset = bs_reset};
 
 /* Write the replies smtpin has; -1 when the client is gone. */
 static int
@@ -155,20 +208,27 @@ bs_read(char *buf, size_t *have)
 static int
 bs_exit(struct smtpin *si, const char *why)
 {
-	int pending = smtpin_pending(si);
+	int open = bs.open;
 
-	if (pending)
+	if (smtpin_closed(si))
+		why = "too many errors";
+	if (open)
 		fprintf(stderr,
 		    "ncsendmail: SMTP session ended (%s) in the middle of a "
 		    "transaction; that message was not accepted\n",
 		    why);
 	smtpin_free(si);
-	return pending ? EX_IOERR : EX_OK;
+	return open ? EX_IOERR : EX_OK;
 }
 
 int
 sm_smtp(void)
 {
+	struct smtpin_config cfg = {.hostname = sm.cfg.myhostname,
+	    .size_limit = (uint64_t)sm.cfg.message_size_limit,
+	    .rcpt_limit = BS_RCPT_LIMIT,
+	    .error_limit = BS_ERROR_LIMIT,
+	    .ext = SMTPIN_EXT_DSN | SMTPIN_EXT_CHUNKING};
 	struct smtpin *si;
 	char *buf = bs.buf = xmalloc(BS_BUF);
 	size_t have = 0, used;
@@ -177,8 +237,7 @@ sm_smtp(void)
 	/* A client that goes away must not kill us mid-write. */
 	signal(SIGPIPE, SIG_IGN);
 	bs.fullname = sm.fullname_arg != NULL ? xstrdup(sm.fullname_arg) : NULL;
-	si = smtpin_new(sm.cfg.myhostname, (uint64_t)sm.cfg.message_size_limit,
-	    &bs_ops, NULL);
+	si = bs.si = smtpin_new(&cfg, &bs_ops, NULL);
 	smtpin_greet(si);
 	for (;;) {
 		used = smtpin_feed(si, buf, have, eof);

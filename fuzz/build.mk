@@ -33,7 +33,7 @@ LIB_SRCS = common/util.c common/log.c common/ipc.c common/addr.c \
 EXTRA_dnsmsg = daemons/resolver/dnsmsg.c
 EXTRA_dropfile = daemons/pickup/dropfile.c
 EXTRA_normalize = daemons/pickup/normalize.c
-EXTRA_smtpin = commands/smtpin.c
+EXTRA_smtpin = common/smtpin.c
 EXTRA_dsn = daemons/bounce/dsn.c
 
 TARGETS := $(patsubst $(SRC)/fuzz/fuzz_%.c,%,$(wildcard $(SRC)/fuzz/fuzz_*.c))

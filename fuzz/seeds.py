@@ -199,6 +199,63 @@ def smtpin():
     write("smtpin", "eof-in-data", head_small +
           b"HELO x\nMAIL FROM:<a@b.example>\nRCPT TO:<c@d.example>\nDATA\nline\n")
     write("smtpin", "long-line", head_small + b"NOOP " + b"x" * 3000 + b"\r\nQUIT\r\n")
+    smtpin_ext()
+
+
+def reads_of(n):
+    """The chunk octet that makes fuzz_smtpin read n octets, or None."""
+    for c in range(1, 256):
+        if c * c // 32 + 1 == n:
+            return c
+    return None
+
+
+def fitted(first, rest=b""):
+    """(chunk octet, first + rest) with the EHLO line of first padded
+    with spaces (smtpin drops them) until one read takes exactly that."""
+    while reads_of(len(first + rest)) is None:
+        first = first.replace(b"\r\n", b" \r\n", 1)
+    return reads_of(len(first + rest)), first + rest
+
+
+def smtpin_ext():
+    # the second octet: the extensions (SMTPIN_EXT_*) << 4 | size limit
+    utf8, dsn, chunking, starttls = 1, 2, 4, 8
+    hello = b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"
+    write("smtpin", "bdat", bytes([0, chunking << 4 | 3, 0, 0, 0, 0]) + hello +
+          b"BDAT 9\r\n.hi\r\n.\r\nxBDAT 7 LAST\r\n world\nMAIL FROM:<e@f.example>\r\n"
+          b"RCPT TO:<g@h.example>\r\nBDAT 0 LAST\r\nQUIT\r\n")
+    write("smtpin", "bdat-split", bytes([0, chunking << 4 | 4, 1, 2, 3, 40]) + hello +
+          b"BDAT 20\r\n0123456789abcdefghijDATA\r\nRCPT TO:<x@y.example>\r\n"
+          b"BDAT 3 LAST\r\nendNOOP\r\nQUIT\r\n")
+    write("smtpin", "bdat-too-big", bytes([0, chunking << 4 | 1, 0, 0, 0, 0]) + hello +
+          b"BDAT 8\r\n12345678BDAT 8\r\n12345678BDAT 2 LAST\r\nxyNOOP\r\n"
+          b"BDAT 1 LAST\r\nzBDAT 12x\r\nQUIT\r\n")
+    write("smtpin", "bdat-refused", bytes([9, chunking << 4 | 3, 0, 0, 0, 0]) + hello +
+          b"BDAT 6 LAST\r\nQUIT\r\nBDAT 3 FIRST\r\nabcQUIT\r\n")
+    write("smtpin", "dsn", bytes([0, (dsn | utf8) << 4 | 3, 0, 0, 0, 0]) +
+          b"EHLO c.example\r\nMAIL FROM:<a@b.example> RET=HDRS ENVID=id+2B1 "
+          b"SMTPUTF8 BODY=8BITMIME SIZE=100\r\nRCPT TO:<c@d.example> "
+          b"NOTIFY=SUCCESS,DELAY ORCPT=rfc822;c+40d.example\r\n"
+          b"RCPT TO:<e@f.example> NOTIFY=NEVER\r\nRCPT TO:<g@h.example> "
+          b"NOTIFY=never,success ORCPT=x\r\nMAIL FROM:<x@y.example> ENVID=a+ZZ\r\n"
+          b"DATA\r\nhi\r\n.\r\nQUIT\r\n")
+    # STARTTLS ends the first read; the next octet has TLS come up; the
+    # injected MAIL is thrown away with the rest of that read
+    c, first = fitted(b"EHLO c.example\r\nSTARTTLS\r\n",
+                      b"MAIL FROM:<injected@x.example>\r\n")
+    write("smtpin", "starttls", bytes([0, starttls << 4 | 3, c, 0, 0, 0]) +
+          first + b"\0EHLO c.example\r\nSTARTTLS\r\nMAIL FROM:<a@b.example>\r\n"
+          b"RCPT TO:<c@d.example>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n")
+    # data_end answers later; the octet after the first read has the
+    # late reply be 250, and pipelined commands go on
+    c, first = fitted(hello + b"DATA\r\nhi\r\n.\r\nMAIL FROM:<e@f.example>\r\n", b"")
+    write("smtpin", "later", bytes([0x10, chunking << 4 | 3, c, 0, 0, 0]) +
+          first + b"\2RCPT TO:<g@h.example>\r\nBDAT 2 LAST\r\nyoQUIT\r\n\2")
+    write("smtpin", "tight-limits", bytes([0x40 | 0x20, 3, 0, 0, 0, 0]) +
+          b"EHLO x.example\r\nHELO c.example\r\nMAIL FROM:<a@b.example>\r\n" +
+          b"".join(b"RCPT TO:<r%d@d.example>\r\n" % i for i in range(5)) +
+          b"BOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nBOGUS\r\nNOOP\r\n")
 
 
 # -- addresses and header rewriting ---------------------------------------------
