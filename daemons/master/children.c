@@ -152,25 +152,23 @@ child_chroot(const struct child *c)
 	return config_qpath(&master->cfg, c->svc->chroot);
 }
 
-/* In the child after fork: arrange its descriptors, then exec its
- * program with what its row says (-u, -r, -l). */
-static void __attribute__((noreturn)) child_exec(struct child *c, int ctl_fd)
+/* In the child after fork: arrange its descriptors, then exec path
+ * with what its row says (-u, -r, -l). Nothing is logged from here: the
+ * log's descriptor is gone (fd 3 is the master's channel now). */
+static void __attribute__((noreturn))
+child_exec(struct child *c, const char *path, int ctl_fd)
 {
-	char *path, *argv[10], *root, count[16];
+	char *argv[10], *root = child_chroot(c), count[16];
 	int n = 0;
 
-	if (child_fds(ctl_fd, c->state->fds, c->state->nfds) == -1)
-		_exit(71);
-	signal(SIGPIPE, SIG_DFL);
-	xasprintf(&path, "%s/ncmta-%s", master->cfg.daemon_directory, c->name);
-	argv[n++] = path;
+	argv[n++] = (char *)path;
 	argv[n++] = "-c";
 	argv[n++] = (char *)master->config_dir;
 	if (master->as_root) {
 		argv[n++] = "-u";
 		argv[n++] = master->owner;
 	}
-	if ((root = child_chroot(c)) != NULL) {
+	if (root != NULL) {
 		argv[n++] = "-r";
 		argv[n++] = root;
 	}
@@ -180,33 +178,68 @@ static void __attribute__((noreturn)) child_exec(struct child *c, int ctl_fd)
 		argv[n++] = count;
 	}
 	argv[n] = NULL;
+	if (child_fds(ctl_fd, c->state->fds, c->state->nfds) == -1)
+		_exit(71);
+	signal(SIGPIPE, SIG_DFL);
 	execv(path, argv);
-	log_warn("cannot execute %s", path);
 	_exit(71);
+}
+
+/* The next restart delay of a daemon that cannot run: at once the first
+ * time, then 1 s doubling to 60 s, so it does not spin. */
+static long
+child_backoff(struct child *c)
+{
+	long now = c->delay;
+
+	c->delay = c->delay == 0               ? RESTART_MIN_DELAY
+	    : c->delay * 2 > RESTART_MAX_DELAY ? RESTART_MAX_DELAY
+	                                       : c->delay * 2;
+	return now;
+}
+
+/* c could not be started (why): try again after the back-off. */
+static void
+child_retry(struct child *c, const char *why)
+{
+	struct timeval tv = {child_backoff(c), 0};
+
+	c->restarts++;
+	log_warnx("%s; trying again in %lds", why, (long)tv.tv_sec);
+	evtimer_add(c->restart_ev, &tv);
 }
 
 static void
 child_spawn(struct child *c)
 {
+	char *path, *why = NULL;
 	int sp[2];
-	pid_t pid;
+	pid_t pid = -1;
 
 	if (master->stopping)
 		return;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("socketpair for %s", c->name);
-		return;
-	}
-	if ((pid = fork()) == -1) {
-		log_warn("fork for %s", c->name);
+	xasprintf(&path, "%s/ncmta-%s", master->cfg.daemon_directory, c->name);
+	if (access(path, X_OK) == -1)
+		xasprintf(&why, "cannot execute %s: %s", path, strerror(errno));
+	else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
+		xasprintf(
+		    &why, "socketpair for %s: %s", c->name, strerror(errno));
+	else if ((pid = fork()) == -1) {
+		xasprintf(&why, "fork for %s: %s", c->name, strerror(errno));
 		close(sp[0]);
 		close(sp[1]);
+	}
+	if (why != NULL) {
+		child_retry(c, why);
+		free(why);
+		free(path);
 		return;
 	}
 	if (pid == 0) {
 		close(sp[0]);
-		child_exec(c, sp[1]);
+		child_exec(c, path, sp[1]);
 	}
+	free(path);
 	close(sp[1]);
 	c->pid = pid;
 	c->started = time(NULL);
@@ -287,12 +320,8 @@ child_died(struct child *c, int status)
 	if ((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
 	    (WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		tv.tv_sec = 0;
-	else {
-		tv.tv_sec = c->delay;
-		c->delay = c->delay == 0               ? RESTART_MIN_DELAY
-		    : c->delay * 2 > RESTART_MAX_DELAY ? RESTART_MAX_DELAY
-		                                       : c->delay * 2;
-	}
+	else
+		tv.tv_sec = child_backoff(c);
 	log_warnx("process ncmta-%s pid %d %s; restarting in %lds", c->name,
 	    (int)pid, how, (long)tv.tv_sec);
 	evtimer_add(c->restart_ev, &tv);
