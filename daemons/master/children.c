@@ -452,9 +452,11 @@ children_status(char **text)
 	for (i = 0; i < master->nchildren; i++) {
 		struct child *c = &master->children[i];
 
-		xasprintf(&n, "%s%-8s pid=%d restarts=%u%s%s\n", s, c->name,
-		    (int)c->pid, c->restarts, c->status ? " " : "",
-		    c->status ? c->status : "");
+		xasprintf(&n, "%s%-8s pid=%d restarts=%u%s%s%s%s\n", s, c->name,
+		    (int)c->pid, c->restarts,
+		    c->state->listen_text ? " listen=" : "",
+		    c->state->listen_text ? c->state->listen_text : "",
+		    c->status ? " " : "", c->status ? c->status : "");
 		free(s);
 		s = n;
 	}
@@ -466,13 +468,28 @@ children_status(char **text)
 void
 children_reload_check(const struct nc_config *fresh)
 {
+	const struct service *svc;
+	struct svc_state *st;
+	char *text;
 	int row, n;
 
 	for (row = 0; services[row].name != NULL; row++) {
-		n = svc_count(&services[row], fresh);
-		if (n != master->svc[row].count)
+		svc = &services[row];
+		st = &master->svc[row];
+		text = svc_tcp_text(svc, fresh);
+		n = svc_count(svc, fresh);
+		if (strcmp(text ? text : "",
+		        st->listen_text ? st->listen_text : "") != 0)
+			log_warnx("reload: %s is now \"%s\"; %s listens on %s "
+			          "until ncmta restarts",
+			    svc_tcp_setting(svc),
+			    svc_setting_str(fresh, svc_tcp_setting(svc)),
+			    svc->name,
+			    st->listen_text ? st->listen_text : "nothing");
+		else if (n != st->count)
 			log_warnx("reload: %d %s process(es) run until ncmta "
 			          "restarts; the new configuration asks for %d",
-			    master->svc[row].count, services[row].name, n);
+			    st->count, svc->name, n);
+		free(text);
 	}
 }

@@ -10,6 +10,7 @@
 
 #include "netaddr.h"
 #include "services.h"
+#include "util.h"
 
 /* clang-format off */
 #define ONE {SVC_N, 1, NULL}
@@ -22,10 +23,14 @@
 
 /*
  * Start order is row order: the resolver first (qmgr asks it as soon as
- * it runs), bounce right after qmgr (a client of it). Stop: the smtp
- * workers, pickup, bounce and showq first, so results in flight still
- * reach qmgr; qmgr and the resolver once those are gone. public/showq
- * is 0666: every local user lists their own mail through it.
+ * it runs), bounce right after qmgr (a client of it), smtpd after
+ * pickup (which commits its messages, taken on private/pickup). Stop:
+ * smtpd first (no new mail; its sessions wait for pickup's commits),
+ * then the smtp workers, pickup, bounce and showq, so results in flight
+ * still reach qmgr; qmgr and the resolver once those are gone.
+ * public/showq is 0666: every local user lists their own mail through
+ * it. smtpd runs when smtpd_listen has an address; ncmta works without
+ * it, so a missing ncmta-smtpd is no reason not to start.
  */
 const struct service services[] = {
     {.name = "resolver",
@@ -54,7 +59,16 @@ const struct service services[] = {
         .stop_stage = 1,
         .user = "mail_owner",
         .chroot = "",
-        .ctl = SVC_CTL_RELOAD},
+        .ctl = SVC_CTL_RELOAD,
+        .sockets = {PRIVATE("pickup")}},
+    {.name = "smtpd",
+        .count = IF_LISTENING,
+        .stop_stage = 0,
+        .user = "mail_owner",
+        .chroot = "incoming",
+        .ctl = SVC_CTL_RELOAD,
+        .optional = 1,
+        .sockets = {TCP("smtpd_listen")}},
     {.name = "showq",
         .count = ONE,
         .stop_stage = 1,
@@ -120,22 +134,40 @@ svc_tcp_setting(const struct service *s)
 	return NULL;
 }
 
-static int
-svc_listening(const struct service *s, const struct nc_config *cfg)
+int
+svc_tcp_addrs(
+    const struct service *s, const struct nc_config *cfg, struct net_listen *l)
 {
-	struct net_listen addrs[NET_LISTEN_MAX];
 	const char *setting = svc_tcp_setting(s), *text;
 	char err[128];
+	int n;
 
 	if (setting == NULL || (text = svc_setting_str(cfg, setting)) == NULL)
 		return 0;
-	return net_listen_parse(text, addrs, NET_LISTEN_MAX, err, sizeof(err)) >
-	    0;
+	n = net_listen_parse(text, l, NET_LISTEN_MAX, err, sizeof(err));
+	return n > 0 ? n : 0;
+}
+
+char *
+svc_tcp_text(const struct service *s, const struct nc_config *cfg)
+{
+	struct net_listen l[NET_LISTEN_MAX];
+	char *text = NULL, *more;
+	int i, n = svc_tcp_addrs(s, cfg, l);
+
+	for (i = 0; i < n; i++) {
+		xasprintf(&more, "%s%s%s", text ? text : "", text ? "," : "",
+		    l[i].text);
+		free(text);
+		text = more;
+	}
+	return text;
 }
 
 int
 svc_count(const struct service *s, const struct nc_config *cfg)
 {
+	struct net_listen l[NET_LISTEN_MAX];
 	const struct cf_setting *c;
 
 	switch (s->count.kind) {
@@ -146,7 +178,7 @@ svc_count(const struct service *s, const struct nc_config *cfg)
 			return 0;
 		return (int)*(const int64_t *)((const char *)cfg + c->offset);
 	case SVC_IF_LISTENING:
-		return svc_listening(s, cfg) ? 1 : 0;
+		return svc_tcp_addrs(s, cfg, l) > 0 ? 1 : 0;
 	}
 	return 0;
 }

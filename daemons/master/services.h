@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "netaddr.h"
 
 #define SVC_MAX_SOCKETS 4 /* socket lines of one row */
 #define SVC_STOP_STAGES 3
@@ -78,5 +79,11 @@ int svc_count(const struct service *, const struct nc_config *);
 const char *svc_setting_str(const struct nc_config *, const char *name);
 /* The TCP setting of a row ("smtpd_listen"), or NULL when it has none. */
 const char *svc_tcp_setting(const struct service *);
+/* The addresses of that setting under cfg, into l (NET_LISTEN_MAX of
+ * them): how many (0 for none, "none", or a row without one). */
+int svc_tcp_addrs(
+    const struct service *, const struct nc_config *, struct net_listen *l);
+/* The same as "127.0.0.1:25,[::1]:25" (malloc'd), or NULL for none. */
+char *svc_tcp_text(const struct service *, const struct nc_config *);
 
 #endif

@@ -2,8 +2,11 @@
  * sockets.c - the listening sockets, made by the master (root) so they
  * outlive the daemons that accept on them: its own public/control, and
  * those each row of the service table asks for, kept in master->svc for
- * the row's processes (fds 4, 5, ...). A row that runs no process gets
- * none. A socket that cannot be made stops ncmta before any daemon runs.
+ * the row's processes (fds 4, 5, ...): Unix sockets in private/ and
+ * public/, and a TCP socket per address of a TCP setting (smtpd_listen),
+ * bound once, here (a reload does not change them). A row that runs no
+ * process gets none. A socket that cannot be made stops ncmta before
+ * any daemon runs, with one line naming it and why.
  */
 #include <sys/stat.h>
 
@@ -13,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "listen.h"
 #include "log.h"
 #include "master.h"
 #include "qlayout.h"
@@ -52,6 +56,22 @@ sockets_add(struct svc_state *st, const struct service *svc, int fd)
 	st->fds[st->nfds++] = fd;
 }
 
+/* One socket per address of the row's TCP setting, in its order. */
+static void
+sockets_tcp(const struct service *svc, struct svc_state *st)
+{
+	struct net_listen l[NET_LISTEN_MAX];
+	int i, fd, n = svc_tcp_addrs(svc, &master->cfg, l);
+
+	for (i = 0; i < n; i++) {
+		if ((fd = listen_tcp(&l[i])) == -1)
+			master_start_failed("cannot listen on %s (%s): %s",
+			    l[i].text, svc_tcp_setting(svc), strerror(errno));
+		sockets_add(st, svc, fd);
+	}
+	st->listen_text = svc_tcp_text(svc, &master->cfg);
+}
+
 /* The sockets of one row, in the order of its socket lines. */
 static void
 sockets_row(const struct service *svc, struct svc_state *st, int priv, int pub)
@@ -61,7 +81,9 @@ sockets_row(const struct service *svc, struct svc_state *st, int priv, int pub)
 
 	for (i = 0; i < SVC_MAX_SOCKETS; i++) {
 		k = &svc->sockets[i];
-		if (k->kind == SVC_SOCK_UNIX)
+		if (k->kind == SVC_SOCK_TCP)
+			sockets_tcp(svc, st);
+		else if (k->kind == SVC_SOCK_UNIX)
 			sockets_add(st, svc,
 			    sockets_unix(
 			        strcmp(k->dir, "public") == 0 ? pub : priv,
