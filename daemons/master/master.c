@@ -333,8 +333,8 @@ main(int argc, char **argv)
 	log_info("daemon started -- version %s, configuration %s",
 	    NCMTA_VERSION, master->config_dir);
 	if (master->ready_fd != -1) {
-		if (write(master->ready_fd, "", 1) ==
-		    -1) /* ncctl start gave up */
+		/* fails only when ncctl start gave up waiting */
+		if (write(master->ready_fd, "", 1) == -1)
 			log_warn("cannot tell ncctl start that ncmta runs");
 		close(master->ready_fd);
 		master->ready_fd = -1;
