@@ -87,6 +87,7 @@ main(void)
 		is_int(n, 2, "two of them (-l 2)");
 		is_str(daemon_chroot(), "/var/spool/ncmta/incoming",
 		    "the chroot of -r");
+		config_free(&cfg);
 	}
 	unlink(conf);
 	rmdir(dir);
