@@ -22,18 +22,34 @@ from msgs import message, new_token
 # Rows in start order, as ncctl status lists them (smtp: one per worker).
 ROWS = ("resolver", "qmgr", "bounce", "pickup", "smtpd", "showq", "smtp")
 
-# A stand-in for ncmta-smtpd: notes that it ran and with what, waits for
-# the master's STOP (any byte on fd 3) or for the master to go away,
-# lingers as long as the file "smtpd-linger" says, and exits 0.
+# A stand-in for ncmta-smtpd: notes that it ran and with what, reads the
+# master's frames on fd 3 (u32 length, u32 type, payload), noting their
+# types, until CTL_STOP (type 3) or the master goes away, lingers as long as the file
+# "smtpd-linger" says, and exits 0.
 FAKE_SMTPD = """#!/usr/bin/python3
-import os, sys, time
+import os, struct, sys, time
 base = os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0])))
 with open(os.path.join(base, "smtpd-ran"), "a") as f:
     f.write(" ".join(sys.argv[1:]) + "\\n")
-try:
-    os.read(3, 1)
-except OSError:
-    pass
+
+def read(n):
+    data = b""
+    while len(data) < n:
+        more = os.read(3, n - len(data))
+        if not more:
+            return None
+        data += more
+    return data
+
+while True:
+    hdr = read(8)
+    if hdr is None:
+        break
+    length, kind = struct.unpack("!II", hdr)
+    with open(os.path.join(base, "smtpd-frames"), "a") as f:
+        f.write("%d\\n" % kind)
+    if length and read(length) is None or kind == 3:
+        break
 with open(os.path.join(base, "smtpd-stopping"), "w") as f:
     f.write("%f\\n" % time.time())
 try:
@@ -376,8 +392,13 @@ def test_reload_keeps_smtpd_listen_until_a_restart(instances, sink):
     assert inst.log_lines('reload: smtpd_listen is now "127.0.0.1:%d"; '
                           'smtpd listens on %s until ncmta restarts'
                           % (new_port, old))
+    # its row takes the reload (CTL_RELOAD, type 2) and it keeps running
+    frames = os.path.join(inst.base, "smtpd-frames")
+    wait_for(lambda: os.path.exists(frames) and
+             "2" in open(frames).read().split(), 10, "smtpd reloaded")
     smtpd = [line for line in status_lines(inst) if line.startswith("smtpd")]
     assert "listen=" + old in smtpd[0].split(), smtpd
+    assert "restarts=0" in smtpd[0].split(), smtpd
     socket.create_connection(("127.0.0.1", inst.port), timeout=5).close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", new_port), timeout=5)
