@@ -14,7 +14,7 @@
 #include "netaddr.h"
 
 #define SVC_MAX_SOCKETS 4 /* socket lines of one row */
-#define SVC_STOP_STAGES 3
+#define SVC_STOP_STAGES 3 /* stop stages 0, 1, 2 */
 
 /* How many processes a row runs. */
 enum svc_count_kind {
@@ -61,7 +61,7 @@ struct service {
 	const char *chroot; /* under QDIR ("" QDIR itself), or NULL: none */
 	unsigned ctl; /* SVC_CTL_* */
 	int optional; /* ncmta works without it: a missing program is a
-	                 warning in ncctl check, and the master retries it */
+	                 warning in ncctl check, not a reason not to start */
 	struct svc_socket sockets[SVC_MAX_SOCKETS];
 };
 
