@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemons/master/listen.h"
+#include "daemons/master/services.h"
 #include "ipc.h"
 #include "log.h"
 #include "privdrop.h"
@@ -169,19 +171,69 @@ require_running(void)
 
 /* ---- check ---- */
 
+/* ncmta-name in daemon_directory; a missing one is a warning only when
+ * ncmta runs without it (optional). 1 for a problem. */
 static int
-check_file_exec(const char *dir, const char *name)
+check_program(const char *name, int optional)
 {
 	char *path;
 	int ok;
 
-	xasprintf(&path, "%s/ncmta-%s", dir, name);
+	xasprintf(&path, "%s/ncmta-%s", ctl.cfg.daemon_directory, name);
 	ok = access(path, X_OK) == 0;
 	if (!ok)
-		fprintf(stderr, "ncctl: daemon_directory: %s: %s\n", path,
-		    strerror(errno));
+		fprintf(stderr, "ncctl: %sdaemon_directory: %s: %s%s%s\n",
+		    optional ? "warning: " : "", path, strerror(errno),
+		    optional ? "; ncmta runs without " : "",
+		    optional ? name : "");
 	free(path);
-	return ok;
+	return !ok && !optional;
+}
+
+/*
+ * Whether the master could bind a service's TCP addresses: another
+ * process may hold one, or it may not be this host's. Not while ncmta
+ * runs (its master holds them), nor for ncctl start (the master says
+ * the same when it binds). A privileged port refused to a user other
+ * than root is no problem: a root-run master binds it.
+ */
+static int
+check_listen(const struct service *svc)
+{
+	struct net_listen l[NET_LISTEN_MAX];
+	int i, fd, problems = 0, n = svc_tcp_addrs(svc, &ctl.cfg, l);
+
+	for (i = 0; i < n; i++) {
+		if ((fd = listen_tcp(&l[i])) != -1) {
+			close(fd);
+			continue;
+		}
+		if (errno == EACCES && geteuid() != 0)
+			continue;
+		fprintf(stderr, "ncctl: cannot listen on %s (%s): %s\n",
+		    l[i].text, svc_tcp_setting(svc), strerror(errno));
+		problems++;
+	}
+	return problems;
+}
+
+/* Every row of the master's service table that runs under this
+ * configuration: its program, and its TCP addresses. */
+static int
+check_services(void)
+{
+	const struct service *svc;
+	int problems = check_program("master", 0);
+	int listen = !ctl.starting && master_pid() == 0;
+
+	for (svc = services; svc->name != NULL; svc++) {
+		if (svc_count(svc, &ctl.cfg) == 0)
+			continue;
+		problems += check_program(svc->name, svc->optional);
+		if (listen)
+			problems += check_listen(svc);
+	}
+	return problems;
 }
 
 /* Owners and modes of the queue tree, as the master makes them. */
@@ -317,8 +369,6 @@ check_drop_directory(void)
 static int
 cmd_check(int argc, char **argv)
 {
-	static const char *daemons[] = {"master", "pickup", "qmgr", "smtp",
-	    "resolver", "bounce", "showq", NULL};
 	int i, problems = 0, print = 0;
 
 	for (i = 1; i < argc; i++) {
@@ -349,9 +399,7 @@ cmd_check(int argc, char **argv)
 	problems += check_cafile();
 	if (!ctl.starting)
 		problems += check_layout();
-	for (i = 0; daemons[i] != NULL; i++)
-		problems +=
-		    !check_file_exec(ctl.cfg.daemon_directory, daemons[i]);
+	problems += check_services();
 	return problems ? 1 : 0;
 }
 

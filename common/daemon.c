@@ -1,7 +1,8 @@
 /*
  * daemon.c - start-up shared by every daemon: options, configuration,
- * logging, and the control channel to the master on fd 3. Losing the
- * master means the daemon is orphaned: it exits at once.
+ * logging, the privilege drop its row in the master's service table asks
+ * for, and the control channel to the master on fd 3. Losing the master
+ * means the daemon is orphaned: it exits at once.
  */
 #include <sys/stat.h>
 
@@ -22,11 +23,33 @@
 #include "proto.h"
 #include "util.h"
 
+/* What the master's service table says about this daemon (its argv). */
+static struct {
+	const char *user; /* -u: the user to become, or NULL: mail_owner */
+	const char *chroot; /* -r: absolute, or NULL: none */
+	int listen_count; /* -l: listening sockets from DAEMON_LISTEN_FD */
+} opts;
+
 static void
 daemon_usage(const char *name)
 {
-	fprintf(stderr, "usage: ncmta-%s [-v] [-c config_dir]\n", name);
+	fprintf(stderr,
+	    "usage: ncmta-%s [-v] [-c config_dir] [-u user] [-r chroot] "
+	    "[-l count]\n",
+	    name);
 	exit(64);
+}
+
+static int
+daemon_listen_count(const char *s)
+{
+	char *end;
+	long n;
+
+	n = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || n < 0 || n > DAEMON_MAX_LISTEN)
+		return -1;
+	return (int)n;
 }
 
 void
@@ -36,10 +59,23 @@ daemon_setup(int argc, char **argv, const char *name, struct nc_config *cfg)
 	const char *dir = NULL;
 	int ch, verbose = 0;
 
-	while ((ch = getopt(argc, argv, "c:v")) != -1) {
+	while ((ch = getopt(argc, argv, "c:l:r:u:v")) != -1) {
 		switch (ch) {
 		case 'c':
 			dir = optarg;
+			break;
+		case 'l':
+			if ((opts.listen_count = daemon_listen_count(optarg)) ==
+			    -1)
+				daemon_usage(name);
+			break;
+		case 'r':
+			if (*optarg != '/')
+				daemon_usage(name);
+			opts.chroot = optarg;
+			break;
+		case 'u':
+			opts.user = optarg;
 			break;
 		case 'v':
 			verbose = 1;
@@ -61,6 +97,25 @@ daemon_setup(int argc, char **argv, const char *name, struct nc_config *cfg)
 	log_set_verbose(verbose);
 	if (getenv("NCMTA_DEBUG") != NULL)
 		log_set_verbose(1);
+}
+
+void
+daemon_privdrop(const struct nc_config *cfg)
+{
+	privdrop(opts.user != NULL ? opts.user : cfg->mail_owner, opts.chroot);
+}
+
+const char *
+daemon_chroot(void)
+{
+	return opts.chroot;
+}
+
+int
+daemon_listen_fds(int *count)
+{
+	*count = opts.listen_count;
+	return DAEMON_LISTEN_FD;
 }
 
 static void

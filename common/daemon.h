@@ -1,7 +1,10 @@
 /*
- * daemon.h - the start-up every ncmta daemon shares: parse "-c DIR",
- * load ncmta.conf, open the log, and talk to the master over the control
- * socketpair it left on fd 3. A daemon whose master goes away exits.
+ * daemon.h - the start-up every ncmta daemon shares: parse the options
+ * the master's service table gives it (-c DIR, -u USER, -r CHROOT, -l N),
+ * load ncmta.conf, open the log, give up root as its row says, and talk
+ * to the master over the control socketpair it left on fd 3 (its
+ * listening sockets on fds 4, 5, ...). A daemon whose master goes away
+ * exits.
  */
 #ifndef NCMTA_DAEMON_H
 #define NCMTA_DAEMON_H
@@ -10,12 +13,27 @@
 #include "ipc.h"
 
 #define DAEMON_MASTER_FD 3
-#define DAEMON_LISTEN_FD 4
+#define DAEMON_LISTEN_FD 4 /* the first listening socket */
+#define DAEMON_MAX_LISTEN 32 /* listening sockets one daemon may get */
 
-/* Parse argv (-c DIR, -v), load the configuration into cfg (fatal on
- * error) and start logging as "ncmta/name". */
+/* Parse argv (-c DIR, -v, and from the master -u USER, -r CHROOT, -l N),
+ * load the configuration into cfg (fatal on error) and start logging as
+ * "ncmta/name". */
 void daemon_setup(
     int argc, char **argv, const char *name, struct nc_config *cfg);
+
+/*
+ * Give up root as the service table says: chroot to -r (none without
+ * it), then become -u (mail_owner without it). Nothing to do when not
+ * root. Returns only when privileges are dropped.
+ */
+void daemon_privdrop(const struct nc_config *);
+/* -r, or NULL: the directory daemon_privdrop() chroots to. */
+const char *daemon_chroot(void);
+
+/* The listening sockets the master handed over: the first descriptor
+ * (DAEMON_LISTEN_FD), their number (-l; 0 without it) in *count. */
+int daemon_listen_fds(int *count);
 
 /*
  * Attach fd 3 to the event loop with the daemon's handlers for M_CTL_*

@@ -20,14 +20,16 @@
  * by mail_owner; the sticky bit keeps users from removing others' files.
  * private/ and public/ hold the sockets the master binds: root's, so
  * nobody else can swap a socket for a link between bind and chown;
- * mail_owner's daemons only need to pass through private/. */
+ * mail_owner's daemons only need to pass through private/. incoming/ is
+ * smtpd's spool and chroot: only mail_owner goes in. */
 static const struct {
 	const char *name;
 	mode_t mode;
 	int owned; /* by mail_owner, else by root */
 } qdirs[] = {{"", 0755, 0}, {"db", 0700, 1}, {"maildrop", 01733, 1},
     {"private", 0711, 0}, {"public", 0755, 0}, {"pid", 0755, 0},
-    {"flags", 0755, 1}, {"corrupt", 0700, 1}, {"empty", 0555, 0}, {NULL, 0, 0}};
+    {"flags", 0755, 1}, {"corrupt", 0700, 1}, {"empty", 0555, 0},
+    {"incoming", 0700, 1}, {NULL, 0, 0}};
 
 /* Queue files the daemons open as mail_owner. */
 static const char *qfiles[] = {"db/data.mdb", "db/lock.mdb", NULL};

@@ -17,7 +17,6 @@
 #include "bounce.h"
 #include "daemon.h"
 #include "log.h"
-#include "privdrop.h"
 #include "rewrite.h"
 #include "proto.h"
 #include "queue.h"
@@ -378,8 +377,7 @@ main(int argc, char **argv)
 	tzset(); /* Date: fields in local time, also inside the chroot */
 	bounce_load_rewrite();
 	fd = qmgr_connect();
-	privdrop(
-	    bn.cfg.mail_owner, geteuid() == 0 ? bn.cfg.queue_directory : NULL);
+	daemon_privdrop(&bn.cfg);
 	bounce_open_queue(); /* as mail_owner: the queue is not root's */
 	bn.uid = (uint32_t)getuid();
 	if ((bn.base = event_base_new()) == NULL)

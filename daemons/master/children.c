@@ -1,10 +1,11 @@
 /*
- * children.c - start, watch and restart the daemons. Each child gets a
- * control socketpair on fd 3 (qmgr, the resolver and showq also their
- * listening socket on fd 4), is exec'd from daemon_directory, and drops its own
- * privileges. A child that dies is restarted after a back-off that
- * doubles up to a minute and is forgotten once the child has run for a
- * minute.
+ * children.c - start, watch, restart and stop the processes of the
+ * service table's rows. Each child gets a control socketpair on fd 3 and
+ * its row's listening sockets on fds 4, 5, ..., is exec'd from
+ * daemon_directory with its row's user, chroot and socket count in argv,
+ * and drops its own privileges. A child that dies is restarted after a
+ * back-off that doubles up to a minute and is forgotten once the child
+ * has run for a minute.
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -57,7 +58,7 @@ child_status_reply(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	free(c->status);
 	c->status = xstrdup(text);
 	c->answered++;
-	if (c->kind == CHILD_RESOLVER)
+	if (c->svc->ctl & (SVC_CTL_STATUS | SVC_CTL_DNS_FLUSH))
 		control_resolver_answered(c);
 }
 
@@ -69,7 +70,7 @@ static const struct ipc_handler child_table[] = {
     {0, NULL, NULL}};
 
 static void
-child_add(enum child_kind kind, const char *name, int slot)
+child_add(int row, int slot)
 {
 	struct child *c;
 
@@ -77,87 +78,168 @@ child_add(enum child_kind kind, const char *name, int slot)
 		fatalx("too many children");
 	c = &master->children[master->nchildren++];
 	memset(c, 0, sizeof(*c));
-	c->kind = kind;
-	c->name = name;
+	c->svc = &services[row];
+	c->state = &master->svc[row];
+	c->name = services[row].name;
 	c->slot = slot;
 	c->delay = 0;
 }
 
+/* The processes of every row, in the table's (start) order; each row's
+ * count is decided here, once. */
 void
 children_init(void)
 {
-	int i;
+	int row, i, n = svc_rows();
 
 	master->nchildren = 0;
-	/* the resolver first: qmgr asks it as soon as it runs */
-	child_add(CHILD_RESOLVER, "resolver", 0);
-	child_add(CHILD_QMGR, "qmgr", 0);
-	child_add(CHILD_BOUNCE, "bounce", 0); /* a client of qmgr */
-	child_add(CHILD_PICKUP, "pickup", 0);
-	child_add(CHILD_SHOWQ, "showq", 0); /* listings for ordinary users */
-	for (i = 0; i < master->cfg.smtp_worker_count; i++)
-		child_add(CHILD_SMTP, "smtp", i);
+	master->svc = xcalloc((size_t)n, sizeof(*master->svc));
+	for (row = 0; row < n; row++) {
+		if (strcmp(services[row].user, "mail_owner") != 0)
+			fatalx("service %s: user %s: only mail_owner is known",
+			    services[row].name, services[row].user);
+		master->svc[row].count =
+		    svc_count(&services[row], &master->cfg);
+		for (i = 0; i < master->svc[row].count; i++)
+			child_add(row, i);
+	}
 }
 
-/* The socket a child accepts its clients on, or -1. */
-static int
-child_listen_fd(const struct child *c)
+/* Close every descriptor from fd up. */
+static void
+close_from(int fd)
 {
-	if (c->kind == CHILD_QMGR)
-		return master->qmgr_listen_fd;
-	if (c->kind == CHILD_RESOLVER)
-		return master->resolver_listen_fd;
-	if (c->kind == CHILD_SHOWQ)
-		return master->showq_listen_fd;
-	return -1;
-}
+	long max;
 
-/* In the child after fork: arrange fds 3 and 4, then exec. */
-static void __attribute__((noreturn)) child_exec(struct child *c, int ctl_fd)
-{
-	char *path, *argv[4];
-	int fd, listen_fd = child_listen_fd(c);
-
-	if (dup2(ctl_fd, DAEMON_MASTER_FD) == -1)
-		_exit(71);
-	if (listen_fd != -1 && dup2(listen_fd, DAEMON_LISTEN_FD) == -1)
-		_exit(71);
-	fd = listen_fd != -1 ? DAEMON_LISTEN_FD + 1 : DAEMON_MASTER_FD + 1;
-	for (; fd < 1024; fd++)
+	if (close_range((unsigned)fd, ~0U, 0) == 0)
+		return;
+	max = sysconf(_SC_OPEN_MAX);
+	for (; fd < (max > 0 ? max : 1024); fd++)
 		(void)close(fd);
+}
+
+/*
+ * In the child after fork: the control socket on fd 3, the n listening
+ * sockets on fds 4, 5, ..., nothing else of the master's. Each is first
+ * copied above that range, so that no dup2() overwrites one still to be
+ * placed (and dup2() to a new number leaves close-on-exec off).
+ */
+static int
+child_fds(int ctl_fd, const int *fds, int n)
+{
+	int high = DAEMON_LISTEN_FD + n, moved[DAEMON_MAX_LISTEN + 1], i;
+
+	if ((moved[0] = fcntl(ctl_fd, F_DUPFD, high)) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if ((moved[i + 1] = fcntl(fds[i], F_DUPFD, high)) == -1)
+			return -1;
+	for (i = 0; i <= n; i++)
+		if (dup2(moved[i], DAEMON_MASTER_FD + i) == -1)
+			return -1;
+	close_from(high);
+	return 0;
+}
+
+/* The chroot of c's row as a path, or NULL. */
+static char *
+child_chroot(const struct child *c)
+{
+	if (c->svc->chroot == NULL)
+		return NULL;
+	if (*c->svc->chroot == '\0')
+		return xstrdup(master->cfg.queue_directory);
+	return config_qpath(&master->cfg, c->svc->chroot);
+}
+
+/* In the child after fork: arrange its descriptors, then exec path
+ * with what its row says (-u, -r, -l). Nothing is logged from here: the
+ * log's descriptor is gone (fd 3 is the master's channel now). */
+static void __attribute__((noreturn))
+child_exec(struct child *c, const char *path, int ctl_fd)
+{
+	char *argv[10], *root = child_chroot(c), count[16];
+	int n = 0;
+
+	argv[n++] = (char *)path;
+	argv[n++] = "-c";
+	argv[n++] = (char *)master->config_dir;
+	if (master->as_root) {
+		argv[n++] = "-u";
+		argv[n++] = master->owner;
+	}
+	if (root != NULL) {
+		argv[n++] = "-r";
+		argv[n++] = root;
+	}
+	if (c->state->nfds > 0) {
+		snprintf(count, sizeof(count), "%d", c->state->nfds);
+		argv[n++] = "-l";
+		argv[n++] = count;
+	}
+	argv[n] = NULL;
+	if (child_fds(ctl_fd, c->state->fds, c->state->nfds) == -1)
+		_exit(71);
 	signal(SIGPIPE, SIG_DFL);
-	xasprintf(&path, "%s/ncmta-%s", master->cfg.daemon_directory, c->name);
-	argv[0] = path;
-	argv[1] = "-c";
-	argv[2] = (char *)master->config_dir;
-	argv[3] = NULL;
 	execv(path, argv);
-	log_warn("cannot execute %s", path);
 	_exit(71);
+}
+
+/* The next restart delay of a daemon that cannot run: at once the first
+ * time, then 1 s doubling to 60 s, so it does not spin. */
+static long
+child_backoff(struct child *c)
+{
+	long now = c->delay;
+
+	c->delay = c->delay == 0               ? RESTART_MIN_DELAY
+	    : c->delay * 2 > RESTART_MAX_DELAY ? RESTART_MAX_DELAY
+	                                       : c->delay * 2;
+	return now;
+}
+
+/* c could not be started (why): try again after the back-off. */
+static void
+child_retry(struct child *c, const char *why)
+{
+	struct timeval tv = {child_backoff(c), 0};
+
+	c->restarts++;
+	log_warnx("%s; trying again in %lds", why, (long)tv.tv_sec);
+	evtimer_add(c->restart_ev, &tv);
 }
 
 static void
 child_spawn(struct child *c)
 {
+	char *path, *why = NULL;
 	int sp[2];
-	pid_t pid;
+	pid_t pid = -1;
 
 	if (master->stopping)
 		return;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
-		log_warn("socketpair for %s", c->name);
-		return;
-	}
-	if ((pid = fork()) == -1) {
-		log_warn("fork for %s", c->name);
+	xasprintf(&path, "%s/ncmta-%s", master->cfg.daemon_directory, c->name);
+	if (access(path, X_OK) == -1)
+		xasprintf(&why, "cannot execute %s: %s", path, strerror(errno));
+	else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
+		xasprintf(
+		    &why, "socketpair for %s: %s", c->name, strerror(errno));
+	else if ((pid = fork()) == -1) {
+		xasprintf(&why, "fork for %s: %s", c->name, strerror(errno));
 		close(sp[0]);
 		close(sp[1]);
+	}
+	if (why != NULL) {
+		child_retry(c, why);
+		free(why);
+		free(path);
 		return;
 	}
 	if (pid == 0) {
 		close(sp[0]);
-		child_exec(c, sp[1]);
+		child_exec(c, path, sp[1]);
 	}
+	free(path);
 	close(sp[1]);
 	c->pid = pid;
 	c->started = time(NULL);
@@ -238,12 +320,8 @@ child_died(struct child *c, int status)
 	if ((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
 	    (WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		tv.tv_sec = 0;
-	else {
-		tv.tv_sec = c->delay;
-		c->delay = c->delay == 0               ? RESTART_MIN_DELAY
-		    : c->delay * 2 > RESTART_MAX_DELAY ? RESTART_MAX_DELAY
-		                                       : c->delay * 2;
-	}
+	else
+		tv.tv_sec = child_backoff(c);
 	log_warnx("process ncmta-%s pid %d %s; restarting in %lds", c->name,
 	    (int)pid, how, (long)tv.tv_sec);
 	evtimer_add(c->restart_ev, &tv);
@@ -284,13 +362,14 @@ child_send_copy(struct child *c, const struct ipc_buf *b)
 	ipc_peer_send(c->ctl, &copy);
 }
 
+/* b to every process whose row takes svc_ctl (SVC_CTL_*). */
 void
-children_send(enum child_kind kind, struct ipc_buf *b)
+children_send(unsigned svc_ctl, struct ipc_buf *b)
 {
 	int i;
 
 	for (i = 0; i < master->nchildren; i++)
-		if (master->children[i].kind == kind)
+		if (master->children[i].svc->ctl & svc_ctl)
 			child_send_copy(&master->children[i], b);
 	ipc_buf_free(b);
 }
@@ -309,31 +388,36 @@ children_ask(struct child *c, struct ipc_buf *b)
 	return ++c->asked;
 }
 
+/* The first process whose row takes svc_ctl, or NULL. */
 struct child *
-children_find(enum child_kind kind)
+children_find(unsigned svc_ctl)
 {
 	int i;
 
 	for (i = 0; i < master->nchildren; i++)
-		if (master->children[i].kind == kind)
+		if (master->children[i].svc->ctl & svc_ctl)
 			return &master->children[i];
 	return NULL;
 }
 
-static void
-children_signal(enum child_kind kind, int sig)
+/* The lowest stop stage that still has a process running, or -1. */
+static int
+children_stop_stage(void)
 {
-	int i;
+	int i, stage = -1;
 
-	for (i = 0; i < master->nchildren; i++)
-		if (master->children[i].kind == kind &&
-		    master->children[i].pid != 0)
-			kill(master->children[i].pid, sig);
+	for (i = 0; i < master->nchildren; i++) {
+		struct child *c = &master->children[i];
+
+		if (c->pid != 0 && (stage == -1 || c->svc->stop_stage < stage))
+			stage = c->svc->stop_stage;
+	}
+	return stage;
 }
 
 /*
- * Graceful stop: smtp workers, pickup, bounce and showq first, so results in
- * flight still reach qmgr; qmgr and the resolver once they are gone
+ * Graceful stop, stage by stage as the rows say: STOP to the processes of
+ * the lowest stage that still runs, the next stage once they are gone
  * (children_reap() calls us again), and SIGKILL for anything left after
  * STOP_GRACE.
  */
@@ -341,36 +425,21 @@ void
 children_stop(void)
 {
 	struct ipc_buf b;
-	int i, workers = 0;
+	int i, stage = children_stop_stage();
 
 	for (i = 0; i < master->nchildren; i++) {
 		struct child *c = &master->children[i];
+
 		evtimer_del(c->restart_ev);
-		if (c->kind != CHILD_QMGR && c->kind != CHILD_RESOLVER &&
-		    c->pid != 0)
-			workers++;
-	}
-	ipc_buf_init(&b, M_CTL_STOP);
-	children_send(CHILD_SMTP, &b);
-	ipc_buf_init(&b, M_CTL_STOP);
-	children_send(CHILD_PICKUP, &b);
-	ipc_buf_init(&b, M_CTL_STOP);
-	children_send(CHILD_BOUNCE, &b);
-	ipc_buf_init(&b, M_CTL_STOP);
-	children_send(CHILD_SHOWQ, &b);
-	if (workers == 0) {
-		ipc_buf_init(&b, M_CTL_STOP);
-		children_send(CHILD_QMGR, &b);
-		ipc_buf_init(&b, M_CTL_STOP);
-		children_send(CHILD_RESOLVER, &b);
-	}
-	if (master->stopping > 1) { /* grace expired */
-		children_signal(CHILD_SMTP, SIGKILL);
-		children_signal(CHILD_PICKUP, SIGKILL);
-		children_signal(CHILD_BOUNCE, SIGKILL);
-		children_signal(CHILD_SHOWQ, SIGKILL);
-		children_signal(CHILD_QMGR, SIGKILL);
-		children_signal(CHILD_RESOLVER, SIGKILL);
+		if (c->pid == 0)
+			continue;
+		if (master->stopping > 1) /* grace expired: every stage */
+			kill(c->pid, SIGKILL);
+		else if (c->svc->stop_stage == stage) {
+			ipc_buf_init(&b, M_CTL_STOP);
+			child_send_copy(c, &b);
+			ipc_buf_free(&b);
+		}
 	}
 }
 
@@ -383,11 +452,44 @@ children_status(char **text)
 	for (i = 0; i < master->nchildren; i++) {
 		struct child *c = &master->children[i];
 
-		xasprintf(&n, "%s%-8s pid=%d restarts=%u%s%s\n", s, c->name,
-		    (int)c->pid, c->restarts, c->status ? " " : "",
-		    c->status ? c->status : "");
+		xasprintf(&n, "%s%-8s pid=%d restarts=%u%s%s%s%s\n", s, c->name,
+		    (int)c->pid, c->restarts,
+		    c->state->listen_text ? " listen=" : "",
+		    c->state->listen_text ? c->state->listen_text : "",
+		    c->status ? " " : "", c->status ? c->status : "");
 		free(s);
 		s = n;
 	}
 	*text = s;
+}
+
+/* The processes of every row and their sockets are decided at start:
+ * ncctl reload says so for each row the new configuration would change. */
+void
+children_reload_check(const struct nc_config *fresh)
+{
+	const struct service *svc;
+	struct svc_state *st;
+	char *text;
+	int row, n;
+
+	for (row = 0; services[row].name != NULL; row++) {
+		svc = &services[row];
+		st = &master->svc[row];
+		text = svc_tcp_text(svc, fresh);
+		n = svc_count(svc, fresh);
+		if (strcmp(text ? text : "",
+		        st->listen_text ? st->listen_text : "") != 0)
+			log_warnx("reload: %s is now \"%s\"; %s listens on %s "
+			          "until ncmta restarts",
+			    svc_tcp_setting(svc),
+			    svc_setting_str(fresh, svc_tcp_setting(svc)),
+			    svc->name,
+			    st->listen_text ? st->listen_text : "nothing");
+		else if (n != st->count)
+			log_warnx("reload: %d %s process(es) run until ncmta "
+			          "restarts; the new configuration asks for %d",
+			    st->count, svc->name, n);
+		free(text);
+	}
 }

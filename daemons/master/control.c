@@ -115,7 +115,11 @@ control_ask_resolver(struct control_client *cl, uint32_t req)
 	ipc_buf_init(&b, req == M_REQ_STATUS ? M_CTL_STATUS : M_CTL_FLUSH);
 	if (req != M_REQ_STATUS)
 		ipc_add_u32(&b, 0);
-	if ((cl->want = children_ask(children_find(CHILD_RESOLVER), &b)) == 0)
+	cl->want =
+	    children_ask(children_find(req == M_REQ_STATUS ? SVC_CTL_STATUS
+	                                                   : SVC_CTL_DNS_FLUSH),
+	        &b);
+	if (cl->want == 0)
 		return 0;
 	control_wait(cl, req, CONTROL_WAIT_MS);
 	return 1;
@@ -135,7 +139,7 @@ control_resolver_done(struct control_client *cl, int answered)
 
 		/* qmgr keeps looked-up destinations: make it ask again */
 		ipc_buf_init(&b, M_CTL_DNS_FLUSHED);
-		children_send(CHILD_QMGR, &b);
+		children_send(SVC_CTL_DNS_FLUSHED, &b);
 		control_reply(cl->peer, 0, "resolver cache flushed");
 	} else
 		control_reply(
@@ -210,7 +214,7 @@ control_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		ipc_buf_free(&b);
 		return;
 	}
-	children_send(CHILD_QMGR, &b);
+	children_send(SVC_CTL_FLUSH, &b);
 	control_reply(p, 0, "flush requested");
 }
 
@@ -230,7 +234,6 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	struct ipc_buf b;
 	char *path, *conf = NULL, *routes = NULL;
 	char *aliases = NULL, *generic = NULL;
-	enum child_kind k;
 
 	if (!ipc_msg_done(m) || !control_permitted(arg, "reload ncmta"))
 		return;
@@ -258,20 +261,19 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		return;
 	}
 	routes_free(&rt);
+	children_reload_check(&fresh);
 	free(fresh.config_dir);
 	fresh.config_dir = xstrdup(master->config_dir);
 	config_free(&master->cfg);
 	master->cfg = fresh;
 	master_secrets_install(&sec);
-	for (k = CHILD_QMGR; k < CHILD_NKINDS; k++) {
-		ipc_buf_init(&b, M_CTL_RELOAD);
-		ipc_add_str(&b, conf);
-		ipc_add_str(&b, routes);
-		ipc_add_str(&b, aliases);
-		ipc_add_str(&b, generic);
-		ipc_add_str(&b, master->cfg.myorigin);
-		children_send(k, &b);
-	}
+	ipc_buf_init(&b, M_CTL_RELOAD);
+	ipc_add_str(&b, conf);
+	ipc_add_str(&b, routes);
+	ipc_add_str(&b, aliases);
+	ipc_add_str(&b, generic);
+	ipc_add_str(&b, master->cfg.myorigin);
+	children_send(SVC_CTL_RELOAD, &b);
 	log_info("reloaded configuration");
 	control_reply(p, 0, "configuration reloaded");
 	free(conf);
@@ -331,7 +333,7 @@ admin_check(uint32_t sel, const char *domain, uint32_t n)
 static void
 admin_forward(struct control_client *cl, struct ipc_buf *b, uint32_t op)
 {
-	struct child *qmgr = children_find(CHILD_QMGR);
+	struct child *qmgr = children_find(SVC_CTL_ADMIN);
 
 	if (cl->waiting) {
 		ipc_buf_free(b);
@@ -403,7 +405,7 @@ control_admin_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 
 	if (!ipc_msg_done(m))
 		return;
-	if (c->kind != CHILD_QMGR) {
+	if (!(c->svc->ctl & SVC_CTL_ADMIN)) {
 		ipc_peer_error(p,
 		    "administration answer from a daemon "
 		    "that was not asked");

@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ master_owner(void)
 		    master->cfg.mail_owner);
 	master->uid = pw->pw_uid;
 	master->gid = pw->pw_gid;
+	master->owner = xstrdup(pw->pw_name);
 }
 
 /*
@@ -111,52 +113,6 @@ master_pidfile(void)
 	free(path);
 }
 
-/*
- * The listening sockets, made here so they outlive the daemon that
- * accepts on them. They are bound by name in root's private/ and
- * public/ (through descriptors), so no one can put a link in place of a
- * socket between bind() and the chown of one for mail_owner's daemons.
- */
-static int
-master_socket(
-    int dirfd, const char *dir, const char *name, int mode, int mail_owners)
-{
-	char *path;
-	int fd;
-
-	xasprintf(&path, "%s/%s/%s", master->cfg.queue_directory, dir, name);
-	if ((fd = ipc_listen_at(dirfd, name, mode)) == -1)
-		fatal("listen %s", path);
-	if (mail_owners && master->as_root &&
-	    fchownat(dirfd, name, master->uid, master->gid,
-	        AT_SYMLINK_NOFOLLOW) == -1)
-		fatal("chown %s", path);
-	free(path);
-	return fd;
-}
-
-static void
-master_sockets(void)
-{
-	char *err;
-	int priv, pub;
-
-	if ((priv = qlayout_open(&master->cfg, "private", &err)) == -1 ||
-	    (pub = qlayout_open(&master->cfg, "public", &err)) == -1)
-		fatalx("%s", err);
-	master->qmgr_listen_fd =
-	    master_socket(priv, "private", "qmgr", 0600, 1);
-	master->resolver_listen_fd =
-	    master_socket(priv, "private", "resolver", 0600, 1);
-	/* every local user may ask for the status, and list their own mail
-	 * through showq; control.c checks who asks for anything else */
-	master->control_fd = master_socket(pub, "public", "control", 0666, 0);
-	master->showq_listen_fd =
-	    master_socket(pub, "public", "showq", 0666, 0);
-	close(priv);
-	close(pub);
-}
-
 static void
 master_finish(void)
 {
@@ -166,6 +122,34 @@ master_finish(void)
 	free(path);
 	log_info("stopped");
 	exit(0);
+}
+
+/*
+ * Before the daemons run: say why ncmta cannot start, in the log and as
+ * one line "ncmta: why" to whoever started it (through the pipe that
+ * ncctl start's side of master_daemonize() reads), and exit 1. No daemon
+ * has been started yet, so nothing keeps running.
+ */
+void
+master_start_failed(const char *fmt, ...)
+{
+	char *why, *line;
+	char *path = config_qpath(&master->cfg, "pid/master.pid");
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&why, fmt, ap) == -1)
+		why = (char *)fmt;
+	va_end(ap);
+	log_warnx("%s; ncmta not started", why);
+	xasprintf(&line, "ncmta: %s\n", why);
+	if (master->ready_fd != -1)
+		(void)write_all(master->ready_fd, line, strlen(line));
+	else if (strcmp(master->cfg.log_target, "stderr") != 0)
+		fputs(line, stderr);
+	if (master->pid_fd != -1)
+		(void)unlink(path);
+	exit(1);
 }
 
 static void
@@ -219,6 +203,32 @@ master_signal(evutil_socket_t sig, short ev, void *arg)
 }
 
 /*
+ * ncctl start's side of the pipe: a NUL when ncmta runs (exit 0), or the
+ * line saying why it does not (printed, exit 1); nothing means the child
+ * died and logged why.
+ */
+static void __attribute__((noreturn)) master_wait_ready(int fd)
+{
+	char buf[1024];
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < sizeof(buf) &&
+	    (n = read(fd, buf + len, sizeof(buf) - len)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			break;
+		if (buf[0] == '\0')
+			exit(0);
+		len += (size_t)n;
+	}
+	if (len > 0)
+		(void)write_all(2, buf, len);
+	exit(1);
+}
+
+/*
  * Detach from the terminal. The parent waits on a pipe until the child
  * reports that sockets and daemons are set up, so `ncctl start` returns
  * only once ncmta runs (or with its error).
@@ -228,7 +238,6 @@ master_daemonize(void)
 {
 	int pfd[2], null;
 	pid_t pid;
-	char c;
 
 	if (pipe(pfd) == -1)
 		fatal("pipe");
@@ -236,9 +245,7 @@ master_daemonize(void)
 		fatal("fork");
 	if (pid > 0) {
 		close(pfd[1]);
-		if (read(pfd[0], &c, 1) != 1)
-			exit(1); /* the child logged why */
-		exit(0);
+		master_wait_ready(pfd[0]);
 	}
 	close(pfd[0]);
 	setsid();
@@ -289,9 +296,10 @@ main(int argc, char **argv)
 {
 	struct event *sigs[5];
 	const int signos[5] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT};
-	int foreground = 0, ready_fd = -1, i;
+	int foreground = 0, i;
 
 	master = xcalloc(1, sizeof(*master));
+	master->ready_fd = master->pid_fd = -1;
 	TAILQ_INIT(&master->waits);
 	TAILQ_INIT(&master->clients);
 	master_load(argc, argv, &foreground);
@@ -300,11 +308,12 @@ main(int argc, char **argv)
 	master_mkdirs();
 	master_open_log();
 	if (!foreground)
-		ready_fd = master_daemonize();
+		master->ready_fd = master_daemonize();
 	if (getenv("NCMTA_DEBUG") != NULL)
 		log_set_verbose(1);
 	master_pidfile();
-	master_sockets();
+	children_init();
+	sockets_open();
 	signal(SIGPIPE, SIG_IGN);
 	if ((master->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
@@ -320,14 +329,15 @@ main(int argc, char **argv)
 	master->started = time(NULL);
 	master_secrets_log();
 	control_init();
-	children_init();
 	children_start_all();
 	log_info("daemon started -- version %s, configuration %s",
 	    NCMTA_VERSION, master->config_dir);
-	if (ready_fd != -1) {
-		if (write(ready_fd, "", 1) == -1) /* ncctl start gave up */
+	if (master->ready_fd != -1) {
+		/* fails only when ncctl start gave up waiting */
+		if (write(master->ready_fd, "", 1) == -1)
 			log_warn("cannot tell ncctl start that ncmta runs");
-		close(ready_fd);
+		close(master->ready_fd);
+		master->ready_fd = -1;
 	}
 	event_base_dispatch(master->base);
 	return 0;

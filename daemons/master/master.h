@@ -13,8 +13,10 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "ipc.h"
 #include "secrets.h"
+#include "services.h"
 
 #define MASTER_MAX_CHILDREN 300
 #define RESTART_MIN_DELAY 1 /* seconds */
@@ -23,20 +25,18 @@
 #define STOP_GRACE 20 /* seconds before stragglers are killed */
 #define CHILD_MAX_UNSENT (8 * 1024 * 1024) /* unread output to one daemon */
 
-enum child_kind {
-	CHILD_QMGR,
-	CHILD_PICKUP,
-	CHILD_SMTP,
-	CHILD_RESOLVER,
-	CHILD_BOUNCE,
-	CHILD_SHOWQ,
-	CHILD_NKINDS
+/* What the master holds for one row of the service table. */
+struct svc_state {
+	int count; /* processes, decided at start */
+	int fds[DAEMON_MAX_LISTEN]; /* its listening sockets: fds 4, 5, ... */
+	int nfds;
+	char *listen_text; /* TCP addresses bound, "127.0.0.1:25, [::1]:25" */
 };
 
 struct child {
-	enum child_kind kind;
-	const char *name; /* "qmgr", "pickup", "smtp", "resolver", "bounce",
-	                     "showq" */
+	const struct service *svc; /* its row */
+	struct svc_state *state; /* the row's sockets */
+	const char *name; /* the row's name: "qmgr", "smtp", ... */
 	int slot;
 	pid_t pid; /* 0 when not running */
 	time_t started;
@@ -73,11 +73,10 @@ struct master {
 	uid_t uid; /* mail_owner, or the caller when not root */
 	gid_t gid;
 	int as_root;
-	int qmgr_listen_fd;
-	int resolver_listen_fd;
-	int showq_listen_fd; /* public/showq, for users who cannot read the
-	                        queue */
+	char *owner; /* mail_owner's name as resolved at start (root only) */
+	struct svc_state *svc; /* one per row of services[] */
 	int control_fd;
+	int ready_fd; /* until the daemons run: tells ncctl start, or -1 */
 	int pid_fd;
 	int stopping;
 	time_t started;
@@ -93,16 +92,24 @@ struct master {
 
 extern struct master *master; /* the one state struct of this daemon */
 
+/* master.c */
+void master_start_failed(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
 /* children.c */
 void children_init(void);
 void children_start_all(void);
 void children_reap(void);
 void children_stop(void);
 int children_running(void);
-void children_send(enum child_kind, struct ipc_buf *);
+void children_send(unsigned svc_ctl, struct ipc_buf *);
 void children_status(char **text);
-struct child *children_find(enum child_kind);
+struct child *children_find(unsigned svc_ctl);
 unsigned children_ask(struct child *, struct ipc_buf *);
+void children_reload_check(const struct nc_config *fresh);
+
+/* sockets.c */
+void sockets_open(void);
 
 /* control.c */
 void control_init(void);

@@ -115,7 +115,7 @@ master_secret_request(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 
 	if (!ipc_msg_done(m))
 		return; /* the dispatcher reports the malformed frame */
-	if (c->kind != CHILD_SMTP) {
+	if (!(c->svc->ctl & SVC_CTL_SECRET)) {
 		ipc_peer_error(p,
 		    "credentials asked for by a daemon that is "
 		    "not an smtp worker");

@@ -1155,8 +1155,7 @@ main(int argc, char **argv)
 	pk_open_files();
 	pk_connect_initial();
 	pk_rewrite_load();
-	privdrop(
-	    pk.cfg.mail_owner, geteuid() == 0 ? pk.cfg.queue_directory : NULL);
+	daemon_privdrop(&pk.cfg);
 	if (privdrop_chrooted()) {
 		free(pk.qmgr_path);
 		pk.qmgr_path = xstrdup("/private/qmgr");

@@ -14,7 +14,6 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "privdrop.h"
 #include "proto.h"
 #include "qmgr.h"
 #include "util.h"
@@ -534,8 +533,7 @@ main(int argc, char **argv)
 	TAILQ_INIT(&qm->workers);
 	daemon_setup(argc, argv, "qmgr", &qm->cfg);
 	qm_load_routes();
-	privdrop(qm->cfg.mail_owner,
-	    geteuid() == 0 ? qm->cfg.queue_directory : NULL);
+	daemon_privdrop(&qm->cfg);
 	/* the queue is mail_owner's: opened only once root is given up */
 	path = daemon_qpath(&qm->cfg, "db");
 	if ((rc = queue_open(&qm->queue, path, qm->cfg.queue_map_size, 0)))

@@ -13,7 +13,6 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "privdrop.h"
 #include "proto.h"
 #include "resolver.h"
 #include "util.h"
@@ -136,21 +135,6 @@ static const struct ipc_handler ctl_table[] = {
     {M_CTL_STOP, "CTL_STOP", ctl_stop},
     {M_CTL_STATUS, "CTL_STATUS", ctl_status}, {0, NULL, NULL}};
 
-/* Root: chroot to the empty, root-owned directory the master made. */
-static void
-resolver_privdrop(void)
-{
-	char *dir;
-
-	if (geteuid() != 0) {
-		privdrop(resolver->cfg.mail_owner, NULL);
-		return;
-	}
-	dir = config_qpath(&resolver->cfg, "empty");
-	privdrop(resolver->cfg.mail_owner, dir);
-	free(dir);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -163,7 +147,7 @@ main(int argc, char **argv)
 	if (*resolver->cfg.dns_servers != '\0' &&
 	    resolver_set_servers(resolver->cfg.dns_servers) == -1)
 		fatalx("no usable dns_servers");
-	resolver_privdrop();
+	daemon_privdrop(&resolver->cfg);
 	resolver->cache =
 	    dns_cache_new((size_t)resolver->cfg.resolver_cache_size,
 	        (uint32_t)resolver->cfg.resolver_max_ttl,

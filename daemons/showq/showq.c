@@ -23,7 +23,6 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
-#include "privdrop.h"
 #include "proto.h"
 #include "showq.h"
 #include "util.h"
@@ -187,8 +186,7 @@ main(int argc, char **argv)
 	struct event *accept_ev, *chld_ev;
 
 	daemon_setup(argc, argv, "showq", &sq.cfg);
-	privdrop(
-	    sq.cfg.mail_owner, geteuid() == 0 ? sq.cfg.queue_directory : NULL);
+	daemon_privdrop(&sq.cfg);
 	sq.owner = getuid();
 	sq.dbpath = daemon_qpath(&sq.cfg, "db");
 	if ((sq.base = event_base_new()) == NULL)

@@ -21,7 +21,6 @@
 #include "daemon.h"
 #include "ipc.h"
 #include "log.h"
-#include "privdrop.h"
 #include "qlayout.h"
 #include "tls.h"
 #include "proto.h"
@@ -643,25 +642,23 @@ qmgr_connect(struct smtp_worker *w)
 	return daemon_connect_qmgr(&w->cfg);
 }
 
-/* Root: chroot to an empty, root-owned, read-only directory. */
+/* Root: chroot to an empty, root-owned, read-only directory (the
+ * master's service table names it). */
 static void
 smtp_privdrop(struct smtp_worker *w)
 {
-	char *dir, *err;
+	const char *dir = daemon_chroot();
+	char *err;
 	int fd;
 
-	if (geteuid() != 0) {
-		privdrop(w->cfg.mail_owner, NULL);
-		return;
-	}
 	/* made (or fixed) through descriptors, never following a link */
-	dir = config_qpath(&w->cfg, "empty");
-	if ((fd = qlayout_dir_at(AT_FDCWD, dir, dir, 0555, 0, 0, 1, &err)) ==
-	    -1)
-		fatalx("cannot secure %s: %s", dir, err);
-	close(fd);
-	privdrop(w->cfg.mail_owner, dir);
-	free(dir);
+	if (geteuid() == 0 && dir != NULL) {
+		fd = qlayout_dir_at(AT_FDCWD, dir, dir, 0555, 0, 0, 1, &err);
+		if (fd == -1)
+			fatalx("cannot secure %s: %s", dir, err);
+		close(fd);
+	}
+	daemon_privdrop(&w->cfg);
 }
 
 int

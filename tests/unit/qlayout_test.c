@@ -62,6 +62,14 @@ test_create(void)
 	    "a wrong mode is put right");
 	is_int(qlayout_check(&cfg, getuid(), getgid(), 0, quiet), 0,
 	    "and the check finds nothing");
+	snprintf(path, sizeof(path), "%s/incoming", qdir);
+	is_int(mode_of(path), 0700, "incoming 0700 (smtpd's spool)");
+	chmod(path, 0755);
+	is_int(qlayout_check(&cfg, getuid(), getgid(), 0, quiet), 1,
+	    "incoming open to others: the check names it");
+	ok(qlayout_create(&cfg, getuid(), getgid(), 0, &err) == 0 &&
+	        mode_of(path) == 0700,
+	    "and the master puts it right");
 
 	/* a link in place of a directory: refused, its target untouched */
 	snprintf(path, sizeof(path), "%s/elsewhere", base);
