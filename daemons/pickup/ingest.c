@@ -298,7 +298,7 @@ void
 ingest_open(
     const struct nc_config *cfg, int qdir_fd, void (*take)(const char *key))
 {
-	struct stat st;
+	int n;
 
 	RB_INIT(&in.reqs);
 	TAILQ_INIT(&in.clients);
@@ -309,10 +309,9 @@ ingest_open(
 	if (in.fd == -1 && errno != ENOENT)
 		log_warn("cannot open %s/incoming", cfg->queue_directory);
 	/* private/pickup, from the master; absent when run by hand */
-	if (fstat(DAEMON_LISTEN_FD, &st) == -1 || !S_ISSOCK(st.st_mode) ||
-	    in.fd == -1)
+	in.listen_fd = daemon_listen_fds(&n);
+	if (n < 1 || in.fd == -1)
 		return;
-	in.listen_fd = DAEMON_LISTEN_FD;
 	fd_nonblock(in.listen_fd);
 	in.ev_accept = event_new(pickup_base(), in.listen_fd,
 	    EV_READ | EV_PERSIST, ingest_accept, NULL);

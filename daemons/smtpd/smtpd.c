@@ -6,7 +6,6 @@
  * mail_owner; it never opens the queue. session.c holds the conversation.
  */
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,7 +19,6 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "privdrop.h"
 #include "proto.h"
 #include "smtpd.h"
 #include "util.h"
@@ -121,27 +119,21 @@ smtpd_accept(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
-/* The TCP sockets the master bound for us: fds 4, 5, ... */
+/* The TCP sockets the master bound for us (its service table). */
 static void
 smtpd_listeners(void)
 {
-	socklen_t len;
-	struct stat st;
-	int fd, on;
+	int first = daemon_listen_fds(&sd->nlisten), i;
 
-	for (fd = DAEMON_LISTEN_FD; sd->nlisten < SMTPD_MAX_LISTEN; fd++) {
-		len = sizeof(on);
-		if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode) ||
-		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) ==
-		        -1 ||
-		    !on)
-			break;
-		fd_nonblock(fd);
-		sd->listen_ev[sd->nlisten] = event_new(
-		    sd->base, fd, EV_READ | EV_PERSIST, smtpd_accept, NULL);
-		if (sd->listen_ev[sd->nlisten] == NULL)
+	if (sd->nlisten > SMTPD_MAX_LISTEN)
+		sd->nlisten = SMTPD_MAX_LISTEN;
+	for (i = 0; i < sd->nlisten; i++) {
+		fd_nonblock(first + i);
+		sd->listen_ev[i] = event_new(sd->base, first + i,
+		    EV_READ | EV_PERSIST, smtpd_accept, NULL);
+		if (sd->listen_ev[i] == NULL)
 			fatalx("event_new");
-		event_add(sd->listen_ev[sd->nlisten++], NULL);
+		event_add(sd->listen_ev[i], NULL);
 	}
 	if (sd->nlisten == 0)
 		log_warnx("no listening socket from the master");
@@ -204,13 +196,14 @@ smtpd_clean_spool(void)
 	closedir(dir);
 }
 
+/* Into the spool directory (the service table's chroot for smtpd). */
 static void
 smtpd_privdrop(void)
 {
 	char *dir = config_qpath(&sd->cfg, "incoming");
 
-	privdrop(sd->cfg.mail_owner, geteuid() == 0 ? dir : NULL);
-	sd->dir_fd = open(privdrop_chrooted() ? "/" : dir,
+	daemon_privdrop(&sd->cfg);
+	sd->dir_fd = open(daemon_chroot() != NULL ? "/" : dir,
 	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sd->dir_fd == -1)
 		fatal("open %s", dir);
