@@ -506,10 +506,35 @@ ipc_peer_send(struct ipc_peer *p, struct ipc_buf *b)
 		return;
 	}
 	ipc_buf_finish(b);
-	if (bufferevent_write(p->bev, b->data, b->len) == -1)
+	if (ipc_bev_write(p->bev, b->data, b->len) == -1)
 		log_warnx("%s: cannot queue %zu bytes", p->name, b->len);
 	ipc_buf_free(b);
 	peer_check_unsent(p);
+}
+
+/*
+ * bufferevent_write(), but with nothing queued before them the bytes go
+ * straight to the socket: no turn of the loop, no two epoll_ctl() calls
+ * to switch write events on and off for each frame or reply. What the
+ * socket does not take now, and any error, is left to the bufferevent.
+ * For a plain socket bufferevent only (not a TLS filter).
+ */
+int
+ipc_bev_write(struct bufferevent *bev, const void *data, size_t len)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	ssize_t n = 0;
+
+	if (fd >= 0 && len > 0 &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	    (bufferevent_get_enabled(bev) & EV_WRITE)) {
+		n = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0)
+			n = 0;
+	}
+	if ((size_t)n == len)
+		return 0;
+	return bufferevent_write(bev, (const uint8_t *)data + n, len - n);
 }
 
 static void

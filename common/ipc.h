@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct bufferevent;
 struct event_base;
 struct ipc_peer;
 
@@ -87,6 +88,7 @@ int ipc_hdr_parse(
 struct ipc_peer *ipc_peer_new(struct event_base *, int fd, const char *name,
     const struct ipc_handler *table, size_t max_frame, ipc_close_fn *,
     void *arg);
+int ipc_bev_write(struct bufferevent *, const void *, size_t);
 void ipc_peer_send(struct ipc_peer *, struct ipc_buf *); /* frees buf */
 /* The same for a frame that carries a password: the frame is queued by
  * reference, not copied, and wiped and freed once written or dropped. */

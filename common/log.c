@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,22 @@ static struct {
 	int verbose;
 	char ident[64];
 	char host[256];
-} lg = {LOG_TO_STDERR, 2, 0, "ncmta", "localhost"};
+	pid_t pid; /* ours: getpid() is a system call per line otherwise */
+} lg = {LOG_TO_STDERR, 2, 0, "ncmta", "localhost", 0};
+
+static struct {
+	char text[400];
+	size_t len;
+	time_t when; /* -1: to be made */
+	pid_t pid;
+} prefix = {"", 0, -1, 0};
+
+/* A child of fork() (showq's listings) logs with its own pid. */
+static void
+log_forked(void)
+{
+	lg.pid = getpid();
+}
 
 static const struct {
 	const char *name;
@@ -86,6 +102,10 @@ log_init(const char *name, const char *target, const char *facility)
 	if (fac == -1)
 		return -1;
 	tzset(); /* before any chroot hides /etc/localtime */
+	if (lg.pid == 0)
+		pthread_atfork(NULL, NULL, log_forked);
+	lg.pid = getpid();
+	prefix.when = -1; /* a new name, host or pid */
 	snprintf(lg.ident, sizeof(lg.ident), "ncmta/%s", name);
 	if (gethostname(lg.host, sizeof(lg.host)) == -1)
 		strlcpy(lg.host, "localhost", sizeof(lg.host));
@@ -132,32 +152,56 @@ log_printable(char *s)
 			*s = '?';
 }
 
+/* "Dec  7 01:02:03 host ncmta/smtpd[123]: ", made again only when the
+ * second changes (a busy daemon logs thousands of lines a second). */
+
+static size_t
+log_prefix(char *buf, size_t len)
+{
+	char stamp[32];
+	struct tm tm;
+	time_t t = time(NULL);
+
+	if (lg.pid == 0)
+		lg.pid = getpid();
+	if (t != prefix.when || prefix.pid != lg.pid) {
+		localtime_r(&t, &tm);
+		strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+		prefix.len = (size_t)snprintf(prefix.text, sizeof(prefix.text),
+		    "%s %s %s[%d]: ", stamp, lg.host, lg.ident, (int)lg.pid);
+		if (prefix.len >= sizeof(prefix.text))
+			prefix.len = sizeof(prefix.text) - 1;
+		prefix.when = t;
+		prefix.pid = lg.pid;
+	}
+	if (prefix.len >= len)
+		return 0;
+	memcpy(buf, prefix.text, prefix.len);
+	return prefix.len;
+}
+
 static void
 log_emit(int prio, const char *fmt, va_list ap)
 {
-	char msg[4096], line[4400], stamp[32];
-	struct tm tm;
-	time_t t;
-	int n;
+	char line[4400];
+	size_t n;
+	int m;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	log_printable(msg);
 	if (lg.kind == LOG_TO_SYSLOG) {
-		syslog(prio, "%s", msg);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		log_printable(line);
+		syslog(prio, "%s", line);
 		return;
 	}
-	t = time(NULL);
-	localtime_r(&t, &tm);
-	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-	n = snprintf(line, sizeof(line), "%s %s %s[%d]: %s\n", stamp, lg.host,
-	    lg.ident, (int)getpid(), msg);
-	if (n < 0)
+	n = log_prefix(line, sizeof(line));
+	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	if (m < 0)
 		return;
-	if ((size_t)n >= sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
-	}
-	(void)write_all(lg.fd, line, (size_t)n);
+	line[sizeof(line) - 2] = '\0'; /* a cut line still ends */
+	log_printable(line + n);
+	n += strlen(line + n);
+	line[n++] = '\n';
+	(void)write_all(lg.fd, line, n);
 }
 
 #define ADDR_LOG_MAX 600

@@ -93,8 +93,9 @@ enum nc_msgtype {
 
 	/* smtpd <-> pickup (private/pickup) */
 	M_INGEST_REQ = 140, /* smtpd -> pickup: u64 request, str the name of
-			       a complete spool file in QDIR/incoming:
-			       queue it */
+			       a complete spool file in QDIR/incoming, or ""
+			       with data: the spool file's content inline
+			       (small messages); queue it */
 	M_INGEST_DONE, /* pickup -> smtpd: u64 request, u32 code (0: queued,
 			  committed; 4: not now, try again; 5: refused),
 			  u64 qid (0 unless queued), str text (the reply

@@ -5,7 +5,9 @@
  * (M_INGEST_REQ); pickup takes the file through the same path as a
  * maildrop file -- checks, rewriting, normalisation, the group commit --
  * and answers M_INGEST_DONE only once the transaction holding it is
- * committed, or with why it is not. Keys are "/I/<file>".
+ * committed, or with why it is not. Keys are "/I/<file>". A small
+ * message comes inline, in the request itself, and never touches the
+ * file system before the queue: its key is "/M/<number>".
  */
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -28,8 +30,10 @@
 #include "util.h"
 
 #define INGEST_KEY_PREFIX "/I/"
+#define INGEST_INLINE_PREFIX "/M/"
 #define INGEST_NAME_MAX 200
 #define INGEST_MAX_WAITING 100000 /* requests not yet answered, in all */
+#define INGEST_INLINE_MAX (64 * 1024 * 1024) /* inline octets held */
 
 /* One smtpd connection; its requests outlive it only as far as needed
  * to know that nobody waits for their answers any more. */
@@ -45,6 +49,8 @@ struct ingest_req {
 	char *key;
 	uint64_t request;
 	struct ingest_client *cl;
+	char *data; /* an inline message, until ingest_read() takes it */
+	size_t len;
 };
 RB_HEAD(ingest_reqs, ingest_req);
 RB_PROTOTYPE(ingest_reqs, ingest_req, entry, ingest_req_cmp);
@@ -67,12 +73,24 @@ static struct {
 	void (*take)(const char *key);
 	TAILQ_HEAD(, ingest_client) clients;
 	int full; /* the queue is full: smtpd refuses at MAIL */
+	size_t inline_bytes; /* held for inline requests */
+	uint64_t inline_seq;
 } in = {.fd = -1, .listen_fd = -1};
 
 int
 ingest_owns(const char *key)
 {
-	return strncmp(key, INGEST_KEY_PREFIX, strlen(INGEST_KEY_PREFIX)) == 0;
+	return strncmp(key, INGEST_KEY_PREFIX, strlen(INGEST_KEY_PREFIX)) ==
+	    0 ||
+	    strncmp(key, INGEST_INLINE_PREFIX, strlen(INGEST_INLINE_PREFIX)) ==
+	    0;
+}
+
+int
+ingest_inline(const char *key)
+{
+	return strncmp(key, INGEST_INLINE_PREFIX,
+	           strlen(INGEST_INLINE_PREFIX)) == 0;
 }
 
 static const char *
@@ -96,59 +114,81 @@ ingest_find(const char *key)
 	return RB_FIND(ingest_reqs, &in.reqs, &k);
 }
 
+/* M_INGEST_DONE for one request. */
+static void
+ingest_send_done(struct ipc_peer *peer, uint64_t request, int code,
+    uint64_t qid, const char *text)
+{
+	struct ipc_buf b;
+
+	ipc_buf_init(&b, M_INGEST_DONE);
+	ipc_add_u64(&b, request);
+	ipc_add_u32(&b, (uint32_t)code);
+	ipc_add_u64(&b, qid);
+	ipc_add_str(&b, text);
+	ipc_peer_send(peer, &b);
+}
+
 void
 ingest_answer(const char *key, int code, uint64_t qid, const char *text)
 {
 	struct ingest_req *r = ingest_find(key);
-	struct ipc_buf b;
 
 	if (r == NULL)
 		return;
-	if (r->cl->peer != NULL) {
-		ipc_buf_init(&b, M_INGEST_DONE);
-		ipc_add_u64(&b, r->request);
-		ipc_add_u32(&b, (uint32_t)code);
-		ipc_add_u64(&b, qid);
-		ipc_add_str(&b, text);
-		ipc_peer_send(r->cl->peer, &b);
-	}
+	if (r->cl->peer != NULL)
+		ingest_send_done(r->cl->peer, r->request, code, qid, text);
 	RB_REMOVE(ingest_reqs, &in.reqs, r);
 	in.nreqs--;
+	in.inline_bytes -= r->len;
 	ingest_client_unref(r->cl);
 	free(r->key);
+	free(r->data);
 	free(r);
 }
 
-/* The spool file of key, read whole and parsed; smtpd wrote it, so it
- * is checked as strictly as a maildrop file. */
+/* The message of key, read whole and parsed: an inline one from its
+ * request (a copy: the request keeps it until answered), otherwise its
+ * spool file. smtpd wrote either, so it is checked as strictly as a
+ * maildrop file. */
 enum pk_read
 ingest_read(const char *key, char **data, size_t *len, struct maildrop *md,
     const char **why)
 {
 	const char *err = NULL;
+	struct ingest_req *r;
 	struct stat st;
 	int fd;
 
-	fd = openat(in.fd, ingest_name(key),
-	    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT)
-		return PK_READ_GONE;
-	if (fd == -1) {
-		*why = "cannot open the spool file";
-		return PK_READ_BAD;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-	    st.st_size > in.size_limit + PK_ENVELOPE_SLACK) {
+	if (ingest_inline(key)) {
+		if ((r = ingest_find(key)) == NULL || r->data == NULL)
+			return PK_READ_GONE;
+		*data = xmalloc(r->len);
+		memcpy(*data, r->data, r->len);
+		*len = r->len;
+	} else {
+		fd = openat(in.fd, ingest_name(key),
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd == -1 && errno == ENOENT)
+			return PK_READ_GONE;
+		if (fd == -1) {
+			*why = "cannot open the spool file";
+			return PK_READ_BAD;
+		}
+		if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+		    st.st_nlink != 1 ||
+		    st.st_size > in.size_limit + PK_ENVELOPE_SLACK) {
+			close(fd);
+			*why = "not a regular spool file of a usable size";
+			return PK_READ_BAD;
+		}
+		if (pk_read_all(fd, data, len, (size_t)st.st_size) == -1) {
+			close(fd);
+			*why = "cannot read the spool file";
+			return PK_READ_BAD;
+		}
 		close(fd);
-		*why = "not a regular spool file of a usable size";
-		return PK_READ_BAD;
 	}
-	if (pk_read_all(fd, data, len, (size_t)st.st_size) == -1) {
-		close(fd);
-		*why = "cannot read the spool file";
-		return PK_READ_BAD;
-	}
-	close(fd);
 	if (maildrop_parse(*data, *len, md, &err) == -1) {
 		*why = err;
 		return PK_READ_BAD;
@@ -157,10 +197,12 @@ ingest_read(const char *key, char **data, size_t *len, struct maildrop *md,
 }
 
 /* Queued (or refused): the file goes; its name is forgotten only after
- * ingest_sync() made that durable. */
+ * ingest_sync() made that durable. An inline message has no file. */
 void
 ingest_remove(const char *key)
 {
+	if (ingest_inline(key))
+		return;
 	if (unlinkat(in.fd, ingest_name(key), 0) == -1 && errno != ENOENT)
 		log_warn("cannot remove incoming/%s", ingest_name(key));
 	in.unsynced = 1;
@@ -183,6 +225,8 @@ ingest_sync(void)
 void
 ingest_recovered(const char *key, const char *qid)
 {
+	if (ingest_inline(key))
+		return;
 	if (unlinkat(in.fd, ingest_name(key), 0) == 0)
 		log_info("%s: incoming/%s was already queued; removed", qid,
 		    ingest_name(key));
@@ -205,29 +249,87 @@ ingest_name_ok(const char *name)
 	return 1;
 }
 
+/* FNV-1a of an inline message, which names it across resends. */
+static uint64_t
+ingest_digest(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 14695981039346656037ULL;
+
+	while (n-- > 0)
+		h = (h ^ *c++) * 1099511628211ULL;
+	return h;
+}
+
+static void
+ingest_refuse_quarantined(
+    struct ingest_client *cl, uint64_t request, struct ingest_req *r)
+{
+	log_warnx(
+	    "refusing %s: pickup exited while taking it, 3 times", r->key);
+	ingest_send_done(cl->peer, request, 5, 0,
+	    "554 5.3.0 Error: quarantined: the mail system "
+	    "failed on this message 3 times");
+	free(r->key);
+	free(r);
+}
+
+/* Too much inline content held already: smtpd's client tries later. */
+static void
+ingest_busy(struct ingest_client *cl, uint64_t request)
+{
+	ingest_send_done(cl->peer, request, 4, 0,
+	    "451 4.3.0 Error: too busy; try again later");
+}
+
 static void
 ingest_on_req(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct ingest_client *cl = arg;
 	uint64_t request = ipc_get_u64(m);
 	const char *name = ipc_get_str(m);
+	const void *data;
 	struct ingest_req *r;
+	size_t len;
 
+	data = ipc_get_data(m, &len);
 	if (!ipc_msg_done(m))
 		return;
-	if (!ingest_name_ok(name)) {
-		ipc_peer_error(p, "bad spool file name");
+	if (*name != '\0' ? !ingest_name_ok(name) || len != 0 : len == 0) {
+		ipc_peer_error(p, "bad spool file name or inline message");
 		return;
 	}
 	if (in.nreqs >= INGEST_MAX_WAITING) {
 		ipc_peer_error(p, "too many requests waiting");
 		return;
 	}
+	if (in.inline_bytes + len > INGEST_INLINE_MAX) {
+		ingest_busy(cl, request);
+		return;
+	}
 	r = xcalloc(1, sizeof(*r));
-	xasprintf(&r->key, "%s%s", INGEST_KEY_PREFIX, name);
+	if (*name != '\0')
+		xasprintf(&r->key, "%s%s", INGEST_KEY_PREFIX, name);
+	else {
+		/* the content's digest first: a message that makes pickup
+		 * die is known again when its client sends it again */
+		xasprintf(&r->key, "%s%016llx.%llu", INGEST_INLINE_PREFIX,
+		    (unsigned long long)ingest_digest(data, len),
+		    (unsigned long long)++in.inline_seq);
+		if (pk_quarantined(r->key)) {
+			ingest_refuse_quarantined(cl, request, r);
+			return;
+		}
+		r->data = xmalloc(len);
+		memcpy(r->data, data, len);
+		r->len = len;
+		in.inline_bytes += len;
+	}
 	r->request = request;
 	if (RB_INSERT(ingest_reqs, &in.reqs, r) != NULL) {
+		in.inline_bytes -= r->len;
 		free(r->key);
+		free(r->data);
 		free(r);
 		ipc_peer_error(p, "a spool file named twice");
 		return;

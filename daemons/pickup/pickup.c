@@ -35,6 +35,7 @@
 #include "util.h"
 
 #define PK_BATCH_FILES 512
+#define PK_PRIORITIES 3 /* events default to 1; the batched ingest is 2 */
 #define PK_BATCH_BYTES (16 * 1024 * 1024)
 #define PK_SCAN_SECS 5
 #define PK_TMP_MAX_AGE 86400
@@ -73,7 +74,10 @@ static struct pickup {
 	struct event_base *base;
 	struct queue *q;
 	int qdir_fd, drop_fd, corrupt_fd, ino_fd;
-	struct event *ev_ino, *ev_scan, *ev_ingest, *ev_reconnect;
+	struct event *ev_ino, *ev_scan, *ev_reconnect;
+	struct event *ev_ingest; /* when nothing else is ready: a batch */
+	struct event *ev_ingest_now; /* a batch is full: do not wait */
+	size_t takes; /* names taken since the last ingest */
 	struct ipc_peer *master, *qmgr;
 	char *qmgr_path;
 	struct pk_names pending; /* files to ingest */
@@ -163,26 +167,50 @@ pk_candidate(const char *name)
  */
 #define PK_SUSPECT_FILE "flags/pickup.suspect"
 #define PK_SUSPECT_STRIKES 3
+#define PK_SUSPECT_REC 512
 
+/* One write a change: the record is NUL-padded to a fixed length, an
+ * empty one is a NUL in its first octet. */
 static void
 pk_suspect_write(const char *text)
 {
-	size_t n = strlen(text);
+	char rec[PK_SUSPECT_REC];
+	size_t n = *text != '\0' ? sizeof(rec) : 1;
 
 	if (pk.suspect_fd == -1)
 		return;
-	if ((n > 0 && pwrite(pk.suspect_fd, text, n, 0) != (ssize_t)n) ||
-	    ftruncate(pk.suspect_fd, (off_t)n) == -1)
+	memset(rec, 0, sizeof(rec));
+	strlcpy(rec, text, sizeof(rec));
+	if (pwrite(pk.suspect_fd, rec, n, 0) != (ssize_t)n)
 		log_warn("cannot update %s", PK_SUSPECT_FILE);
+}
+
+/* The same file, or the same inline content ("/M/<digest>." alike). */
+static int
+pk_suspect_same(const char *key)
+{
+	size_t n;
+
+	if (pk.suspect == NULL)
+		return 0;
+	if (ingest_inline(key) && ingest_inline(pk.suspect)) {
+		n = strcspn(key, ".");
+		return strncmp(key, pk.suspect, n) == 0 && pk.suspect[n] == '.';
+	}
+	return strcmp(pk.suspect, key) == 0;
+}
+
+int
+pk_quarantined(const char *key)
+{
+	return pk_suspect_same(key) && pk.suspect_strikes >= PK_SUSPECT_STRIKES;
 }
 
 static void
 pk_suspect_set(const char *name)
 {
-	char buf[512];
-	int strikes = pk.suspect != NULL && strcmp(pk.suspect, name) == 0
-	    ? pk.suspect_strikes
-	    : 0;
+	char buf[PK_SUSPECT_REC];
+	int strikes = pk_suspect_same(name) ? pk.suspect_strikes : 0;
 
 	snprintf(buf, sizeof(buf), "%d %s\n", strikes + 1, name);
 	pk_suspect_write(buf);
@@ -200,7 +228,7 @@ static void pk_move_corrupt(const char *);
 static void
 pk_suspect_load(void)
 {
-	char buf[512], *sp;
+	char buf[PK_SUSPECT_REC], *sp;
 	ssize_t n;
 
 	pk.suspect_fd = openat(pk.qdir_fd, PK_SUSPECT_FILE,
@@ -221,7 +249,10 @@ pk_suspect_load(void)
 	if (pk.suspect_strikes < PK_SUSPECT_STRIKES)
 		return;
 	pk.why = "quarantined: pickup exited while taking it, 3 times";
-	pk_move_corrupt(pk.suspect);
+	/* a file is moved aside; inline content is refused when it comes
+	 * again (pk_quarantined()) */
+	if (!ingest_inline(pk.suspect))
+		pk_move_corrupt(pk.suspect);
 	pk_suspect_clear();
 }
 
@@ -523,7 +554,8 @@ pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
 	size_t i;
 	int rc;
 
-	if (queue_drop_get(txn, it->name, &old) == 0) {
+	if (!ingest_inline(it->name) &&
+	    queue_drop_get(txn, it->name, &old) == 0) {
 		it->already = 1;
 		return 0;
 	}
@@ -554,7 +586,8 @@ pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
 	    .envid = it->md.envid};
 	pk_dsn_params(&it->md, &m);
 	if ((rc = queue_put_msg(txn, &m)) == 0 &&
-	    (rc = queue_put_body(txn, it->qid, out.body, out.len)) == 0)
+	    (rc = queue_put_body(txn, it->qid, out.body, out.len)) == 0 &&
+	    !ingest_inline(it->name)) /* no file: nothing to remember */
 		rc = queue_drop_put(txn, it->name, it->qid);
 	free(rcpt);
 	free(out.body);
@@ -694,7 +727,8 @@ pk_committed(struct pk_item *items, size_t n)
 		else if (unlinkat(pk.drop_fd, items[i].name, 0) == -1 &&
 		    errno != ENOENT)
 			log_warn("cannot remove maildrop/%s", items[i].name);
-		pk_names_add(&pk.forget, items[i].name);
+		if (!ingest_inline(items[i].name))
+			pk_names_add(&pk.forget, items[i].name);
 		if (items[i].already)
 			continue;
 		qids[nq++] = items[i].qid;
@@ -768,6 +802,7 @@ pk_ingest(int force)
 	size_t n, i;
 	int rc, stop = 0;
 
+	pk.takes = 0;
 	while (!stop && !pk.full && (!RB_EMPTY(&pk.pending) || force)) {
 		force = 0;
 		n = pk_batch_collect(items);
@@ -791,6 +826,21 @@ pk_ingest_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	(void)arg;
 	pk_ingest(0);
+}
+
+/*
+ * A name is pending: ingest it once the loop has nothing else ready, so
+ * that every request already on its way (smtpd's sessions, a burst of
+ * drop files) joins the same group commit -- or at once when a batch
+ * is full, so that a steady stream cannot put the commit off.
+ */
+static void
+pk_ingest_soon(void)
+{
+	if (++pk.takes >= PK_BATCH_FILES)
+		event_active(pk.ev_ingest_now, EV_TIMEOUT, 0);
+	else
+		event_active(pk.ev_ingest, EV_TIMEOUT, 0);
 }
 
 /* -- finding files ------------------------------------------------------------ */
@@ -902,12 +952,12 @@ pk_inotify_cb(evutil_socket_t fd, short ev, void *arg)
 			ie = (const struct inotify_event *)p;
 			if (ie->mask & IN_Q_OVERFLOW)
 				event_active(pk.ev_scan, EV_TIMEOUT, 0);
-			else if (ie->len > 0 && pk_candidate(ie->name))
+			else if (ie->len > 0 && pk_candidate(ie->name)) {
 				pk_names_add(&pk.pending, ie->name);
+				pk_ingest_soon();
+			}
 		}
 	}
-	if (!RB_EMPTY(&pk.pending))
-		event_active(pk.ev_ingest, EV_TIMEOUT, 0);
 }
 
 /* -- qmgr connection ---------------------------------------------------------- */
@@ -1048,7 +1098,7 @@ pk_take(const char *key)
 	if (pk_names_has(&pk.ignore, key))
 		return;
 	pk_names_add(&pk.pending, key);
-	event_active(pk.ev_ingest, EV_TIMEOUT, 0);
+	pk_ingest_soon();
 }
 
 static int
@@ -1128,10 +1178,14 @@ pk_events(void)
 	    pk.base, pk.ino_fd, EV_READ | EV_PERSIST, pk_inotify_cb, NULL);
 	pk.ev_scan = event_new(pk.base, -1, EV_PERSIST, pk_scan_cb, NULL);
 	pk.ev_ingest = event_new(pk.base, -1, 0, pk_ingest_cb, NULL);
+	pk.ev_ingest_now = event_new(pk.base, -1, 0, pk_ingest_cb, NULL);
 	pk.ev_reconnect = evtimer_new(pk.base, pk_reconnect_cb, NULL);
 	if (pk.ev_ino == NULL || pk.ev_scan == NULL || pk.ev_ingest == NULL ||
-	    pk.ev_reconnect == NULL)
+	    pk.ev_ingest_now == NULL || pk.ev_reconnect == NULL)
 		fatalx("event_new");
+	/* the lowest priority: it runs in a turn with nothing else ready */
+	if (event_priority_set(pk.ev_ingest, PK_PRIORITIES - 1) == -1)
+		fatalx("event_priority_set");
 	event_add(pk.ev_ino, NULL);
 	event_add(pk.ev_scan, &scan);
 	if (pk.qmgr == NULL)
@@ -1152,6 +1206,8 @@ main(int argc, char **argv)
 	daemon_setup(argc, argv, "pickup", &pk.cfg);
 	if ((pk.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
+	if (event_base_priority_init(pk.base, PK_PRIORITIES) == -1)
+		fatalx("event_base_priority_init");
 	pk_open_files();
 	pk_connect_initial();
 	pk_rewrite_load();

@@ -113,6 +113,9 @@ int pk_read_all(int fd, char **data, size_t *len, size_t size);
 
 /* pickup's event base, for its parts (ingest.c). */
 struct event_base *pickup_base(void);
+/* Whether key names what pickup died on PK_SUSPECT_STRIKES times (an
+ * inline message by its content's digest). */
+int pk_quarantined(const char *key);
 
 /* -- smtpd's spool files (ingest.c) ------------------------------------------ */
 
@@ -124,6 +127,8 @@ struct event_base *pickup_base(void);
 void ingest_open(
     const struct nc_config *, int qdir_fd, void (*take)(const char *key));
 int ingest_owns(const char *key);
+/* An inline message: no file, nothing in the drop table. */
+int ingest_inline(const char *key);
 enum pk_read ingest_read(const char *key, char **data, size_t *len,
     struct maildrop *, const char **why);
 /* Answer smtpd's request for key: code 0 (queued as qid), 4 (try again

@@ -170,6 +170,8 @@ admin_request(struct ipc_peer *p, struct ipc_msg *msg)
 	snprintf(text, sizeof(text), "%lu message%s %s", count,
 	    count == 1 ? "" : "s", admin_verb(op));
 	log_info("administrator: %s", text);
+	/* the answer says what the queue holds: ncqshow after ncctl sees it */
+	dispatch_commit();
 	admin_reply(p, req, 0, text);
 	free(s.ids);
 	free(s.found);

@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 
 #include "addr.h"
+#include "ipc.h"
 #include "log.h"
 #include "proto.h"
 #include "smtpd.h"
@@ -181,7 +182,10 @@ session_flush(struct smtpd_session *s)
 
 	out = smtpin_output(s->engine, &len);
 	if (len > 0) {
-		bufferevent_write(s->bev, out, len);
+		if (s->tls || s->handshake)
+			bufferevent_write(s->bev, out, len);
+		else
+			ipc_bev_write(s->bev, out, len);
 		smtpin_output_done(s->engine);
 	}
 	if (smtpin_closed(s->engine) && !s->closing) {
@@ -366,15 +370,13 @@ spool_copy_spill(struct smtpd_session *s, int fd)
 	return n == 0 ? 0 : -1;
 }
 
-/* Envelope and content into a spool file of its own, not synced: pickup
- * makes it durable in the queue before anyone hears 250. */
-static int
-spool_write(struct smtpd_session *s, char *name, size_t len)
+/* The envelope: the sender's and recipients' addresses, the DSN fields,
+ * and who sent it over SMTP (for pickup's Received: field). */
+static char *
+spool_envelope(struct smtpd_session *s, size_t *envlen)
 {
 	const char *err = NULL;
-	size_t envlen;
 	char *env;
-	int fd, rc = -1;
 
 	free(s->md.client);
 	s->md.client = xstrdup(s->namaddr);
@@ -384,11 +386,19 @@ spool_write(struct smtpd_session *s, char *name, size_t len)
 	s->md.proto = xstrdup(!smtpin_extended(s->engine) ? "SMTP"
 	        : s->tls                                  ? "ESMTPS"
 	                                                  : "ESMTP");
-	if ((env = maildrop_envelope(&s->md, s->content, &envlen, &err)) ==
-	    NULL) {
+	if ((env = maildrop_envelope(&s->md, s->content, envlen, &err)) == NULL)
 		log_warnx("%s: %s", s->namaddr, err);
-		return -1;
-	}
+	return env;
+}
+
+/* Envelope and content into a spool file of its own, not synced: pickup
+ * makes it durable in the queue before anyone hears 250. */
+static int
+spool_write(struct smtpd_session *s, const char *env, size_t envlen, char *name,
+    size_t len)
+{
+	int fd, rc = -1;
+
 	snprintf(name, len, "%016" PRIx64 ".%d.%016" PRIx64, now_usec(),
 	    (int)getpid(), ++sd->spool_seq);
 	fd = openat(sd->dir_fd, name,
@@ -402,26 +412,43 @@ spool_write(struct smtpd_session *s, char *name, size_t len)
 		(void)unlinkat(sd->dir_fd, name, 0);
 		rc = -1;
 	}
-	free(env);
 	return rc;
 }
 
+/*
+ * Hand the message to pickup: a small one inline, in the request (no
+ * file system work at all before the queue), a larger one as a spool
+ * file. The reply waits for pickup's answer.
+ */
 static const char *
 op_data_end(void *arg)
 {
 	struct smtpd_session *s = arg;
 	struct ipc_buf b;
-	char name[96];
+	char name[96], *env, *whole = NULL;
+	size_t envlen;
 
 	s->in_content = 0;
-	if (spool_write(s, name, sizeof(name)) == -1)
+	if ((env = spool_envelope(s, &envlen)) == NULL)
 		return "451 4.3.0 Error: cannot write the message; try again";
+	if (s->spill_fd == -1 && envlen + s->memlen <= SMTPD_INLINE_MAX) {
+		name[0] = '\0';
+		whole = xmalloc(envlen + s->memlen);
+		memcpy(whole, env, envlen);
+		memcpy(whole + envlen, s->mem, s->memlen);
+	} else if (spool_write(s, env, envlen, name, sizeof(name)) == -1) {
+		free(env);
+		return "451 4.3.0 Error: cannot write the message; try again";
+	}
 	s->request = ++sd->next_request;
 	s->waiting = 1;
 	ipc_buf_init(&b, M_INGEST_REQ);
 	ipc_add_u64(&b, s->request);
 	ipc_add_str(&b, name);
+	ipc_add_data(&b, whole, whole != NULL ? envlen + s->memlen : 0);
 	ipc_peer_send(sd->pickup, &b);
+	free(whole);
+	free(env);
 	session_arm(s); /* pickup gets smtpd_timeout too */
 	return SMTPIN_LATER;
 }
@@ -519,13 +546,10 @@ session_process(struct smtpd_session *s)
 		if (used == 0)
 			break;
 	}
-	if (s->closing)
+	/* While the engine waits (pickup, TLS) the client's next commands
+	 * stay in the input buffer, its high watermark the bound. */
+	if (s->closing || s->handshake || smtpin_waiting(s->engine))
 		return;
-	if (smtpin_waiting(s->engine) || s->handshake) {
-		bufferevent_disable(s->bev, EV_READ); /* until pickup says */
-		return;
-	}
-	bufferevent_enable(s->bev, EV_READ);
 	if (progress || s->in_content)
 		session_arm(s);
 }

@@ -23,10 +23,11 @@
 #include "smtpin.h"
 
 #define SMTPD_MAX_LISTEN 16
-#define SMTPD_MEM_CONTENT                                                      \
-	(1024 * 1024) /* content kept in memory; beyond,
-					    a file beside the spool file */
+/* Content kept in memory; beyond, a file beside the spool file. */
+#define SMTPD_MEM_CONTENT (1024 * 1024)
 #define SMTPD_INPUT_MAX (256 * 1024) /* client bytes read ahead */
+/* A message this small goes to pickup in its request, no file. */
+#define SMTPD_INLINE_MAX (192 * 1024)
 #define SMTPD_STOP_GRACE 10 /* seconds sessions get on CTL_STOP */
 
 /* Sessions from one client address, for smtpd_client_connection_limit. */
