@@ -210,6 +210,13 @@ check_listen(const struct service *svc)
 		}
 		if (errno == EACCES && geteuid() != 0)
 			continue;
+		if (svc_tcp_skippable(svc, &ctl.cfg, &l[i], errno)) {
+			fprintf(stderr,
+			    "ncctl: warning: not listening on %s (%s's "
+			    "default): no IPv6 on this host\n",
+			    l[i].text, svc_tcp_setting(svc));
+			continue;
+		}
 		fprintf(stderr, "ncctl: cannot listen on %s (%s): %s\n",
 		    l[i].text, svc_tcp_setting(svc), strerror(errno));
 		problems++;

@@ -5,6 +5,7 @@
  * reports the daemons from these rows; ncctl check finds their programs.
  */
 #include <stdint.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +147,31 @@ svc_tcp_addrs(
 		return 0;
 	n = net_listen_parse(text, l, NET_LISTEN_MAX, err, sizeof(err));
 	return n > 0 ? n : 0;
+}
+
+/* Whether the setting is left at its built-in value. */
+static int
+svc_setting_default(const struct nc_config *cfg, const char *setting)
+{
+	const struct cf_setting *cs;
+	const char *value = svc_setting_str(cfg, setting);
+
+	for (cs = cf_settings; cs->name != NULL; cs++)
+		if (strcmp(cs->name, setting) == 0)
+			return cs->def != NULL && value != NULL &&
+			    strcmp(cs->def, value) == 0;
+	return 0;
+}
+
+int
+svc_tcp_skippable(const struct service *s, const struct nc_config *cfg,
+    const struct net_listen *l, int err)
+{
+	const char *setting = svc_tcp_setting(s);
+
+	return l->family == AF_INET6 &&
+	    (err == EAFNOSUPPORT || err == EADDRNOTAVAIL) && setting != NULL &&
+	    svc_setting_default(cfg, setting);
 }
 
 char *

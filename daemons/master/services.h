@@ -85,5 +85,10 @@ int svc_tcp_addrs(
     const struct service *, const struct nc_config *, struct net_listen *l);
 /* The same as "127.0.0.1:25,[::1]:25" (malloc'd), or NULL for none. */
 char *svc_tcp_text(const struct service *, const struct nc_config *);
+/* Whether address l of the row may be left out after bind() failed with
+ * err: the IPv6 address of a setting at its default, on a host without
+ * IPv6 (EAFNOSUPPORT, EADDRNOTAVAIL). */
+int svc_tcp_skippable(const struct service *, const struct nc_config *,
+    const struct net_listen *l, int err);
 
 #endif

@@ -8,6 +8,7 @@
  * process gets none. A socket that cannot be made stops ncmta before
  * any daemon runs, with one line naming it and why.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -56,17 +57,30 @@ sockets_add(struct svc_state *st, const struct service *svc, int fd)
 	st->fds[st->nfds++] = fd;
 }
 
-/* One socket per address of the row's TCP setting, in its order. */
+/*
+ * One socket per address of the row's TCP setting, in its order. An
+ * address that cannot be bound stops the start -- except the IPv6 half
+ * of a setting left at its default ("127.0.0.1:25, [::1]:25") on a host
+ * without IPv6, which is skipped with a warning.
+ */
 static void
 sockets_tcp(const struct service *svc, struct svc_state *st)
 {
 	struct net_listen l[NET_LISTEN_MAX];
+	const char *setting = svc_tcp_setting(svc);
 	int i, fd, n = svc_tcp_addrs(svc, &master->cfg, l);
 
 	for (i = 0; i < n; i++) {
-		if ((fd = listen_tcp(&l[i])) == -1)
+		if ((fd = listen_tcp(&l[i])) == -1 &&
+		    svc_tcp_skippable(svc, &master->cfg, &l[i], errno)) {
+			log_warnx("not listening on %s (%s's default): no "
+			          "IPv6 on this host",
+			    l[i].text, setting);
+			continue;
+		}
+		if (fd == -1)
 			master_start_failed("cannot listen on %s (%s): %s",
-			    l[i].text, svc_tcp_setting(svc), strerror(errno));
+			    l[i].text, setting, strerror(errno));
 		sockets_add(st, svc, fd);
 	}
 	st->listen_text = svc_tcp_text(svc, &master->cfg);

@@ -406,3 +406,48 @@ def test_reload_keeps_smtpd_listen_until_a_restart(instances, sink):
     inst.start()
     smtpd = [line for line in status_lines(inst) if line.startswith("smtpd")]
     assert "listen=127.0.0.1:%d" % new_port in smtpd[0].split(), smtpd
+
+
+def test_default_listen_without_ipv6_skips_its_ipv6_half(instances, sink):
+    """On a host without IPv6 (a network namespace of its own, IPv6 off),
+    smtpd_listen left at its default "127.0.0.1:25, [::1]:25" is not a
+    reason to refuse to start: ncctl check warns, the master logs that it
+    leaves [::1]:25 out, and smtpd takes mail on 127.0.0.1:25. An address
+    written in the configuration still has to be bound."""
+    inst = instances(smart_host=[sink], smtpd_listen=None)
+    inst.routes("* hold\n")
+    netns = ["unshare", "--net", "sh", "-c",
+             "ip link set lo up && "
+             "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 && "
+             "sysctl -qw net.ipv6.conf.lo.disable_ipv6=1 && exec \"$@\"",
+             "sh", inst.ncctl, "-c", inst.confdir]
+    r = inst.run(netns + ["check"])
+    assert r.returncode == 0, r.stderr
+    assert (b"ncctl: warning: not listening on [::1]:25 (smtpd_listen's "
+            b"default): no IPv6 on this host\n") in r.stderr
+    r = inst.run(netns + ["start"])
+    assert r.returncode == 0, r.stderr
+    inst.started = True
+    inst.wait_ready()
+    assert inst.log_lines("not listening on [::1]:25 (smtpd_listen's "
+                          "default): no IPv6 on this host")
+    smtpd = wait_for(lambda: inst.pids("smtpd"), 10, "smtpd running")
+    tok = new_token()
+    client = ("import smtplib, sys\n"
+              "s = smtplib.SMTP('127.0.0.1', 25, timeout=10)\n"
+              "s.sendmail('a@test.example', ['b@example.org'], "
+              "sys.stdin.buffer.read())\n"
+              "s.quit()\n")
+    r = inst.run(["nsenter", "-t", str(smtpd[0]), "-n", "/usr/bin/python3",
+                  "-c", client], input=message(tok, "b@example.org")[0])
+    assert r.returncode == 0, r.stderr
+    # queued (its delivery would leave the namespace: it waits on hold)
+    assert inst.log_lines("client=localhost[127.0.0.1]")
+    assert [m["queue_name"] for m in inst.qshow_json()] == ["hold"]
+    inst.stop()
+    # any other value is the administrator's wish: no start without it
+    inst.configure(smtpd_listen="[::1]:25, 127.0.0.1:25")
+    r = inst.run(netns + ["start"])
+    assert r.returncode == 1
+    assert b"cannot listen on [::1]:25 (smtpd_listen)" in r.stderr, r.stderr
+    inst.started = False
