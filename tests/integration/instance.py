@@ -379,10 +379,10 @@ class Instance:
                 continue
             if p.status.get("State", "").strip().startswith("Z"):
                 continue
+            root = p.root() if p.name else None  # None once it is gone
             mine = (pid == master or (master and p.ppid == master) or
                     self.confdir in p.cmdline or
-                    (p.name and p.root() is not None and
-                     p.root().startswith(self.queue)))
+                    (root is not None and root.startswith(self.queue)))
             if mine and p.name:
                 found[pid] = p
         return sorted(found.values(), key=lambda p: p.pid)
