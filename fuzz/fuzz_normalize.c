@@ -3,7 +3,10 @@
  * (daemons/pickup/normalize.c normalize_message()). The input is the
  * full name ncsendmail -F or a maildrop "fullname" line gives, a NUL,
  * then the message; its first octet chooses the null sender or not.
- * The stored form must hold exactly the submitted header fields (Bcc:
+ * Its second bit makes it a message smtpd received: a HELO name (the
+ * client's words, without line breaks as maildrop_parse() insists)
+ * follows the full name, and our Received: names it. The stored form
+ * must hold exactly the submitted header fields (Bcc:
  * gone, CRLF made LF), our Received: first, Date:/Message-ID:/From:
  * added only when missing and each one line, then the body: no field
  * or line that the submitter did not write can appear.
@@ -133,16 +136,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_in fin = {data, size};
 	struct norm_in in;
 	struct norm_out out;
-	char *fullname;
-	int null_sender = fuzz_u8(&fin) & 1;
+	char *fullname, *helo = NULL, *p;
+	uint8_t sel = fuzz_u8(&fin);
 
 	fullname = fuzz_str(&fin);
-	in = (struct norm_in){(const char *)fin.p, fin.len,
-	    null_sender ? "" : "alice@example.com", fullname, HOST,
-	    "0006A1F0C2B7D123", 1000, 1764373839};
+	if (sel & 2) {
+		helo = fuzz_str(&fin);
+		for (p = helo; *p != '\0'; p++)
+			if (*p == '\r' || *p == '\n')
+				*p = ' ';
+	}
+	in = (struct norm_in){
+	    .msg = (const char *)fin.p,
+	    .len = fin.len,
+	    .sender = (sel & 1) ? "" : "alice@example.com",
+	    .fullname = fullname,
+	    .myhostname = HOST,
+	    .qid = "0006A1F0C2B7D123",
+	    .uid = 1000,
+	    .now = 1764373839,
+	    .client = helo ? "client.example[192.0.2.7]" : NULL,
+	    .helo = helo,
+	    .proto = helo ? "ESMTP" : NULL,
+	    .rcpt = (helo && (sel & 4)) ? "bob@example.org" : NULL,
+	};
 	normalize_message(&in, &out);
 	check(&in, &out);
 	free(out.body);
 	free(fullname);
+	free(helo);
 	return 0;
 }

@@ -170,6 +170,8 @@ def normalize():
     write("normalize", "no-empty-line", b"\0\0Subject: x\nnot a header line\nmore\n")
     write("normalize", "no-body", b"\0\0Subject: only a header")
     write("normalize", "lone-cr", b"\0\0Subject: a\rb\r\n\r\nx\ry\r\r\n")
+    write("normalize", "smtp", b"\x06\0client.example\0Subject: over SMTP\r\n\r\nbody\r\n")
+    write("normalize", "smtp-odd-helo", b"\x02\0[192.0.2.7] (spoofed) by x\0From: a@b\n\nbody")
 
 
 # -- ncsendmail -bs sessions --------------------------------------------------
@@ -428,6 +430,9 @@ def config():
           "smtp_connect_timeout = 5x\nqueue_directory = relative\nno equals sign\n"
           "smtp_tls_wrappermode = maybe\n")
     write("config", "crlf", "delivery_mode = direct\r\nhop_count_limit = 50\r\n")
+    write("config", "listener", "smtpd_listen = 127.0.0.1:25, [::1]:25, 0.0.0.0:587\n"
+          "mynetworks = 127.0.0.0/8, [::1]/128, 192.0.2.0/24, [2001:db8::]/32\n"
+          "smtpd_client_connection_limit = 10\nsmtpd_timeout = 30s\n")
 
 
 def routes():
