@@ -41,6 +41,7 @@ struct smtpd_session {
 	char namaddr[128]; /* "localhost[127.0.0.1]" */
 	int tls, handshake; /* TLS is up / being set up */
 	int closing; /* the last reply goes out, then the connection */
+	struct evbuffer_cb_entry *sent_cb; /* TLS: see session_under_sent() */
 	/* the message under way */
 	struct maildrop md;
 	int notify_set;
@@ -178,6 +179,10 @@ session_free(struct smtpd_session *s)
 	maildrop_clear(&s->md);
 	free(s->mem);
 	event_free(s->timer);
+	if (s->sent_cb != NULL)
+		evbuffer_remove_cb_entry(
+		    bufferevent_get_output(bufferevent_get_underlying(s->bev)),
+		    s->sent_cb);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	smtpin_free(s->engine);
@@ -186,10 +191,38 @@ session_free(struct smtpd_session *s)
 		exit(0);
 }
 
+/* Whether all that was written has reached the kernel: with TLS the
+ * filter passes it on, encrypted, to the connection under it, whose
+ * output holds it until its own write. */
+static int
+session_sent(struct smtpd_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	    (under == NULL ||
+	        evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
+/* With TLS the filter's write callback comes before the last reply is
+ * written: the end waits for the connection's output to empty, and
+ * comes in a turn of its own (session_timeout), outside its write. */
+static void
+session_under_sent(
+    struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	(void)info;
+	if (evbuffer_get_length(buf) == 0)
+		event_active(s->timer, EV_TIMEOUT, 0);
+}
+
 /* What the engine has to say goes out; after its last word, the end. */
 static void
 session_flush(struct smtpd_session *s)
 {
+	struct bufferevent *under;
 	const char *out;
 	size_t len;
 
@@ -205,7 +238,12 @@ session_flush(struct smtpd_session *s)
 		s->closing = 1;
 		evtimer_del(s->timer);
 		bufferevent_disable(s->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		if ((under = bufferevent_get_underlying(s->bev)) != NULL)
+			s->sent_cb =
+			    evbuffer_add_cb(bufferevent_get_output(under),
+			        session_under_sent, s);
+		/* in the handshake no reply can go out: the end is at once */
+		if (s->handshake || session_sent(s))
 			session_free(s);
 	}
 }
@@ -561,7 +599,8 @@ session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtpd_session *s = arg;
 
-	if (s->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	(void)bev;
+	if (s->closing && session_sent(s))
 		session_free(s);
 }
 
@@ -612,6 +651,11 @@ session_timeout(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
+	if (s->closing) { /* from session_under_sent() */
+		if (session_sent(s))
+			session_free(s);
+		return;
+	}
 	if (s->waiting) {
 		log_warnx("%s: pickup did not answer in time", s->namaddr);
 		s->waiting = 0;
