@@ -1160,3 +1160,9 @@ smtpin_counts(const struct smtpin *s)
 {
 	return &s->counts;
 }
+
+int
+smtpin_last_cmd(const struct smtpin *s)
+{
+	return s->counts.commands > 0 ? (int)s->cmd : -1;
+}

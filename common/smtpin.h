@@ -170,5 +170,8 @@ int smtpin_waiting(const struct smtpin *);
 const char *smtpin_helo(const struct smtpin *);
 int smtpin_extended(const struct smtpin *);
 const struct smtpin_counts *smtpin_counts(const struct smtpin *);
+/* The command given last (an enum smtpin_cmd: DATA or BDAT while its
+ * content comes), or -1 before the first: "timeout after DATA". */
+int smtpin_last_cmd(const struct smtpin *);
 
 #endif

@@ -917,6 +917,25 @@ pk_scan_dir(void)
 	closedir(dir);
 }
 
+/*
+ * Only a commit clears the full mark, and with nothing pending none
+ * comes: smtpd refuses at MAIL and ncsendmail before the maildrop while
+ * the queue is marked full. So while it is, and nothing waits, look
+ * whether delivery has made room again.
+ */
+static void
+pk_room_back(void)
+{
+	struct queue_txn *txn;
+
+	if (!pk.full_flag || pk.full || !RB_EMPTY(&pk.pending) ||
+	    queue_txn_begin(pk.q, &txn, 1) != 0)
+		return;
+	if (pk_room(txn, 0))
+		pk_set_full(0);
+	queue_txn_abort(txn);
+}
+
 static void
 pk_scan(void)
 {
@@ -925,6 +944,7 @@ pk_scan(void)
 	pk_scan_dir();
 	dropdir_scan(pk.dd);
 	pk_ingest(1);
+	pk_room_back();
 }
 
 static void

@@ -39,9 +39,9 @@ struct smtpd_session {
 	struct smtpd_client *client;
 	char ip[64];
 	char namaddr[128]; /* "localhost[127.0.0.1]" */
-	const char *last; /* the last command, for "timeout after DATA" */
 	int tls, handshake; /* TLS is up / being set up */
 	int closing; /* the last reply goes out, then the connection */
+	struct evbuffer_cb_entry *sent_cb; /* TLS: see session_under_sent() */
 	/* the message under way */
 	struct maildrop md;
 	int notify_set;
@@ -71,6 +71,20 @@ RB_GENERATE(smtpd_clients, smtpd_client, entry, smtpd_client_cmp);
 
 static void session_process(struct smtpd_session *);
 static void session_setup_bev(struct smtpd_session *);
+
+/* Commands by enum smtpin_cmd, as Postfix's smtpd names them in its log */
+static const char *const session_verbs[SMTPIN_NCMDS] = {"EHLO", "HELO",
+    "STARTTLS", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "QUIT",
+    "UNKNOWN"};
+
+/* The client's last command, for "timeout after DATA from ..." */
+static const char *
+session_last(struct smtpd_session *s)
+{
+	int cmd = smtpin_last_cmd(s->engine);
+
+	return cmd >= 0 && cmd < SMTPIN_NCMDS ? session_verbs[cmd] : "CONNECT";
+}
 
 /* ---- the message under way ---- */
 
@@ -165,6 +179,10 @@ session_free(struct smtpd_session *s)
 	maildrop_clear(&s->md);
 	free(s->mem);
 	event_free(s->timer);
+	if (s->sent_cb != NULL)
+		evbuffer_remove_cb_entry(
+		    bufferevent_get_output(bufferevent_get_underlying(s->bev)),
+		    s->sent_cb);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	smtpin_free(s->engine);
@@ -173,10 +191,38 @@ session_free(struct smtpd_session *s)
 		exit(0);
 }
 
+/* Whether all that was written has reached the kernel: with TLS the
+ * filter passes it on, encrypted, to the connection under it, whose
+ * output holds it until its own write. */
+static int
+session_sent(struct smtpd_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+	return evbuffer_get_length(bufferevent_get_output(s->bev)) == 0 &&
+	    (under == NULL ||
+	        evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
+/* With TLS the filter's write callback comes before the last reply is
+ * written: the end waits for the connection's output to empty, and
+ * comes in a turn of its own (session_timeout), outside its write. */
+static void
+session_under_sent(
+    struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	(void)info;
+	if (evbuffer_get_length(buf) == 0)
+		event_active(s->timer, EV_TIMEOUT, 0);
+}
+
 /* What the engine has to say goes out; after its last word, the end. */
 static void
 session_flush(struct smtpd_session *s)
 {
+	struct bufferevent *under;
 	const char *out;
 	size_t len;
 
@@ -192,7 +238,12 @@ session_flush(struct smtpd_session *s)
 		s->closing = 1;
 		evtimer_del(s->timer);
 		bufferevent_disable(s->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		if ((under = bufferevent_get_underlying(s->bev)) != NULL)
+			s->sent_cb =
+			    evbuffer_add_cb(bufferevent_get_output(under),
+			        session_under_sent, s);
+		/* in the handshake no reply can go out: the end is at once */
+		if (s->handshake || session_sent(s))
 			session_free(s);
 	}
 }
@@ -205,16 +256,6 @@ session_close_with(struct smtpd_session *s, const char *reply)
 }
 
 /* ---- the engine's side ---- */
-
-static const char *
-op_helo(void *arg, const char *name, int extended)
-{
-	struct smtpd_session *s = arg;
-
-	(void)name;
-	s->last = extended ? "EHLO" : "HELO";
-	return NULL;
-}
 
 static int
 session_disk_low(void)
@@ -246,7 +287,6 @@ op_mail(void *arg, const struct smtpin_mail *m)
 	char addr[ADDR_MAX];
 	const char *err;
 
-	s->last = "MAIL";
 	txn_clear(s);
 	if (sd->stopping) {
 		snprintf(s->reply, sizeof(s->reply),
@@ -288,7 +328,6 @@ op_rcpt(void *arg, const struct smtpin_rcpt *r)
 	char addr[ADDR_MAX];
 	const char *err;
 
-	s->last = "RCPT";
 	if (addr_normalize(
 	        r->addr, sd->cfg.myorigin, 0, addr, sizeof(addr), &err) == -1) {
 		snprintf(s->reply, sizeof(s->reply),
@@ -332,8 +371,6 @@ op_data(void *arg, const char *p, size_t n)
 	if (!s->in_content) {
 		s->in_content = 1;
 		s->content_start = now_sec();
-		if (strcmp(s->last, "DATA") != 0)
-			s->last = "BDAT";
 	}
 	s->content += n;
 	if (s->content_refused != NULL)
@@ -488,16 +525,13 @@ op_starttls(void *arg)
 static void
 op_refused(void *arg, int cmd, const char *line, const char *reply)
 {
-	static const char *verbs[SMTPIN_NCMDS] = {"EHLO", "HELO", "STARTTLS",
-	    "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "VRFY", "QUIT",
-	    "UNKNOWN"};
 	struct smtpd_session *s = arg;
-	const char *verb = cmd >= 0 && cmd < SMTPIN_NCMDS ? verbs[cmd] : "?";
+	const char *verb =
+	    cmd >= 0 && cmd < SMTPIN_NCMDS ? session_verbs[cmd] : "?";
 
 	(void)line;
 	if (strncmp(reply, "421 4.7.0", 9) == 0) {
-		log_info(
-		    "too many errors after %s from %s", s->last, s->namaddr);
+		log_info("too many errors after %s from %s", verb, s->namaddr);
 		return;
 	}
 	if (cmd != SMTPIN_C_RCPT && cmd != SMTPIN_C_MAIL &&
@@ -508,7 +542,6 @@ op_refused(void *arg, int cmd, const char *line, const char *reply)
 }
 
 static const struct smtpin_ops session_ops = {
-    .helo = op_helo,
     .mail = op_mail,
     .rcpt = op_rcpt,
     .data = op_data,
@@ -566,7 +599,8 @@ session_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtpd_session *s = arg;
 
-	if (s->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	(void)bev;
+	if (s->closing && session_sent(s))
 		session_free(s);
 }
 
@@ -599,8 +633,8 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->handshake)
 		log_info("TLS handshake with %s failed", s->namaddr);
 	else if (!s->closing && !smtpin_closed(s->engine))
-		log_info(
-		    "lost connection after %s from %s", s->last, s->namaddr);
+		log_info("lost connection after %s from %s", session_last(s),
+		    s->namaddr);
 	if (s->waiting) {
 		/* pickup's answer for it will find nobody; the message, if
 		 * queued, was never acknowledged */
@@ -617,6 +651,11 @@ session_timeout(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
+	if (s->closing) { /* from session_under_sent() */
+		if (session_sent(s))
+			session_free(s);
+		return;
+	}
 	if (s->waiting) {
 		log_warnx("%s: pickup did not answer in time", s->namaddr);
 		s->waiting = 0;
@@ -626,7 +665,7 @@ session_timeout(evutil_socket_t fd, short ev, void *arg)
 		session_process(s);
 		return;
 	}
-	log_info("timeout after %s from %s", s->last, s->namaddr);
+	log_info("timeout after %s from %s", session_last(s), s->namaddr);
 	snprintf(reply, sizeof(reply), "421 4.4.2 %s Error: timeout exceeded",
 	    sd->cfg.myhostname);
 	session_close_with(s, reply);
@@ -729,7 +768,6 @@ session_accept(int fd, const struct sockaddr *sa, socklen_t salen)
 
 	(void)salen;
 	s->spill_fd = -1;
-	s->last = "CONNECT";
 	maildrop_init(&s->md);
 	session_names(s, sa);
 	log_info("connect from %s", s->namaddr);

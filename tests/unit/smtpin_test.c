@@ -1088,6 +1088,29 @@ test_counts(void)
 	smtpin_free(si);
 }
 
+/* The last command, for smtpd's "timeout after DATA": DATA or BDAT
+ * while content comes, whatever command came before. */
+static void
+test_last_cmd(void)
+{
+	struct seen s = {0};
+	struct smtpin *si = si_new(1000, SMTPIN_EXT_CHUNKING, &s);
+
+	is_int(smtpin_last_cmd(si), -1, "none before the first command");
+	free(run(si, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n", 0));
+	is_int(smtpin_last_cmd(si), SMTPIN_C_RCPT, "RCPT");
+	free(run(si, "DATA\r\npart of the content\r\n", 0));
+	is_int(smtpin_last_cmd(si), SMTPIN_C_DATA, "DATA while content comes");
+	free(run(si,
+	    ".\r\nNOOP\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"
+	    "BDAT 10\r\nhalf",
+	    0));
+	is_int(smtpin_last_cmd(si), SMTPIN_C_BDAT, "BDAT inside a chunk");
+	free(run(si, " of it\r\nXYZZY\r\n", 0));
+	is_int(smtpin_last_cmd(si), SMTPIN_C_UNKNOWN, "an unknown command");
+	smtpin_free(si);
+}
+
 static void
 test_close_with(void)
 {
@@ -1158,6 +1181,7 @@ main(void)
 	test_later_closed();
 	test_starttls();
 	test_counts();
+	test_last_cmd();
 	test_close_with();
 	return done_testing();
 }
