@@ -28,7 +28,8 @@ CFLAGS = -std=gnu11 -g -O1 $(WARN) $(SAN) -fsanitize=fuzzer-no-link -MMD -MP
 LIB_SRCS = common/util.c common/log.c common/ipc.c common/addr.c \
 	common/smtpreply.c common/maildrop.c common/hostlist.c \
 	common/routes.c common/dsnparam.c common/aliases.c common/rewrite.c \
-	common/secrets.c config/config.c config/settings.c queue/queue.c
+	common/secrets.c config/config.c config/settings.c config/netaddr.c \
+	queue/queue.c
 
 EXTRA_dnsmsg = daemons/resolver/dnsmsg.c
 EXTRA_dropfile = daemons/pickup/dropfile.c
