@@ -211,36 +211,12 @@ list_end(struct qs *s)
 
 /* ---- JSON ---- */
 
-/* Length of a valid UTF-8 sequence at p, or 0. */
-static int
-utf8_len(const unsigned char *p)
-{
-	int n, i;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
-	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
-		return 0;
-	return n;
-}
-
 /* A JSON string; a byte that is not UTF-8 is taken as Latin-1. */
 static void
 json_str(const char *str)
 {
 	const unsigned char *p = (const unsigned char *)str;
-	int n;
+	size_t n;
 
 	putchar('"');
 	while (*p != '\0') {
@@ -256,7 +232,7 @@ json_str(const char *str)
 		} else if (*p < 0x80) {
 			putchar(*p++);
 		} else if ((n = utf8_len(p)) > 0) {
-			fwrite(p, 1, (size_t)n, stdout);
+			fwrite(p, 1, n, stdout);
 			p += n;
 		} else
 			printf("\\u%04x", *p++);

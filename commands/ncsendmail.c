@@ -474,7 +474,7 @@ sm_add_rcpt(const char *raw, void *arg)
 		    raw, err);
 		return;
 	}
-	maildrop_add_rcpt(&sm.md, addr);
+	maildrop_add_rcpt(&sm.md, addr, NULL);
 }
 
 /* A command-line recipient: an address, or a list ("a, B <b@x>"). */
@@ -486,7 +486,7 @@ sm_rcpt_arg(const char *a)
 
 	if (addr_normalize(a, sm.cfg.myorigin, 0, addr, sizeof(addr), &err) ==
 	    0) {
-		maildrop_add_rcpt(&sm.md, addr);
+		maildrop_add_rcpt(&sm.md, addr, NULL);
 		return;
 	}
 	if (addr_list_parse(a, sm_add_rcpt, (void *)a) <= 0)
@@ -535,7 +535,7 @@ sm_envelope_final(void)
 {
 	if (sm.md.extract)
 		sm_extract();
-	sm.md.nrcpt = addr_dedup(sm.md.rcpt, sm.md.nrcpt);
+	maildrop_dedup(&sm.md);
 	if (sm.md.nrcpt == 0)
 		sm_fail(EX_DATAERR, "no recipients specified");
 }

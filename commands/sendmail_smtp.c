@@ -2,7 +2,7 @@
  * sendmail_smtp.c - `ncsendmail -bs`: an SMTP session on stdin/stdout for
  * programs that submit over a pipe. The protocol is smtpin's; here each
  * transaction becomes an envelope (DSN parameters as -N, -R, -V give
- * them), the content is gathered in memory, and each message goes through
+ * them, and each recipient's ORCPT), the content is gathered in memory, and each message goes through
  * the same maildrop writer as a normal submission before its 250 is sent.
  */
 #include <errno.h>
@@ -83,18 +83,14 @@ bs_mail(void *arg, const struct smtpin_mail *m)
 	return NULL;
 }
 
-/*
- * The maildrop keeps one NOTIFY for the whole message (as -N gives it),
- * so every recipient of a transaction must ask for the same: the first
- * accepted one sets it, one that differs is deferred with 452 4.5.3, as
- * for too many recipients, and the client sends it in a transaction of
- * its own. ORCPT has no place in the maildrop: it is not kept.
- */
+/* NOTIFY and ORCPT as maildrop_smtp_rcpt() keeps them: one NOTIFY per
+ * message (452 4.5.3 for a recipient that asks for another), ORCPT per
+ * recipient. */
 static const char *
 bs_rcpt(void *arg, const struct smtpin_rcpt *r)
 {
 	char addr[ADDR_MAX];
-	const char *err = NULL, *notify = r->notify != NULL ? r->notify : "";
+	const char *err = NULL;
 
 	(void)arg;
 	if (addr_normalize(
@@ -103,12 +99,7 @@ bs_rcpt(void *arg, const struct smtpin_rcpt *r)
 		    "501 5.1.3 Bad recipient address syntax (%s)", err);
 		return bs.reply;
 	}
-	if (sm.md.nrcpt > 0 && strcmp(notify, sm.md.notify) != 0)
-		return "452 4.5.3 Error: NOTIFY differs from the other "
-		       "recipients'; send this one in another transaction";
-	bs_set(&sm.md.notify, notify);
-	maildrop_add_rcpt(&sm.md, addr);
-	return NULL;
+	return maildrop_smtp_rcpt(&sm.md, addr, r->notify, r->orcpt);
 }
 
 /* The content, bounded by message_size_limit (smtpin's size_limit). */
@@ -134,7 +125,7 @@ bs_data_end(void *arg)
 
 	(void)arg;
 	bs.open = 0;
-	sm.md.nrcpt = addr_dedup(sm.md.rcpt, sm.md.nrcpt);
+	maildrop_dedup(&sm.md);
 	if (sm_drop_write(&sm.md, bs.msg, bs.msglen, name, sizeof(name), &e) ==
 	    0)
 		snprintf(bs.reply, sizeof(bs.reply),

@@ -463,6 +463,12 @@ addr_ref_cmp(const void *a, const void *b)
 size_t
 addr_dedup(char **v, size_t n)
 {
+	return addr_dedup_with(v, NULL, n);
+}
+
+size_t
+addr_dedup_with(char **v, char **with, size_t n)
+{
 	struct addr_ref *r;
 	unsigned char *dup;
 	size_t i, out = 0;
@@ -483,10 +489,15 @@ addr_dedup(char **v, size_t n)
 		if (strcmp(r[i].s, r[i - 1].s) == 0)
 			dup[r[i].idx] = 1;
 	for (i = 0; i < n; i++) {
-		if (dup[i])
+		if (dup[i]) {
 			free(v[i]);
-		else
-			v[out++] = v[i];
+			if (with != NULL)
+				free(with[i]);
+			continue;
+		}
+		if (with != NULL)
+			with[out] = with[i];
+		v[out++] = v[i];
 	}
 	free(r);
 	free(dup);

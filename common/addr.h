@@ -45,5 +45,7 @@ int addr_list_parse(
  * Returns the new count.
  */
 size_t addr_dedup(char **v, size_t n);
+/* The same, and with[i] follows v[i]: kept in step, freed with it. */
+size_t addr_dedup_with(char **v, char **with, size_t n);
 
 #endif

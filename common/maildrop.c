@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
+#include "dsnparam.h"
 #include "maildrop.h"
 #include "util.h"
 
@@ -35,9 +37,12 @@ maildrop_clear(struct maildrop *md)
 {
 	size_t i;
 
-	for (i = 0; i < md->nrcpt; i++)
+	for (i = 0; i < md->nrcpt; i++) {
 		free(md->rcpt[i]);
+		free(md->orcpt[i]);
+	}
 	free(md->rcpt);
+	free(md->orcpt);
 	free(md->sender);
 	free(md->fullname);
 	free(md->notify);
@@ -51,13 +56,38 @@ maildrop_clear(struct maildrop *md)
 }
 
 void
-maildrop_add_rcpt(struct maildrop *md, const char *addr)
+maildrop_add_rcpt(struct maildrop *md, const char *addr, const char *orcpt)
 {
+	size_t room = md->nrcpt ? md->nrcpt * 2 : 1;
+
 	/* Grow in powers of two: the count is a power of two when full. */
-	if ((md->nrcpt & (md->nrcpt - 1)) == 0)
-		md->rcpt = xreallocarray(
-		    md->rcpt, md->nrcpt ? md->nrcpt * 2 : 1, sizeof(*md->rcpt));
+	if ((md->nrcpt & (md->nrcpt - 1)) == 0) {
+		md->rcpt = xreallocarray(md->rcpt, room, sizeof(*md->rcpt));
+		md->orcpt = xreallocarray(md->orcpt, room, sizeof(*md->orcpt));
+	}
+	md->orcpt[md->nrcpt] = xstrdup(orcpt != NULL ? orcpt : "");
 	md->rcpt[md->nrcpt++] = xstrdup(addr);
+}
+
+void
+maildrop_dedup(struct maildrop *md)
+{
+	md->nrcpt = addr_dedup_with(md->rcpt, md->orcpt, md->nrcpt);
+}
+
+const char *
+maildrop_smtp_rcpt(struct maildrop *md, const char *addr, const char *notify,
+    const char *orcpt)
+{
+	if (notify == NULL)
+		notify = "";
+	if (md->nrcpt > 0 && strcmp(notify, md->notify) != 0)
+		return "452 4.5.3 Error: NOTIFY differs from the other "
+		       "recipients'; send this one in another transaction";
+	free(md->notify);
+	md->notify = xstrdup(notify);
+	maildrop_add_rcpt(md, addr, orcpt);
+	return NULL;
 }
 
 /* A field value may hold any octet but line ends and NULs. */
@@ -118,7 +148,14 @@ maildrop_envelope(
 			*err = "line break in a recipient";
 			return NULL;
 		}
+		if (*md->orcpt[i] != '\0' && !dsn_orcpt_valid(md->orcpt[i])) {
+			free(o.buf);
+			*err = "malformed ORCPT";
+			return NULL;
+		}
 		md_put(&o, "rcpt", md->rcpt[i], 1);
+		if (*md->orcpt[i] != '\0')
+			md_put(&o, "orcpt", md->orcpt[i], 0);
 	}
 	if (md->extract)
 		md_put(&o, "extract", "1", 0);
@@ -152,10 +189,11 @@ md_set(char **field, const char *v)
 	return 0;
 }
 
-/* Apply one "key value" line; -1 with *err on a bad line. */
+/* Apply one "key value" line; -1 with *err on a bad line. after_rcpt:
+ * the line before was a rcpt line (an orcpt line belongs to it). */
 static int
-md_field(struct maildrop *md, char *key, char *val, int *seen_size,
-    uint64_t *size, const char **err)
+md_field(struct maildrop *md, char *key, char *val, int after_rcpt,
+    int *seen_size, uint64_t *size, const char **err)
 {
 	const char *a;
 	char *end;
@@ -171,8 +209,19 @@ md_field(struct maildrop *md, char *key, char *val, int *seen_size,
 			*err = "too many recipients";
 			return -1;
 		}
-		maildrop_add_rcpt(md, a);
+		maildrop_add_rcpt(md, a, NULL);
 		return 0;
+	}
+	if (strcmp(key, "orcpt") == 0) {
+		if (!after_rcpt) {
+			*err = "orcpt line not right after its rcpt line";
+			return -1;
+		}
+		if (!dsn_orcpt_valid(val)) {
+			*err = "malformed ORCPT";
+			return -1;
+		}
+		return md_set(&md->orcpt[md->nrcpt - 1], val);
 	}
 	if (strcmp(key, "fullname") == 0)
 		return md_set(&md->fullname, val);
@@ -238,7 +287,7 @@ maildrop_parse(
 	char line[MAILDROP_FIELD_MAX], magic[32], *sp;
 	size_t pos = 0;
 	uint64_t size = 0;
-	int seen_sender = 0, seen_size = 0;
+	int seen_sender = 0, seen_size = 0, after_rcpt = 0;
 
 	maildrop_init(md);
 	snprintf(
@@ -263,8 +312,10 @@ maildrop_parse(
 		}
 		*sp++ = '\0';
 		seen_sender |= strcmp(line, "sender") == 0;
-		if (md_field(md, line, sp, &seen_size, &size, err) == -1)
+		if (md_field(
+		        md, line, sp, after_rcpt, &seen_size, &size, err) == -1)
 			goto bad;
+		after_rcpt = strcmp(line, "rcpt") == 0;
 	}
 	if (!seen_sender || !seen_size) {
 		*err = seen_sender ? "no size field" : "no sender field";

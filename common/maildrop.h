@@ -9,6 +9,9 @@
  *	sender <alice@example.com>	("<>": null sender)
  *	fullname Alice Example		(optional)
  *	rcpt <bob@example.org>		(one or more)
+ *	orcpt rfc822;Bob@example.org	(optional, right after the rcpt
+ *					 it belongs to: its DSN ORCPT,
+ *					 xtext decoded; dsn_orcpt_valid())
  *	extract 1			(optional: -t was given)
  *	notify SUCCESS,FAILURE		(optional DSN fields: notify, ret,
  *	ret HDRS			 envid, body)
@@ -34,6 +37,8 @@ struct maildrop {
 	char *sender; /* "" = null sender */
 	char *fullname; /* "" if none */
 	char **rcpt;
+	char **orcpt; /* parallel to rcpt: each one's DSN ORCPT
+			 ("rfc822;a@b", xtext decoded), "" if none */
 	size_t nrcpt;
 	int extract; /* recipients were taken from To/Cc/Bcc (-t) */
 	char *notify; /* DSN NOTIFY ("NEVER", "SUCCESS,DELAY"...) or "" */
@@ -52,8 +57,23 @@ struct maildrop {
 /* Empty envelope (all strings "" and owned, no recipients). */
 void maildrop_init(struct maildrop *);
 void maildrop_clear(struct maildrop *);
-/* Append a recipient (copied). */
-void maildrop_add_rcpt(struct maildrop *, const char *);
+/* Append a recipient and its ORCPT (NULL or "": none), both copied. */
+void maildrop_add_rcpt(struct maildrop *, const char *addr, const char *orcpt);
+/* Remove repeated recipients (addr_dedup()), keeping the first of each
+ * with its ORCPT. */
+void maildrop_dedup(struct maildrop *);
+
+/*
+ * One RCPT of an SMTP transaction (ncsendmail -bs, smtpd) into the
+ * envelope: addr, already normalised, with its NOTIFY and ORCPT (NULL:
+ * not given; as smtpin hands them over). The maildrop keeps one NOTIFY
+ * per message, as -N gives it: the first recipient sets it, and one
+ * that asks for another is not taken -- the reply is 452 4.5.3 (as for
+ * too many recipients), and the client sends it in a transaction of its
+ * own. Returns NULL when taken, else that reply.
+ */
+const char *maildrop_smtp_rcpt(
+    struct maildrop *, const char *addr, const char *notify, const char *orcpt);
 
 /*
  * The envelope block for a message of msglen octets, ending with the

@@ -54,7 +54,9 @@ enum nc_msgtype {
 			     u32 host flags HOST_F_*, str nexthop: the
 			     smart host's name as configured, "" for an
 			     exchanger),
-			     u32 nrcpt, nrcpt x (u32 index, str address) */
+			     u32 nrcpt, nrcpt x (u32 index, str address,
+			     str ORCPT: "rfc822;a@b" xtext decoded, "" =
+			     none) */
 	M_JOB_BODY, /* u64 job, data chunk (<= 64 KiB); none for a job
 		       with JOB_F_KEPT */
 	M_JOB_END, /* u64 job: body complete, start delivering */
@@ -108,7 +110,8 @@ enum nc_msgtype {
 	M_BOUNCE_HELLO = 150, /* u32 pid */
 	M_BOUNCE_REQ, /* qmgr -> bounce: u64 request, u64 qid, u32 kind
 			  (BOUNCE_K_*), str sender, dbl arrival, str original
-			  headers, str ENVID ("" = none), u32 n, n x (str recipient, str status
+			  headers, str ENVID ("" = none), u32 n, n x (str
+			  recipient, str ORCPT ("" = none), str status
 			  "5.1.1", str action "failed"|"delayed", str
 			  remote MTA "" if none, str diagnostic) */
 	M_BOUNCE_DONE, /* bounce -> qmgr: u64 request, u32 code (0 queued;

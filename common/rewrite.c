@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "dsnparam.h"
 #include "maildrop.h"
 #include "rewrite.h"
 #include "util.h"
@@ -350,6 +351,24 @@ rw_index_grow(struct rw_result *res)
 		*rw_slot(res, res->r[i].addr) = i + 1;
 }
 
+/* The ORCPT of addr, one of what res->orig became. */
+static char *
+rw_orcpt(const struct rw_result *res, const char *addr)
+{
+	char *o;
+
+	if (res->orig_orcpt != NULL && *res->orig_orcpt != '\0')
+		return xstrdup(res->orig_orcpt);
+	if (res->orig == NULL || strcmp(addr, res->orig) == 0)
+		return xstrdup("");
+	xasprintf(&o, "rfc822;%s", res->orig);
+	if (!dsn_orcpt_valid(o)) { /* too long for an ORCPT */
+		free(o);
+		return xstrdup("");
+	}
+	return o;
+}
+
 static void
 rw_add(struct rw_result *res, const char *addr, const char *dsn,
     const char *reason)
@@ -367,6 +386,7 @@ rw_add(struct rw_result *res, const char *addr, const char *dsn,
 	res->r[res->n].addr = xstrdup(addr);
 	strlcpy(res->r[res->n].dsn, dsn, sizeof(res->r[res->n].dsn));
 	res->r[res->n].reason = xstrdup(reason);
+	res->r[res->n].orcpt = rw_orcpt(res, addr);
 	res->n++;
 }
 
@@ -433,18 +453,21 @@ rw_local(const struct rewrite *rw, struct rw_result *res, const char *addr)
 }
 
 void
-rewrite_recipients(const struct rewrite *rw, char *const *rcpt, size_t n,
-    struct rw_result *res)
+rewrite_recipients(const struct rewrite *rw, char *const *rcpt,
+    char *const *orcpt, size_t n, struct rw_result *res)
 {
 	size_t i;
 
 	memset(res, 0, sizeof(*res));
 	for (i = 0; i < n; i++) {
+		res->orig = rcpt[i];
+		res->orig_orcpt = orcpt != NULL ? orcpt[i] : NULL;
 		if (rewrite_is_local(rw, rcpt[i]))
 			rw_local(rw, res, rcpt[i]);
 		else
 			rw_add_ok(rw, res, rcpt[i]);
 	}
+	res->orig = res->orig_orcpt = NULL;
 }
 
 void
@@ -455,6 +478,7 @@ rw_result_free(struct rw_result *res)
 	for (i = 0; i < res->n; i++) {
 		free(res->r[i].addr);
 		free(res->r[i].reason);
+		free(res->r[i].orcpt);
 	}
 	for (i = 0; i < res->nnotes; i++)
 		free(res->notes[i]);

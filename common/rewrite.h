@@ -77,6 +77,7 @@ struct rw_rcpt {
 	char *addr;
 	char dsn[8]; /* "" deliverable; else it bounces: "5.1.1", "5.4.6" */
 	char *reason; /* why it bounces, "" otherwise */
+	char *orcpt; /* DSN ORCPT ("rfc822;a@b") or "" (see below) */
 };
 
 struct rw_result {
@@ -89,15 +90,23 @@ struct rw_result {
 	size_t cap;
 	size_t *slot;
 	size_t nslot;
+	/* private: the recipient being rewritten, and its ORCPT */
+	const char *orig, *orig_orcpt;
 };
 
 /*
  * Rewrite qualified, normalised recipients: aliases and forwarding for
  * local ones, then generic_maps; de-duplicated. A recipient that cannot
- * be delivered is kept with its DSN code and reason.
+ * be delivered is kept with its DSN code and reason. orcpt (NULL: none
+ * at all) holds each one's DSN ORCPT ("" if none): every address a
+ * recipient becomes keeps it. One without an ORCPT that rewriting
+ * changed (an alias, local_recipient_forward, generic_maps) gets
+ * "rfc822;" and the address as submitted, as Postfix records the
+ * original recipient (RFC 3461 section 4.2), so the next hop's notices
+ * and ours name what the sender wrote; an unchanged one gets none.
  */
-void rewrite_recipients(
-    const struct rewrite *, char *const *rcpt, size_t n, struct rw_result *);
+void rewrite_recipients(const struct rewrite *, char *const *rcpt,
+    char *const *orcpt, size_t n, struct rw_result *);
 void rw_result_free(struct rw_result *);
 
 /*

@@ -24,8 +24,8 @@
 /* DATA content goes to ops->data in pieces of at most this, gathered
  * from the lines of one smtpin_feed() call (never kept across calls). */
 #define SI_STAGE 8192
-#define SI_ORCPT_MAX 500 /* RFC 3461 section 4.2 */
 #define SI_TOO_BIG "552 5.3.4 Message size exceeds fixed limit"
+#define SI_BAD_ORCPT "501 5.5.4 Error: Bad ORCPT parameter syntax"
 
 const char SMTPIN_LATER[] = "(the reply comes later)";
 
@@ -204,45 +204,6 @@ si_path(char *p, char out[SMTPIN_PATH_MAX], char **rest)
 	return 0;
 }
 
-static int
-si_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* RFC 3461 xtext decoded into out (room for max octets and a NUL);
- * -1 when malformed, empty, too long or holding a control character. */
-static int
-si_xtext(const char *in, char *out, size_t max)
-{
-	size_t n = 0;
-	int hi, lo;
-	unsigned char c;
-
-	for (; *in != '\0'; in++) {
-		c = (unsigned char)*in;
-		if (c == '+') {
-			if ((hi = si_hex(in[1])) < 0 ||
-			    (lo = si_hex(in[2])) < 0)
-				return -1;
-			c = (unsigned char)(hi << 4 | lo);
-			in += 2;
-		} else if (c < 0x21 || c > 0x7e || c == '=')
-			return -1;
-		if (c < 0x20 || c == 0x7f || n >= max)
-			return -1;
-		out[n++] = (char)c;
-	}
-	out[n] = '\0';
-	return n > 0 ? 0 : -1;
-}
-
 /* One parameter of MAIL or RCPT: offered only with ext (0: always);
  * fn checks the value (NULL when there is no "=") into out and returns
  * NULL, or the reply refusing it. */
@@ -261,7 +222,7 @@ struct si_mail {
 struct si_rcpt {
 	struct smtpin_rcpt r;
 	char notify[32];
-	char orcpt[SI_ORCPT_MAX + 1];
+	char orcpt[DSN_ORCPT_MAX + 1];
 };
 
 static const char *
@@ -340,7 +301,7 @@ si_param_envid(struct smtpin *s, void *out, const char *val)
 
 	(void)s;
 	if (val == NULL ||
-	    si_xtext(val, mp->envid, sizeof(mp->envid) - 1) == -1 ||
+	    dsn_xtext_decode(val, mp->envid, sizeof(mp->envid) - 1) == -1 ||
 	    !dsn_envid_valid(mp->envid))
 		return "501 5.5.4 Bad ENVID parameter syntax";
 	mp->m.envid = mp->envid;
@@ -361,22 +322,23 @@ si_param_notify(struct smtpin *s, void *out, const char *val)
 	return NULL;
 }
 
-/* ORCPT=addr-type;xtext, kept as "addr-type;decoded". */
+/* ORCPT=addr-type;xtext, kept as "addr-type;decoded" when
+ * dsn_orcpt_valid() takes it, as pickup does. */
 static const char *
 si_param_orcpt(struct smtpin *s, void *out, const char *val)
 {
 	struct si_rcpt *rp = out;
-	size_t n = 0;
+	const char *semi = val != NULL ? strchr(val, ';') : NULL;
+	size_t n = semi != NULL ? (size_t)(semi - val) + 1 : 0;
 
 	(void)s;
-	while (val != NULL && (isalnum((unsigned char)val[n]) || val[n] == '-'))
-		n++;
-	if (val == NULL || n == 0 || val[n] != ';' ||
-	    n + 1 >= sizeof(rp->orcpt) ||
-	    si_xtext(val + n + 1, rp->orcpt + n + 1,
-	        sizeof(rp->orcpt) - n - 2) == -1)
-		return "501 5.5.4 Error: Bad ORCPT parameter syntax";
-	memcpy(rp->orcpt, val, n + 1);
+	if (semi == NULL || n >= sizeof(rp->orcpt) ||
+	    dsn_xtext_decode(
+	        semi + 1, rp->orcpt + n, sizeof(rp->orcpt) - n - 1) == -1)
+		return SI_BAD_ORCPT;
+	memcpy(rp->orcpt, val, n);
+	if (!dsn_orcpt_valid(rp->orcpt))
+		return SI_BAD_ORCPT;
 	rp->r.orcpt = rp->orcpt;
 	return NULL;
 }

@@ -45,8 +45,8 @@ struct smtpin_rcpt {
 	const char *addr; /* inside <>, source route dropped */
 	const char *notify; /* DSN NOTIFY, upper case ("SUCCESS,DELAY",
 			       "NEVER") or NULL */
-	const char *orcpt; /* DSN ORCPT, xtext decoded ("rfc822;a@b"), or
-			      NULL */
+	const char *orcpt; /* DSN ORCPT, xtext decoded ("rfc822;a@b") and
+			      as dsn_orcpt_valid() takes it, or NULL */
 };
 
 /*

@@ -39,4 +39,9 @@ int fd_cloexec(int);
 /* fsync the directory that holds path (or the directory itself). */
 int fsync_dir(const char *);
 
+/* Octets (2-4) of the well-formed UTF-8 sequence at p, or 0 (an ASCII
+ * octet, a bad or cut sequence, an overlong form, a surrogate, beyond
+ * U+10FFFF). p is NUL-terminated. */
+size_t utf8_len(const unsigned char *p);
+
 #endif

@@ -13,7 +13,7 @@
 #include "ipc.h"
 #include "proto.h"
 
-#define RCPT_MIN (5 * 5) /* BOUNCE_RCPT_MIN in bounce.c */
+#define RCPT_MIN (6 * 5) /* BOUNCE_RCPT_MIN in bounce.c */
 
 /* Lines of text[0..len) that are exactly "prefix" + rest; counted. */
 static size_t
@@ -86,6 +86,8 @@ check_notice(const struct dsn_notice *n, const struct dsn_out *out)
 	        count_lines(bound[1], rlen, "Status: ") == n->nrcpt &&
 	        count_lines(bound[1], rlen, "Diagnostic-Code: ") <= n->nrcpt &&
 	        count_lines(bound[1], rlen, "Remote-MTA: ") <= n->nrcpt &&
+	        count_lines(bound[1], rlen, "Original-Recipient: ") <=
+	            n->nrcpt &&
 	        count_lines(bound[1], rlen, "Reporting-MTA: ") == 1,
 	    "recipient blocks do not match the %zu recipients", n->nrcpt);
 }
@@ -117,6 +119,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	for (i = 0; i < count; i++) {
 		r[i].addr = ipc_get_str(&m);
+		r[i].orcpt = ipc_get_str(&m);
 		r[i].status = ipc_get_str(&m);
 		r[i].action = ipc_get_str(&m);
 		r[i].remote_mta = ipc_get_str(&m);

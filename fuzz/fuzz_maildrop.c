@@ -2,7 +2,8 @@
  * fuzz_maildrop.c - maildrop files (common/maildrop.c), which any local
  * user can write into QDIR/maildrop: maildrop_parse(), then what pickup
  * does with a parsed file (the addresses through addr_normalize(), the
- * DSN fields through dsnparam.c, the header walk of msg_field_next()).
+ * DSN fields through dsnparam.c, the header walk of msg_field_next());
+ * every ORCPT that parses is one dsn_orcpt_valid() takes.
  * A file that parses must write back (maildrop_envelope()) to an
  * envelope that parses to the same fields.
  */
@@ -26,7 +27,8 @@ check_same(const struct maildrop *a, const struct maildrop *b)
 	        memcmp(a->msg, b->msg, a->msglen) == 0,
 	    "the written envelope reads back differently");
 	for (i = 0; i < a->nrcpt; i++)
-		FUZZ_CHECK(strcmp(a->rcpt[i], b->rcpt[i]) == 0,
+		FUZZ_CHECK(strcmp(a->rcpt[i], b->rcpt[i]) == 0 &&
+		        strcmp(a->orcpt[i], b->orcpt[i]) == 0,
 		    "recipient %zu reads back differently", i);
 }
 
@@ -47,6 +49,10 @@ check_envelope(const struct maildrop *md)
 		        sizeof(addr), &err) == 0)
 			FUZZ_CHECK(
 			    !addr_has_control(addr, strlen(addr)), "recipient");
+	for (i = 0; i < md->nrcpt; i++)
+		FUZZ_CHECK(
+		    *md->orcpt[i] == '\0' || dsn_orcpt_valid(md->orcpt[i]),
+		    "ORCPT \"%s\"", md->orcpt[i]);
 	(void)dsn_envid_valid(md->envid);
 	if ((v = dsn_notify_parse(md->notify)) != -1)
 		FUZZ_CHECK(v > 0 && v <= 0xf &&

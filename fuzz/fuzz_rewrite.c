@@ -9,6 +9,7 @@
  * through rewrite_recipients() as pickup's envelope would.
  */
 #include "addr.h"
+#include "dsnparam.h"
 #include "fuzz.h"
 #include "maildrop.h"
 #include "rewrite.h"
@@ -157,7 +158,7 @@ check_recipients(const char *msg, size_t len)
 			free(v);
 		}
 	l.n = addr_dedup(l.v, l.n);
-	rewrite_recipients(&rw, l.v, l.n, &res);
+	rewrite_recipients(&rw, l.v, NULL, l.n, &res);
 	FUZZ_CHECK(res.n <= l.n * ALIAS_MAX_RESULTS, "%zu results", res.n);
 	for (i = 0; i < res.n; i++) {
 		FUZZ_CHECK(*res.r[i].addr != '\0' &&
@@ -167,6 +168,9 @@ check_recipients(const char *msg, size_t len)
 		        strcmp(res.r[i].dsn, "5.1.1") == 0 ||
 		        strcmp(res.r[i].dsn, "5.4.6") == 0,
 		    "status %s", res.r[i].dsn);
+		FUZZ_CHECK(
+		    *res.r[i].orcpt == '\0' || dsn_orcpt_valid(res.r[i].orcpt),
+		    "ORCPT \"%s\"", res.r[i].orcpt);
 		for (j = 0; j < i && i < 200; j++)
 			FUZZ_CHECK(strcmp(res.r[i].addr, res.r[j].addr) != 0,
 			    "\"%s\" twice", res.r[i].addr);

@@ -128,9 +128,11 @@ stub_check_rcpt(struct stub *st, const struct smtpin_rcpt *r)
 	    "NOTIFY \"%s\"", r->notify);
 	if (r->orcpt == NULL)
 		return;
+	/* what the maildrop writer and pickup take (dsn_orcpt_valid()) */
 	semi = strchr(r->orcpt, ';');
 	FUZZ_CHECK(semi != NULL && semi > r->orcpt && semi[1] != '\0' &&
-	        !fuzz_has_control(r->orcpt, strlen(r->orcpt)),
+	        !fuzz_has_control(r->orcpt, strlen(r->orcpt)) &&
+	        dsn_orcpt_valid(r->orcpt),
 	    "ORCPT \"%s\"", r->orcpt);
 }
 

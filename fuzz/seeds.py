@@ -120,7 +120,7 @@ def maildrop():
     write("maildrop", "full", maildrop_file(
         [("sender", "<alice@example.com>"), ("fullname", 'Alice "Al" Example'),
          ("rcpt", "<bob@example.org>"), ("rcpt", "<carol@example.net>"),
-         ("extract", "1"), ("notify", "SUCCESS,FAILURE"), ("ret", "HDRS"),
+         ("orcpt", "rfc822;Carol+lists@example.net"), ("extract", "1"), ("notify", "SUCCESS,FAILURE"), ("ret", "HDRS"),
          ("envid", "abc123"), ("body", "8BITMIME")], msg))
     write("maildrop", "null-sender", maildrop_file([("sender", "<>"),
                                                    ("rcpt", "<root>")], ""))
@@ -132,6 +132,10 @@ def maildrop():
     write("maildrop", "future-version", "NCMTA-DROP 2\nsender <>\nsize 0\n\n")
     write("maildrop", "truncated", maildrop_file(
         [("sender", "<a@b>"), ("rcpt", "<c@d>")], msg)[:-3])
+    write("maildrop", "orcpt-utf8", maildrop_file(
+        [("sender", "<a@b>"), ("rcpt", "<c@d>"),
+         ("orcpt", "utf-8;J\xc3\xb6rg @example.de"), ("rcpt", "<e@f>"),
+         ("orcpt", "rfc822;e@f")], "x\n"))
     write("maildrop", "folded-header", maildrop_file(
         [("sender", "<a@example.com>"), ("rcpt", "<b@example.com>")],
         "To: a@example.com,\n\tb@example.com\nSubject: folded\n  subject\n\nx\n"))
@@ -318,13 +322,18 @@ def qstr(s):
     return struct.pack(">H", len(b)) + b
 
 
-def record(version=2, state=2, rcpts=(), sender="alice@example.com", envid="abc"):
-    out = bytes([version, state, 4 if version == 2 else 0, 2 if version == 2 else 0])
+def record(version=3, state=2, rcpts=(), sender="alice@example.com", envid="abc"):
+    """A message record (doc/design.md); rcpts: (status, dsn, address,
+    reason[, orcpt]). Version 1 has no DSN fields, 2 no ORCPTs."""
+    out = bytes([version, state, 4 if version >= 2 else 0, 2 if version >= 2 else 0])
     out += u32(1) + u32(1000) + u64(1764373839000000) + u64(2048) + u64(1764377439)
     out += u32(3) + u32(len(rcpts)) + qstr(sender)
-    for status, dsn, a, reason in rcpts:
+    for r in rcpts:
+        status, dsn, a, reason = r[:4]
         out += bytes([status]) + qstr(dsn) + qstr(a) + qstr(reason)
-    if version == 2:
+        if version >= 3:
+            out += qstr(r[4] if len(r) > 4 else "")
+    if version >= 2:
         out += qstr(envid)
     return out
 
@@ -336,7 +345,8 @@ def ipc():
            dbl(1764373839.5) + dbl(1764373840.0) + dbl(1764373840.1) + u32(1) +
            u32(0) + u32(0) + istr("") + u32(1) + istr("mx1.example.com") +
            istr("192.0.2.1") + u32(25) + u32(0x10) + istr("") + u32(2) + u32(0) +
-           istr("bob@example.org") + u32(1) + istr("carol@example.net"))
+           istr("bob@example.org") + istr("rfc822;Bob+x@example.org") + u32(1) +
+           istr("carol@example.net") + istr(""))
     seeds = {
         "hello": frame(40, u32(4242)) + frame(41, u32(2) + u64(1) + u64(2)),
         "reload": frame(2, istr("delivery_mode = direct\n") + istr("") +
@@ -359,7 +369,8 @@ def ipc():
         "bounce": frame(150, u32(77)) + frame(151, u64(1) + u64(5) + u32(1) +
                                               istr("alice@example.com") + dbl(1764373839.0) +
                                               istr("Subject: x\n") + istr("") + u32(1) +
-                                              istr("bob@example.org") + istr("5.1.1") +
+                                              istr("bob@example.org") +
+                                              istr("rfc822;bob@example.org") + istr("5.1.1") +
                                               istr("failed") + istr("") + istr("unknown")) +
         frame(152, u64(1) + u32(0) + u64(6) + istr("")),
         "empty-control": frame(3, b"") + frame(4, b"") + frame(5, b"") + frame(100, b"") +
@@ -378,10 +389,13 @@ def qmsg():
     rcpts = [(1, "4.4.1", "bob@example.org", "Connection timed out"),
              (4, "5.1.1", "x@example.net", "host mx said: 550 5.1.1 unknown"),
              (2, "2.0.0", "carol@example.net", "250 ok")]
-    write("qmsg", "v2", record(rcpts=rcpts))
-    write("qmsg", "v2-null-sender", record(rcpts=rcpts[:1], sender="", envid=""))
+    orcpts = [r + ("rfc822;Bob+lists=x@example.org",) if i == 0 else r
+              for i, r in enumerate(rcpts)]
+    write("qmsg", "v3", record(rcpts=orcpts))
+    write("qmsg", "v2", record(version=2, rcpts=rcpts))
+    write("qmsg", "v2-null-sender", record(version=2, rcpts=rcpts[:1], sender="", envid=""))
     write("qmsg", "v1", record(version=1, rcpts=rcpts[:2]))
-    write("qmsg", "v3", bytes([3]) + record(rcpts=rcpts)[1:])
+    write("qmsg", "v4", bytes([4]) + record(rcpts=rcpts)[1:])
     write("qmsg", "bad-count", record(rcpts=rcpts)[:40] + u32(1000000) + qstr("a"))
 
 
@@ -396,23 +410,30 @@ def bounce_req(kind, rcpts, headers="From: alice@example.com\nSubject: report\n"
 
 
 def dsn():
+    """Recipients: (address, ORCPT, status, action, remote MTA,
+    diagnostic), as M_BOUNCE_REQ carries them."""
     write("dsn", "failure", bounce_req(1, [
-        ("bob@example.org", "5.1.1", "failed", "mx1.example.org[192.0.2.1]:25",
+        ("bob@example.org", "rfc822;Bob+list@example.org", "5.1.1", "failed",
+         "mx1.example.org[192.0.2.1]:25",
          "host mx1.example.org[192.0.2.1] said: 550 5.1.1 <bob@example.org>: "
          "Recipient address rejected (in reply to RCPT TO command)"),
-        ("carol@example.net", "5.4.6", "failed", "", "mail forwarding loop")]))
+        ("carol@example.net", "", "5.4.6", "failed", "", "mail forwarding loop")]))
     write("dsn", "delay", bounce_req(2, [
-        ("bob@example.org", "4.4.1", "delayed", "",
+        ("bob@example.org", "", "4.4.1", "delayed", "",
          "connect to mx1.example.org[192.0.2.1]:25: Connection timed out")],
         envid="QQ314159"))
     write("dsn", "long-diagnostic", bounce_req(1, [
-        ("x@example.org", "5.0.0", "failed", "relay.example[192.0.2.9]:587",
+        ("x@example.org", "utf-8;" + "\xc3\xa9" * 200, "5.0.0", "failed",
+         "relay.example[192.0.2.9]:587",
          "host relay said: 554 " + "word " * 300 + "x" * 1200)],
         headers="Subject: " + "y" * 1500 + "\nX-8bit: \xe9t\xe9\n\nbody\n"))
     write("dsn", "crlf-diagnostic", bounce_req(1, [
-        ("x@example.org", "5.7.1", "failed", "mx\r\nFinal-Recipient: rfc822; evil",
+        ("x@example.org", "", "5.7.1", "failed", "mx\r\nFinal-Recipient: rfc822; evil",
          "550 5.7.1 no\r\nAction: delivered\r\n")]))
-    write("dsn", "bad-status", bounce_req(1, [("x@y", "2.0.0", "failed", "", "")]))
+    write("dsn", "crlf-orcpt", bounce_req(1, [
+        ("x@example.org", "rfc822;x\r\nAction: delivered", "5.1.1", "failed", "",
+         "550 no")]))
+    write("dsn", "bad-status", bounce_req(1, [("x@y", "", "2.0.0", "failed", "", "")]))
 
 
 # -- configuration files and tables -------------------------------------------------

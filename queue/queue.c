@@ -337,6 +337,7 @@ q_msg_encode(const struct q_msg *m, uint8_t **out, size_t *len)
 		bad |= enc_str(&e, m->rcpt[i].dsn);
 		bad |= enc_str(&e, m->rcpt[i].addr);
 		bad |= enc_str(&e, m->rcpt[i].reason);
+		bad |= enc_str(&e, m->rcpt[i].orcpt);
 	}
 	bad |= enc_str(&e, m->envid);
 	if (bad) {
@@ -418,6 +419,8 @@ q_msg_decode(const uint8_t *p, size_t len, struct q_msg *m)
 		m->rcpt[i].dsn = dec_str(&d);
 		m->rcpt[i].addr = dec_str(&d);
 		m->rcpt[i].reason = dec_str(&d);
+		/* version 1 and 2: no ORCPT */
+		m->rcpt[i].orcpt = p[0] >= 3 ? dec_str(&d) : xstrdup("");
 	}
 	m->envid = p[0] >= 2 ? dec_str(&d) : xstrdup("");
 	if (d.bad || d.pos != len || m->dsn_notify > 0xf || m->dsn_ret > 2) {
@@ -425,6 +428,34 @@ q_msg_decode(const uint8_t *p, size_t len, struct q_msg *m)
 		return QUEUE_EFORMAT;
 	}
 	return 0;
+}
+
+static int
+q_str_equal(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+int
+q_msg_equal(const struct q_msg *a, const struct q_msg *b)
+{
+	uint32_t i;
+
+	if (a->state != b->state || a->flags != b->flags || a->uid != b->uid ||
+	    a->arrival_us != b->arrival_us || a->size != b->size ||
+	    a->next_attempt != b->next_attempt || a->attempts != b->attempts ||
+	    a->dsn_notify != b->dsn_notify || a->dsn_ret != b->dsn_ret ||
+	    a->nrcpt != b->nrcpt || !q_str_equal(a->sender, b->sender) ||
+	    !q_str_equal(a->envid, b->envid))
+		return 0;
+	for (i = 0; i < a->nrcpt; i++)
+		if (a->rcpt[i].status != b->rcpt[i].status ||
+		    !q_str_equal(a->rcpt[i].addr, b->rcpt[i].addr) ||
+		    !q_str_equal(a->rcpt[i].dsn, b->rcpt[i].dsn) ||
+		    !q_str_equal(a->rcpt[i].reason, b->rcpt[i].reason) ||
+		    !q_str_equal(a->rcpt[i].orcpt, b->rcpt[i].orcpt))
+			return 0;
+	return 1;
 }
 
 void
@@ -437,6 +468,7 @@ q_msg_free(struct q_msg *m)
 			free(m->rcpt[i].addr);
 			free(m->rcpt[i].dsn);
 			free(m->rcpt[i].reason);
+			free(m->rcpt[i].orcpt);
 		}
 	free(m->rcpt);
 	free(m->sender);

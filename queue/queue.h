@@ -15,7 +15,8 @@
 
 #include "dsnparam.h"
 
-#define QUEUE_RECORD_VERSION 2 /* 1 is still read: no DSN fields */
+/* 1 and 2 are still read: 1 has no DSN fields, 2 no ORCPTs */
+#define QUEUE_RECORD_VERSION 3
 
 /* Return codes: 0 is success. */
 #define QUEUE_ENOTFOUND (-2)
@@ -41,6 +42,8 @@ struct q_rcpt {
 	uint8_t status; /* enum q_rstatus */
 	char *dsn; /* "4.4.1", "" if none yet */
 	char *reason; /* last reason (deferred / bounced), "" if none */
+	char *orcpt; /* DSN ORCPT ("rfc822;a@b", xtext decoded), NULL or ""
+			= none */
 };
 
 struct q_msg {
@@ -130,6 +133,9 @@ int queue_drop_walk(struct queue_txn *,
 /* Record encoding, exposed for unit tests and tools. */
 int q_msg_encode(const struct q_msg *, uint8_t **, size_t *);
 int q_msg_decode(const uint8_t *, size_t, struct q_msg *);
+/* Whether two messages have the same record (the queue ID aside; a
+ * NULL string is the same as ""). */
+int q_msg_equal(const struct q_msg *, const struct q_msg *);
 
 const char *q_state_name(int); /* "incoming", "active", ... */
 int q_state_parse(const char *); /* the state so named, or -1 */

@@ -26,8 +26,7 @@
  * message: more than the default frame limit allows. */
 #define BOUNCE_MAX_FRAME (4 * 1024 * 1024)
 #define BOUNCE_STOP_GRACE 5 /* seconds to hand qmgr its last answers */
-#define BOUNCE_RCPT_MIN                                                        \
-	(5 * 5) /* a recipient: five strings, each >= 5 octets */
+#define BOUNCE_RCPT_MIN (6 * 5) /* a recipient: six strings, each >= 5 octets */
 
 /* One M_BOUNCE_REQ: the strings point into the frame. */
 struct bounce_req {
@@ -63,7 +62,7 @@ bounce_reply(uint64_t request, uint32_t code, uint64_t qid, const char *why)
 }
 
 /* Read the frame into r; the recipients are bounded by what the frame
- * can hold (each one is at least five empty strings). */
+ * can hold (each one is at least six empty strings). */
 static int
 bounce_req_parse(struct ipc_msg *m, struct bounce_req *r)
 {
@@ -84,6 +83,7 @@ bounce_req_parse(struct ipc_msg *m, struct bounce_req *r)
 	r->rcpt = xcalloc(count > 0 ? count : 1, sizeof(*r->rcpt));
 	for (i = 0; i < count; i++) {
 		r->rcpt[i].addr = ipc_get_str(m);
+		r->rcpt[i].orcpt = ipc_get_str(m);
 		r->rcpt[i].status = ipc_get_str(m);
 		r->rcpt[i].action = ipc_get_str(m);
 		r->rcpt[i].remote_mta = ipc_get_str(m);
@@ -109,18 +109,19 @@ bounce_recipients(const char *sender, uint32_t *n)
 	struct q_rcpt *to;
 	size_t i;
 
-	rewrite_recipients(&bn.rw, one, 1, &res);
+	rewrite_recipients(&bn.rw, one, NULL, 1, &res);
 	to = xcalloc(res.n > 0 ? res.n : 1, sizeof(*to));
 	for (i = 0; i < res.n; i++) {
 		to[i].addr = xstrdup(res.r[i].addr);
 		to[i].status = *res.r[i].dsn ? QR_FAILED : QR_PENDING;
 		to[i].dsn = xstrdup(res.r[i].dsn);
 		to[i].reason = xstrdup(res.r[i].reason);
+		to[i].orcpt = xstrdup(res.r[i].orcpt);
 	}
 	*n = (uint32_t)res.n;
 	if (res.n == 0) { /* cannot happen: rewriting keeps every address */
-		to[0] = (struct q_rcpt){
-		    xstrdup(sender), QR_PENDING, xstrdup(""), xstrdup("")};
+		to[0] = (struct q_rcpt){xstrdup(sender), QR_PENDING,
+		    xstrdup(""), xstrdup(""), NULL};
 		*n = 1;
 	}
 	rw_result_free(&res);
@@ -136,6 +137,7 @@ bounce_recipients_free(struct q_rcpt *to, uint32_t n)
 		free(to[i].addr);
 		free(to[i].dsn);
 		free(to[i].reason);
+		free(to[i].orcpt);
 	}
 	free(to);
 }

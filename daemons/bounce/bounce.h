@@ -23,6 +23,7 @@ struct dsn_rcpt {
 	const char *action; /* "failed" | "delayed" */
 	const char *remote_mta; /* "" if no remote server was involved */
 	const char *diagnostic; /* the remote reply, or ncmta's reason */
+	const char *orcpt; /* DSN ORCPT ("rfc822;a@b"), "" or NULL if none */
 };
 
 /* Everything one notice is made of. */
@@ -51,7 +52,7 @@ struct dsn_out {
 
 /*
  * Why n cannot become a notice (a field qmgr is responsible for is
- * wrong: kind, sender, an address, status, action), or NULL. Texts that
+ * wrong: kind, sender, an address, an ORCPT, status, action), or NULL. Texts that
  * come from remote servers -- diagnostics, remote MTA names -- are not
  * refused here: dsn_compose() neutralises them.
  */

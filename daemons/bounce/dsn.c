@@ -207,6 +207,9 @@ dsn_check(const struct dsn_notice *n)
 
 		if (!dsn_addr_valid(r->addr))
 			return "bad recipient address";
+		if (r->orcpt != NULL && *r->orcpt != '\0' &&
+		    !dsn_orcpt_valid(r->orcpt))
+			return "bad ORCPT";
 		if (!dsn_status_valid(r->status) || r->status[0] == '2')
 			return "bad status code";
 		if (strcmp(r->action, want) != 0)
@@ -311,6 +314,9 @@ dsn_report_rcpt(FILE *f, const struct dsn_notice *n, const struct dsn_rcpt *r)
 	char date[64], *s;
 
 	fputc('\n', f);
+	/* RFC 3464 section 2.3.1: the ORCPT as given, xtext decoded */
+	if (r->orcpt != NULL && *r->orcpt != '\0')
+		dsn_field(f, "Original-Recipient", r->orcpt);
 	dsn_field2(f, "Final-Recipient", "rfc822", r->addr);
 	dsn_field(f, "Action", r->action);
 	dsn_field(f, "Status", r->status);

@@ -78,7 +78,7 @@ df_add_rcpt(const char *raw, void *arg)
 		df_fail(p, "bad recipient address \"%.100s\" in %s: %s", raw,
 		    p->field, err);
 	else
-		maildrop_add_rcpt(p->md, addr);
+		maildrop_add_rcpt(p->md, addr, NULL);
 }
 
 static void
@@ -108,7 +108,7 @@ df_x_line(struct df_parse *p, const struct msg_field *f, int *senders)
 		free(p->md->sender);
 		p->md->sender = xstrdup(addr);
 	} else
-		maildrop_add_rcpt(p->md, addr);
+		maildrop_add_rcpt(p->md, addr, NULL);
 	free(v);
 	return rc;
 }
@@ -213,7 +213,7 @@ dropfile_parse(const char *buf, size_t len, const char *origin,
 		    &p, buf + start, len - start, senders == 0, md->nrcpt == 0);
 	if (!p.failed && senders == 0)
 		df_set_sender(&p);
-	md->nrcpt = addr_dedup(md->rcpt, md->nrcpt);
+	maildrop_dedup(md);
 	if (!p.failed && md->nrcpt == 0)
 		df_fail(&p,
 		    "no recipients: no X-Receiver line and no "

@@ -285,7 +285,7 @@ pk_check_envelope(struct maildrop *md)
 		free(md->rcpt[i]);
 		md->rcpt[i] = xstrdup(addr);
 	}
-	md->nrcpt = addr_dedup(md->rcpt, md->nrcpt);
+	maildrop_dedup(md);
 	if (md->nrcpt == 0)
 		return pk_refuse("no recipients");
 	if (!dsn_envid_valid(md->envid))
@@ -461,12 +461,19 @@ pk_rewrite(struct pk_item *it)
 	char *g;
 
 	rw_result_free(&it->rr);
-	rewrite_recipients(&pk.rw, it->md.rcpt, it->md.nrcpt, &it->rr);
-	for (i = 0; i < it->md.nrcpt; i++)
+	rewrite_recipients(
+	    &pk.rw, it->md.rcpt, it->md.orcpt, it->md.nrcpt, &it->rr);
+	for (i = 0; i < it->md.nrcpt; i++) {
 		free(it->md.rcpt[i]);
+		free(it->md.orcpt[i]);
+	}
 	it->md.rcpt = xreallocarray(it->md.rcpt, it->rr.n + 1, sizeof(char *));
-	for (i = 0; i < it->rr.n; i++)
+	it->md.orcpt =
+	    xreallocarray(it->md.orcpt, it->rr.n + 1, sizeof(char *));
+	for (i = 0; i < it->rr.n; i++) {
 		it->md.rcpt[i] = xstrdup(it->rr.r[i].addr);
+		it->md.orcpt[i] = xstrdup(it->rr.r[i].orcpt);
+	}
 	it->md.nrcpt = it->rr.n;
 	if ((g = rewrite_generic(&pk.rw, it->md.sender)) != NULL) {
 		free(it->md.sender);
@@ -489,7 +496,7 @@ pk_rcpt(struct pk_item *it, size_t i)
 	struct rw_rcpt *r = &it->rr.r[i];
 
 	return (struct q_rcpt){it->md.rcpt[i], *r->dsn ? QR_FAILED : QR_PENDING,
-	    r->dsn, r->reason};
+	    r->dsn, r->reason, it->md.orcpt[i]};
 }
 
 /* After the commit: what rewriting decided, in the log. */

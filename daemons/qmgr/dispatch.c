@@ -290,6 +290,7 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 	for (i = 0; i < j->nrcpt; i++) {
 		ipc_add_u32(&b, j->rcpt[i]);
 		ipc_add_str(&b, rec->rcpt[j->rcpt[i]].addr);
+		ipc_add_str(&b, rec->rcpt[j->rcpt[i]].orcpt);
 	}
 	ipc_peer_send(j->worker->peer, &b);
 	job_send_body(j, body, len, flags);
@@ -418,6 +419,7 @@ msg_make_jobs(
 	struct qm_dest *full = NULL;
 	struct qm_worker *w;
 	struct qm_job *j;
+	size_t bytes;
 	int busy = 0;
 
 	for (i = 0; i < m->rec->nrcpt; i++) {
@@ -434,11 +436,19 @@ msg_make_jobs(
 			break;
 		}
 		j = job_new(m, rd[i]);
-		for (k = i; k < m->rec->nrcpt && j->nrcpt < limit; k++)
+		bytes = 0;
+		for (k = i; k < m->rec->nrcpt && j->nrcpt < limit &&
+		     bytes < QMGR_JOB_RCPT_BYTES;
+		     k++)
 			if (rd[k] == j->dest && rcpt_waiting(m, k)) {
 				j->rcpt[j->nrcpt++] = k;
 				m->taken[k] = 1;
 				rd[k] = NULL;
+				bytes += strlen(m->rec->rcpt[k].addr) +
+				    (m->rec->rcpt[k].orcpt != NULL
+				            ? strlen(m->rec->rcpt[k].orcpt)
+				            : 0) +
+				    16;
 			}
 		job_start(j, w, body, len);
 	}
@@ -603,11 +613,11 @@ msg_checks(struct qm_msg *m, const void *body, size_t len)
 
 /*
  * What only a broken or hostile submission could have queued -- a
- * control character in an address, a bad ENVID -- fails here, for this
- * message alone: the sender's makes it held, a recipient's bounces that
- * recipient, an ENVID is dropped. pickup refuses all of these; a queue
- * written by something else may still hold them. 0, or -1 when the
- * message was decided here.
+ * control character in an address, a bad ENVID or ORCPT -- fails here,
+ * for this message alone: the sender's makes it held, a recipient's
+ * bounces that recipient, an ENVID or ORCPT is dropped. pickup refuses
+ * all of these; a queue written by something else may still hold them.
+ * 0, or -1 when the message was decided here.
  */
 static int
 msg_envelope_check(struct qm_msg *m)
@@ -625,6 +635,14 @@ msg_envelope_check(struct qm_msg *m)
 	}
 	for (i = 0; i < m->rec->nrcpt; i++) {
 		r = &m->rec->rcpt[i];
+		if (r->orcpt != NULL && *r->orcpt != '\0' &&
+		    !dsn_orcpt_valid(r->orcpt)) {
+			log_warnx("%s: to=<%s>: dropping a malformed ORCPT",
+			    qid, r->addr);
+			free(r->orcpt);
+			r->orcpt = xstrdup("");
+			dispatch_mark_dirty(m);
+		}
 		if (rcpt_waiting(m, i) &&
 		    (addr_has_control(r->addr, strlen(r->addr)) ||
 		        strlen(r->addr) >= ADDR_MAX))

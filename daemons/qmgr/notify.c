@@ -192,6 +192,9 @@ notify_send(struct qm_msg *m, uint32_t kind, int want_status)
 
 		remote_mta(rc->reason, mta, sizeof(mta));
 		notify_text(&b, rc->addr, ADDR_MAX);
+		ipc_add_str(&b,
+		    rc->orcpt != NULL && dsn_orcpt_valid(rc->orcpt) ? rc->orcpt
+		                                                    : "");
 		ipc_add_str(&b, notify_status(kind, rc->dsn));
 		ipc_add_str(
 		    &b, kind == BOUNCE_K_FAILURE ? "failed" : "delayed");

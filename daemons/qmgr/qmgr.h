@@ -24,6 +24,10 @@
 #include "sched.h"
 
 #define QMGR_WORKER_BACKLOG (4 * 1024 * 1024) /* bytes queued to a worker */
+/* A job's recipients (addresses and ORCPTs) stop at about this many
+ * octets, so JOB_BEGIN stays within the worker's frame limit (256 KiB)
+ * whatever smtp_recipient_limit says. */
+#define QMGR_JOB_RCPT_BYTES (192 * 1024)
 #define DNS_MAX_RECORDS 64
 #define DEST_MAX_TTL 300 /* seconds a resolved destination is reused */
 

@@ -852,30 +852,12 @@ on_rset(struct smtp_session *s)
 
 /* ---- the transaction ---- */
 
-/* RFC 3461's xtext: "+" followed by two hex digits for what is not a
- * printable character, "+" or "=". */
-static void
-xtext(const char *in, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *in != '\0' && o + 4 < len; in++) {
-		unsigned char c = (unsigned char)*in;
-
-		if (c < 33 || c > 126 || c == '+' || c == '=')
-			o += (size_t)snprintf(out + o, len - o, "+%02X", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-}
-
 /* The DSN parameters the sender gave, when the server takes them. */
 static void
 session_dsn_mail(struct smtp_session *s, char *buf, size_t len)
 {
 	struct smtp_job *job = s->job;
-	char x[320];
+	char x[DSN_ENVID_MAX * 3 + 1];
 
 	*buf = '\0';
 	if (!(s->caps & CAP_DSN))
@@ -884,23 +866,27 @@ session_dsn_mail(struct smtp_session *s, char *buf, size_t len)
 		strlcat(buf,
 		    job->dsn_ret == DSN_RET_FULL ? " RET=FULL" : " RET=HDRS",
 		    len);
-	if (*job->envid != '\0') {
-		xtext(job->envid, x, sizeof(x));
+	if (*job->envid != '\0' &&
+	    dsn_xtext_encode(job->envid, x, sizeof(x)) == 0) {
 		strlcat(buf, " ENVID=", len);
 		strlcat(buf, x, len);
 	}
 }
 
+/* NOTIFY= and ORCPT= (xtext) when the server takes DSN parameters. */
 static void
 session_send_rcpt(struct smtp_session *s, size_t i)
 {
-	char notify[64] = "";
+	const struct smtp_rcpt *r = &s->job->rcpts[i];
+	char notify[64] = "", orcpt[DSN_ORCPT_MAX * 3 + 1] = "";
 
 	if ((s->caps & CAP_DSN) && s->job->dsn_notify != 0)
 		dsn_notify_text(
 		    (uint8_t)s->job->dsn_notify, notify, sizeof(notify));
-	session_cmd(s, "RCPT TO:<%s>%s%s", s->job->rcpts[i].address,
-	    *notify ? " NOTIFY=" : "", notify);
+	if ((s->caps & CAP_DSN) && *r->orcpt != '\0')
+		(void)dsn_xtext_encode(r->orcpt, orcpt, sizeof(orcpt));
+	session_cmd(s, "RCPT TO:<%s>%s%s%s%s", r->address,
+	    *notify ? " NOTIFY=" : "", notify, *orcpt ? " ORCPT=" : "", orcpt);
 }
 
 /* SIZE=, when the server offers it, lets it refuse a message early. */

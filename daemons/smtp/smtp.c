@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "daemon.h"
+#include "dsnparam.h"
 #include "ipc.h"
 #include "log.h"
 #include "qlayout.h"
@@ -58,6 +59,7 @@ job_free(struct smtp_job *job)
 	}
 	for (i = 0; i < job->nrcpt; i++) {
 		free(job->rcpts[i].address);
+		free(job->rcpts[i].orcpt);
 		free(job->rcpts[i].reason);
 		free(job->rcpts[i].relay);
 	}
@@ -273,25 +275,29 @@ job_parse_hosts(struct smtp_job *job, struct ipc_msg *m)
 	return m->error ? "bad host" : NULL;
 }
 
-/* Recipients: u32 n, n x (u32 index, str address). */
+/* Recipients: u32 n, n x (u32 index, str address, str ORCPT). */
 static const char *
 job_parse_rcpts(struct smtp_job *job, struct ipc_msg *m)
 {
 	uint32_t n = ipc_get_u32(m), i;
-	const char *addr;
+	const char *addr, *orcpt;
 
-	/* each entry takes at least 9 octets: bounds n by the frame */
-	if (n == 0 || n > (m->len - m->pos) / 9)
+	/* each entry takes at least 14 octets: bounds n by the frame */
+	if (n == 0 || n > (m->len - m->pos) / 14)
 		return "bad recipient count";
 	job->rcpts = xcalloc(n, sizeof(*job->rcpts));
 	for (i = 0; i < n && !m->error; i++) {
 		job->rcpts[i].index = ipc_get_u32(m);
 		addr = ipc_get_str(m);
+		orcpt = ipc_get_str(m);
 		if (!m->error && !job_text_ok(addr, ADDR_MAX, 0))
 			job_refuse(job,
 			    "a recipient address with a control "
 			    "character or of a bad length");
+		if (!m->error && *orcpt != '\0' && !dsn_orcpt_valid(orcpt))
+			job_refuse(job, "bad DSN parameters");
 		job->rcpts[i].address = xstrdup(addr);
+		job->rcpts[i].orcpt = xstrdup(orcpt);
 		job->nrcpt++;
 	}
 	return m->error ? "bad recipient" : NULL;

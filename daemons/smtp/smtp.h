@@ -38,6 +38,7 @@ enum smtp_rcpt_status { RCPT_PENDING, RCPT_ACCEPTED, RCPT_DONE };
 struct smtp_rcpt {
 	uint32_t index; /* qmgr's number for it */
 	char *address;
+	char *orcpt; /* DSN ORCPT ("rfc822;a@b", xtext decoded), "" = none */
 	enum smtp_rcpt_status status;
 	int class; /* 2, 4, 5 once RCPT_DONE */
 	char dsn[16];

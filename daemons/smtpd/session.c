@@ -44,7 +44,6 @@ struct smtpd_session {
 	struct evbuffer_cb_entry *sent_cb; /* TLS: see session_under_sent() */
 	/* the message under way */
 	struct maildrop md;
-	int notify_set;
 	char *mem; /* its content, while small */
 	size_t memlen, memcap;
 	int spill_fd; /* the rest of a large one */
@@ -93,7 +92,6 @@ txn_clear(struct smtpd_session *s)
 {
 	maildrop_clear(&s->md);
 	maildrop_init(&s->md);
-	s->notify_set = 0;
 	s->memlen = 0;
 	if (s->spill_fd != -1) {
 		close(s->spill_fd);
@@ -326,7 +324,7 @@ op_rcpt(void *arg, const struct smtpin_rcpt *r)
 {
 	struct smtpd_session *s = arg;
 	char addr[ADDR_MAX];
-	const char *err;
+	const char *err, *refused;
 
 	if (addr_normalize(
 	        r->addr, sd->cfg.myorigin, 0, addr, sizeof(addr), &err) == -1) {
@@ -334,15 +332,12 @@ op_rcpt(void *arg, const struct smtpin_rcpt *r)
 		    "501 5.1.3 Bad recipient address syntax (%s)", err);
 		return session_reject(s, "RCPT", r->addr);
 	}
-	maildrop_add_rcpt(&s->md, addr);
-	/* NOTIFY is kept per message, as with ncsendmail -N: the first
-	 * recipient that gives one decides */
-	if (r->notify != NULL && !s->notify_set) {
-		free(s->md.notify);
-		s->md.notify = xstrdup(r->notify);
-		s->notify_set = 1;
-	}
-	return NULL;
+	/* one NOTIFY per message, as with ncsendmail -bs; ORCPT kept */
+	refused = maildrop_smtp_rcpt(&s->md, addr, r->notify, r->orcpt);
+	if (refused == NULL)
+		return NULL;
+	strlcpy(s->reply, refused, sizeof(s->reply));
+	return session_reject(s, "RCPT", addr);
 }
 
 /* Content beyond SMTPD_MEM_CONTENT goes to a file beside the spool

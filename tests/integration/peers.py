@@ -192,6 +192,7 @@ class _Handler:
         if self.b.drop_at == "rcpt":
             server.transport.close()
             return "421 closing"
+        self.sink._note_rcpt_params(address, rcpt_options)
         reply = self.b.rcpt_replies.get(address.lower())
         if reply is None and self.b.rcpt_hook is not None:
             reply = self.b.rcpt_hook(address)
@@ -332,6 +333,9 @@ class Sink:
         self.behaviour = behaviour or Behaviour()
         self.messages: List[Received] = []
         self.rcpt_log: List[tuple] = []  # (address, reply) per RCPT
+        # (address, {PARAMETER: value}) per RCPT that reached the handler;
+        # aiosmtpd upper-cases parameters and values ("ORCPT": "RFC822;A@B")
+        self.rcpt_params: List[tuple] = []
         self.connections = 0
         # [opened, closed or None] per connection, in time.time() seconds
         self.sessions: List[list] = []
@@ -494,6 +498,20 @@ class Sink:
     def _note_rcpt(self, address, reply):
         with self._cond:
             self.rcpt_log.append((address, reply))
+
+    def _note_rcpt_params(self, address, options):
+        params = dict(o.partition("=")[::2] for o in options)
+        with self._cond:
+            self.rcpt_params.append((address, params))
+
+    def rcpt_param(self, address, name):
+        """The value of parameter name (upper case) on the last RCPT TO
+        for address, "" for one without a value, None when not given."""
+        with self._cond:
+            for a, params in reversed(self.rcpt_params):
+                if a.lower() == address.lower():
+                    return params.get(name)
+        return None
 
     def _record(self, msg):
         with self._cond:

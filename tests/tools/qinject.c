@@ -75,7 +75,7 @@ main(int argc, char **argv)
 	m.rcpt = xcalloc(m.nrcpt, sizeof(*m.rcpt));
 	for (i = 0; i < (int)m.nrcpt; i++)
 		m.rcpt[i] =
-		    (struct q_rcpt){argv[optind + i], QR_PENDING, "", ""};
+		    (struct q_rcpt){argv[optind + i], QR_PENDING, "", "", NULL};
 	path = config_qpath(&cfg, "db");
 	if ((rc = queue_open(&q, path, cfg.queue_map_size, 0)) != 0 ||
 	    (rc = queue_txn_begin(q, &t, 0)) != 0 ||

@@ -295,11 +295,14 @@ test_failure(void)
 	        "mx.example.org[192.0.2.1]:25",
 	        "host mx.example.org[192.0.2.1] said: 550 5.1.1 "
 	        "<bob@example.org>: no such user (in reply to RCPT TO "
-	        "command)"},
+	        "command)",
+	        "rfc822;Bob+lists=x@example.org"},
 	    {"carol@nx.example", "5.4.4", "failed", "",
 	        "Host or domain name not found. Name service error for "
-	        "name=nx.example type=MX: Host not found"},
-	    {"dave@slow.example", "4.4.7", "failed", "relay.example", longdiag},
+	        "name=nx.example type=MX: Host not found",
+	        ""},
+	    {"dave@slow.example", "4.4.7", "failed", "relay.example", longdiag,
+	        NULL},
 	};
 	struct dsn_notice n;
 	struct dsn_out o;
@@ -386,6 +389,8 @@ test_failure(void)
 
 		snprintf(want, sizeof(want), "rfc822; %s", r[i].addr);
 		is_field(b, l, "Final-Recipient", want, r[i].addr);
+		ok(field_count(b, l, "Original-Recipient") == (i == 0),
+		    "%s: Original-Recipient only with an ORCPT", r[i].addr);
 		is_field(b, l, "Action", "failed", r[i].addr);
 		is_field(b, l, "Status", r[i].status, r[i].addr);
 		ok(field_count(b, l, "Diagnostic-Code") == 1,
@@ -395,6 +400,13 @@ test_failure(void)
 	}
 	is_field(blk[1], blen[1], "Remote-MTA", "dns; mx.example.org",
 	    "bob (address and port left out)");
+	/* RFC 3464 2.3.1: the ORCPT as given (xtext decoded), first */
+	is_field(blk[1], blen[1], "Original-Recipient",
+	    "rfc822;Bob+lists=x@example.org", "bob: his ORCPT");
+	ok(has(blk[1], blen[1],
+	       "Original-Recipient: rfc822;Bob+lists=x@example.org\n"
+	       "Final-Recipient: "),
+	    "bob: Original-Recipient right before Final-Recipient");
 	is_int(field_count(blk[2], blen[2], "Remote-MTA"), 0,
 	    "carol: no Remote-MTA when no server was involved");
 	is_field(blk[3], blen[3], "Remote-MTA", "dns; relay.example", "dave");
@@ -429,7 +441,8 @@ test_delay(void)
 {
 	struct dsn_rcpt r[1] = {{"dave@slow.example", "4.4.1", "delayed",
 	    "mx.slow.example[192.0.2.9]",
-	    "connect to mx.slow.example[192.0.2.9]:25: Connection refused"}};
+	    "connect to mx.slow.example[192.0.2.9]:25: Connection refused",
+	    NULL}};
 	struct dsn_notice n = notice(BOUNCE_K_DELAY, r, 1);
 	struct dsn_out o;
 	struct parsed p;
@@ -476,7 +489,7 @@ static void
 test_envid(void)
 {
 	struct dsn_rcpt r[1] = {
-	    {"bob@example.org", "5.1.1", "failed", "", "no such user"}};
+	    {"bob@example.org", "5.1.1", "failed", "", "no such user", NULL}};
 	struct dsn_notice n = notice(BOUNCE_K_FAILURE, r, 1);
 	struct dsn_out o;
 	struct parsed p;
@@ -507,7 +520,8 @@ test_injection(void)
 	struct dsn_rcpt r[1] = {{"evil@example.com\r\nBcc: victim@example.net",
 	    "5.7.1", "failed", "mx.example.org\r\nX-Injected: 1",
 	    "host mx said: 550 no\r\nBcc: victim@example.net\r\n\r\n"
-	    "--fake-boundary\r\nContent-Type: text/html\n\nhi"}};
+	    "--fake-boundary\r\nContent-Type: text/html\n\nhi",
+	    NULL}};
 	struct dsn_notice n = notice(BOUNCE_K_FAILURE, r, 1);
 	struct dsn_out o;
 	struct parsed p;
@@ -539,7 +553,7 @@ test_8bit_and_long_lines(void)
 {
 	static char hdrs[4096], word[1600];
 	struct dsn_rcpt r[1] = {
-	    {"bob@example.org", "5.1.1", "failed", "", NULL}};
+	    {"bob@example.org", "5.1.1", "failed", "", NULL, NULL}};
 	struct dsn_notice n = notice(BOUNCE_K_FAILURE, r, 1);
 	struct dsn_out o;
 	struct parsed p;
@@ -584,7 +598,7 @@ static void
 test_boundary_clash(void)
 {
 	struct dsn_rcpt r[1] = {{"bob@example.org", "5.1.1", "failed", "",
-	    "550 0006A1F0C2B7E456.1764373839.0/mx.example.com"}};
+	    "550 0006A1F0C2B7E456.1764373839.0/mx.example.com", NULL}};
 	struct dsn_notice n = notice(BOUNCE_K_FAILURE, r, 1);
 	struct dsn_out o;
 	struct parsed p;
@@ -603,7 +617,7 @@ static void
 test_check(void)
 {
 	struct dsn_rcpt good = {
-	    "bob@example.org", "5.1.1", "failed", "", "550 no"};
+	    "bob@example.org", "5.1.1", "failed", "", "550 no", NULL};
 	struct dsn_rcpt r;
 	struct dsn_notice n = notice(BOUNCE_K_FAILURE, &r, 1);
 
@@ -628,6 +642,15 @@ test_check(void)
 	n.nrcpt = 1;
 	r.addr = "";
 	ok(dsn_check(&n) != NULL, "check: empty recipient");
+	r = good;
+	r.orcpt = "rfc822;bob@example.org";
+	ok(dsn_check(&n) == NULL, "check: an ORCPT");
+	r.orcpt = "";
+	ok(dsn_check(&n) == NULL, "check: an empty ORCPT is none");
+	r.orcpt = "rfc822;bob@example.org\r\nBcc: x@y";
+	ok(dsn_check(&n) != NULL, "check: a line break in an ORCPT");
+	r.orcpt = "bob@example.org";
+	ok(dsn_check(&n) != NULL, "check: an ORCPT without its type");
 	r = good;
 	r.status = "2.0.0";
 	ok(dsn_check(&n) != NULL, "check: success status");

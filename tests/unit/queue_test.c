@@ -58,26 +58,135 @@ msg_make(struct q_msg *m, uint64_t qid, uint32_t n)
 		        ? "connect to 127.0.0.1[127.0.0.1]:2525: Connection "
 		          "refused"
 		        : "");
+		if (i % 3 == 1)
+			xasprintf(
+			    &m->rcpt[i].orcpt, "rfc822;Orig+%u@example.org", i);
 	}
 }
 
-static int
-msg_equal(const struct q_msg *a, const struct q_msg *b)
+/* ---- records as older ncmta wrote them ---- */
+
+struct old_rec {
+	uint8_t b[4096];
+	size_t len;
+};
+
+static void
+old_uint(struct old_rec *r, uint64_t v, int bytes)
+{
+	int i;
+
+	for (i = bytes - 1; i >= 0; i--)
+		r->b[r->len++] = (uint8_t)(v >> (8 * i));
+}
+
+static void
+old_str(struct old_rec *r, const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	old_uint(r, n, 2);
+	memcpy(r->b + r->len, s != NULL ? s : "", n);
+	r->len += n;
+}
+
+/* m's record in the layout of version 2 (DSN fields, no ORCPT) or 1 (the
+ * two DSN bytes zero, no envid), as the code before ORCPT wrote it. */
+static void
+old_record(const struct q_msg *m, int version, struct old_rec *r)
 {
 	uint32_t i;
 
-	if (a->state != b->state || a->flags != b->flags || a->uid != b->uid ||
-	    a->arrival_us != b->arrival_us || a->size != b->size ||
-	    a->next_attempt != b->next_attempt || a->attempts != b->attempts ||
-	    a->nrcpt != b->nrcpt || strcmp(a->sender, b->sender) != 0)
+	r->len = 0;
+	old_uint(r, (uint64_t)version, 1);
+	old_uint(r, m->state, 1);
+	old_uint(r, version >= 2 ? m->dsn_notify : 0, 1);
+	old_uint(r, version >= 2 ? m->dsn_ret : 0, 1);
+	old_uint(r, m->flags, 4);
+	old_uint(r, m->uid, 4);
+	old_uint(r, m->arrival_us, 8);
+	old_uint(r, m->size, 8);
+	old_uint(r, (uint64_t)m->next_attempt, 8);
+	old_uint(r, m->attempts, 4);
+	old_uint(r, m->nrcpt, 4);
+	old_str(r, m->sender);
+	for (i = 0; i < m->nrcpt; i++) {
+		old_uint(r, m->rcpt[i].status, 1);
+		old_str(r, m->rcpt[i].dsn);
+		old_str(r, m->rcpt[i].addr);
+		old_str(r, m->rcpt[i].reason);
+	}
+	if (version >= 2)
+		old_str(r, m->envid);
+}
+
+/* Whether d is m as an old record keeps it: every field but the ORCPTs
+ * (none) and, for version 1, the DSN parameters (none). */
+static int
+old_equal(const struct q_msg *m, const struct q_msg *d, int version)
+{
+	struct q_msg want = *m;
+	struct q_rcpt r[8];
+	uint32_t i;
+
+	if (m->nrcpt > 8)
 		return 0;
-	for (i = 0; i < a->nrcpt; i++)
-		if (a->rcpt[i].status != b->rcpt[i].status ||
-		    strcmp(a->rcpt[i].addr, b->rcpt[i].addr) != 0 ||
-		    strcmp(a->rcpt[i].dsn, b->rcpt[i].dsn) != 0 ||
-		    strcmp(a->rcpt[i].reason, b->rcpt[i].reason) != 0)
-			return 0;
-	return 1;
+	for (i = 0; i < m->nrcpt; i++) {
+		r[i] = m->rcpt[i];
+		r[i].orcpt = NULL;
+	}
+	want.rcpt = r;
+	if (version == 1) {
+		want.dsn_notify = want.dsn_ret = 0;
+		want.envid = NULL;
+	}
+	return q_msg_equal(&want, d);
+}
+
+/* DSN parameters and ORCPTs survive a round trip; records of versions
+ * 1 and 2 (made as the code before them wrote them) still decode. */
+static void
+test_codec_versions(void)
+{
+	struct q_msg m, d;
+	struct old_rec old;
+	uint8_t *rec;
+	size_t len;
+	int v;
+
+	msg_make(&m, 0, 4);
+	m.dsn_notify = DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
+	m.dsn_ret = DSN_RET_HDRS;
+	m.envid = xstrdup("QQ314159");
+	is_int(q_msg_encode(&m, &rec, &len), 0, "encode with DSN fields");
+	is_int(q_msg_decode(rec, len, &d), 0, "decode with DSN fields");
+	ok(q_msg_equal(&m, &d) && d.dsn_notify == m.dsn_notify &&
+	        d.dsn_ret == DSN_RET_HDRS && strcmp(d.envid, "QQ314159") == 0,
+	    "NOTIFY, RET, ENVID and ORCPTs survive");
+	is_str(d.rcpt[1].orcpt, "rfc822;Orig+1@example.org", "the second's");
+	ok(m.rcpt[0].orcpt == NULL && d.rcpt[0].orcpt != NULL &&
+	        *d.rcpt[0].orcpt == '\0',
+	    "no ORCPT (NULL) comes back as \"\"");
+	q_msg_free(&d);
+	free(rec);
+
+	for (v = 1; v <= 2; v++) {
+		old_record(&m, v, &old);
+		is_int(q_msg_decode(old.b, old.len, &d), 0,
+		    "version %d record read", v);
+		ok(old_equal(&m, &d, v), "version %d: its fields, no ORCPTs%s",
+		    v, v == 1 ? ", no DSN parameters" : "");
+		q_msg_free(&d);
+		is_int(q_msg_decode(old.b, old.len - 1, &d), QUEUE_EFORMAT,
+		    "version %d: one byte short", v);
+	}
+	/* the version says what follows: version 2's layout under a 3 is
+	 * corrupt */
+	old_record(&m, 2, &old);
+	old.b[0] = 3;
+	is_int(q_msg_decode(old.b, old.len, &d), QUEUE_EFORMAT,
+	    "version 3 without ORCPTs is corrupt");
+	q_msg_free(&m);
 }
 
 static void
@@ -92,7 +201,7 @@ test_codec(void)
 	is_int(q_msg_encode(&m, &rec, &len), 0, "encode 5 recipients");
 	is_int(rec[0], QUEUE_RECORD_VERSION, "record starts with its version");
 	is_int(q_msg_decode(rec, len, &d), 0, "decode");
-	ok(msg_equal(&m, &d), "round trip keeps every field");
+	ok(q_msg_equal(&m, &d), "round trip keeps every field");
 	ok(d.next_attempt == -1, "negative next_attempt survives");
 	q_msg_free(&d);
 
@@ -128,29 +237,7 @@ test_codec(void)
 	free(rec);
 	q_msg_free(&m);
 
-	/* DSN parameters (version 2), and version 1 records still read */
-	msg_make(&m, 0, 2);
-	m.dsn_notify = DSN_NOTIFY_FAILURE | DSN_NOTIFY_DELAY;
-	m.dsn_ret = DSN_RET_HDRS;
-	m.envid = xstrdup("QQ314159");
-	is_int(q_msg_encode(&m, &rec, &len), 0, "encode with DSN fields");
-	is_int(q_msg_decode(rec, len, &d), 0, "decode with DSN fields");
-	ok(msg_equal(&m, &d) && d.dsn_notify == m.dsn_notify &&
-	        d.dsn_ret == DSN_RET_HDRS && strcmp(d.envid, "QQ314159") == 0,
-	    "NOTIFY, RET and ENVID survive");
-	q_msg_free(&d);
-	free(rec);
-	free(m.envid);
-	m.envid = NULL;
-	m.dsn_notify = m.dsn_ret = 0;
-	is_int(q_msg_encode(&m, &rec, &len), 0, "encode without DSN fields");
-	rec[0] = 1; /* a version 1 record: no envid at the end */
-	is_int(q_msg_decode(rec, len - 2, &d), 0, "version 1 record read");
-	ok(msg_equal(&m, &d) && d.dsn_notify == 0 && *d.envid == '\0',
-	    "version 1: same fields, no DSN parameters");
-	q_msg_free(&d);
-	free(rec);
-	q_msg_free(&m);
+	test_codec_versions();
 	is_int(dsn_notify_parse("SUCCESS,delay"),
 	    DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY, "NOTIFY list parsed");
 	is_int(dsn_notify_parse("never"), DSN_NOTIFY_NEVER, "NEVER");
@@ -180,7 +267,7 @@ test_codec(void)
 	m.sender = xstrdup("");
 	is_int(q_msg_encode(&m, &rec, &len), 0, "null sender, no recipients");
 	is_int(q_msg_decode(rec, len, &d), 0, "decodes");
-	ok(msg_equal(&m, &d), "and round-trips");
+	ok(q_msg_equal(&m, &d), "and round-trips");
 	q_msg_free(&d);
 	free(rec);
 	q_msg_free(&m);
@@ -192,6 +279,72 @@ test_codec(void)
 	m.rcpt[0].reason[69999] = '\0';
 	is_int(q_msg_encode(&m, &rec, &len), QUEUE_EFORMAT,
 	    "a string over 65535 bytes cannot be encoded");
+	q_msg_free(&m);
+}
+
+/* Records an older ncmta left in a queue (written into LMDB as they
+ * were) still load: the ORCPTs empty, every other field as it was. */
+static void
+test_old_records(const char *db)
+{
+	struct old_rec old[2];
+	struct q_msg m, g;
+	struct queue *q;
+	struct queue_txn *t;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k, v;
+	uint8_t key[2][8];
+	int i, j, rc = -1;
+
+	msg_make(&m, 0, 3);
+	m.dsn_notify = DSN_NOTIFY_FAILURE;
+	m.envid = xstrdup("OLD-1");
+	for (i = 0; i < 2; i++) {
+		old_record(&m, i + 1, &old[i]);
+		for (j = 0; j < 8; j++) /* queue IDs 0x0102...: 1 and 2 */
+			key[i][j] = j == 7 ? (uint8_t)(i + 1) : (j == 0);
+	}
+	if (mdb_env_create(&env) == 0) {
+		mdb_env_set_maxdbs(env, 8);
+		if (mdb_env_open(env, db, 0, 0600) == 0 &&
+		    mdb_txn_begin(env, NULL, 0, &txn) == 0) {
+			rc = mdb_dbi_open(txn, "msg", 0, &dbi);
+			for (i = 0; i < 2 && rc == 0; i++) {
+				k = (MDB_val){8, key[i]};
+				v = (MDB_val){old[i].len, old[i].b};
+				rc = mdb_put(txn, dbi, &k, &v, 0);
+			}
+			rc = rc == 0 ? mdb_txn_commit(txn) : rc;
+			if (rc != 0)
+				mdb_txn_abort(txn);
+		}
+		mdb_env_close(env);
+	}
+	is_int(rc, 0, "version 1 and 2 records written into the queue");
+	is_int(queue_open(&q, db, 0, 0), 0, "the queue opens");
+	queue_txn_begin(q, &t, 0);
+	for (i = 0; i < 2; i++) {
+		is_int(queue_get_msg(t, (1ULL << 56) | (uint64_t)(i + 1), &g),
+		    0, "a version %d record loads", i + 1);
+		ok(g.nrcpt == 3 && old_equal(&m, &g, i + 1),
+		    "version %d: its fields, every ORCPT empty", i + 1);
+		/* written back, it is a version 3 record */
+		free(g.rcpt[2].orcpt);
+		g.rcpt[2].orcpt = xstrdup("rfc822;later@example.org");
+		is_int(queue_put_msg(t, &g), 0, "written back");
+		q_msg_free(&g);
+		queue_get_msg(t, (1ULL << 56) | (uint64_t)(i + 1), &g);
+		ok(g.nrcpt == 3 && *g.rcpt[0].orcpt == '\0' &&
+		        strcmp(g.rcpt[2].orcpt, "rfc822;later@example.org") ==
+		            0,
+		    "version %d: rewritten as version 3", i + 1);
+		q_msg_free(&g);
+		queue_del_msg(t, (1ULL << 56) | (uint64_t)(i + 1));
+	}
+	is_int(queue_txn_commit(t), 0, "commit");
+	queue_close(q);
 	q_msg_free(&m);
 }
 
@@ -260,7 +413,7 @@ test_msgs(struct queue *q)
 
 	queue_txn_begin(q, &t, 1);
 	is_int(queue_get_msg(t, qid, &g), 0, "get msg");
-	ok(g.qid == qid && msg_equal(&m, &g), "stored message is intact");
+	ok(g.qid == qid && q_msg_equal(&m, &g), "stored message is intact");
 	q_msg_free(&g);
 	is_int(queue_get_body(t, qid, &body, &blen), 0, "get body");
 	ok(blen == 18 && memcmp(body, "Subject: x\n\nhello\n", 18) == 0,
@@ -740,6 +893,7 @@ main(void)
 	queue_close(q);
 	is_int(queue_open(&q, db, 0, 0), 0, "reopen");
 	queue_close(q);
+	test_old_records(db);
 	is_str(q_state_name(Q_DEFERRED), "deferred", "state names");
 	is_str(q_state_name(9), "unknown", "unknown state name");
 	test_full();

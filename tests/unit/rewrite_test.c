@@ -2,8 +2,8 @@
  * rewrite_test.c - rewriting at submission: generic_maps lines parse or
  * name their line, lookups follow Postfix's order, local recipients go
  * through aliases to local_recipient_forward or a 5.1.1/5.4.6 bounce,
- * results are de-duplicated, and From/To/Cc/Reply-To get their addresses
- * (only) qualified and mapped.
+ * results are de-duplicated and keep or gain their ORCPT, and
+ * From/To/Cc/Reply-To get their addresses (only) qualified and mapped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +64,7 @@ rcpts(const struct rewrite *rw, const char *list)
 	for (w = strtok_r(copy, " ", &p); w && n < 32;
 	     w = strtok_r(NULL, " ", &p))
 		v[n++] = w;
-	rewrite_recipients(rw, v, n, &res);
+	rewrite_recipients(rw, v, NULL, n, &res);
 	out[0] = '\0';
 	for (i = 0; i < res.n; i++) {
 		if (i > 0)
@@ -303,7 +303,7 @@ test_many_recipients(void)
 		if (asprintf(&v[i], "user%zu@example.org", i % n) == -1)
 			abort();
 	alarm(20);
-	rewrite_recipients(&rw, v, 2 * n, &res);
+	rewrite_recipients(&rw, v, NULL, 2 * n, &res);
 	alarm(0);
 	is_int(res.n, n, "each of 200 000 recipients once");
 	for (i = 0; i < res.n && i < n; i++)
@@ -316,11 +316,56 @@ test_many_recipients(void)
 	rewrite_free(&rw);
 }
 
+/* Each result's ORCPT: the submitter's, kept through every expansion;
+ * without one, the submitted address when rewriting changed it. */
+static void
+test_orcpt(void)
+{
+	char *v[] = {"root@host.local", "ops@host.local", "plain@example.org",
+	    "partner@old.example", "nobody@host.local"};
+	char *o[] = {
+	    "rfc822;Boss@example.com", "", "rfc822;p+x@example.org", "", ""};
+	struct rewrite rw;
+	struct rw_result res;
+	char out[1024] = "";
+	size_t i;
+
+	setup(&rw, "");
+	rewrite_recipients(&rw, v, o, 5, &res);
+	for (i = 0; i < res.n; i++) {
+		if (i > 0)
+			strlcat(out, " ", sizeof(out));
+		strlcat(out, res.r[i].addr, sizeof(out));
+		strlcat(out, "[", sizeof(out));
+		strlcat(out, res.r[i].orcpt, sizeof(out));
+		strlcat(out, "]", sizeof(out));
+	}
+	is_str(out,
+	    "admin@example.net[rfc822;Boss@example.com] "
+	    "oncall@host.local[rfc822;ops@host.local] "
+	    "plain@example.org[rfc822;p+x@example.org] "
+	    "new@partner.example[rfc822;partner@old.example] "
+	    "nobody@host.local[]",
+	    "ORCPT kept through an alias; an expanded alias and a mapped "
+	    "address get the original; unchanged ones get none");
+	rw_result_free(&res);
+	rewrite_free(&rw);
+
+	setup(&rw, "@relay.example");
+	rewrite_recipients(&rw, v + 4, NULL, 1, &res);
+	ok(res.n == 1 && strcmp(res.r[0].addr, "nobody@relay.example") == 0 &&
+	        strcmp(res.r[0].orcpt, "rfc822;nobody@host.local") == 0,
+	    "local_recipient_forward: the original recipient as ORCPT");
+	rw_result_free(&res);
+	rewrite_free(&rw);
+}
+
 int
 main(void)
 {
 	test_generic();
 	test_recipients();
+	test_orcpt();
 	test_headers();
 	test_many_recipients();
 	return done_testing();

@@ -631,6 +631,32 @@ test_rcpt_params(void)
 	is_str(s.orcpt, "rfc822;c@d;-;-;", "ORCPT xtext decoded");
 	smtpin_free(si);
 
+	/* ORCPT as dsn_orcpt_valid() takes it: UTF-8 only when well
+	 * formed, a type of letters, digits and '-', 500 octets at most */
+	{
+		char line[2048], big[520];
+
+		memset(&s, 0, sizeof(s));
+		si = si_new(1000, SMTPIN_EXT_DSN, &s);
+		memset(big, 'a', sizeof(big));
+		big[500 - 7] = '\0'; /* "rfc822;" and 493: 500 in all */
+		snprintf(line, sizeof(line),
+		    "MAIL FROM:<a@b>\r\n"
+		    "RCPT TO:<c@d> ORCPT=utf-8;J+C3+B6rg+2Bx@d\r\n"
+		    "RCPT TO:<e@f> ORCPT=rfc822;%s\r\n"
+		    "RCPT TO:<x@y> ORCPT=rfc822;%sa\r\n"
+		    "RCPT TO:<x@y> ORCPT=rfc822;J+C3rg\r\n"
+		    "RCPT TO:<x@y> ORCPT=rfc_822;x@y\r\n",
+		    big, big);
+		check_codes(si, line, "250 250 250 501 501 501",
+		    "ORCPT: UTF-8 and 500 octets taken; one more octet, "
+		    "broken UTF-8 or a bad type refused");
+		ok(strncmp(s.orcpt, "utf-8;J\xc3\xb6rg+x@d;rfc822;aaa", 26) ==
+		        0,
+		    "decoded");
+		smtpin_free(si);
+	}
+
 	si = si_new(1000, 0, &s);
 	check_codes(si,
 	    "MAIL FROM:<a@b>\r\nRCPT TO:<c@d> NOTIFY=NEVER\r\n"
