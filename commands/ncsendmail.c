@@ -451,8 +451,9 @@ sm_sender(void)
 		snprintf(local, sizeof(local), "uid%u", (unsigned)getuid());
 		in = pw != NULL ? pw->pw_name : local;
 	}
-	if (addr_normalize(in, sm.cfg.myorigin, sm.sender_arg != NULL, addr,
-	        sizeof(addr), &err) == -1)
+	if (addr_normalize(in, sm.cfg.myorigin,
+	        sm.sender_arg != NULL ? ADDR_NULL_OK : 0, addr, sizeof(addr),
+	        &err) == -1)
 		sm_fail(sm_addr_exit(err), "bad sender address \"%s\": %s", in,
 		    err);
 	opt_set(&sm.md.sender, addr);

@@ -62,8 +62,11 @@ bs_mail(void *arg, const struct smtpin_mail *m)
 
 	(void)arg;
 	bs_envelope_new();
-	if (addr_normalize(
-	        m->addr, sm.cfg.myorigin, 1, addr, sizeof(addr), &err) == -1) {
+	if (addr_normalize(m->addr, sm.cfg.myorigin,
+	        ADDR_NULL_OK | (m->smtputf8 ? ADDR_UTF8 : 0), addr,
+	        sizeof(addr), &err) == -1) {
+		if (strcmp(err, ADDR_ERR_8BIT) == 0)
+			return SMTPIN_NEED_SMTPUTF8;
 		snprintf(bs.reply, sizeof(bs.reply),
 		    "501 5.1.7 Bad sender address syntax (%s)", err);
 		return bs.reply;
@@ -73,6 +76,7 @@ bs_mail(void *arg, const struct smtpin_mail *m)
 		return bs.reply;
 	}
 	bs_set(&sm.md.sender, addr);
+	sm.md.smtputf8 = m->smtputf8;
 	if (m->body != NULL)
 		bs_set(&sm.md.body_type, m->body);
 	if (m->ret != NULL)
@@ -93,8 +97,11 @@ bs_rcpt(void *arg, const struct smtpin_rcpt *r)
 	const char *err = NULL;
 
 	(void)arg;
-	if (addr_normalize(
-	        r->addr, sm.cfg.myorigin, 0, addr, sizeof(addr), &err) == -1) {
+	if (addr_normalize(r->addr, sm.cfg.myorigin,
+	        sm.md.smtputf8 ? ADDR_UTF8 : 0, addr, sizeof(addr),
+	        &err) == -1) {
+		if (strcmp(err, ADDR_ERR_8BIT) == 0)
+			return SMTPIN_NEED_SMTPUTF8;
 		snprintf(bs.reply, sizeof(bs.reply),
 		    "501 5.1.3 Bad recipient address syntax (%s)", err);
 		return bs.reply;

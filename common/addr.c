@@ -23,6 +23,43 @@ addr_has_control(const char *s, size_t n)
 	return 0;
 }
 
+size_t
+addr_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+
+	if (n == 0)
+		return 0;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0; /* ASCII, a continuation octet, C0/C1, F5-FF */
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* overlong (E0 80-9F, F0 80-8F), surrogates (ED A0-BF), beyond
+	 * U+10FFFF (F4 90-BF) */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+		return 0;
+	return len;
+}
+
+int
+addr_is_8bit(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s > 0x7f)
+			return 1;
+	return 0;
+}
+
 static int
 addr_fail(const char **err, const char *why)
 {
@@ -75,9 +112,10 @@ addr_check_local(const char *s, size_t n, const char **err)
 	return 0;
 }
 
-/* Check a domain (dot-atom or [literal]); 0 if acceptable. */
+/* Check a domain (dot-atom or [literal]); 0 if acceptable. Octets
+ * above 0x7f were checked by addr_check_chars() (a U-label). */
 static int
-addr_check_domain(const char *s, size_t n, const char **err)
+addr_check_domain(const char *s, size_t n, int utf8, const char **err)
 {
 	size_t i;
 
@@ -95,7 +133,8 @@ addr_check_domain(const char *s, size_t n, const char **err)
 		return addr_fail(err, "empty domain label");
 	for (i = 0; i < n; i++) {
 		if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
-		    s[i] != '.' && s[i] != '_')
+		    s[i] != '.' && s[i] != '_' &&
+		    !(utf8 && (unsigned char)s[i] > 0x7f))
 			return addr_fail(err, "bad character in domain");
 	}
 	return 0;
@@ -127,19 +166,29 @@ addr_find_at(const char *s, size_t n, const char **err)
 /*
  * Reject control characters (anywhere, quoted or escaped too: no octet of
  * an address may end or split a line in SMTP, the log or a queue file),
- * 8-bit octets (quoted too: ncmta does not send SMTPUTF8), and spaces
- * outside quotes.
+ * 8-bit octets (quoted too) unless utf8, then anything but well-formed
+ * UTF-8 and the C1 controls, and spaces outside quotes.
  */
 static int
-addr_check_chars(const char *s, size_t n, const char **err)
+addr_check_chars(const char *s, size_t n, int utf8, const char **err)
 {
-	size_t i, q;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i, q, len;
 
 	if (addr_has_control(s, n))
 		return addr_fail(err, ADDR_ERR_CONTROL);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] > 0x7f)
-			return addr_fail(err, "non-ASCII address");
+	for (i = 0; i < n; i++) {
+		if (u[i] <= 0x7f)
+			continue;
+		if (!utf8)
+			return addr_fail(err, ADDR_ERR_8BIT);
+		if (u[i] == 0xc2 && i + 1 < n && u[i + 1] >= 0x80 &&
+		    u[i + 1] <= 0x9f)
+			return addr_fail(err, ADDR_ERR_CONTROL); /* C1 */
+		if ((len = addr_utf8_len(u + i, n - i)) == 0)
+			return addr_fail(err, ADDR_ERR_UTF8);
+		i += len - 1;
+	}
 	for (i = 0; i < n; i++) {
 		unsigned char c = s[i];
 
@@ -176,7 +225,7 @@ addr_strip(const char *in, const char **sp, size_t *np, const char **err)
 }
 
 int
-addr_normalize(const char *in, const char *origin, int allow_null, char *out,
+addr_normalize(const char *in, const char *origin, int flags, char *out,
     size_t outlen, const char **err)
 {
 	const char *s;
@@ -186,14 +235,14 @@ addr_normalize(const char *in, const char *origin, int allow_null, char *out,
 	if (addr_strip(in, &s, &n, err) == -1)
 		return -1;
 	if (n == 0) {
-		if (!allow_null)
+		if (!(flags & ADDR_NULL_OK))
 			return addr_fail(err, "empty address");
 		if (outlen < 1)
 			return addr_fail(err, "address too long");
 		out[0] = '\0';
 		return 0;
 	}
-	if (addr_check_chars(s, n, err) == -1)
+	if (addr_check_chars(s, n, (flags & ADDR_UTF8) != 0, err) == -1)
 		return -1;
 	if ((at = addr_find_at(s, n, err)) == -1)
 		return -1;
@@ -219,10 +268,12 @@ addr_normalize(const char *in, const char *origin, int allow_null, char *out,
 	out[llen] = '@';
 	memcpy(out + llen + 1, at == -2 ? origin : s + llen + 1, dlen);
 	out[llen + 1 + dlen] = '\0';
-	if (addr_check_domain(out + llen + 1, dlen, err) == -1)
+	if (addr_check_domain(
+	        out + llen + 1, dlen, (flags & ADDR_UTF8) != 0, err) == -1)
 		return -1;
-	for (i = llen + 1; i < llen + 1 + dlen; i++)
-		out[i] = tolower((unsigned char)out[i]);
+	for (i = llen + 1; i < llen + 1 + dlen; i++) /* ASCII letters only */
+		if (out[i] >= 'A' && out[i] <= 'Z')
+			out[i] = (char)(out[i] - 'A' + 'a');
 	return 0;
 }
 

@@ -159,6 +159,8 @@ maildrop_envelope(
 	}
 	if (md->extract)
 		md_put(&o, "extract", "1", 0);
+	if (md->smtputf8)
+		md_put(&o, "smtputf8", "1", 0);
 	for (i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
 		if (*opt[i][1] != '\0')
 			md_put(&o, opt[i][0], opt[i][1], 0);
@@ -227,6 +229,10 @@ md_field(struct maildrop *md, char *key, char *val, int after_rcpt,
 		return md_set(&md->fullname, val);
 	if (strcmp(key, "extract") == 0) {
 		md->extract = strcmp(val, "1") == 0;
+		return 0;
+	}
+	if (strcmp(key, "smtputf8") == 0) {
+		md->smtputf8 = strcmp(val, "1") == 0;
 		return 0;
 	}
 	if (strcmp(key, "notify") == 0)

@@ -13,6 +13,9 @@
  *					 it belongs to: its DSN ORCPT,
  *					 xtext decoded; dsn_orcpt_valid())
  *	extract 1			(optional: -t was given)
+ *	smtputf8 1			(optional: SMTPUTF8 was given on
+ *					 MAIL, RFC 6531; the addresses may
+ *					 then hold UTF-8)
  *	notify SUCCESS,FAILURE		(optional DSN fields: notify, ret,
  *	ret HDRS			 envid, body)
  *	client host[192.0.2.1]		(optional, smtpd's files only:
@@ -41,6 +44,7 @@ struct maildrop {
 			 ("rfc822;a@b", xtext decoded), "" if none */
 	size_t nrcpt;
 	int extract; /* recipients were taken from To/Cc/Bcc (-t) */
+	int smtputf8; /* SMTPUTF8 was given on MAIL (RFC 6531) */
 	char *notify; /* DSN NOTIFY ("NEVER", "SUCCESS,DELAY"...) or "" */
 	char *ret; /* DSN RET ("FULL", "HDRS") or "" */
 	char *envid; /* DSN ENVID or "" */

@@ -63,7 +63,8 @@ enum nc_msgtype {
 	M_JOB_FORGET, /* u64 qid: drop the body kept for that message */
 
 	/* qmgr -> resolver (private/resolver) */
-	M_DNS_QUERY = 90, /* u64 id, u32 qtype (DNS_T_*), str name */
+	M_DNS_QUERY = 90, /* u64 id, u32 qtype (DNS_T_*), str name (a
+			     UTF-8 name is asked as its A-label) */
 	/* resolver -> qmgr */
 	M_DNS_ANSWER, /* u64 id, u32 status (DNS_S_*), u32 ttl,
 			     str error text, u32 n, n x (u32 preference,
@@ -125,6 +126,10 @@ enum nc_msgtype {
 	0x2 /* keep the body for more jobs of the message, until
 			  M_JOB_FORGET */
 #define JOB_F_KEPT 0x4 /* no body follows: use the one kept for the qid */
+#define JOB_F_SMTPUTF8 0x8 /* SMTPUTF8 on MAIL when the server offers it */
+#define JOB_F_UTF8ADDR                                                         \
+	0x10 /* the job's sender or a recipient holds UTF-8: the server
+		must offer SMTPUTF8, else the recipients fail (5.6.7) */
 
 #define SMTP_DONE_REFUSED 9 /* M_SMTP_DONE: the worker refused the job */
 
@@ -147,6 +152,8 @@ enum dns_status {
 	DNS_S_NXDOMAIN = 1, /* the name does not exist */
 	DNS_S_NODATA = 2, /* the name exists, no record of this type */
 	DNS_S_TEMPFAIL = 3, /* time-out, SERVFAIL, no server: try later */
+	DNS_S_BADNAME = 4, /* a UTF-8 name with no A-label (IDNA 2008):
+			      never asked, fails for good */
 };
 
 #define NC_BODY_CHUNK (64 * 1024)

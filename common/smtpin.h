@@ -29,6 +29,12 @@ struct smtpin_config {
 	unsigned ext; /* SMTPIN_EXT_* */
 };
 
+/* The reply of smtpd and ncsendmail -bs to an address with UTF-8 in a
+ * transaction whose MAIL did not give SMTPUTF8 (RFC 6531 section 3.5;
+ * Postfix's words). */
+#define SMTPIN_NEED_SMTPUTF8                                                   \
+	"553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+
 /* What MAIL FROM said. */
 struct smtpin_mail {
 	const char *addr; /* inside <>, source route dropped; "" = null */

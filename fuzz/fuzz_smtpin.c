@@ -97,8 +97,8 @@ stub_mail(void *arg, const struct smtpin_mail *m)
 
 	stub_in_order(st, "MAIL");
 	stub_check_mail(st, m);
-	if (addr_normalize(
-	        m->addr, "example.org", 1, addr, sizeof(addr), &err) == -1) {
+	if (addr_normalize(m->addr, "example.org", ADDR_NULL_OK, addr,
+	        sizeof(addr), &err) == -1) {
 		snprintf(st->reply, sizeof(st->reply),
 		    "501 5.1.7 Bad sender address syntax (%s)", err);
 		return st->reply;

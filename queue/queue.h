@@ -70,6 +70,12 @@ int q_dsn_wants(const struct q_msg *, uint8_t kind);
 
 #define QMSG_F_8BIT 0x1
 #define QMSG_F_WARNED 0x2 /* the delay notice was sent */
+/* SMTPUTF8 (RFC 6531) was given at submission: passed on to a next hop
+ * that offers it */
+#define QMSG_F_SMTPUTF8 0x4
+/* The envelope (sender or a recipient) holds UTF-8: only a next hop
+ * that offers SMTPUTF8 may take it */
+#define QMSG_F_UTF8ADDR 0x8
 
 struct queue;
 struct queue_txn;

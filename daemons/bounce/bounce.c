@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 
+#include "addr.h"
 #include "bounce.h"
 #include "daemon.h"
 #include "log.h"
@@ -152,6 +153,7 @@ bounce_queue(struct bounce_req *r, uint64_t *newqid)
 	struct queue_txn *txn;
 	struct dsn_out out;
 	struct q_msg msg;
+	uint32_t flags, i;
 	int rc;
 
 	if ((rc = queue_txn_begin(bn.q, &txn, 0)) != 0) {
@@ -171,9 +173,13 @@ bounce_queue(struct bounce_req *r, uint64_t *newqid)
 	r->notice.now = time(NULL);
 	r->notice.lifetime = bn.cfg.max_queue_lifetime;
 	dsn_compose(&r->notice, &out);
+	flags = out.eightbit ? QMSG_F_8BIT : 0;
+	for (i = 0; i < nto; i++) /* a UTF-8 sender (RFC 6531) */
+		if (addr_is_8bit(to[i].addr))
+			flags |= QMSG_F_SMTPUTF8 | QMSG_F_UTF8ADDR;
 	msg = (struct q_msg){.qid = *newqid,
 	    .state = Q_INCOMING,
-	    .flags = out.eightbit ? QMSG_F_8BIT : 0,
+	    .flags = flags,
 	    .uid = bn.uid,
 	    .arrival_us = now_usec(),
 	    .size = out.len,

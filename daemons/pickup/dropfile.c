@@ -100,8 +100,8 @@ df_x_line(struct df_parse *p, const struct msg_field *f, int *senders)
 
 	if (sender && ++*senders > 1)
 		rc = df_fail(p, "more than one X-Sender line");
-	else if (addr_normalize(
-	             v, p->origin, sender, addr, sizeof(addr), &err) == -1)
+	else if (addr_normalize(v, p->origin, sender ? ADDR_NULL_OK : 0, addr,
+	             sizeof(addr), &err) == -1)
 		rc = df_fail(p, "bad %s address \"%.100s\": %s",
 		    sender ? "X-Sender" : "X-Receiver", v, err);
 	else if (sender) {

@@ -272,14 +272,15 @@ pk_check_envelope(struct maildrop *md)
 	char addr[ADDR_MAX];
 	const char *err;
 	size_t i;
+	int utf8 = md->smtputf8 ? ADDR_UTF8 : 0;
 
-	if (addr_normalize(
-	        md->sender, pk.cfg.myorigin, 1, addr, sizeof(addr), &err) == -1)
+	if (addr_normalize(md->sender, pk.cfg.myorigin, ADDR_NULL_OK | utf8,
+	        addr, sizeof(addr), &err) == -1)
 		return pk_refuse("bad sender address");
 	free(md->sender);
 	md->sender = xstrdup(addr);
 	for (i = 0; i < md->nrcpt; i++) {
-		if (addr_normalize(md->rcpt[i], pk.cfg.myorigin, 0, addr,
+		if (addr_normalize(md->rcpt[i], pk.cfg.myorigin, utf8, addr,
 		        sizeof(addr), &err) == -1)
 			return pk_refuse("bad recipient address");
 		free(md->rcpt[i]);
@@ -548,6 +549,23 @@ pk_dsn_params(const struct maildrop *md, struct q_msg *m)
 	}
 }
 
+/* QMSG_F_SMTPUTF8 and QMSG_F_UTF8ADDR, from the envelope as rewritten. */
+static uint32_t
+pk_utf8_flags(const struct maildrop *md)
+{
+	uint32_t f = md->smtputf8 ? QMSG_F_SMTPUTF8 : 0;
+	size_t i;
+
+	if (addr_is_8bit(md->sender))
+		f |= QMSG_F_UTF8ADDR;
+	for (i = 0; i < md->nrcpt && !(f & QMSG_F_UTF8ADDR); i++)
+		if (addr_is_8bit(md->rcpt[i]))
+			f |= QMSG_F_UTF8ADDR;
+	if (f & QMSG_F_UTF8ADDR)
+		f |= QMSG_F_SMTPUTF8;
+	return f;
+}
+
 /* Insert one message: record, normalised body, and its file's name. */
 static int
 pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
@@ -583,7 +601,7 @@ pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
 		rcpt[i] = pk_rcpt(it, i);
 	m = (struct q_msg){.qid = it->qid,
 	    .state = Q_INCOMING,
-	    .flags = out.eightbit ? QMSG_F_8BIT : 0,
+	    .flags = (out.eightbit ? QMSG_F_8BIT : 0) | pk_utf8_flags(&it->md),
 	    .uid = it->uid,
 	    .arrival_us = now_usec(),
 	    .size = out.len,

@@ -354,6 +354,15 @@ slot_names(struct dest_lookup *lk, struct lookup_slot *s)
 			    "relay host %s not found: %s", s->spec.name,
 			    "Host not found");
 		return;
+	case DNS_S_BADNAME: /* UTF-8 without an A-label (IDNA 2008) */
+		if (s->is_domain)
+			dest_set_fail(lk->d, DEST_PERMFAIL, "5.1.2",
+			    "bad destination domain %s: %s", s->spec.name,
+			    s->error);
+		else
+			dest_set_fail(lk->d, DEST_TEMPFAIL, "4.3.5",
+			    "relay host %s: %s", s->spec.name, s->error);
+		return;
 	default:
 		dest_set_fail(lk->d, DEST_TEMPFAIL,
 		    s->is_domain ? "4.4.3" : "4.3.5", "%s%s", what,
@@ -381,6 +390,10 @@ name_answer(const struct dns_answer *a, void *arg, int v6)
 		snprintf(nm->why, sizeof(nm->why), "%s",
 		    *a->error ? a->error : "temporary DNS failure");
 		nm->notfound = 0;
+	} else if (a->status == DNS_S_BADNAME) {
+		if (nm->n4 + nm->n6 == 0)
+			snprintf(nm->why, sizeof(nm->why),
+			    "bad destination host %s: %s", nm->name, a->error);
 	} else if (nm->n4 + nm->n6 == 0 && nm->why[0] == '\0')
 		snprintf(nm->why, sizeof(nm->why),
 		    "Host or domain name not found. Name service error for "

@@ -250,6 +250,26 @@ host_flags(const struct qm_dest *d, const struct dest_host *h)
 	return f;
 }
 
+/* SMTPUTF8 (RFC 6531) for a job: passed on when it was given; required
+ * when the sender or one of the job's recipients holds UTF-8. */
+static uint32_t
+job_utf8_flags(const struct qm_job *j)
+{
+	const struct q_msg *rec = j->msg->rec;
+	uint32_t f = 0, i;
+
+	if (rec->flags & (QMSG_F_SMTPUTF8 | QMSG_F_UTF8ADDR))
+		f |= JOB_F_SMTPUTF8;
+	if (!(rec->flags & QMSG_F_UTF8ADDR))
+		return f;
+	if (addr_is_8bit(rec->sender))
+		return f | JOB_F_UTF8ADDR;
+	for (i = 0; i < j->nrcpt; i++)
+		if (addr_is_8bit(rec->rcpt[j->rcpt[i]].addr))
+			return f | JOB_F_UTF8ADDR;
+	return f;
+}
+
 static void
 job_send(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 {
@@ -261,6 +281,7 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 
 	if (rec->flags & QMSG_F_8BIT)
 		flags |= JOB_F_8BIT;
+	flags |= job_utf8_flags(j);
 	ipc_buf_init(&b, M_JOB_BEGIN);
 	ipc_add_u64(&b, j->id);
 	ipc_add_u64(&b, rec->qid);

@@ -75,7 +75,7 @@ on_answer(struct ipc_peer *peer, struct ipc_msg *m, void *arg)
 	a.ttl = ipc_get_u32(m);
 	a.error = ipc_get_str(m);
 	a.n = ipc_get_u32(m);
-	if (m->error || a.status > DNS_S_TEMPFAIL) {
+	if (m->error || a.status > DNS_S_BADNAME) {
 		ipc_peer_error(peer, "bad answer");
 		return;
 	}

@@ -3,6 +3,9 @@
  * M_DNS_QUERY is checked, answered from the cache, joined to an identical
  * question already in flight, or sent to a name server; every waiting
  * client gets one M_DNS_ANSWER when the reply (or the time-out) comes.
+ * A name with UTF-8 (U-labels, from an SMTPUTF8 address) is asked as its
+ * A-label (IDNA 2008, libidn2); one that has none is answered
+ * DNS_S_BADNAME.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <idn2.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -70,6 +75,39 @@ answer_tempfail(struct resolver_client *cl, uint64_t id, const char *error)
 	answer_send(cl, id, &res, 0, error);
 }
 
+/*
+ * The name to ask for raw: itself when it is ASCII, else its A-label.
+ * Returns 0 with the name in out (DNS_NAME_BUF octets, normalised), 1
+ * when raw is no name at all, or 2 when it holds UTF-8 that has no
+ * A-label (why says why).
+ */
+static int
+lookup_name(const char *raw, char *out, char *why, size_t whylen)
+{
+	char *alabel = NULL;
+	const char *p;
+	int rc;
+
+	for (p = raw; *p != '\0' && (unsigned char)*p < 0x80; p++)
+		;
+	if (*p == '\0')
+		return dns_name_normalize(raw, out) == -1 ? 1 : 0;
+	rc = idn2_to_ascii_8z(
+	    raw, &alabel, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK) {
+		snprintf(why, whylen,
+		    "the domain name has no A-label (IDNA2008): %s",
+		    idn2_strerror(rc));
+		return 2;
+	}
+	rc = dns_name_normalize(alabel, out);
+	if (rc == -1)
+		snprintf(why, whylen,
+		    "the domain name's A-label is not a valid host name");
+	idn2_free(alabel);
+	return rc == -1 ? 2 : 0;
+}
+
 static void
 client_release(struct resolver_client *cl)
 {
@@ -80,9 +118,10 @@ client_release(struct resolver_client *cl)
 static const char *
 status_name(int status)
 {
-	static const char *names[] = {"ok", "NXDOMAIN", "NODATA", "TEMPFAIL"};
+	static const char *names[] = {
+	    "ok", "NXDOMAIN", "NODATA", "TEMPFAIL", "BADNAME"};
 
-	return status >= 0 && status <= DNS_S_TEMPFAIL ? names[status] : "?";
+	return status >= 0 && status <= DNS_S_BADNAME ? names[status] : "?";
 }
 
 void
@@ -173,10 +212,12 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct resolver_client *cl = arg;
 	const struct dns_result *hit;
-	char name[DNS_NAME_BUF];
+	char name[DNS_NAME_BUF], why[DNS_ERROR_MAX];
+	struct dns_result bad;
 	uint64_t id = ipc_get_u64(m);
 	uint32_t qtype = ipc_get_u32(m), left;
 	const char *raw = ipc_get_str(m);
+	int rc;
 
 	if (!ipc_msg_done(m))
 		return; /* the IPC layer closes the peer */
@@ -186,11 +227,19 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	}
 	resolver->stats.queries++;
 	if (dns_type_name((int)qtype) == NULL ||
-	    dns_name_normalize(raw, name) == -1) {
+	    (rc = lookup_name(raw, name, why, sizeof(why))) == 1) {
 		resolver->stats.rejected++;
 		log_debug(
 		    "bad query (type %u) from %s", qtype, ipc_peer_name(p));
 		answer_tempfail(cl, id, "bad query");
+		return;
+	}
+	if (rc == 2) {
+		resolver->stats.rejected++;
+		log_debug("%s: %s", dns_type_name((int)qtype), why);
+		dns_result_init(&bad, DNS_S_BADNAME);
+		answer_send(cl, id, &bad, 0, why);
+		dns_result_free(&bad);
 		return;
 	}
 	hit = dns_cache_get(

@@ -904,6 +904,24 @@ session_size_ok(struct smtp_session *s, size_t size)
 	return 0;
 }
 
+/*
+ * A job whose envelope holds UTF-8 needs a server that offers SMTPUTF8
+ * (RFC 6531 section 3.4): else its recipients fail here, for good, as
+ * Postfix fails them.
+ */
+static int
+session_utf8_ok(struct smtp_session *s)
+{
+	char reason[SMTP_REASON_MAX];
+
+	if (!(s->job->flags & JOB_F_UTF8ADDR) || (s->caps & CAP_SMTPUTF8))
+		return 1;
+	snprintf(reason, sizeof(reason),
+	    "SMTPUTF8 is required, but was not offered by host %s", s->namaddr);
+	smtp_rcpts_unresolved(s->job, 5, "5.6.7", reason, s->relay);
+	return 0;
+}
+
 static void
 session_mail_start(struct smtp_session *s)
 {
@@ -915,16 +933,19 @@ session_mail_start(struct smtp_session *s)
 	s->naccepted = 0;
 	s->rcpt_reply = 0;
 	s->pipelining = (s->caps & CAP_PIPELINING) != 0;
-	if (!session_size_ok(s, size)) {
+	if (!session_utf8_ok(s) || !session_size_ok(s, size)) {
 		session_txn_end(s);
 		return;
 	}
 	if (s->caps & CAP_SIZE)
 		snprintf(sizeparam, sizeof(sizeparam), " SIZE=%zu", size);
 	session_dsn_mail(s, dsn, sizeof(dsn));
-	session_cmd(s, "MAIL FROM:<%s>%s%s%s", job->sender, sizeparam,
+	session_cmd(s, "MAIL FROM:<%s>%s%s%s%s", job->sender, sizeparam,
 	    (job->flags & JOB_F_8BIT) && (s->caps & CAP_8BITMIME)
 	        ? " BODY=8BITMIME"
+	        : "",
+	    (job->flags & JOB_F_SMTPUTF8) && (s->caps & CAP_SMTPUTF8)
+	        ? " SMTPUTF8"
 	        : "",
 	    dsn);
 	if (s->pipelining) {

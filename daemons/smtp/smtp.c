@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -192,15 +193,20 @@ job_text_ok(const char *s, size_t max, int allow_empty)
 	return 1;
 }
 
+/* A host name; octets above 0x7f are a U-label (RFC 6531): a recipient
+ * domain with UTF-8 and no MX is its own exchanger. */
 static int
 job_hostname_ok(const char *s)
 {
-	size_t len = strlen(s);
+	size_t len = strlen(s), i;
 
-	return len > 0 && len <= SMTP_NAME_MAX &&
-	    strspn(s,
-	        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	        "0123456789.-_:") == len;
+	if (len == 0 || len > SMTP_NAME_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr(".-_:", s[i]) &&
+		    (unsigned char)s[i] < 0x80)
+			return 0;
+	return 1;
 }
 
 static int
@@ -334,8 +340,9 @@ job_parse(struct smtp_job *job, struct ipc_msg *m)
 	if (!isfinite(job->arrival) || !isfinite(job->t_active) ||
 	    !isfinite(job->t_handoff))
 		job_refuse(job, "bad times");
-	if ((job->flags & ~(uint32_t)(JOB_F_8BIT | JOB_F_KEEP | JOB_F_KEPT)) !=
-	        0 ||
+	if ((job->flags &
+	        ~(uint32_t)(JOB_F_8BIT | JOB_F_KEEP | JOB_F_KEPT |
+	            JOB_F_SMTPUTF8 | JOB_F_UTF8ADDR)) != 0 ||
 	    (job->flags & (JOB_F_KEEP | JOB_F_KEPT)) ==
 	        (JOB_F_KEEP | JOB_F_KEPT))
 		return "unknown flags";

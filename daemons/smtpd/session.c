@@ -296,12 +296,18 @@ op_mail(void *arg, const struct smtpin_mail *m)
 		    "452 4.3.1 Insufficient system storage");
 		return session_reject(s, "MAIL", NULL);
 	}
-	if (addr_normalize(
-	        m->addr, sd->cfg.myorigin, 1, addr, sizeof(addr), &err) == -1) {
-		snprintf(s->reply, sizeof(s->reply),
-		    "501 5.1.7 Bad sender address syntax (%s)", err);
+	if (addr_normalize(m->addr, sd->cfg.myorigin,
+	        ADDR_NULL_OK | (m->smtputf8 ? ADDR_UTF8 : 0), addr,
+	        sizeof(addr), &err) == -1) {
+		if (strcmp(err, ADDR_ERR_8BIT) == 0)
+			snprintf(s->reply, sizeof(s->reply), "%s",
+			    SMTPIN_NEED_SMTPUTF8);
+		else
+			snprintf(s->reply, sizeof(s->reply),
+			    "501 5.1.7 Bad sender address syntax (%s)", err);
 		return session_reject(s, "MAIL", NULL);
 	}
+	s->md.smtputf8 = m->smtputf8;
 	free(s->md.sender);
 	s->md.sender = xstrdup(addr);
 	if (m->body != NULL) {
@@ -326,10 +332,15 @@ op_rcpt(void *arg, const struct smtpin_rcpt *r)
 	char addr[ADDR_MAX];
 	const char *err, *refused;
 
-	if (addr_normalize(
-	        r->addr, sd->cfg.myorigin, 0, addr, sizeof(addr), &err) == -1) {
-		snprintf(s->reply, sizeof(s->reply),
-		    "501 5.1.3 Bad recipient address syntax (%s)", err);
+	if (addr_normalize(r->addr, sd->cfg.myorigin,
+	        s->md.smtputf8 ? ADDR_UTF8 : 0, addr, sizeof(addr),
+	        &err) == -1) {
+		if (strcmp(err, ADDR_ERR_8BIT) == 0)
+			snprintf(s->reply, sizeof(s->reply), "%s",
+			    SMTPIN_NEED_SMTPUTF8);
+		else
+			snprintf(s->reply, sizeof(s->reply),
+			    "501 5.1.3 Bad recipient address syntax (%s)", err);
 		return session_reject(s, "RCPT", r->addr);
 	}
 	/* one NOTIFY per message, as with ncsendmail -bs; ORCPT kept */

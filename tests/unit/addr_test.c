@@ -10,15 +10,28 @@
 #include "tap.h"
 
 static const char *
-norm(const char *in, int allow_null)
+norm(const char *in, int flags)
 {
 	static char out[ADDR_MAX];
 	const char *err = NULL;
 
-	if (addr_normalize(
-	        in, "example.org", allow_null, out, sizeof(out), &err) == -1)
+	if (addr_normalize(in, "example.org", flags, out, sizeof(out), &err) ==
+	    -1)
 		return err ? "ERR" : "ERR-without-reason";
 	return out;
+}
+
+/* The reason addr_normalize() gives with ADDR_UTF8, or "OK". */
+static const char *
+utf8_why(const char *in)
+{
+	char out[ADDR_MAX];
+	const char *err = NULL;
+
+	if (addr_normalize(
+	        in, "example.org", ADDR_UTF8, out, sizeof(out), &err) == 0)
+		return "OK";
+	return err ? err : "no reason";
 }
 
 struct list {
@@ -126,6 +139,108 @@ test_normalize(void)
 }
 
 static void
+test_utf8(void)
+{
+	const char *err = NULL;
+	char out[ADDR_MAX];
+
+	/* SMTPUTF8 (RFC 6531): UTF-8 local parts and domains */
+	is_str(norm("j\xc3\xb6rg@b\xc3\xbc"
+	            "cher.example",
+	           ADDR_UTF8),
+	    "j\xc3\xb6rg@b\xc3\xbc"
+	    "cher.example",
+	    "UTF-8 address accepted");
+	is_str(norm("<J\xc3\x96RG@B\xc3\x9c\x43HER.Example>",
+	           ADDR_UTF8 | ADDR_NULL_OK),
+	    "J\xc3\x96RG@b\xc3\x9c\x63her.example",
+	    "only ASCII letters of the domain are lower-cased");
+	is_str(norm("\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90."
+	            "\xe5\xb9\xbf\xe5\x91\x8a",
+	           ADDR_UTF8),
+	    "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90."
+	    "\xe5\xb9\xbf\xe5\x91\x8a",
+	    "three-octet sequences");
+	is_str(norm("\xf0\x9f\x98\x80@example.com", ADDR_UTF8),
+	    "\xf0\x9f\x98\x80@example.com", "four-octet sequence (U+1F600)");
+	is_str(norm("\xf4\x8f\xbf\xbf@example.com", ADDR_UTF8),
+	    "\xf4\x8f\xbf\xbf@example.com", "U+10FFFF, the last code point");
+	is_str(norm("\"j\xc3\xb6 rg\"@example.com", ADDR_UTF8),
+	    "\"j\xc3\xb6 rg\"@example.com", "UTF-8 in a quoted local part");
+	is_str(norm("\xc2\xa0x@example.com", ADDR_UTF8),
+	    "\xc2\xa0x@example.com", "U+00A0, just past the C1 controls");
+	is_str(norm("j\xc3\xb6rg", ADDR_UTF8), "j\xc3\xb6rg@example.org",
+	    "a bare UTF-8 local part is qualified");
+	is_str(norm("j\xc3\xb6rg@b\xc3\xbc"
+	            "cher.example",
+	           0),
+	    "ERR", "UTF-8 refused without ADDR_UTF8");
+	ok(addr_normalize("j\xc3\xb6rg@example.com", "example.org", 0, out,
+	       sizeof(out), &err) == -1 &&
+	        err != NULL && strcmp(err, ADDR_ERR_8BIT) == 0,
+	    "the reason without ADDR_UTF8 is ADDR_ERR_8BIT");
+
+	is_str(utf8_why("a\xc0\xaf"
+	                "b@example.com"),
+	    ADDR_ERR_UTF8, "overlong two-octet form (C0 AF) refused");
+	is_str(utf8_why("a\xc1\xbf@example.com"), ADDR_ERR_UTF8,
+	    "overlong two-octet form (C1 BF) refused");
+	is_str(utf8_why("a\xe0\x80\xaf@example.com"), ADDR_ERR_UTF8,
+	    "overlong three-octet form refused");
+	is_str(utf8_why("a\xf0\x80\x80\xaf@example.com"), ADDR_ERR_UTF8,
+	    "overlong four-octet form refused");
+	is_str(utf8_why("a\xed\xa0\x80@example.com"), ADDR_ERR_UTF8,
+	    "surrogate U+D800 refused");
+	is_str(utf8_why("a\xed\xbf\xbf@example.com"), ADDR_ERR_UTF8,
+	    "surrogate U+DFFF refused");
+	is_str(utf8_why("a\xed\x9f\xbf@example.com"), "OK",
+	    "U+D7FF, just below the surrogates, accepted");
+	is_str(utf8_why("a\xf4\x90\x80\x80@example.com"), ADDR_ERR_UTF8,
+	    "U+110000 refused");
+	is_str(utf8_why("a\xf5\x80\x80\x80@example.com"), ADDR_ERR_UTF8,
+	    "lead octet F5 refused");
+	is_str(
+	    utf8_why("a\xff@example.com"), ADDR_ERR_UTF8, "octet FF refused");
+	is_str(utf8_why("a\x80"
+	                "b@example.com"),
+	    ADDR_ERR_UTF8, "stray continuation octet refused");
+	is_str(utf8_why("a\xc3\xb6\xb6@example.com"), ADDR_ERR_UTF8,
+	    "continuation octet after a complete sequence refused");
+	is_str(utf8_why("a\xc3@example.com"), ADDR_ERR_UTF8,
+	    "truncated two-octet sequence refused");
+	is_str(utf8_why("a\xe4\xbe@example.com"), ADDR_ERR_UTF8,
+	    "truncated three-octet sequence refused");
+	is_str(utf8_why("a@example.com\xf0\x9f\x98"), ADDR_ERR_UTF8,
+	    "sequence cut by the end of the address refused");
+	is_str(utf8_why("a@b\xc3\xbc\xc3"
+	                "ch.example"),
+	    ADDR_ERR_UTF8, "bad UTF-8 in the domain refused");
+	is_str(utf8_why("a\xc2\x80@example.com"), ADDR_ERR_CONTROL,
+	    "C1 control U+0080 refused");
+	is_str(utf8_why("a\xc2\x85@example.com"), ADDR_ERR_CONTROL,
+	    "C1 control U+0085 (NEL) refused");
+	is_str(utf8_why("\"a\xc2\x9f\"@example.com"), ADDR_ERR_CONTROL,
+	    "quoted C1 control U+009F refused");
+	is_str(utf8_why("j\xc3\xb6rg@b\xc3\xbc\x01.example"), ADDR_ERR_CONTROL,
+	    "C0 control still refused with ADDR_UTF8");
+	is_str(utf8_why("j\xc3\xb6 rg@example.com"), "space in address",
+	    "space outside quotes still refused with ADDR_UTF8");
+	is_str(utf8_why("j\xc3\xb6rg@b\xc3\xbc!.example"),
+	    "bad character in domain",
+	    "ASCII punctuation in a UTF-8 domain still refused");
+
+	is_int((int)addr_utf8_len((const unsigned char *)"\xc3\xb6", 2), 2,
+	    "addr_utf8_len: two octets");
+	is_int((int)addr_utf8_len((const unsigned char *)"\xc3\xb6", 1), 0,
+	    "addr_utf8_len: bounded by n");
+	is_int((int)addr_utf8_len((const unsigned char *)"a", 1), 0,
+	    "addr_utf8_len: ASCII is not a sequence");
+	ok(addr_is_8bit("j\xc3\xb6rg@example.com") &&
+	        !addr_is_8bit("jorg@example.com"),
+	    "addr_is_8bit");
+}
+
+static void
 test_lists(void)
 {
 	int n;
@@ -207,6 +322,7 @@ int
 main(void)
 {
 	test_normalize();
+	test_utf8();
 	test_lists();
 	test_dedup();
 	return done_testing();
