@@ -226,7 +226,7 @@ sm_smtp(void)
 	    .size_limit = (uint64_t)sm.cfg.message_size_limit,
 	    .rcpt_limit = BS_RCPT_LIMIT,
 	    .error_limit = BS_ERROR_LIMIT,
-	    .ext = SMTPIN_EXT_DSN | SMTPIN_EXT_CHUNKING};
+	    .ext = SMTPIN_EXT_SMTPUTF8 | SMTPIN_EXT_DSN | SMTPIN_EXT_CHUNKING};
 	struct smtpin *si;
 	char *buf = bs.buf = xmalloc(BS_BUF);
 	size_t have = 0, used;

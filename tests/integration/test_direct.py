@@ -30,7 +30,9 @@ import pytest
 
 from instance import mail_owner, wait_for
 from msgs import message, new_token, submit_many, token_counts, token_of
-from peers import Behaviour, ScriptedNameServer
+from listener import Conn, send_data
+from msgs import crlf
+from peers import Behaviour, ScriptedNameServer, free_port
 
 SENDER = "sender@test.example"
 
@@ -226,6 +228,50 @@ def test_nxdomain_bounces(instances, net):
     assert s.snapshot()[0].rcpt_tos == ["rcpt@dest.example"]
     assert not inst.log_lines("to=<nobody@missing.example>",
                               "status=deferred")
+
+
+def _smtputf8_submit(inst, rcpts, tok):
+    """Submit to smtpd with MAIL ... SMTPUTF8 (the only way in for a UTF-8
+    address); the queue ID."""
+    with Conn(inst.port) as c:
+        assert c.cmd("EHLO utf8.example").startswith("250")
+        assert c.cmd("MAIL FROM:<%s> SMTPUTF8" % SENDER).startswith("250")
+        for r in rcpts:
+            assert c.cmd("RCPT TO:<%s>" % r) == "250 2.1.5 Ok"
+        reply = send_data(c, crlf(message(tok, rcpts[0])[0]))
+        assert reply.startswith("250"), reply
+        c.cmd("QUIT")
+    return reply.split()[-1]
+
+
+def test_utf8_domain_resolved_by_its_a_label(instances, net):
+    """A recipient domain with UTF-8 (a U-label, RFC 6531) is looked up as
+    its A-label (IDNA 2008): the name server knows only
+    xn--bcher-kva.example. The RCPT TO sent on keeps the address as
+    written, with SMTPUTF8 on MAIL. A UTF-8 domain without an A-label
+    (U+2615 is disallowed in IDNA 2008) fails for good: 5.1.2."""
+    ns = net.dns(mx("xn--bcher-kva.example", (10, "127.0.0.2")))
+    s = net.sink("127.0.0.2")
+    port = free_port()
+    inst = start(instances, net, smtpd_listen="127.0.0.1:%d" % port)
+    inst.port = port
+    rcpt, bad = "j\u00f6rg@b\u00fccher.example", "x@\u2615.example"
+    tok = new_token()
+    qid = _smtputf8_submit(inst, [rcpt, bad], tok)
+    assert s.wait_count(1, 30), "not delivered through the A-label's MX"
+    m = s.snapshot()[0]
+    assert m.rcpt_tos == [rcpt] and "SMTPUTF8" in m.mail_options, m
+    wait_for(lambda: bounced(inst, bad), 30, "the bad domain bounced")
+    inst.wait_empty()
+    assert ("MX", "xn--bcher-kva.example") in ns.queries()
+    assert not [q for q in ns.queries() if "\u2615" in q[1] or
+                "b\u00fccher" in q[1]], ns.queries()
+    assert inst.log_lines("%s: to=<%s>" % (qid, rcpt), "status=sent",
+                          "[127.0.0.2]")
+    line = bounced(inst, bad)[0]
+    assert "dsn=5.1.2" in line, line
+    assert "bad destination domain \u2615.example: the domain name has " \
+        "no A-label (IDNA2008)" in line, line
 
 
 def test_null_mx_bounces_without_trying_the_address(instances, net):

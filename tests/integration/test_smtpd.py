@@ -20,7 +20,7 @@ from instance import wait_for
 from listener import (MYHOSTNAME, Conn, arrived, body_of, dot_stuff, held,
                       qid_of, received, self_signed, send_data, send_message,
                       smtpd_instance, start_smtpd)
-from msgs import crlf, message, new_token, token_of
+from msgs import crlf, message, new_token, notices, token_of
 from peers import Behaviour
 
 
@@ -508,14 +508,127 @@ def test_commands_and_parameters(instances, sinks):
     assert log.get("NOTIFY") == "SUCCESS,FAILURE", sink.dsn_log
 
 
-@pytest.mark.xfail(strict=True, reason="smtpd offers SMTPUTF8 but ncmta "
-                   "refuses non-ASCII addresses (common/addr.c): it cannot "
-                   "send them on")
-def test_smtputf8_address(instances):
+UTF8_SENDER = "j\u00f6rg@b\u00fccher.example"
+UTF8_RCPT = "\u7528\u6237@\u4f8b\u5b50.example"
+
+
+def _bs_dialogue(inst, lines):
+    """`ncsendmail -bs` with the command lines (str, UTF-8 on the wire,
+    or bytes) on stdin: the reply lines it wrote."""
+    script = b"".join((x if isinstance(x, bytes) else x.encode()) + b"\r\n"
+                      for x in lines)
+    p = inst.run([inst.ncsendmail, "-C", inst.confdir, "-bs"], input=script,
+                 timeout=30)
+    return [line for line in p.stdout.decode("utf-8", "replace")
+            .split("\r\n") if line[3:4] == " "]
+
+
+def _utf8_message(tok):
+    return crlf(message(tok, UTF8_RCPT, extra_headers=(
+        ("From: <%s>" % UTF8_SENDER).encode(),))[0])
+
+
+@pytest.mark.parametrize("via", ["smtpd", "bs"])
+def test_smtputf8_address(instances, sinks, via):
     """RFC 6531: after EHLO offers SMTPUTF8, MAIL ... SMTPUTF8 may carry
-    an address with UTF-8 in it."""
-    inst = smtpd_instance(instances, hold=True)
+    addresses with UTF-8 in them (smtpd and `ncsendmail -bs` alike). The
+    message is taken, and a next hop that offers SMTPUTF8 gets it with
+    SMTPUTF8 on MAIL and the addresses byte for byte."""
+    sink = sinks()
+    inst = smtpd_instance(instances, sink)
+    tok = new_token()
+    content = _utf8_message(tok)
+    if via == "smtpd":
+        with Conn(inst.port) as c:
+            assert "250-SMTPUTF8" in c.cmd("EHLO utf8.example")
+            assert c.cmd("MAIL FROM:<%s> SMTPUTF8" % UTF8_SENDER) \
+                == "250 2.1.0 Ok"
+            assert c.cmd("RCPT TO:<%s>" % UTF8_RCPT) == "250 2.1.5 Ok"
+            qid_of(send_data(c, content))
+            assert c.cmd("QUIT").startswith("221")
+    else:
+        replies = _bs_dialogue(inst, [
+            "EHLO utf8.example", "MAIL FROM:<%s> SMTPUTF8" % UTF8_SENDER,
+            "RCPT TO:<%s>" % UTF8_RCPT, "DATA",
+            dot_stuff(content) + b".", "QUIT"])
+        assert [r[:3] for r in replies] == \
+            ["220", "250", "250", "250", "354", "250", "221"], replies
+    m = arrived(sink, tok)
+    assert "SMTPUTF8" in m.mail_options, m.mail_options
+    assert m.mail_from.encode() == UTF8_SENDER.encode("utf-8")
+    assert [r.encode() for r in m.rcpt_tos] == [UTF8_RCPT.encode("utf-8")]
+    inst.wait_empty()
+    assert inst.log_lines("to=<%s>" % UTF8_RCPT, "status=sent")
+    assert inst.log_lines("from=<%s>" % UTF8_SENDER)
+
+
+def test_smtputf8_address_to_a_server_without_smtputf8_bounces(instances,
+                                                                sinks):
+    """A message whose envelope holds UTF-8 is not sent to a next hop that
+    does not offer SMTPUTF8: the recipients of that delivery fail for
+    good with 5.6.7 (Postfix's words, naming the host), and the sender
+    gets a failure notice. The same message with an ASCII envelope goes
+    to that server as before, without SMTPUTF8 on MAIL (RFC 6532: only
+    its header holds UTF-8)."""
+    sink = sinks(behaviour=Behaviour(hide_ehlo=["SMTPUTF8"]))
+    inst = smtpd_instance(instances, sink)
+    tok, tok2 = new_token(), new_token()
+    sender, plain = "alice@example.org", "bob@example.net"
     with Conn(inst.port) as c:
-        assert "250-SMTPUTF8" in c.cmd("EHLO utf8.example")
-        assert c.cmd("MAIL FROM:<j\u00f6rg@b\u00fccher.example> SMTPUTF8") \
-            == "250 2.1.0 Ok"
+        assert c.cmd("EHLO utf8.example").startswith("250")
+        assert c.cmd("MAIL FROM:<%s> SMTPUTF8" % sender) == "250 2.1.0 Ok"
+        assert c.cmd("RCPT TO:<%s>" % UTF8_RCPT) == "250 2.1.5 Ok"
+        qid = qid_of(send_data(c, _utf8_message(tok)))
+        assert c.cmd("MAIL FROM:<%s> SMTPUTF8" % sender) == "250 2.1.0 Ok"
+        assert c.cmd("RCPT TO:<%s>" % plain) == "250 2.1.5 Ok"
+        qid2 = qid_of(send_data(c, _utf8_message(tok2)))
+        assert c.cmd("QUIT").startswith("221")
+    notice = wait_for(lambda: [n for n in notices(sink) if n.token == tok],
+                      30, "the failure notice")[0]
+    m2 = arrived(sink, tok2)
+    inst.wait_empty()
+    line = inst.log_lines("%s: to=<%s>" % (qid, UTF8_RCPT),
+                          "status=bounced")
+    assert len(line) == 1, inst.log()
+    assert "dsn=5.6.7" in line[0], line
+    assert "(SMTPUTF8 is required, but was not offered by host " \
+           "127.0.0.1[127.0.0.1])" in line[0], line
+    assert inst.log_lines("%s: sender non-delivery notification: " % qid)
+    assert notice.received.mail_from == ""
+    assert notice.received.rcpt_tos == [sender]
+    # (message/delivery-status is ASCII: the UTF-8 address is not
+    # spelt out there -- RFC 6533's global form is not written)
+    assert len(notice.recipients) == 1, notice.recipients
+    r = notice.recipients[0]
+    assert r["action"] == "failed" and r["status"] == "5.6.7", r
+    assert "SMTPUTF8 is required" in r.get("diagnostic-code", ""), r
+    assert not [m for m in sink.snapshot()
+                if token_of(m) == tok and m.mail_from != ""]
+    # ASCII envelope, UTF-8 header: delivered, SMTPUTF8 not sent
+    assert m2.rcpt_tos == [plain] and "SMTPUTF8" not in m2.mail_options
+    assert inst.log_lines("%s: to=<%s>" % (qid2, plain), "status=sent")
+
+
+@pytest.mark.parametrize("via", ["smtpd", "bs"])
+def test_utf8_address_without_smtputf8_refused(instances, via):
+    """Without SMTPUTF8 on MAIL an address with UTF-8 gets 553 5.6.7, in
+    MAIL FROM and in RCPT TO, and nothing is queued."""
+    inst = smtpd_instance(instances, hold=True)
+    want = "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+    cmds = ["EHLO utf8.example", "MAIL FROM:<%s>" % UTF8_SENDER,
+            "MAIL FROM:<alice@example.org>", "RCPT TO:<%s>" % UTF8_RCPT,
+            "QUIT"]
+    if via == "smtpd":
+        with Conn(inst.port) as c:
+            replies = [c.cmd(x).splitlines()[-1] for x in cmds]
+    else:
+        replies = _bs_dialogue(inst, cmds)[1:]
+    assert replies[1] == want, replies
+    assert replies[2] == "250 2.1.0 Ok", replies
+    assert replies[3] == want, replies
+    assert replies[4].startswith("221"), replies
+    time.sleep(0.5)
+    assert held(inst) == []
+    if via == "smtpd":
+        assert inst.log_lines("NOQUEUE: reject: MAIL from localhost", want)
+        assert inst.log_lines("NOQUEUE: reject: RCPT from localhost", want)
