@@ -1,11 +1,12 @@
 /*
  * fuzz_addr.c - address parsing (common/addr.c). The input's first
- * octet chooses the origin and whether the null sender is allowed; the
- * rest is both an envelope address for addr_normalize() and a header
- * value for addr_list_parse(), whose addresses are normalised in turn
- * and de-duplicated with addr_dedup(). A normalised address holds no
- * control character, no 8-bit octet, one '@' before a lower-case
- * domain, and normalises to itself.
+ * octet chooses the origin, whether the null sender is allowed and
+ * whether UTF-8 is (ADDR_UTF8); the rest is both an envelope address
+ * for addr_normalize() and a header value for addr_list_parse(), whose
+ * addresses are normalised in turn and de-duplicated with addr_dedup().
+ * A normalised address holds no control character, no 8-bit octet
+ * (with ADDR_UTF8: only well-formed UTF-8, no C1 control), one '@'
+ * before a domain without ASCII upper case, and normalises to itself.
  */
 #include <ctype.h>
 
@@ -17,32 +18,56 @@ struct list {
 	size_t n;
 	int calls;
 	const char *origin;
+	int utf8; /* ADDR_UTF8 or 0 */
 };
 
+/* With ADDR_UTF8: well-formed UTF-8 and no C1 control (U+0080-U+009F). */
 static void
-check_normal(const char *a, const char *origin, int allow_null)
+check_utf8(const char *a, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)a;
+	size_t i, len;
+
+	for (i = 0; i < n; i++) {
+		if (u[i] < 0x80)
+			continue;
+		len = addr_utf8_len(u + i, n - i);
+		FUZZ_CHECK(len >= 2, "bad UTF-8 at %zu in \"%s\"", i, a);
+		FUZZ_CHECK(!(u[i] == 0xc2 && u[i + 1] < 0xa0),
+		    "C1 control at %zu in \"%s\"", i, a);
+		i += len - 1;
+	}
+}
+
+static void
+check_normal(const char *a, const char *origin, int flags)
 {
 	char again[ADDR_MAX];
 	const char *err = NULL, *dom;
 	size_t i, n = strlen(a);
 
 	if (n == 0) {
-		FUZZ_CHECK(allow_null, "null address without allow_null");
+		FUZZ_CHECK(flags & ADDR_NULL_OK,
+		    "null address without "
+		    "ADDR_NULL_OK");
 		return;
 	}
 	FUZZ_CHECK(n < ADDR_MAX, "length %zu", n);
 	FUZZ_CHECK(!addr_has_control(a, n), "control character in \"%s\"", a);
-	for (i = 0; i < n; i++)
-		FUZZ_CHECK(
-		    (unsigned char)a[i] < 0x80, "8-bit octet in \"%s\"", a);
+	if (flags & ADDR_UTF8)
+		check_utf8(a, n);
+	else
+		for (i = 0; i < n; i++)
+			FUZZ_CHECK((unsigned char)a[i] < 0x80,
+			    "8-bit octet in \"%s\"", a);
 	dom = addr_domain(a);
 	FUZZ_CHECK(dom != a && *dom != '\0' && dom[-1] == '@',
 	    "no domain in \"%s\"", a);
 	for (i = 0; dom[i] != '\0'; i++)
 		FUZZ_CHECK(!isupper((unsigned char)dom[i]),
 		    "upper case domain in \"%s\"", a);
-	FUZZ_CHECK(addr_normalize(
-	               a, origin, allow_null, again, sizeof(again), &err) == 0,
+	FUZZ_CHECK(
+	    addr_normalize(a, origin, flags, again, sizeof(again), &err) == 0,
 	    "\"%s\" does not normalise again: %s", a, err);
 	FUZZ_CHECK(
 	    strcmp(a, again) == 0, "\"%s\" normalises to \"%s\"", a, again);
@@ -59,9 +84,10 @@ collect(const char *raw, void *arg)
 	FUZZ_CHECK(*raw != '\0', "empty address from a list");
 	FUZZ_CHECK(
 	    strlen(raw) < ADDR_MAX * 2, "address of %zu octets", strlen(raw));
-	if (addr_normalize(raw, l->origin, 0, out, sizeof(out), &err) == -1)
+	if (addr_normalize(raw, l->origin, l->utf8, out, sizeof(out), &err) ==
+	    -1)
 		return;
-	check_normal(out, l->origin, 0);
+	check_normal(out, l->origin, l->utf8);
 	l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
 	if (l->v == NULL || (l->v[l->n] = strdup(out)) == NULL)
 		abort();
@@ -100,18 +126,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_in in = {data, size};
 	uint8_t mode = fuzz_u8(&in);
 	const char *origin = (mode & 2) ? "" : "Example.ORG";
-	int allow_null = mode & 1, count;
-	struct list l = {NULL, 0, 0, NULL};
+	int flags =
+	        ((mode & 1) ? ADDR_NULL_OK : 0) | ((mode & 4) ? ADDR_UTF8 : 0),
+	    count;
+	struct list l = {NULL, 0, 0, NULL, flags & ADDR_UTF8};
 	char out[ADDR_MAX], small[8], *s = fuzz_cstr(in.p, in.len);
 	const char *err = NULL;
 
-	if (addr_normalize(s, origin, allow_null, out, sizeof(out), &err) == 0)
-		check_normal(out, origin, allow_null);
+	if (addr_normalize(s, origin, flags, out, sizeof(out), &err) == 0)
+		check_normal(out, origin, flags);
 	else
 		FUZZ_CHECK(err != NULL && *err != '\0', "no reason");
 	/* a short output buffer is refused, never overrun */
-	if (addr_normalize(s, origin, allow_null, small, sizeof(small), &err) ==
-	    0)
+	if (addr_normalize(s, origin, flags, small, sizeof(small), &err) == 0)
 		FUZZ_CHECK(strlen(small) < sizeof(small), "short buffer");
 	l.origin = *origin ? origin : "example.org";
 	count = addr_list_parse(s, collect, &l);

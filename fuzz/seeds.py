@@ -279,6 +279,13 @@ def addr():
             "a@x.example,,b@y.example,a@x.example", "<@relay.example:bob@example.com>",
             "J. R. Doe <jrd@example.com>"]):
         write("addr", "a%02d" % i, bytes([i % 4]) + a.encode())
+    # the mode's bit 2: ADDR_UTF8 (SMTPUTF8), with good and bad UTF-8
+    for i, a in enumerate([
+            "j\u00f6rg@B\u00fcCHER.example",
+            "\u7528\u6237 <\u7528\u6237@\u4f8b\u5b50.example>",
+            '"\U0001f600 x"@example.com']):
+        write("addr", "u%02d" % i, bytes([4 | (i % 4)]) + a.encode())
+    write("addr", "u-bad", b"\x04a\xc0\xaf\xed\xa0\x80\xc2\x85@x\xf4\x90.example")
 
 
 def rewrite():
