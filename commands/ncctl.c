@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "daemons/master/listen.h"
-#include "daemons/master/services.h"
+#include "listen.h"
+#include "services.h"
 #include "ipc.h"
 #include "log.h"
 #include "privdrop.h"

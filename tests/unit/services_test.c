@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "daemons/master/listen.h"
-#include "daemons/master/services.h"
+#include "listen.h"
+#include "services.h"
 #include "tap.h"
 
 static void

@@ -4,6 +4,8 @@
  * the daemon: its program, how many, when it starts and stops, the user
  * and chroot it ends up in, the control messages it takes and the
  * sockets it gets. Adding a daemon is adding a row (and its program).
+ * It lives below the master because ncctl reads it too (ncctl check:
+ * the rows' programs and TCP addresses); only the master runs it.
  */
 #ifndef NCMTA_SERVICES_H
 #define NCMTA_SERVICES_H
