@@ -277,6 +277,38 @@ def test_connection_limit_per_client(instances):
         b.close()
 
 
+def test_session_limit_total(instances):
+    """smtpd_session_limit = 3: with three sessions open from three
+    client addresses, a fourth client gets 421 4.3.2 and is closed
+    (logged with the count); nothing of it reaches the queue, and once a
+    session ends the next client is served."""
+    inst = smtpd_instance(instances, hold=True, smtpd_session_limit=3,
+                          smtpd_client_connection_limit=10)
+    conns = [Conn(inst.port, source="127.0.0.%d" % i) for i in (1, 2, 3)]
+    try:
+        for c in conns:
+            assert c.greeting.startswith("220"), c.greeting
+        with Conn(inst.port, source="127.0.0.4") as extra:
+            assert extra.greeting == ("421 4.3.2 %s Error: too many "
+                                      "sessions; try again later"
+                                      % MYHOSTNAME)
+            assert extra.closed()
+        wait_for(lambda: inst.log_lines("[127.0.0.4]: 3 sessions "
+                                        "(smtpd_session_limit)"),
+                 10, "the refusal's log line")
+        assert conns[0].cmd("QUIT").startswith("221")
+        assert conns[0].closed()
+        wait_for(lambda: inst.log_lines("disconnect from", "[127.0.0.1]"),
+                 10, "the first session's end")
+        with Conn(inst.port, source="127.0.0.4") as late:
+            assert late.greeting.startswith("220"), late.greeting
+            assert late.cmd("EHLO late.example").startswith("250")
+    finally:
+        for c in conns:
+            c.close()
+    assert inst.queue_ids() == []
+
+
 # -- limits -------------------------------------------------------------------
 
 def test_size_limit(instances):

@@ -13,6 +13,7 @@ tools/get-smtp-source, found through $NCMTA_SMTP_SOURCE)."""
 import os
 import re
 import signal
+import subprocess
 import time
 
 from instance import wait_for
@@ -162,13 +163,34 @@ def test_smtp_source_load(instances, sink):
     path = need("smtp-source", env="NCMTA_SMTP_SOURCE", default=SMTP_SOURCE)
     libdir = os.path.join(os.path.dirname(os.path.dirname(path)), "lib",
                           "postfix")
+    tracer = need("strace")
     inst = smtpd_instance(instances, sink, smtp_worker_count=2)
     n = 2000
     env = dict(os.environ, LD_LIBRARY_PATH=libdir)
-    run([path, "-s", "20", "-m", str(n), "-l", "2000", "-M",
-         "source.example", "-f", "load@example.org", "-t",
-         "sink@example.net", "127.0.0.1:%d" % inst.port], timeout=120,
-        env=env)
+    # the group commit: pickup's syncs of the queue while the 20 sessions
+    # submit (LMDB syncs data.mdb with fdatasync, then writes its meta
+    # page through an O_DSYNC descriptor: one fdatasync per commit)
+    trace = os.path.join(inst.base, "pickup.strace")
+    st = subprocess.Popen([tracer, "-f", "-qq", "-e", "trace=fdatasync,fsync",
+                           "-y", "-o", trace, "-p",
+                           str(inst.pids("pickup")[0])],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(trace), 10, "strace attached")
+        run([path, "-s", "20", "-m", str(n), "-l", "2000", "-M",
+             "source.example", "-f", "load@example.org", "-t",
+             "sink@example.net", "127.0.0.1:%d" % inst.port], timeout=120,
+            env=env)
+    finally:
+        st.terminate()
+        st.wait(10)
+    with open(trace) as f:
+        commits = sum(1 for line in f
+                      if "fdatasync(" in line and "data.mdb" in line)
+    print("pickup: %d messages in %d queue commits (%.1f per commit)"
+          % (n, commits, n / max(commits, 1)))
+    # concurrent sessions share commits: far fewer syncs than messages
+    assert 0 < commits < n / 2, commits
     logged = [re.search(r": ([0-9A-F]+): client=", line).group(1)
               for line in inst.log_lines("smtpd[", ": client=")]
     assert len(logged) == n and len(set(logged)) == n
