@@ -498,6 +498,39 @@ def test_unqualified_root_reaches_the_alias_target(instances, sink):
     assert inst.log_lines("to=<someone@example.org>", "status=sent")
 
 
+def test_generic_maps_and_bcc_as_for_ncsendmail(instances, sink):
+    """generic_maps rewrites the envelope sender and the From: and To:
+    addresses of a message smtpd takes, as for ncsendmail; Bcc: is
+    removed and its recipient still gets the message; the body keeps
+    its text."""
+    inst = smtpd_instance(instances, sink, start=False,
+                          myorigin="test.example", mydestination="localhost")
+    path = os.path.join(inst.confdir, "generic")
+    with open(path, "w") as f:
+        f.write("root@test.example   server1@example.com\n"
+                "@test.example       @example.com\n")
+    inst.configure(generic_maps=path)
+    inst.start()
+    tok = new_token()
+    content = ("From: Cron Daemon <root@test.example>\r\n"
+               "To: ops@test.example\r\n"
+               "Bcc: audit@example.net\r\n"
+               "Subject: generic ncmta-token-%s\r\n\r\n"
+               "From: root@test.example stays in the body\r\n"
+               % tok).encode()
+    with Conn(inst.port) as c:
+        qid_of(send_message(c, "root@test.example",
+                            ["ops@test.example", "audit@example.net"],
+                            content))
+    m = arrived(sink, tok)
+    assert m.mail_from == "server1@example.com"
+    assert sorted(m.rcpt_tos) == ["audit@example.net", "ops@example.com"]
+    assert m.header("From") == ["Cron Daemon <server1@example.com>"]
+    assert m.header("To") == ["ops@example.com"]
+    assert m.header("Bcc") == []
+    assert b"From: root@test.example stays in the body" in m.content
+
+
 # -- the rest of the dialogue -------------------------------------------------
 
 def test_commands_and_parameters(instances, sinks):
