@@ -413,6 +413,28 @@ def test_hard_error_limit(instances):
         "unknown=0/1 commands=1/4"), 10, "the disconnect line")
 
 
+def test_too_little_free_space(instances):
+    """queue_minfree larger than the file system holds: MAIL gets 452
+    4.3.1 (logged as a reject) and nothing is queued; with the setting
+    back (reload), mail is taken again."""
+    inst = smtpd_instance(instances, hold=True, queue_minfree="1000000G")
+    with Conn(inst.port) as c:
+        assert c.cmd("EHLO app.example").startswith("250")
+        assert c.cmd("MAIL FROM:<a@example.org>") == \
+            "452 4.3.1 Insufficient system storage"
+    assert inst.log_lines("NOQUEUE: reject: MAIL from localhost[127.0.0.1]: "
+                          "452 4.3.1 Insufficient system storage")
+    assert inst.queue_ids() == []
+    inst.configure(queue_minfree=None)
+    inst.ctl("reload", check=True)
+
+    def takes_mail():
+        with Conn(inst.port) as c:
+            c.cmd("EHLO app.example")
+            return c.cmd("MAIL FROM:<a@example.org>").startswith("250")
+    wait_for(takes_mail, 20, "smtpd taking mail again")
+
+
 def test_full_queue(instances, sinks):
     """A queue that is full (a 1 MB map, the smart host down): the message
     that does not fit gets 451 at the end of its data, the next MAIL
