@@ -10,7 +10,10 @@ The clients written by others (swaks, curl, msmtp, smtp-source) and the
 crash tests are in test_smtpd_clients.py."""
 
 import os
+import pwd
+import random
 import smtplib
+import socket
 import ssl
 import time
 
@@ -226,6 +229,44 @@ def test_bdat_and_data_do_not_mix(instances):
 
 
 # -- who may connect ----------------------------------------------------------
+
+def low_free_port():
+    """A free port below 1024: only root can bind it."""
+    for port in random.sample(range(600, 1024), 424):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip("no free port below 1024")
+
+
+def test_smtpd_unprivileged_chrooted_on_the_masters_socket(instances):
+    """smtpd serves a port below 1024 that only root can bind: the master
+    opened it and handed it over. smtpd itself runs as mail_owner (real,
+    effective, saved and file-system ids), without capabilities, in the
+    chroot of queue/incoming."""
+    port = low_free_port()
+    inst = smtpd_instance(instances, hold=True, start=False)
+    inst.configure(smtpd_listen="127.0.0.1:%d" % port)
+    inst.port = port
+    start_smtpd(inst)
+    with Conn(port) as c:
+        assert c.greeting.startswith("220 %s" % MYHOSTNAME), c.greeting
+    owner = pwd.getpwnam(inst.settings["mail_owner"])
+
+    def dropped():
+        ps = [p for p in inst.processes() if p.name == "smtpd"]
+        return ps if ps and ps[0].ids("Uid") == [owner.pw_uid] * 4 else None
+    proc = wait_for(dropped, 10, "smtpd as mail_owner")[0]
+    assert proc.ids("Gid") == [owner.pw_gid] * 4
+    assert "0" not in proc.status.get("Groups", "").split()
+    assert int(proc.status["CapEff"], 16) == 0
+    assert int(proc.status["CapPrm"], 16) == 0
+    assert os.path.realpath(proc.root()) == \
+        os.path.realpath(os.path.join(inst.queue, "incoming"))
+
 
 def test_client_outside_mynetworks_refused(instances):
     """mynetworks = 127.0.0.1/32: a client on 127.0.0.3 gets 554 5.7.1 as
