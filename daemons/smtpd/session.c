@@ -41,6 +41,7 @@ struct smtpd_session {
 	char namaddr[128]; /* "localhost[127.0.0.1]" */
 	int tls, handshake; /* TLS is up / being set up */
 	int closing; /* the last reply goes out, then the connection */
+	int end_now; /* closing: free at the next turn, sent or not */
 	struct evbuffer_cb_entry *sent_cb; /* TLS: see session_under_sent() */
 	/* the message under way */
 	struct maildrop md;
@@ -240,9 +241,13 @@ session_flush(struct smtpd_session *s)
 			s->sent_cb =
 			    evbuffer_add_cb(bufferevent_get_output(under),
 			        session_under_sent, s);
-		/* in the handshake no reply can go out: the end is at once */
-		if (s->handshake || session_sent(s))
-			session_free(s);
+		/* In the handshake no reply can go out: the end is at once.
+		 * It comes in a turn of its own (session_timeout), as the
+		 * caller, and its caller, still use the session. */
+		if (s->handshake || session_sent(s)) {
+			s->end_now = 1;
+			event_active(s->timer, EV_TIMEOUT, 0);
+		}
 	}
 }
 
@@ -673,8 +678,8 @@ session_timeout(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	if (s->closing) { /* from session_under_sent() */
-		if (session_sent(s))
+	if (s->closing) { /* from session_flush(), session_under_sent() */
+		if (s->end_now || session_sent(s))
 			session_free(s);
 		return;
 	}
