@@ -223,3 +223,29 @@ def test_restart_counted(running):
     assert value(m, "ncmta_daemon_restarts", "daemon", "pickup") == \
         before + 1
     assert value(m, "ncmta_daemon_restarts", "daemon", "qmgr") == 0
+
+
+def test_grafana_dashboard_uses_the_families():
+    """doc/grafana-dashboard.json: valid JSON, Grafana's dashboard model,
+    each panel's Prometheus targets on families of the contract."""
+    import json
+    import re
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "doc",
+                        "grafana-dashboard.json")
+    with open(path) as f:
+        d = json.load(f)
+    assert d["title"] and d["panels"]
+    names = set()
+    for p in d["panels"]:
+        assert p["type"] and p["targets"] and "gridPos" in p
+        for t in p["targets"]:
+            found = re.findall(r"ncmta_[a-z_]+", t["expr"])
+            assert found, t
+            names.update(found)
+    families = {n if CONTRACT[n][0] == "gauge" else n + "_total"
+                for n in CONTRACT}
+    assert names <= families, names - families
+    for need in ("ncmta_queue_messages", "ncmta_queue_oldest_age_seconds",
+                 "ncmta_delivery_status_total",
+                 "ncmta_daemon_restarts_total"):
+        assert need in names
