@@ -1,6 +1,6 @@
 /*
  * ncctl.c - the administrator's command: start, stop, reload, status,
- * check, show, and queue administration (flush, hold, release, delete,
+ * metrics, check, show, and queue administration (flush, hold, release, delete,
  * requeue). It talks to the master over QDIR/public/control, which
  * checks the caller's uid, and reads the queue directly (read-only) for
  * counts and show -- run by root, as mail_owner, never as root.
@@ -59,6 +59,8 @@ usage(FILE *fp)
 	    "queued\n"
 	    "  reload                 re-read the configuration\n"
 	    "  status                 daemons, restarts and queue counts\n"
+	    "  metrics                counters and gauges, Prometheus text "
+	    "format\n"
 	    "  check [-n|-d]          validate; -n: non-default settings, -d: "
 	    "all\n"
 	    "  flush [SELECT]         retry deferred mail now (default: all "
@@ -849,6 +851,14 @@ cmd_resolver(int argc, char **argv)
 	return cmd_simple(1, M_REQ_RESOLVER_FLUSH);
 }
 
+/* Any user may ask: the master answers with the whole exposition. */
+static int
+cmd_metrics(int argc, char **argv)
+{
+	(void)argv;
+	return cmd_simple(argc, M_REQ_METRICS);
+}
+
 /* Commands with an op are queue administration (cmd_admin()). */
 static const struct {
 	const char *name;
@@ -856,7 +866,7 @@ static const struct {
 	uint32_t op;
 } commands[] = {{"start", cmd_start, 0}, {"stop", cmd_stop, 0},
     {"reload", cmd_reload, 0}, {"status", cmd_status, 0},
-    {"check", cmd_check, 0}, {"show", cmd_show, 0},
+    {"metrics", cmd_metrics, 0}, {"check", cmd_check, 0}, {"show", cmd_show, 0},
     {"resolver", cmd_resolver, 0}, {"flush", NULL, ADMIN_FLUSH},
     {"hold", NULL, ADMIN_HOLD}, {"release", NULL, ADMIN_RELEASE},
     {"delete", NULL, ADMIN_DELETE}, {"requeue", NULL, ADMIN_REQUEUE},

@@ -19,6 +19,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "privdrop.h"
 #include "proto.h"
 #include "util.h"
@@ -166,6 +167,7 @@ daemon_master_peer(
 	ipc_buf_init(&b, M_CHILD_READY);
 	ipc_add_u32(&b, (uint32_t)getpid());
 	ipc_peer_send(p, &b);
+	metrics_client(base, p);
 	return p;
 }
 

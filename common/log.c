@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 enum log_kind { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
@@ -341,4 +342,5 @@ log_delivery(const struct log_delivery *d)
 
 	log_delivery_format(buf, sizeof(buf), d);
 	log_info("%s", buf);
+	metrics_status(d->status);
 }

@@ -23,12 +23,20 @@ enum nc_msgtype {
 	M_CTL_SECRET, /* to an smtp worker, answering M_CHILD_SECRET_REQ:
 			 u64 request, u32 found (0/1), str user,
 			 str password */
+	M_CTL_METRICS, /* to metricsd, answering M_CHILD_METRICS_REQ:
+			  u64 request, str the exposition text */
 	/* any child -> master */
 	M_CHILD_READY = 20, /* u32 pid */
 	M_CHILD_STATUS, /* str "key=value ..." counters */
 	M_CHILD_SECRET_REQ, /* smtp worker: u64 request, str host, u32 port:
 			       the AUTH credentials for that smart host (the
 			       master reads secrets_file; workers cannot) */
+	M_CHILD_METRICS, /* u32 n, n x (u32 id (enum ncm_id), u64 value): a
+			    counter's increase since the last frame, or a
+			    gauge's current value in this process
+			    (common/metrics.h) */
+	M_CHILD_METRICS_REQ, /* metricsd: u64 request: the exposition text
+				for one scrape, answered by M_CTL_METRICS */
 
 	/* pickup -> qmgr (private/qmgr) */
 	M_PICKUP_HELLO = 40, /* u32 pid */
@@ -83,6 +91,8 @@ enum nc_msgtype {
 	   the queue; answered by M_LIST_ITEM frames then one M_REPLY */
 	M_REQ_LIST, /* u32 flags (LIST_F_*), str state, str domain,
 		       str sender, u32 n, n x u64 qid */
+	M_REQ_METRICS, /* ncctl -> master: (empty): the exposition text
+			  (Prometheus 0.0.4), as M_REPLY; any user */
 	/* master -> control client, showq -> ncqshow */
 	M_REPLY = 120, /* u32 code (0 ok), str text */
 	M_LIST_ITEM, /* u64 qid, data: the message record (q_msg_encode) */

@@ -31,7 +31,9 @@
  * still reach qmgr; qmgr and the resolver once those are gone.
  * public/showq is 0666: every local user lists their own mail through
  * it. smtpd runs when smtpd_listen has an address; ncmta works without
- * it, so a missing ncmta-smtpd is no reason not to start.
+ * it, so a missing ncmta-smtpd is no reason not to start. metricsd
+ * serves the metrics over HTTP when metrics_listen has an address; it
+ * holds no state and is stopped first.
  */
 const struct service services[] = {
     {.name = "resolver",
@@ -82,6 +84,14 @@ const struct service services[] = {
         .user = "mail_owner",
         .chroot = "empty",
         .ctl = SVC_CTL_RELOAD | SVC_CTL_SECRET},
+    {.name = "metricsd",
+        .count = IF_LISTENING,
+        .stop_stage = 0,
+        .user = "mail_owner",
+        .chroot = "empty",
+        .ctl = SVC_CTL_METRICS,
+        .optional = 1,
+        .sockets = {TCP("metrics_listen")}},
     {.name = NULL}};
 
 int

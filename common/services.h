@@ -40,6 +40,7 @@ struct svc_count {
 #define SVC_CTL_STATUS 0x10 /* asked M_CTL_STATUS for ncctl status */
 #define SVC_CTL_DNS_FLUSH 0x20 /* M_CTL_FLUSH: ncctl resolver flush */
 #define SVC_CTL_SECRET 0x40 /* may send M_CHILD_SECRET_REQ */
+#define SVC_CTL_METRICS 0x80 /* may send M_CHILD_METRICS_REQ */
 
 enum svc_socket_kind {
 	SVC_SOCK_NONE, /* ends the list */

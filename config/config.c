@@ -376,7 +376,7 @@ cf_expand_host(char **val, const char *host)
 	*val = n;
 }
 
-/* smtpd_listen and mynetworks must parse whole (config/netaddr.c). */
+/* smtpd_listen, metrics_listen and mynetworks must parse whole (config/netaddr.c). */
 static void
 cf_check_nets(
     const struct nc_config *cfg, const char *file, struct cf_errors *errs)
@@ -388,6 +388,9 @@ cf_check_nets(
 	if (net_listen_parse(
 	        cfg->smtpd_listen, l, NET_LISTEN_MAX, err, sizeof(err)) == -1)
 		cf_error(errs, file, 0, "smtpd_listen: %s", err);
+	if (net_listen_parse(
+	        cfg->metrics_listen, l, NET_LISTEN_MAX, err, sizeof(err)) == -1)
+		cf_error(errs, file, 0, "metrics_listen: %s", err);
 	if (net_cidr_parse(
 	        cfg->mynetworks, c, NET_CIDR_MAX, err, sizeof(err)) == -1)
 		cf_error(errs, file, 0, "mynetworks: %s", err);

@@ -142,6 +142,9 @@ const struct cf_setting cf_settings[] = {
     S(smtpd_listen, "127.0.0.1:25, [::1]:25",
         "where smtpd takes SMTP from local applications: \"IP:port, "
         "[IPv6]:port\", or none"),
+    S(metrics_listen, "none",
+        "where ncmta-metricsd serves GET /metrics over HTTP for a Prometheus "
+        "scraper: \"IP:port, [IPv6]:port\", or none"),
     S(mynetworks, "127.0.0.0/8, [::1]/128",
         "clients that may submit to smtpd, as CIDR blocks; the others get "
         "554 5.7.1"),

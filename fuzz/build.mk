@@ -18,7 +18,8 @@ PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags libevent libbsd-overlay lmdb)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs libevent libbsd-overlay lmdb)
 CPPFLAGS = -I$(SRC) -I$(SRC)/common -I$(SRC)/config -I$(SRC)/queue \
 	-I$(SRC)/commands -I$(SRC)/daemons/pickup -I$(SRC)/daemons/bounce \
-	-I$(SRC)/daemons/resolver -I$(SRC)/fuzz $(PKG_CFLAGS) -D_GNU_SOURCE \
+	-I$(SRC)/daemons/resolver \
+	-I$(SRC)/daemons/metricsd -I$(SRC)/fuzz $(PKG_CFLAGS) -D_GNU_SOURCE \
 	-DSYSCONFDIR='"/etc"' -DPKGLIBEXECDIR='"/usr/lib/ncmta"' \
 	-DLOCALSTATEDIR='"/var"' -DNCMTA_VERSION='"fuzz"'
 CFLAGS = -std=gnu11 -g -O1 $(WARN) $(SAN) -fsanitize=fuzzer-no-link -MMD -MP
@@ -28,7 +29,8 @@ CFLAGS = -std=gnu11 -g -O1 $(WARN) $(SAN) -fsanitize=fuzzer-no-link -MMD -MP
 LIB_SRCS = common/util.c common/log.c common/ipc.c common/addr.c \
 	common/smtpreply.c common/maildrop.c common/hostlist.c \
 	common/routes.c common/dsnparam.c common/aliases.c common/rewrite.c \
-	common/secrets.c config/config.c config/settings.c config/netaddr.c \
+	common/secrets.c common/metrics.c config/config.c config/settings.c \
+	config/netaddr.c \
 	queue/queue.c
 
 EXTRA_dnsmsg = daemons/resolver/dnsmsg.c
@@ -36,6 +38,7 @@ EXTRA_dropfile = daemons/pickup/dropfile.c
 EXTRA_normalize = daemons/pickup/normalize.c
 EXTRA_smtpin = common/smtpin.c
 EXTRA_dsn = daemons/bounce/dsn.c
+EXTRA_http = daemons/metricsd/http.c
 
 TARGETS := $(patsubst $(SRC)/fuzz/fuzz_%.c,%,$(wildcard $(SRC)/fuzz/fuzz_*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/obj/%.o)

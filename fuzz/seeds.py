@@ -525,8 +525,29 @@ def hostlist():
         write("hostlist", "h%02d" % i, bytes([16]) + h.encode())
 
 
+# -- HTTP request heads, as a Prometheus scraper and others send them -------
+def http():
+    heads = {
+        "prometheus": "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9425\r\n"
+                      "User-Agent: Prometheus/2.42.0\r\nAccept: "
+                      "application/openmetrics-text;version=1.0.0,text/plain;"
+                      "version=0.0.4;q=0.5,*/*;q=0.1\r\nAccept-Encoding: "
+                      "gzip\r\nX-Prometheus-Scrape-Timeout-Seconds: 10"
+                      "\r\n\r\n",
+        "curl": "GET /metrics HTTP/1.1\r\nHost: localhost\r\nUser-Agent: "
+                "curl/7.88.1\r\nAccept: */*\r\n\r\n",
+        "lf": "GET /metrics?x=1 HTTP/1.0\n\n",
+        "post": "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        "notfound": "GET /favicon.ico HTTP/1.1\r\n\r\n",
+        "folded": "GET /metrics HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+        "http2": "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    }
+    for k, v in heads.items():
+        write("http", k, v)
+
+
 def main():
-    for f in (smtpreply, dnsmsg, maildrop, dropfile, normalize, smtpin, addr,
+    for f in (http, smtpreply, dnsmsg, maildrop, dropfile, normalize, smtpin, addr,
               rewrite, ipc, qmsg, dsn, config, routes, aliases, generic,
               secrets, hostlist):
         f()

@@ -18,6 +18,7 @@
 #include "bounce.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "rewrite.h"
 #include "proto.h"
 #include "queue.h"
@@ -234,6 +235,8 @@ on_bounce_req(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		return;
 	}
 	qid_format(newqid, fresh);
+	if (newqid != 0)
+		metrics_count(NCM_RECV_NOTICE, 1);
 	if (r.notice.kind == BOUNCE_K_DELAY)
 		bn.ndelay++;
 	else

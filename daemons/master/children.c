@@ -67,6 +67,8 @@ static const struct ipc_handler child_table[] = {
     {M_CHILD_STATUS, "CHILD_STATUS", child_status_reply},
     {M_CTL_ADMIN_DONE, "CTL_ADMIN_DONE", control_admin_done},
     {M_CHILD_SECRET_REQ, "CHILD_SECRET_REQ", master_secret_request},
+    {M_CHILD_METRICS, "CHILD_METRICS", master_metrics_update},
+    {M_CHILD_METRICS_REQ, "CHILD_METRICS_REQ", master_metrics_request},
     {0, NULL, NULL}};
 
 static void
@@ -244,6 +246,7 @@ child_spawn(struct child *c)
 	c->pid = pid;
 	c->started = time(NULL);
 	c->asked = c->answered = 0;
+	memset(c->gauges, 0, sizeof(c->gauges));
 	c->ctl = ipc_peer_new(
 	    master->base, sp[0], c->name, child_table, 0, child_ctl_closed, c);
 	/* a daemon that stops reading (compromised, or hung) cannot make
@@ -303,6 +306,7 @@ child_died(struct child *c, int status)
 	if (c->ctl != NULL)
 		ipc_peer_close(c->ctl);
 	c->pid = 0;
+	memset(c->gauges, 0, sizeof(c->gauges)); /* its sessions are gone */
 	free(c->status);
 	c->status = NULL;
 	if (master->stopping) {

@@ -176,6 +176,21 @@ control_resolver_answered(const struct child *c)
 	}
 }
 
+/* The metrics are counts and queue sizes, nothing of anyone's mail: open
+ * to every caller, like the status. */
+static void
+control_metrics(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	char *text;
+
+	(void)arg;
+	if (!ipc_msg_done(m))
+		return;
+	text = master_metrics_text();
+	control_reply(p, 0, text);
+	free(text);
+}
+
 /* Status reveals pids and counters, nothing of anyone's mail: open to
  * every caller. */
 static void
@@ -431,7 +446,8 @@ static const struct ipc_handler control_table[] = {
     {M_REQ_RELOAD, "REQ_RELOAD", control_reload},
     {M_REQ_STOP, "REQ_STOP", control_stop},
     {M_REQ_RESOLVER_FLUSH, "REQ_RESOLVER_FLUSH", control_resolver_flush},
-    {M_REQ_ADMIN, "REQ_ADMIN", control_admin}, {0, NULL, NULL}};
+    {M_REQ_ADMIN, "REQ_ADMIN", control_admin},
+    {M_REQ_METRICS, "REQ_METRICS", control_metrics}, {0, NULL, NULL}};
 
 static void
 control_client_closed(struct ipc_peer *p, void *arg)

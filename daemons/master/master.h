@@ -15,6 +15,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "ipc.h"
+#include "metrics.h"
 #include "secrets.h"
 #include "services.h"
 
@@ -47,6 +48,7 @@ struct child {
 	char *status; /* counters of its last CHILD_STATUS, or NULL */
 	unsigned asked; /* CTL_STATUS/CTL_FLUSH sent since it started */
 	unsigned answered; /* CHILD_STATUS received since it started */
+	uint64_t gauges[NCM_GAUGES]; /* its last M_CHILD_METRICS gauges */
 };
 
 /* An ncctl connection; while waiting it is on master->waits
@@ -88,6 +90,7 @@ struct master {
 	int nclients; /* control connections of ordinary users */
 	uint64_t admin_seq; /* last M_CTL_ADMIN request number */
 	struct secrets secrets; /* smart-host credentials (secrets.c) */
+	uint64_t counters[NCM_COUNTERS]; /* every daemon's, since start */
 };
 
 extern struct master *master; /* the one state struct of this daemon */
@@ -115,6 +118,11 @@ void sockets_open(void);
 void control_init(void);
 void control_resolver_answered(const struct child *);
 void control_admin_done(struct ipc_peer *, struct ipc_msg *, void *);
+
+/* metrics.c */
+void master_metrics_update(struct ipc_peer *, struct ipc_msg *, void *);
+void master_metrics_request(struct ipc_peer *, struct ipc_msg *, void *);
+char *master_metrics_text(void);
 
 /* secrets.c */
 int master_secrets_load(

@@ -26,6 +26,7 @@
 #include "addr.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "maildrop.h"
 #include "pickup.h"
 #include "privdrop.h"
@@ -758,6 +759,10 @@ pk_committed(struct pk_item *items, size_t n)
 			continue;
 		qids[nq++] = items[i].qid;
 		qid_format(items[i].qid, qid);
+		metrics_count(dropdir_owns(items[i].name) ? NCM_RECV_DROPDIR
+		        : ingest_owns(items[i].name)      ? NCM_RECV_SMTPD
+		                                          : NCM_RECV_SENDMAIL,
+		    1);
 		if (ingest_owns(items[i].name)) /* smtpd logs its client */
 			ingest_answer(items[i].name, 0, items[i].qid, qid);
 		else

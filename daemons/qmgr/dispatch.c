@@ -1090,8 +1090,7 @@ commit_done(struct qm_msg *m)
 		log_info("%s: removed%s", qid,
 		    m->deleted ? " (deleted by the administrator)" : "");
 		qm_msg_list_remove(m);
-		qm->counts[m->state]--;
-		RB_REMOVE(qm_msg_tree, &qm->msgs, m);
+		qm_msg_unindex(m);
 		if (m->rec != NULL)
 			q_msg_free(m->rec);
 		free(m->rec);

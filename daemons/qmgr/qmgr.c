@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "qmgr.h"
 #include "util.h"
@@ -29,6 +30,33 @@ qm_msg_cmp(struct qm_msg *a, struct qm_msg *b)
 }
 RB_GENERATE(qm_msg_tree, qm_msg, by_qid, qm_msg_cmp);
 
+int qm_age_cmp(struct qm_msg *, struct qm_msg *);
+
+int
+qm_age_cmp(struct qm_msg *a, struct qm_msg *b)
+{
+	if (a->arrival_ms != b->arrival_ms)
+		return a->arrival_ms < b->arrival_ms ? -1 : 1;
+	return qm_msg_cmp(a, b);
+}
+RB_GENERATE(qm_age_tree, qm_msg, by_age, qm_age_cmp);
+
+/* The queue gauges for the master: messages and the oldest arrival by
+ * state, O(states x log n); sent at most every METRICS_FLUSH_MS. */
+static void
+qm_metrics(void)
+{
+	struct qm_msg *oldest;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		metrics_gauge(NCM_QUEUE_INCOMING + i, qm->counts[i]);
+		oldest = RB_MIN(qm_age_tree, &qm->age[i]);
+		metrics_gauge(
+		    NCM_OLDEST_INCOMING + i, oldest ? oldest->arrival_ms : 0);
+	}
+}
+
 struct qm_msg *
 qm_msg_find(uint64_t qid)
 {
@@ -41,9 +69,24 @@ qm_msg_find(uint64_t qid)
 void
 qm_msg_set_state(struct qm_msg *m, int state)
 {
+	if (m->state == state)
+		return;
 	qm->counts[m->state]--;
+	RB_REMOVE(qm_age_tree, &qm->age[m->state], m);
 	m->state = (uint8_t)state;
 	qm->counts[m->state]++;
+	RB_INSERT(qm_age_tree, &qm->age[m->state], m);
+	qm_metrics();
+}
+
+/* Out of the index (its record is gone); the caller frees it. */
+void
+qm_msg_unindex(struct qm_msg *m)
+{
+	qm->counts[m->state]--;
+	RB_REMOVE(qm_age_tree, &qm->age[m->state], m);
+	RB_REMOVE(qm_msg_tree, &qm->msgs, m);
+	qm_metrics();
 }
 
 static struct qm_msg_list *
@@ -133,10 +176,14 @@ qm_msg_add(const struct q_msg *rec)
 	m->qid = rec->qid;
 	m->state = rec->state == Q_ACTIVE ? Q_INCOMING : rec->state;
 	m->next_attempt = rec->next_attempt;
+	/* 0 means "none" to the master: a record of 1970 counts from 1 ms */
+	m->arrival_ms = rec->arrival_us / 1000 > 0 ? rec->arrival_us / 1000 : 1;
 	RB_INSERT(qm_msg_tree, &qm->msgs, m);
 	if (m->qid > qm->max_qid)
 		qm->max_qid = m->qid;
 	qm->counts[m->state]++;
+	RB_INSERT(qm_age_tree, &qm->age[m->state], m);
+	qm_metrics();
 	if (m->state == Q_DEFERRED)
 		qm_msg_make_deferred(m, m->next_attempt);
 	else if (m->state == Q_INCOMING)
@@ -521,10 +568,12 @@ main(int argc, char **argv)
 	struct event *accept_ev;
 	char *path;
 	unsigned long n;
-	int rc;
+	int rc, i;
 
 	qm = xcalloc(1, sizeof(*qm));
 	RB_INIT(&qm->msgs);
+	for (i = 0; i < 4; i++)
+		RB_INIT(&qm->age[i]);
 	RB_INIT(&qm->jobs);
 	TAILQ_INIT(&qm->ready);
 	TAILQ_INIT(&qm->deferred);

@@ -62,6 +62,8 @@ struct qm_body_ref {
 
 struct qm_msg {
 	RB_ENTRY(qm_msg) by_qid;
+	RB_ENTRY(qm_msg) by_age; /* in qm->age[state] */
+	uint64_t arrival_ms; /* the record's arrival, for the oldest age */
 	TAILQ_ENTRY(qm_msg) link; /* on the list named by on_list */
 	uint64_t qid;
 	uint8_t state; /* enum q_state */
@@ -165,10 +167,12 @@ struct qm_peer {
 };
 
 RB_HEAD(qm_msg_tree, qm_msg);
+RB_HEAD(qm_age_tree, qm_msg);
 RB_HEAD(qm_job_tree, qm_job);
 RB_HEAD(qm_dest_tree, qm_dest);
 TAILQ_HEAD(qm_worker_list, qm_worker);
 RB_PROTOTYPE(qm_msg_tree, qm_msg, by_qid, qm_msg_cmp);
+RB_PROTOTYPE(qm_age_tree, qm_msg, by_age, qm_age_cmp);
 RB_PROTOTYPE(qm_job_tree, qm_job, by_id, qm_job_cmp);
 RB_PROTOTYPE(qm_dest_tree, qm_dest, by_key, qm_dest_cmp);
 
@@ -191,6 +195,9 @@ struct qmgr {
 	uint64_t max_qid; /* the largest queue ID indexed */
 	int jobs_in_flight;
 	unsigned long counts[4]; /* by enum q_state */
+	/* the messages of each state by arrival: the oldest age of a state
+	 * (ncmta_queue_oldest_age_seconds) is RB_MIN, O(log n) */
+	struct qm_age_tree age[4];
 	struct event *kick_ev; /* run dispatch + commit after this round */
 	struct event *retry_ev; /* deferred scan, every queue_run_delay */
 	struct event *commit_retry_ev;
@@ -202,6 +209,7 @@ extern struct qmgr *qm;
 /* qmgr.c */
 struct qm_msg *qm_msg_find(uint64_t);
 void qm_msg_set_state(struct qm_msg *, int state);
+void qm_msg_unindex(struct qm_msg *);
 void qm_msg_make_ready(struct qm_msg *);
 void qm_msg_make_ready_first(struct qm_msg *);
 void qm_msg_make_deferred(struct qm_msg *, int64_t when);

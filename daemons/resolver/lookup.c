@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "resolver.h"
 #include "util.h"
@@ -145,6 +146,7 @@ lookup_answered(struct lookup *lk, int status, const uint8_t *abuf, int alen)
 	    resolver->cache, lk->qtype, lk->name, &res, lookup_clock());
 	if (res.status == DNS_S_TEMPFAIL) {
 		resolver->stats.tempfails++;
+		metrics_count(NCM_DNS_TEMPFAIL, 1);
 		log_warnx(
 		    "lookup of %s %s failed: %s", type, lk->name, res.why);
 	} else
@@ -177,6 +179,7 @@ lookup_join(
 	strlcpy(key.name, name, sizeof(key.name));
 	if ((lk = RB_FIND(lookup_tree, &resolver->lookups, &key)) != NULL) {
 		resolver->stats.merged++;
+		metrics_count(NCM_DNS_MERGED, 1);
 		TAILQ_INSERT_TAIL(&lk->waiters, w, entry);
 		log_debug("%s %s: joined the question in flight",
 		    dns_type_name(qtype), name);
@@ -246,6 +249,7 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	    resolver->cache, (int)qtype, name, lookup_clock(), &left);
 	if (hit != NULL) {
 		resolver->stats.hits++;
+		metrics_count(NCM_DNS_HIT, 1);
 		answer_cached(cl, id, (int)qtype, name, hit, left);
 		return;
 	}
@@ -257,6 +261,7 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		return;
 	}
 	resolver->stats.misses++;
+	metrics_count(NCM_DNS_MISS, 1);
 	lookup_join(cl, id, (int)qtype, name);
 }
 

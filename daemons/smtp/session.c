@@ -28,6 +28,7 @@
 #include "auth.h"
 #include "ipc.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "dsnparam.h"
 #include "smtp.h"
@@ -179,6 +180,7 @@ session_new(struct smtp_worker *w, struct smtp_job *job)
 	job->session = s;
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	w->nsessions++;
+	metrics_gauge(NCM_SESSIONS, w->nsessions);
 	return s;
 }
 
@@ -187,6 +189,7 @@ session_destroy(struct smtp_session *s)
 {
 	TAILQ_REMOVE(&s->w->sessions, s, entry);
 	s->w->nsessions--;
+	metrics_gauge(NCM_SESSIONS, s->w->nsessions);
 	if (s->conn_ev != NULL)
 		event_free(s->conn_ev);
 	if (s->bev != NULL) {
@@ -643,6 +646,10 @@ session_tls_up(struct smtp_session *s)
 	tls_describe(ssl, desc, sizeof(desc));
 	log_info("%s TLS connection established to %s: %s", tls_trust_word(t),
 	    s->relay, desc);
+	metrics_count(t == TLS_VERIFIED ? NCM_TLS_VERIFIED
+	        : t == TLS_TRUSTED      ? NCM_TLS_TRUSTED
+	                                : NCM_TLS_UNTRUSTED,
+	    1);
 	s->tls = 1;
 	if (HOST_F_TLS(s->hflags) == TLS_VERIFY && t != TLS_VERIFIED) {
 		snprintf(reason, sizeof(reason),
@@ -668,6 +675,7 @@ session_tls_failed(struct smtp_session *s)
 		last = e;
 	tls_error_text(last, detail, sizeof(detail));
 	s->broken = 1;
+	metrics_count(NCM_TLS_FAILED, 1);
 	if (!s->wrapper && HOST_F_TLS(s->hflags) == TLS_MAY &&
 	    (job = session_detach(s)) != NULL) {
 		log_info("%s: TLS handshake with %s failed (%s); trying again "

@@ -79,8 +79,8 @@ test_rows(void)
 	is_int(bad, 0,
 	    "names and sockets unique, users mail_owner, stop "
 	    "stages in range");
-	is_int(svc_rows(), 7, "seven rows");
-	is_int(sockets, 5, "five socket lines");
+	is_int(svc_rows(), 8, "eight rows");
+	is_int(sockets, 6, "six socket lines");
 
 	/* the master waits for one answer to each of these */
 	is_int(rows_taking(SVC_CTL_ADMIN), 1, "one row takes administration");
@@ -102,13 +102,19 @@ test_rows(void)
 	/* stop order */
 	bad = 0;
 	for (s = services; s->name != NULL; s++) {
-		if (strcmp(s->name, "smtpd") != 0)
+		if (strcmp(s->name, "smtpd") != 0 &&
+		    strcmp(s->name, "metricsd") != 0)
 			bad += s->stop_stage <= svc_find("smtpd")->stop_stage;
+		/* only metricsd may ask for the exposition text */
+		bad += !(s->ctl & SVC_CTL_METRICS) !=
+		    (strcmp(s->name, "metricsd") != 0);
 		if (strcmp(s->name, "qmgr") != 0 &&
 		    strcmp(s->name, "resolver") != 0)
 			bad += s->stop_stage >= svc_find("qmgr")->stop_stage;
 	}
-	is_int(bad, 0, "smtpd stops first, qmgr and the resolver last");
+	is_int(bad, 0,
+	    "smtpd and metricsd stop first, qmgr and the resolver last; "
+	    "metricsd alone asks for the metrics");
 	is_int(svc_find("qmgr")->stop_stage, svc_find("resolver")->stop_stage,
 	    "qmgr and the resolver together");
 
