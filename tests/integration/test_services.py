@@ -443,7 +443,8 @@ def test_default_listen_without_ipv6_skips_its_ipv6_half(instances, sink):
     assert r.returncode == 0, r.stderr
     # queued (its delivery would leave the namespace: it waits on hold)
     assert inst.log_lines("client=localhost[127.0.0.1]")
-    assert [m["queue_name"] for m in inst.qshow_json()] == ["hold"]
+    wait_for(lambda: [m["queue_name"] for m in inst.qshow_json()] ==
+             ["hold"], 10, "the message on hold")
     inst.stop()
     # any other value is the administrator's wish: no start without it
     inst.configure(smtpd_listen="[::1]:25, 127.0.0.1:25")
