@@ -323,16 +323,30 @@ check_cafile(void)
 	return 0;
 }
 
-/* The secrets file, read as the master will read it: ncctl start runs the
- * master as the same user, so that user (root, normally) must own it. */
+/*
+ * The secrets file, read as the master will read it: ncctl start runs the
+ * master as the same user, so that user (root, normally) must own it.
+ * While smtp_sasl_auth = no nothing reads it, but passwords that group or
+ * others can read are worth a warning all the same.
+ */
 static int
 check_secrets(void)
 {
 	struct cf_errors errs = {NULL, 0};
 	struct secrets t;
+	const char *path = ctl.cfg.secrets_file;
+	struct stat st;
 
-	if (!ctl.cfg.smtp_sasl_auth)
+	if (!ctl.cfg.smtp_sasl_auth) {
+		if (*path != '\0' && stat(path, &st) == 0 &&
+		    S_ISREG(st.st_mode) && (st.st_mode & 044) != 0)
+			fprintf(stderr,
+			    "ncctl: warning: secrets_file %s: mode %04o lets "
+			    "group or others read it; run: chmod 600 %s "
+			    "(smtp_sasl_auth = no: the file is not used)\n",
+			    path, (unsigned)(st.st_mode & 07777), path);
 		return 0;
+	}
 	if (secrets_load(ctl.cfg.secrets_file, geteuid(), &t, &errs) == 0) {
 		secrets_free(&t);
 		return 0;

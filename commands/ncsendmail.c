@@ -312,11 +312,18 @@ sm_parse_args(int argc, char **argv)
 
 /* -- other modes ------------------------------------------------------------ */
 
-/* Run a sibling command: from our own directory, else from PATH. */
+/*
+ * Run a sibling command: from our own directory (the build tree, or an
+ * installation whose commands share one directory), else from where
+ * "make install" put it (ncqshow in bindir, ncctl in sbindir; the
+ * directory need not be on PATH), else from PATH.
+ */
 static void __attribute__((noreturn)) sm_exec(const char *prog, char **args)
 {
 	char self[PATH_MAX], path[PATH_MAX + 32], *slash;
+	const char *installed;
 	ssize_t n;
+	int err = ENOENT;
 
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n > 0) {
@@ -325,10 +332,19 @@ static void __attribute__((noreturn)) sm_exec(const char *prog, char **args)
 			*slash = '\0';
 			snprintf(path, sizeof(path), "%s/%s", self, prog);
 			execv(path, args);
+			if (errno != ENOENT)
+				err = errno;
 		}
 	}
+	installed = strcmp(prog, "ncqshow") == 0 ? BINDIR : SBINDIR;
+	snprintf(path, sizeof(path), "%s/%s", installed, prog);
+	execv(path, args);
+	if (errno != ENOENT)
+		err = errno;
 	execvp(prog, args);
-	sm_fail(EX_UNAVAILABLE, "cannot run %s: %s", prog, strerror(errno));
+	if (errno != ENOENT)
+		err = errno;
+	sm_fail(EX_UNAVAILABLE, "cannot run %s: %s", prog, strerror(err));
 }
 
 int

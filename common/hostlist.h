@@ -1,8 +1,9 @@
 /*
- * hostlist.h - smart-host and relay lists as written in ncmta.conf and
- * the routing table: "[host]:port, host:port, ..." (SPEC §4). A bracketed
- * name is used by its address records only; a bare name is looked up by
- * MX first. The port defaults to 25. Pure, unit-tested.
+ * hostlist.h - smart-host and relay lists as written in ncmta.conf and the
+ * routing table: "[host]:port, host:port, ..." (ncmta.conf(5), smart_host;
+ * ncmta-routes(5)). A bracketed name is used by its address records only; a
+ * bare name is looked up by MX first. The port defaults to 25. Pure,
+ * unit-tested.
  */
 #ifndef NCMTA_HOSTLIST_H
 #define NCMTA_HOSTLIST_H

@@ -1,9 +1,10 @@
 /*
- * rewrite.h - address rewriting at submission (SPEC §3): unqualified
- * addresses get @myorigin, local recipients (domain in mydestination)
- * go through the aliases, then to local_recipient_forward or bounce,
- * and generic_maps rewrites the envelope and address headers. pickup
- * applies it once, before a message is queued. Pure.
+ * rewrite.h - address rewriting at submission (ncmta-aliases(5),
+ * ncmta-generic(5)): unqualified addresses get @myorigin, local recipients
+ * (domain in mydestination) go through the aliases, then to
+ * local_recipient_forward or bounce, and generic_maps rewrites the envelope
+ * and address headers. pickup applies it once, before a message is queued.
+ * Pure.
  */
 #ifndef NCMTA_REWRITE_H
 #define NCMTA_REWRITE_H

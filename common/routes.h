@@ -1,8 +1,8 @@
 /*
- * routes.h - the routing table (route_table, SPEC §4): per-destination
+ * routes.h - the routing table (route_table, ncmta-routes(5)): per-destination
  * overrides of delivery_mode. "pattern action [args] [tls=LEVEL]", with
- * patterns matched exact, then .parent (longest first), then "*". Parsed
- * by ncctl check, by the master before a reload, and by qmgr. Pure.
+ * patterns matched exact, then .parent (longest first), then "*". Parsed by
+ * ncctl check, by the master before a reload, and by qmgr. Pure.
  */
 #ifndef NCMTA_ROUTES_H
 #define NCMTA_ROUTES_H

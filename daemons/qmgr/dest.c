@@ -1,10 +1,10 @@
 /*
- * dest.c - destinations and their lookup (SPEC §4 steps 1, 2 and 6): a
- * recipient domain's exchangers by preference (equal ones shuffled),
- * implicit MX, null MX and NXDOMAIN, address literals, then the fallback
- * relays; or just a relay list. Lookups go to the resolver in two rounds
- * (MX questions, then address questions), all questions of a round in
- * parallel. Messages wait on a destination while it is looked up, and
+ * dest.c - destinations and their lookup (doc/design.md, "Direct mode, step by
+ * step", steps 1, 2 and 6): a recipient domain's exchangers by preference
+ * (equal ones shuffled), implicit MX, null MX and NXDOMAIN, address literals,
+ * then the fallback relays; or just a relay list. Lookups go to the resolver
+ * in two rounds (MX questions, then address questions), all questions of a
+ * round in parallel. Messages wait on a destination while it is looked up, and
  * while all its session slots are taken.
  */
 #include <sys/socket.h>

@@ -234,7 +234,7 @@ class Instance:
         os.chmod(self.conffile, 0o644)
 
     def routes(self, text):
-        """Write the routing table (SPEC 4) to etc/routes and point
+        """Write the routing table (ncmta-routes(5)) to etc/routes and point
         route_table at it; returns its path."""
         path = os.path.join(self.confdir, "routes")
         with open(path, "w") as f:

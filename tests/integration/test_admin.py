@@ -1,8 +1,8 @@
-"""Queue administration (SPEC 2, issue 4 item 6): ncctl hold / release /
-delete / requeue / flush by queue ID, ALL, --deferred and --domain D, each
-shown by what the sink then gets; ncctl show; ncqshow -s and its filters;
-and the control socket's uid check: a user who is neither root nor the
-mail owner sees only their own messages and may not change the queue.
+"""Queue administration (ncctl(8), COMMANDS; issue 4 item 6): ncctl hold /
+release / delete / requeue / flush by queue ID, ALL, --deferred and --domain
+D, each shown by what the sink then gets; ncctl show; ncqshow -s and its
+filters; and the control socket's uid check: a user who is neither root nor
+the mail owner sees only their own messages and may not change the queue.
 
 Mail is parked by a smart host that refuses connections and a back-off of
 an hour, so nothing moves unless a command moves it. To show that a

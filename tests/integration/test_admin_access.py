@@ -1,11 +1,12 @@
-"""Who may administer the queue, and what ncctl says (SPEC 2, issue 4
-item 6): the control socket is open to every local user and checks the
-caller's uid, so a user other than root and mail_owner may only ask for
+"""Who may administer the queue, and what ncctl says (ncctl(8), DESCRIPTION;
+issue 4 item 6): the control socket is open to every local user and checks
+the caller's uid, so a user other than root and mail_owner may only ask for
 the status, and list their own messages -- which ncqshow gets from showq
 (mail_owner, in its chroot), the queue itself being unreadable to them --
-and anything else is refused and logged; hostile or greedy clients close
-or lose only their own connections. ncctl's answers and postsuper-style selections are checked
-here; what each operation does to delivery is in test_admin.py."""
+and anything else is refused and logged; hostile or greedy clients close or
+lose only their own connections. ncctl's answers and postsuper-style
+selections are checked here; what each operation does to delivery is in
+test_admin.py."""
 
 import json
 import os

@@ -1,9 +1,9 @@
-"""Address rewriting at submission (SPEC 3): aliases for local recipients
-(recursive, loops bounce 5.4.6), local_recipient_forward or a 5.1.1
-bounce for local recipients without an alias, generic_maps on the
-envelope and on From/To/Cc/Reply-To, de-duplication after rewriting,
-@myorigin for unqualified addresses, reload of a changed aliases file,
-and line-numbered errors from ncctl check.
+"""Address rewriting at submission (ncmta-aliases(5), ncmta-generic(5)):
+aliases for local recipients (recursive, loops bounce 5.4.6),
+local_recipient_forward or a 5.1.1 bounce for local recipients without an
+alias, generic_maps on the envelope and on From/To/Cc/Reply-To,
+de-duplication after rewriting, @myorigin for unqualified addresses, reload
+of a changed aliases file, and line-numbered errors from ncctl check.
 
 Every instance relays through one smart-host sink; test.example is
 myhostname and so (with localhost) in mydestination."""

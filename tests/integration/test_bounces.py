@@ -1,9 +1,10 @@
-"""Bounce and delay notices (SPEC 5, issue 4 items 4 and 5): an RFC 3464
-multipart/report to the envelope sender, from the null sender, sent like
-any other mail (here: to the same smart-host sink), one notice per message
-per event listing every failed recipient; none for the null sender; expiry
-by max_queue_lifetime, a delay notice after delay_warning_time, mail loops
-by hop_count_limit, and an undeliverable notice dropped after
+"""Bounce and delay notices (doc/design.md, bounce in "Processes and
+sockets"; ncmta.conf(5); issue 4 items 4 and 5): an RFC 3464
+multipart/report to the envelope sender, from the null sender, sent like any
+other mail (here: to the same smart-host sink), one notice per message per
+event listing every failed recipient; none for the null sender; expiry by
+max_queue_lifetime, a delay notice after delay_warning_time, mail loops by
+hop_count_limit, and an undeliverable notice dropped after
 bounce_queue_lifetime. Notices are taken apart with Python's email package
 (msgs.Notice)."""
 

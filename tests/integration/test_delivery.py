@@ -128,8 +128,8 @@ def test_log_lines(running):
                      r"relay=\S+\[127\.0\.0\.1\]:%d, delay=[\d.]+, "
                      r"delays=[\d.]+/[\d.]+/[\d.]+/[\d.]+, dsn=2\.0\.0, "
                      r"status=sent \(250 .*\)$" % (qid, sink.port), log, re.M)
-    assert sent, "no SPEC 7 shaped status=sent line for %s in:\n%s" % (
-        qid, log)
+    assert sent, ("no status=sent line shaped as ncctl(8), LOGGING, says, "
+                  "for %s in:\n%s" % (qid, log))
     assert re.search(r"ncmta/pickup\[\d+\]: %s: uid=%d from=<who@test\."
                      r"example>" % (qid, os.getuid()), log), log
     assert re.search(r"ncmta/qmgr\[\d+\]: %s: from=<who@test\.example>, "

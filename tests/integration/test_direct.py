@@ -1,6 +1,7 @@
-"""Direct mode (SPEC 4), step by step, against real peers: dnsmasq serves
-each test's MX / A / AAAA records to ncmta's resolver, and SMTP sinks on
-127.0.0.2, 127.0.0.3, ... (and ::1) all listen on the one smtp_port.
+"""Direct mode (doc/design.md, "Direct mode, step by step"), step by step,
+against real peers: dnsmasq serves each test's MX / A / AAAA records to
+ncmta's resolver, and SMTP sinks on 127.0.0.2, 127.0.0.3, ... (and ::1) all
+listen on the one smtp_port.
 
   step 1 (ask for MX)            test_highest_preference_used,
                                  test_implicit_mx, test_mx_answer_cached_*
@@ -110,8 +111,8 @@ def test_connect_refused_second_exchanger_used(instances, net):
     assert s1.count() == 0 and s3.connections == 0
 
 
-# What makes an exchanger unworkable at step 4 (SPEC: 4xx/5xx greeting,
-# EHLO 421, EHLO and HELO both rejected, a dropped connection).
+# What makes an exchanger unworkable at step 4 (doc/design.md: 4xx/5xx
+# greeting, EHLO 421, EHLO and HELO both rejected, a dropped connection).
 UNWORKABLE = {
     "greet421": Behaviour(greeting="421 4.3.2 Service not available"),
     "greet554": Behaviour(greeting="554 5.3.2 No SMTP service here"),
@@ -429,7 +430,8 @@ def test_smart_host_without_brackets_is_looked_up_by_mx(instances, net):
 
 
 def test_unresolvable_smart_host_defers(instances, net):
-    # SPEC 4: a smart host that cannot be resolved, even NXDOMAIN, defers.
+    # doc/design.md, step 6: a smart host that cannot be resolved, even
+    # NXDOMAIN, defers.
     net.dns(mx("dest.example", (10, "127.0.0.2")))
     net.sink("127.0.0.2", up=False)
     inst = start(instances, net,

@@ -1,11 +1,11 @@
-"""DSN parameters given at submission (ncsendmail -N, -R, -V; SPEC 3):
-kept in the queue record and passed on as NOTIFY=, RET= and ENVID=
-(xtext) to a next hop that offers DSN, left out for one that does not;
--N never and -N success suppress ncmta's own failure notice, and a
-notice carries the envelope ID back. Over SMTP (ncsendmail -bs, smtpd)
-each recipient's ORCPT is kept the same way, through alias expansion, and
-comes back as Original-Recipient in a notice; one NOTIFY per message,
-452 4.5.3 for a recipient that asks for another."""
+"""DSN parameters given at submission (ncsendmail -N, -R, -V; ncsendmail(8),
+doc/design.md "DSN parameters"): kept in the queue record and passed on as
+NOTIFY=, RET= and ENVID= (xtext) to a next hop that offers DSN, left out for
+one that does not; -N never and -N success suppress ncmta's own failure
+notice, and a notice carries the envelope ID back. Over SMTP (ncsendmail
+-bs, smtpd) each recipient's ORCPT is kept the same way, through alias
+expansion, and comes back as Original-Recipient in a notice; one NOTIFY per
+message, 452 4.5.3 for a recipient that asks for another."""
 
 import os
 import re

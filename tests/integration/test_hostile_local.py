@@ -1,10 +1,10 @@
-"""Hostile local users and a compromised mail_owner (SPEC 11): root never
-follows a link that mail_owner (or anyone) put in the queue tree, the log
-or the drop directory; root never opens the queue -- listings for other
-users come from showq, which runs as mail_owner in its chroot; the
-control socket bounds what one user can hold (connections per uid, idle
-time, unread replies); and a queue_directory deeper than a socket address
-holds works end to end."""
+"""Hostile local users and a compromised mail_owner (doc/design.md, "Root
+and the files mail_owner can write"): root never follows a link that
+mail_owner (or anyone) put in the queue tree, the log or the drop directory;
+root never opens the queue -- listings for other users come from showq,
+which runs as mail_owner in its chroot; the control socket bounds what one
+user can hold (connections per uid, idle time, unread replies); and a
+queue_directory deeper than a socket address holds works end to end."""
 
 import os
 import pwd

@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from instance import BUILDDIR, SRCDIR
+from instance import BUILDDIR, NCQSHOW, SRCDIR, wait_for
 
 DAEMONS = ("master", "pickup", "qmgr", "smtp", "resolver", "bounce",
            "showq")
@@ -198,3 +198,48 @@ def test_check_names_a_wrong_owner(instances, sink):
     assert "queue_directory/private (%s): owner %s, should be root" % (
         private, inst.settings["mail_owner"]) in err, err
 
+
+
+def test_prefix_install_off_path_lists_the_queue(instances, sinks):
+    """Installed under a prefix that is not on PATH, `ncsendmail -bp`
+    finds ncqshow in that prefix's bindir (it is not next to ncsendmail,
+    which lives in sbindir)."""
+    work = tempfile.mkdtemp(prefix="ncmta-prefix-", dir="/var/tmp")
+    os.chmod(work, 0o755)
+    try:
+        src = os.path.join(work, "src")
+        prefix = os.path.join(work, "prefix")
+        # a copy of the sources, configured afresh for the new prefix
+        shutil.copytree(SRCDIR, src, symlinks=True, ignore=lambda d, names: [
+            n for n in names if n in (".git", "local", "__pycache__",
+                                      ".pytest_cache")
+            or (n == "build" and os.path.basename(d) == "fuzz")])
+        if os.path.exists(os.path.join(src, "Makefile")):
+            subprocess.run(["make", "-s", "distclean"], cwd=src,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=120)
+        for argv in (["./configure", "--prefix=" + prefix],
+                     ["make", "-s", "-j1", "install"]):
+            p = subprocess.run(["nice", "-n", "10"] + argv, cwd=src,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=600)
+            assert p.returncode == 0, p.stdout.decode(errors="replace")[-3000:]
+        sendmail = os.path.join(prefix, "sbin", "ncsendmail")
+        assert os.access(os.path.join(prefix, "bin", "ncqshow"), os.X_OK)
+        assert not os.path.exists(os.path.join(prefix, "sbin", "ncqshow"))
+
+        sink = sinks(up=False)
+        inst = instances(smart_host=[sink]).start()
+        inst.submit(["late@example.net"], b"Subject: waits\n\nx\n")
+        inst.wait_deferred(1)
+        inst.ctl("hold", "ALL", check=True)  # a listing that stays put
+        wait_for(lambda: inst.states() and set(inst.states().values()) ==
+                 {"hold"}, 10, "the message held")
+        want = inst.run([NCQSHOW, "-c", inst.confdir]).stdout
+        assert b"late@example.net" in want
+        p = inst.run(["env", "PATH=/usr/bin:/bin", sendmail, "-C",
+                      inst.confdir, "-bp"])
+        assert p.returncode == 0, p.stderr.decode()
+        assert p.stdout == want
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,6 +1,6 @@
-"""The routing table (SPEC 4, route_table): every action -- direct, direct
-fallback, smarthost, reject (5xx bounces, 4xx defers), hold -- the order
-in which patterns match (exact, then .parent, then *), line-numbered
+"""The routing table (ncmta-routes(5), route_table): every action -- direct,
+direct fallback, smarthost, reject (5xx bounces, 4xx defers), hold -- the
+order in which patterns match (exact, then .parent, then *), line-numbered
 errors from ncctl check and ncctl start, and ncctl reload switching tables
 without a restart while a bad table is refused and the old one stays.
 

@@ -1,11 +1,11 @@
-"""The scheduler (SPEC 5, issue 4 items 1-3): a destination whose
-connections or sessions fail is throttled -- its queued mail deferred in
-one step with one reason and probed again after the back-off, so hundreds
-of messages cost a handful of connection attempts -- while a recipient's
-4xx/5xx never throttles; a small destination is served while a big one
-drains; sessions are reused and recipients of one message share one
-transaction; the per-destination window starts at 5 sessions and grows to
-destination_concurrency_limit; smtp_session_limit caps the total.
+"""The scheduler (doc/design.md, "Scheduling"; issue 4 items 1-3): a
+destination whose connections or sessions fail is throttled -- its queued
+mail deferred in one step with one reason and probed again after the
+back-off, so hundreds of messages cost a handful of connection attempts --
+while a recipient's 4xx/5xx never throttles; a small destination is served
+while a big one drains; sessions are reused and recipients of one message
+share one transaction; the per-destination window starts at 5 sessions and
+grows to destination_concurrency_limit; smtp_session_limit caps the total.
 
 Backlogs are submitted while the daemons are stopped and picked up at
 start, so the scheduler sees them all at once."""

@@ -249,3 +249,39 @@ def test_master_answers_smtp_workers_only(instances, sink):
     assert inst.ctl("status").returncode == 0, "the master is gone"
     log = inst.log()
     assert PASSWORD not in log and "alice:" not in log
+
+
+def test_check_warns_of_a_readable_unused_file(instances, sink):
+    """With smtp_sasl_auth = no the file is not read, but ncctl check (and
+    start) warns of passwords that group or others can read; the exit
+    status stays 0."""
+    inst = instances(smart_host=[sink])
+    p = inst.ctl("check")
+    assert p.returncode == 0 and b"secrets_file" not in p.stderr, output(p)
+    path = write_secrets(inst, "%s  alice:%s\n" % (sink.hostspec, PASSWORD),
+                         0o640)
+    want = ("ncctl: warning: secrets_file %s: mode 0640 lets group or "
+            "others read it; run: chmod 600 %s (smtp_sasl_auth = no: the "
+            "file is not used)\n" % (path, path))
+    p = inst.ctl("check")
+    assert p.returncode == 0, output(p)
+    assert p.stderr.decode() == want, output(p)
+    os.chmod(path, 0o604)
+    p = inst.ctl("check")
+    assert p.returncode == 0 and "mode 0604 lets group or others read it" \
+        in p.stderr.decode(), output(p)
+    p = inst.ctl("start")
+    inst.started = True
+    assert p.returncode == 0 and "warning: secrets_file" in \
+        p.stderr.decode(), output(p)
+    assert PASSWORD not in output(p)
+    inst.wait_ready()
+    inst.stop()
+    # no read bit for group or others, or no file: nothing to say
+    for mode in (0o600, 0o620):
+        os.chmod(path, mode)
+        p = inst.ctl("check")
+        assert p.returncode == 0 and p.stderr == b"", output(p)
+    os.unlink(path)
+    p = inst.ctl("check")
+    assert p.returncode == 0 and p.stderr == b"", output(p)

@@ -1,6 +1,6 @@
-"""TLS and SMTP AUTH in the smtp worker (SPEC 4, issue 5), against aiosmtpd
-sinks offering STARTTLS, implicit TLS and AUTH with certificates from a
-throwaway CA made with openssl.
+"""TLS and SMTP AUTH in the smtp worker (doc/design.md, "TLS and AUTH per
+host"; issue 5), against aiosmtpd sinks offering STARTTLS, implicit TLS and
+AUTH with certificates from a throwaway CA made with openssl.
 
   smtp_tls_security_level   test_may_*, test_verify_*, test_encrypt_*,
                             test_route_tls_none_overrides_verify
@@ -158,7 +158,8 @@ def tls_lines(inst):
 
 
 def sent_line(inst, rcpt, relay):
-    """The one status=sent line for rcpt, checked for SPEC 7's shape."""
+    """The one status=sent line for rcpt, checked for the shape that
+    ncctl(8), LOGGING, gives."""
     lines = inst.log_lines("to=<%s>" % rcpt, "status=sent")
     assert len(lines) == 1, lines
     assert re.search(
