@@ -217,8 +217,8 @@ def test_restart_counted(running):
                    "pickup")
     old = inst.pids("pickup")[0]
     os.kill(old, signal.SIGKILL)
-    wait_for(lambda: inst.pids("pickup") and inst.pids("pickup")[0] != old,
-             15, "a new pickup")
+    wait_for(lambda: [p for p in inst.pids("pickup") if p != old], 15,
+             "a new pickup")
     m = parse(scrape(inst))
     assert value(m, "ncmta_daemon_restarts", "daemon", "pickup") == \
         before + 1
