@@ -841,7 +841,6 @@ pk_ingest(int force)
 		if ((rc = pk_commit(items, n)) == 0) {
 			pk_committed(items, n);
 			pk.batch_max = PK_BATCH_FILES;
-			pk.suspect_fd = -1;
 		} else
 			stop = pk_failed(items, n, rc) == -1;
 		for (i = 0; i < n; i++)

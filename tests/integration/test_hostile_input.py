@@ -514,18 +514,26 @@ def test_file_that_kills_pickup_is_quarantined(instances, sink):
                    check=True)
     os.chmod(inst.base, 0o755)
     toks = [new_token() for _ in range(3)]
-    for i, t in enumerate(toks):
+
+    def drop_good(i, t):
         _drop(drop, "%d-%s.eml" % (i, t), (
             "X-Sender: app@test.example\r\nX-Receiver: r%d@x.example\r\n"
             "Subject: ncmta-token-%s\r\n\r\nhello\r\n" % (i, t)).encode())
-    _drop(drop, "POISON.eml", b"X-Sender: app@test.example\r\n"
-          b"X-Receiver: p@x.example\r\nSubject: p\r\n\r\nboom\r\n")
+    # the first pickup commits a file before it meets the poison: a
+    # commit must not stop it from naming the file it then dies on
+    drop_good(0, toks[0])
     inst.expect_restarts = True
     env = dict(os.environ, LD_PRELOAD=shim,
                ASAN_OPTIONS="verify_asan_link_order=0")
     subprocess.run([inst.ncctl, "-c", inst.confdir, "start"], env=env,
                    check=True, timeout=30)
     inst.started = True
+    wait_for(lambda: inst.log_lines("pickup[", "uid=0 from=<app@"), 20,
+             "the first drop file ingested")
+    for i, t in enumerate(toks[1:], 1):
+        drop_good(i, t)
+    _drop(drop, "POISON.eml", b"X-Sender: app@test.example\r\n"
+          b"X-Receiver: p@x.example\r\nSubject: p\r\n\r\nboom\r\n")
     reason = os.path.join(drop, "bad", "POISON.eml.reason")
     wait_for(lambda: os.path.exists(reason), 60, "POISON.eml quarantined")
     with open(reason) as f:
