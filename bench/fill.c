@@ -118,6 +118,7 @@ msg_make(struct fill *f, unsigned long i, uint64_t qid, struct q_msg *m,
 	m->sender = bufs[0];
 	m->nrcpt = 1;
 	m->rcpt = r;
+	memset(r, 0, sizeof(*r));
 	r->addr = bufs[1];
 	r->status = QR_DEFERRED;
 	r->dsn = "4.4.1";
