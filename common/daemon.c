@@ -171,12 +171,12 @@ daemon_master_peer(
 	return p;
 }
 
-/* qmgr may be starting too: try for up to ten seconds, then give up (the
- * master restarts us). */
+/* The daemon behind the socket may be starting too: try for up to ten
+ * seconds, then give up (the master restarts us). */
 int
-daemon_connect_qmgr(const struct nc_config *cfg)
+daemon_connect(const struct nc_config *cfg, const char *rel)
 {
-	char *path = config_qpath(cfg, "private/qmgr");
+	char *path = config_qpath(cfg, rel);
 	int fd = -1, i;
 
 	for (i = 0; i < 100; i++) {

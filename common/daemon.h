@@ -56,7 +56,8 @@ int daemon_reload_config(struct ipc_msg *, struct nc_config *fresh);
  * "/rel" inside that chroot, the whole path otherwise (not root). */
 char *daemon_qpath(const struct nc_config *, const char *rel);
 
-/* Connect to QDIR/private/qmgr, waiting up to 10 s for it; fatal after. */
-int daemon_connect_qmgr(const struct nc_config *);
+/* Connect to QDIR/rel (e.g. "private/qmgr"), waiting up to 10 s for the
+ * daemon behind it; fatal after. */
+int daemon_connect(const struct nc_config *, const char *rel);
 
 #endif

@@ -352,7 +352,7 @@ static const struct ipc_handler master_table[] = {
 static int
 qmgr_connect(void)
 {
-	return daemon_connect_qmgr(&bn.cfg);
+	return daemon_connect(&bn.cfg, "private/qmgr");
 }
 
 static void

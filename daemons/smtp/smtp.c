@@ -652,7 +652,7 @@ static const struct ipc_handler master_table[] = {
 static int
 qmgr_connect(struct smtp_worker *w)
 {
-	return daemon_connect_qmgr(&w->cfg);
+	return daemon_connect(&w->cfg, "private/qmgr");
 }
 
 /* Root: chroot to an empty, root-owned, read-only directory (the

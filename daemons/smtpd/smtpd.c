@@ -23,7 +23,6 @@
 #include "smtpd.h"
 #include "util.h"
 
-#define SMTPD_CONNECT_TRIES 100 /* pickup may be starting: 10 s */
 #define SMTPD_ACCEPT_BURST 64
 
 struct smtpd *sd;
@@ -75,23 +74,6 @@ pickup_closed(struct ipc_peer *p, void *arg)
 	(void)arg;
 	log_warnx("pickup went away; exiting");
 	exit(0);
-}
-
-static int
-pickup_connect(void)
-{
-	char *path = config_qpath(&sd->cfg, "private/pickup");
-	int fd = -1, i;
-
-	for (i = 0; i < SMTPD_CONNECT_TRIES; i++) {
-		if ((fd = ipc_connect(path)) != -1)
-			break;
-		usleep(100 * 1000);
-	}
-	if (fd == -1)
-		fatal("cannot connect to %s", path);
-	free(path);
-	return fd;
 }
 
 /* ---- listening ---- */
@@ -282,7 +264,7 @@ main(int argc, char **argv)
 	daemon_setup(argc, argv, "smtpd", &sd->cfg);
 	smtpd_networks(&sd->cfg);
 	sd->tls = smtpd_tls_ctx();
-	fd = pickup_connect();
+	fd = daemon_connect(&sd->cfg, "private/pickup");
 	smtpd_privdrop();
 	if ((sd->base = event_base_new()) == NULL)
 		fatalx("event_base_new");

@@ -249,3 +249,199 @@ def test_grafana_dashboard_uses_the_families():
                  "ncmta_delivery_status_total",
                  "ncmta_daemon_restarts_total"):
         assert need in names
+
+
+# -- the counters of the other daemons, each against a scripted run ----------
+
+
+def received(m):
+    return {s: value(m, "ncmta_received_messages", "source", s)
+            for s in ("sendmail", "smtpd", "dropdir", "notice")}
+
+
+def wait_sent(inst, n):
+    """The metrics once n recipients are counted sent."""
+    def settled():
+        m = parse(scrape(inst))
+        return m if value(m, "ncmta_delivery_status", "status",
+                          "sent") == n else None
+    return wait_for(settled, 10, "%d sent in the metrics" % n)
+
+
+def test_received_counted_by_ingest_path(instances, sink):
+    """2 messages by ncsendmail, 3 over SMTP to smtpd (one session), 1
+    drop file: ncmta_received_messages counts each where it came in."""
+    import smtplib
+
+    from listener import start_smtpd
+    from peers import free_port
+    from test_dropdir import _crlf, _drop, _drop_dir
+
+    port = free_port()
+    inst = instances(smart_host=[sink], smtpd_listen="127.0.0.1:%d" % port)
+    drop = _drop_dir(inst)
+    start_smtpd(inst)
+    m = parse(scrape(inst))
+    assert received(m) == {"sendmail": 0, "smtpd": 0, "dropdir": 0,
+                           "notice": 0}
+    for i in range(2):
+        data, _ = message(new_token(), "s%d@dest.example" % i, i)
+        inst.submit(["s%d@dest.example" % i], data,
+                    sender="sender@sender.example")
+    with smtplib.SMTP("127.0.0.1", port, timeout=20) as c:
+        for i in range(3):
+            data, _ = message(new_token(), "t%d@dest.example" % i, i)
+            c.sendmail("sender@sender.example", ["t%d@dest.example" % i],
+                       data)
+    _drop(drop, "%s.eml" % new_token(), _crlf(
+        "X-Sender: app@test.example\n"
+        "X-Receiver: d0@dest.example\n"
+        "Subject: dropped\n\nbody\n"))
+    assert sink.wait_count(6, 30), "not all six delivered"
+    inst.wait_empty()
+
+    m = wait_sent(inst, 6)
+    assert received(m) == {"sendmail": 2, "smtpd": 3, "dropdir": 1,
+                           "notice": 0}, received(m)
+    assert value(m, "ncmta_delivery_status", "status", "deferred") == 0
+    # the smtp workers keep sessions open, idle, for
+    # smtp_connection_idle_time (2 s) after the last message
+    assert value(m, "ncmta_smtp_sessions_active") >= 1
+    wait_for(lambda: value(parse(scrape(inst)),
+                           "ncmta_smtp_sessions_active") == 0, 15,
+             "the idle SMTP sessions closed")
+
+
+def test_smtp_sessions_active_while_a_session_is_open(instances, sinks):
+    """A sink that takes 3 s to answer the end of DATA: one session is
+    open meanwhile, none after."""
+    slow = sinks()
+    slow.behaviour.delay = 3.0
+    inst = instances(smart_host=[slow]).start()
+    data, _ = message(new_token(), "r@dest.example", 0)
+    inst.submit(["r@dest.example"], data, sender="sender@sender.example")
+    wait_for(lambda: value(parse(scrape(inst)),
+                           "ncmta_smtp_sessions_active") == 1, 10,
+             "one SMTP session open in the metrics")
+    assert slow.wait_count(1, 20)
+    inst.wait_empty()
+    wait_for(lambda: value(parse(scrape(inst)),
+                           "ncmta_smtp_sessions_active") == 0, 10,
+             "no SMTP session open in the metrics")
+
+
+def test_tls_counted_by_result(instances, net):
+    """Four domains in direct mode, smtp_tls_security_level may, each
+    exchanger offering STARTTLS with another certificate: signed by the
+    trusted CA for its name (verified), by the trusted CA for another name
+    (trusted), by a CA ncmta does not trust (untrusted), and TLS 1.1 only
+    (the handshake fails, the message goes again in plain text)."""
+    import ssl
+    import warnings
+
+    from peers import ThrowawayCA
+
+    base = net.base
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        good = ThrowawayCA(os.path.join(base, "good"), "ncmta trusted CA")
+        bad = ThrowawayCA(os.path.join(base, "bad"), "ncmta untrusted CA")
+    for d in (os.path.join(base, "good"), os.path.join(base, "bad")):
+        os.chmod(d, 0o755)
+    old = good.server_context(["mx.d.example"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old.minimum_version = ssl.TLSVersion.TLSv1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctxs = {"a": good.server_context(["mx.a.example"]),
+            "b": good.server_context(["other.example"]),
+            "c": bad.server_context(["mx.c.example"]),
+            "d": old}
+    records, peers = [], {}
+    for i, dom in enumerate("abcd"):
+        addr = "127.0.0.%d" % (i + 2)
+        records += [("MX", "%s.example" % dom, 10, "mx.%s.example" % dom),
+                    ("A", "mx.%s.example" % dom, addr)]
+        peers[dom] = net.sink(addr, tls_context=ctxs[dom])
+    net.dns(records)
+    inst = instances(**net.settings(smtp_tls_security_level="may",
+                                    smtp_tls_CAfile=good.ca_file)).start()
+    for dom in "abcd":
+        rcpt = "r@%s.example" % dom
+        data, _ = message(new_token(), rcpt, 0)
+        inst.submit([rcpt], data, sender="sender@sender.example")
+    for dom in "abcd":
+        assert peers[dom].wait_count(1, 30), "nothing delivered to " + dom
+    inst.wait_empty()
+
+    m = wait_sent(inst, 4)
+    tls = {r: value(m, "ncmta_tls_sessions", "result", r)
+           for r in ("verified", "trusted", "untrusted", "failed")}
+    assert tls == {"verified": 1, "trusted": 1, "untrusted": 1,
+                   "failed": 1}, (tls, inst.log())
+    log = inst.log()
+    for word in ("Verified", "Trusted", "Untrusted"):
+        assert log.count("%s TLS connection established" % word) == 1, word
+    assert log.count("TLS handshake with") == 1
+    # four MX and four A questions, each asked once
+    assert value(m, "ncmta_resolver_lookups", "result", "miss") == 8
+    assert value(m, "ncmta_resolver_lookups", "result", "tempfail") == 0
+
+
+def test_resolver_counted_by_result(instances, tmp_path):
+    """Questions asked straight at the resolver: three identical ones at
+    once (three misses, the later ones merged into the first), twenty
+    answered from the cache (hits), two more misses; then a name server
+    that never answers (a temporary failure). The figures equal the
+    resolver's own counters in `ncctl status`."""
+    from peers import NameServer, SilentNameServer
+    from test_resolver import ResolverClient, counters
+
+    ns = NameServer(str(tmp_path), records=[
+        ("MX", "dom.example", 10, "mx1.dom.example"),
+        ("A", "mx1.dom.example", "127.0.0.2")])
+    silent = SilentNameServer()
+    try:
+        inst = instances(dns_servers=ns.spec,
+                         smart_host="[127.0.0.1]:9").start()
+        wait_for(lambda: os.path.exists(
+            os.path.join(inst.queue, "private", "resolver")), 10,
+            "the resolver's socket")
+        c = ResolverClient(inst)
+        try:
+            c.ask(*[("MX", "dom.example")] * 3)
+            c.ask(*[("MX", "dom.example")] * 20)
+            c.ask(("A", "mx1.dom.example"), ("MX", "nx.example"))
+        finally:
+            c.close()
+
+        def lookups():
+            m = parse(scrape(inst))
+            return {r: value(m, "ncmta_resolver_lookups", "result", r)
+                    for r in ("hit", "miss", "merged", "tempfail")}
+        n = counters(inst)
+        wait_for(lambda: lookups()["hit"] == 20, 10, "20 hits counted")
+        got = lookups()
+        assert got == {"hit": n["hits"], "miss": n["misses"],
+                       "merged": n["merged"], "tempfail": n["tempfails"]}, \
+            (got, n)
+        assert got["hit"] == 20 and got["miss"] == 5, got
+        assert 1 <= got["merged"] <= 2 and got["tempfail"] == 0, got
+
+        inst.configure(dns_servers=silent.spec)
+        assert inst.ctl("reload").returncode == 0
+        wait_for(lambda: "name servers: %s" % silent.spec in inst.log(),
+                 10, "the resolver to take the silent name server")
+        c = ResolverClient(inst, timeout=30)
+        try:
+            a, = c.ask(("MX", "other.example"))
+        finally:
+            c.close()
+        assert a.status == 3, a  # TEMPFAIL
+        got = wait_for(lambda: (lambda g: g if g["tempfail"] == 1 else None)
+                       (lookups()), 10, "the temporary failure counted")
+        assert got["miss"] == 6 and got["hit"] == 20, got
+    finally:
+        silent.close()
+        ns.close()
