@@ -6,6 +6,7 @@ exactly, the queue gauges agree with ncqshow, restarts are counted."""
 import os
 import signal
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -445,3 +446,48 @@ def test_resolver_counted_by_result(instances, tmp_path):
     finally:
         silent.close()
         ns.close()
+
+
+def test_scrapers_that_hold_connections(instances, sink):
+    """64 scrapers that ask and never read their answers, then 64 that
+    connect and never send a request: the first kind costs nothing once
+    the answers are written, the second holds every slot for at most
+    the 10 s time-out (a 65th is closed at once and logged); then
+    scrapes are answered again, and mail flows all along."""
+    port = free_port()
+    inst = instances(smart_host=[sink],
+                     metrics_listen="127.0.0.1:%d" % port).start()
+    url = "http://127.0.0.1:%d/metrics" % port
+
+    def scrape_ok():
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status == 200 and b"ncmta_up 1" in r.read()
+        except (OSError, urllib.error.URLError):
+            return False
+
+    deaf = []
+    for _ in range(64):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+        deaf.append(s)
+    wait_for(scrape_ok, 10, "a scrape answered beside 64 deaf scrapers")
+    mute = [socket.create_connection(("127.0.0.1", port), timeout=5)
+            for _ in range(64)]
+    try:
+        assert not scrape_ok(), "a 65th scraper was served"
+        wait_for(lambda: "scrapers connected already" in inst.log(), 10,
+                 "the 65th scraper refused in the log")
+        data, _ = message(new_token(), "r@dest.example", 0)
+        inst.submit(["r@dest.example"], data, sender="s@sender.example")
+        assert sink.wait_count(1, 20), "mail stopped with the slots full"
+        t0 = time.monotonic()
+        wait_for(scrape_ok, 20, "scrapes answered after the time-out",
+                 interval=0.5)
+        assert time.monotonic() - t0 < 15
+    finally:
+        for s in deaf + mute:
+            s.close()
+    assert inst.pids("metricsd")
+    assert "restarting in" not in inst.log()
