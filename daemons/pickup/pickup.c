@@ -7,6 +7,7 @@
  * already queued and is only unlinked: nothing lost, nothing twice.
  */
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/tree.h>
@@ -91,6 +92,7 @@ static struct pickup {
 	const char *why; /* reason a file is refused */
 	struct rewrite rw; /* aliases, generic_maps (common/rewrite.c) */
 	int suspect_fd; /* flags/pickup.suspect, or -1 */
+	char *suspect_map; /* its record, mapped shared; NULL: pwrite() */
 	char *suspect; /* the file pickup died on last time, or NULL */
 	int suspect_strikes; /* how many times in a row */
 } pk;
@@ -171,13 +173,22 @@ pk_candidate(const char *name)
 #define PK_SUSPECT_REC 512
 
 /* One write a change: the record is NUL-padded to a fixed length, an
- * empty one is a NUL in its first octet. */
+ * empty one is a NUL in its first octet. It is written into a shared
+ * mapping of the file (no system call: it is set and cleared twice for
+ * every message), which outlives the process as a write() would. */
 static void
 pk_suspect_write(const char *text)
 {
 	char rec[PK_SUSPECT_REC];
 	size_t n = *text != '\0' ? sizeof(rec) : 1;
 
+	if (pk.suspect_map != NULL) {
+		if (*text == '\0')
+			pk.suspect_map[0] = '\0';
+		else
+			strncpy(pk.suspect_map, text, PK_SUSPECT_REC - 1);
+		return;
+	}
 	if (pk.suspect_fd == -1)
 		return;
 	memset(rec, 0, sizeof(rec));
@@ -225,6 +236,27 @@ pk_suspect_clear(void)
 
 static void pk_move_corrupt(const char *);
 
+/* The record mapped shared, the file made a whole record long first
+ * (mail_owner's directory: nobody else can shorten it under the map). */
+static void
+pk_suspect_map(void)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(pk.suspect_fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (st.st_size < PK_SUSPECT_REC &&
+	        ftruncate(pk.suspect_fd, PK_SUSPECT_REC) == -1))
+		return;
+	p = mmap(NULL, PK_SUSPECT_REC, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    pk.suspect_fd, 0);
+	if (p == MAP_FAILED) {
+		log_warn("mmap %s; writing it instead", PK_SUSPECT_FILE);
+		return;
+	}
+	pk.suspect_map = p;
+}
+
 /* After a start: what the last pickup died on, if anything. */
 static void
 pk_suspect_load(void)
@@ -240,6 +272,7 @@ pk_suspect_load(void)
 	}
 	n = pread(pk.suspect_fd, buf, sizeof(buf) - 1, 0);
 	buf[n > 0 ? n : 0] = '\0';
+	pk_suspect_map();
 	buf[strcspn(buf, "\n")] = '\0';
 	if (n <= 0 || (sp = strchr(buf, ' ')) == NULL || sp[1] == '\0')
 		return;
