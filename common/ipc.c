@@ -42,6 +42,8 @@ struct ipc_peer {
 	struct event *idle_ev;
 	struct event *kill_ev; /* closes a peer over its cap from the loop */
 	ipc_drain_fn *on_drain; /* everything queued was written */
+	int corked; /* ipc_peer_cork() depth: frames wait in cork */
+	struct evbuffer *cork; /* made at the first cork */
 };
 
 /* ---- encoding ---- */
@@ -271,6 +273,8 @@ peer_free(struct ipc_peer *p)
 	if (p->kill_ev != NULL)
 		event_free(p->kill_ev);
 	bufferevent_free(p->bev);
+	if (p->cork != NULL)
+		evbuffer_free(p->cork);
 	free(p->name);
 	free(p->why);
 	free(p);
@@ -322,9 +326,15 @@ peer_touch(struct ipc_peer *p)
 
 /* Over its cap outside a handler: the caller may still hold p, so the
  * loop frees it. Nothing more is read or written meanwhile. */
+static void peer_kill_cb(evutil_socket_t, short, void *);
+
 static void
 peer_close_soon(struct ipc_peer *p)
 {
+	if (p->kill_ev == NULL &&
+	    (p->kill_ev = evtimer_new(
+	         bufferevent_get_base(p->bev), peer_kill_cb, p)) == NULL)
+		fatalx("evtimer_new");
 	bufferevent_disable(p->bev, EV_READ | EV_WRITE);
 	p->doomed = 1;
 	if (!p->in_dispatch)
@@ -506,10 +516,50 @@ ipc_peer_send(struct ipc_peer *p, struct ipc_buf *b)
 		return;
 	}
 	ipc_buf_finish(b);
-	if (ipc_bev_write(p->bev, b->data, b->len) == -1)
+	if (p->corked > 0) {
+		if (evbuffer_add(p->cork, b->data, b->len) == -1)
+			log_warnx(
+			    "%s: cannot queue %zu bytes", p->name, b->len);
+	} else if (ipc_bev_write(p->bev, b->data, b->len) == -1)
 		log_warnx("%s: cannot queue %zu bytes", p->name, b->len);
 	ipc_buf_free(b);
 	peer_check_unsent(p);
+}
+
+void
+ipc_peer_cork(struct ipc_peer *p)
+{
+	if (p->cork == NULL && (p->cork = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	p->corked++;
+}
+
+/* The frames held back go out in one write (the rest, if the socket does
+ * not take it all, is moved to the bufferevent without a copy). */
+void
+ipc_peer_uncork(struct ipc_peer *p)
+{
+	struct evbuffer *out = bufferevent_get_output(p->bev);
+	evutil_socket_t fd = bufferevent_getfd(p->bev);
+
+	if (p->corked == 0 || --p->corked > 0 ||
+	    evbuffer_get_length(p->cork) == 0)
+		return;
+	if (p->doomed) {
+		evbuffer_drain(p->cork, evbuffer_get_length(p->cork));
+		return;
+	}
+	if (fd >= 0 && evbuffer_get_length(out) == 0 &&
+	    (bufferevent_get_enabled(p->bev) & EV_WRITE))
+		(void)evbuffer_write(p->cork, fd);
+	if (evbuffer_get_length(p->cork) > 0 &&
+	    bufferevent_write_buffer(p->bev, p->cork) == -1)
+		log_warnx("%s: cannot queue %zu bytes", p->name,
+		    evbuffer_get_length(p->cork));
+	if (p->closing && ipc_peer_pending(p) == 0)
+		peer_close_soon(p); /* all written: no write callback comes */
+	else
+		peer_check_unsent(p);
 }
 
 /*
@@ -569,7 +619,8 @@ ipc_peer_send_secret(struct ipc_peer *p, struct ipc_buf *b)
 size_t
 ipc_peer_pending(struct ipc_peer *p)
 {
-	return evbuffer_get_length(bufferevent_get_output(p->bev));
+	return evbuffer_get_length(bufferevent_get_output(p->bev)) +
+	    (p->cork != NULL ? evbuffer_get_length(p->cork) : 0);
 }
 
 void

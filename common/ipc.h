@@ -93,7 +93,12 @@ void ipc_peer_send(struct ipc_peer *, struct ipc_buf *); /* frees buf */
 /* The same for a frame that carries a password: the frame is queued by
  * reference, not copied, and wiped and freed once written or dropped. */
 void ipc_peer_send_secret(struct ipc_peer *, struct ipc_buf *);
-size_t ipc_peer_pending(struct ipc_peer *); /* bytes queued */
+/* Between cork and uncork (they nest) frames sent to the peer are held
+ * back and leave together in one write: a job's frames, a batch of
+ * answers. */
+void ipc_peer_cork(struct ipc_peer *);
+void ipc_peer_uncork(struct ipc_peer *);
+size_t ipc_peer_pending(struct ipc_peer *); /* bytes queued, held back too */
 /* fn runs each time the peer's output has all been written (a sender
  * that holds back while much is queued learns it may go on). */
 void ipc_peer_on_drain(struct ipc_peer *, ipc_drain_fn *fn);

@@ -367,6 +367,22 @@ ingest_full(int full)
 	ingest_send_state(cl);
 }
 
+void
+ingest_batch(int begin)
+{
+	struct ingest_client *cl;
+
+	TAILQ_FOREACH(cl, &in.clients, entry)
+	{
+		if (cl->peer == NULL)
+			continue;
+		if (begin)
+			ipc_peer_cork(cl->peer);
+		else
+			ipc_peer_uncork(cl->peer);
+	}
+}
+
 static void
 ingest_closed(struct ipc_peer *p, void *arg)
 {

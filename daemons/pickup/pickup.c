@@ -93,6 +93,7 @@ static struct pickup {
 	struct rewrite rw; /* aliases, generic_maps (common/rewrite.c) */
 	int suspect_fd; /* flags/pickup.suspect, or -1 */
 	char *suspect_map; /* its record, mapped shared; NULL: pwrite() */
+	uint32_t uid; /* ours after the privilege drop: smtpd's messages' */
 	char *suspect; /* the file pickup died on last time, or NULL */
 	int suspect_strikes; /* how many times in a row */
 } pk;
@@ -362,7 +363,7 @@ pk_read_file(struct pk_item *it)
 		return r == PK_READ_OK ? pk_check_envelope(&it->md) : r;
 	}
 	if (ingest_owns(it->name)) {
-		it->uid = (uint32_t)getuid();
+		it->uid = pk.uid;
 		r = ingest_read(
 		    it->name, &it->data, &it->len, &it->md, &pk.why);
 		return r == PK_READ_OK ? pk_check_envelope(&it->md) : r;
@@ -778,6 +779,7 @@ pk_committed(struct pk_item *items, size_t n)
 	char qid[NC_QID_LEN + 1];
 	size_t i, nq = 0;
 
+	ingest_batch(1);
 	for (i = 0; i < n; i++) {
 		if (dropdir_owns(items[i].name))
 			dropdir_remove(pk.dd, items[i].name);
@@ -803,6 +805,7 @@ pk_committed(struct pk_item *items, size_t n)
 			    (unsigned)items[i].uid, items[i].md.sender);
 		pk_log_rewrite(&items[i], qid);
 	}
+	ingest_batch(0);
 	pk_notify_qmgr(qids, nq);
 	pk_set_full(0);
 }
@@ -1294,6 +1297,7 @@ main(int argc, char **argv)
 	pk_connect_initial();
 	pk_rewrite_load();
 	daemon_privdrop(&pk.cfg);
+	pk.uid = (uint32_t)getuid();
 	if (privdrop_chrooted()) {
 		free(pk.qmgr_path);
 		pk.qmgr_path = xstrdup("/private/qmgr");

@@ -134,6 +134,9 @@ enum pk_read ingest_read(const char *key, char **data, size_t *len,
 /* Answer smtpd's request for key: code 0 (queued as qid), 4 (try again
  * later) or 5 (refused), text saying why. */
 void ingest_answer(const char *key, int code, uint64_t qid, const char *text);
+/* Hold the answers of a batch back (1), then send each smtpd its share
+ * in one write (0). */
+void ingest_batch(int begin);
 void ingest_remove(const char *key);
 /* Make the removals durable (before the drop table forgets them). */
 int ingest_sync(void);

@@ -745,6 +745,7 @@ void
 dispatch_run(void)
 {
 	struct queue_txn *t = NULL;
+	struct qm_worker *w;
 	struct qm_msg *m;
 	int rc;
 
@@ -752,6 +753,9 @@ dispatch_run(void)
 	if (qm->probation_jobs == 0 &&
 	    (m = TAILQ_FIRST(&qm->probation)) != NULL)
 		qm_msg_make_ready(m);
+	/* the frames of every job of this pass leave in one write a worker */
+	TAILQ_FOREACH(w, &qm->workers, link)
+	ipc_peer_cork(w->peer);
 	while ((m = TAILQ_FIRST(&qm->ready)) != NULL) {
 		if (worker_pick() == NULL ||
 		    qm->jobs_in_flight >= qm->cfg.smtp_session_limit)
@@ -766,6 +770,8 @@ dispatch_run(void)
 	}
 	if (t != NULL)
 		queue_txn_abort(t);
+	TAILQ_FOREACH(w, &qm->workers, link)
+	ipc_peer_uncork(w->peer);
 }
 
 static struct qm_job *

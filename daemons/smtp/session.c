@@ -301,14 +301,23 @@ session_cmd(struct smtp_session *s, const char *fmt, ...)
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	char line[SMTP_LINE_MAX];
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(line) - 2) { /* formatted once */
+		memcpy(line + n, "\r\n", 2);
+		evbuffer_add(out, line, (size_t)n + 2);
+		line[n] = '\0';
+	} else { /* longer than a line we keep: the whole command anyway */
+		if (n < 0)
+			line[0] = '\0';
+		va_start(ap, fmt);
+		evbuffer_add_vprintf(out, fmt, ap);
+		va_end(ap);
+		evbuffer_add(out, "\r\n", 2);
+	}
 	log_debug("> %s: %s", s->namaddr, line);
 }
 

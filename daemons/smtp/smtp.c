@@ -167,6 +167,7 @@ smtp_job_done(struct smtp_job *job)
 	    job->last_reason != NULL ? job->last_reason
 	                             : "delivery was not attempted",
 	    job->last_relay);
+	ipc_peer_cork(w->qmgr); /* the outcomes and the end in one write */
 	for (i = 0; i < job->nrcpt; i++)
 		rcpt_report(job, &job->rcpts[i]);
 	ipc_buf_init(&b, M_SMTP_DONE);
@@ -174,6 +175,7 @@ smtp_job_done(struct smtp_job *job)
 	ipc_add_u32(&b, job->established ? 2 : 4);
 	ipc_add_str(&b, job->established ? "" : job->last_reason);
 	ipc_peer_send(w->qmgr, &b);
+	ipc_peer_uncork(w->qmgr);
 	job_free(job);
 }
 

@@ -680,6 +680,64 @@ test_peer_send(struct event_base *base)
 	close(fd);
 }
 
+/* Corked frames wait, in order, until the outermost uncork sends them in
+ * one write; the held bytes count as pending; a doomed peer drops them. */
+static void
+test_peer_cork(struct event_base *base)
+{
+	struct ipc_buf b;
+	struct seen s;
+	uint8_t *payload = NULL;
+	uint32_t type = 0, i, v;
+	size_t len = 0, pending;
+	int fd, good = 1;
+
+	peer_pair(base, &s, 0, &fd);
+	ipc_peer_cork(s.peer);
+	ipc_peer_cork(s.peer); /* nested */
+	for (i = 0; i < 3; i++) {
+		ipc_buf_init(&b, T_NUM);
+		ipc_add_u32(&b, 100 + i);
+		ipc_peer_send(s.peer, &b);
+	}
+	pending = ipc_peer_pending(s.peer);
+	is_int((int)pending, 3 * (IPC_HDR_LEN + 4), "corked bytes are pending");
+	RUN_FOR(base, 20);
+	ok(!readable(fd), "nothing written while corked");
+	ipc_peer_uncork(s.peer);
+	RUN_FOR(base, 20);
+	ok(!readable(fd), "nothing written before the outermost uncork");
+	ipc_peer_uncork(s.peer);
+	ok(readable(fd), "the outermost uncork writes at once");
+	is_int(
+	    (int)ipc_peer_pending(s.peer), 0, "all of it taken by the socket");
+	for (i = 0; i < 3; i++) {
+		payload = NULL;
+		if (ipc_recv_blocking(fd, 1024, &type, &payload, &len, 1000) !=
+		        0 ||
+		    type != T_NUM || len != 4)
+			good = 0;
+		else {
+			memcpy(&v, payload, 4);
+			good &= ntohl(v) == 100 + i;
+		}
+		free(payload);
+	}
+	ok(good, "three frames, whole and in order");
+	ipc_peer_uncork(s.peer); /* one too many: no effect */
+	ok(!readable(fd), "an unmatched uncork sends nothing");
+
+	ipc_peer_cork(s.peer);
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_u32(&b, 7);
+	ipc_peer_send(s.peer, &b);
+	ipc_peer_close_after_flush(s.peer);
+	ipc_peer_uncork(s.peer);
+	RUN_UNTIL(base, s.closed);
+	is_int(s.closed, 1, "a corked peer closes after its flush");
+	close(fd);
+}
+
 /* Frames that carry passwords: reserved up front, wiped after use. */
 static void
 test_secret(struct event_base *base)
@@ -1033,6 +1091,7 @@ main(void)
 	test_peer_errors(base);
 	test_peer_max(base);
 	test_peer_send(base);
+	test_peer_cork(base);
 	test_peer_limits(base);
 	test_secret(base);
 	event_base_free(base);
