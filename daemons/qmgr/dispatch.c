@@ -1060,6 +1060,30 @@ dispatch_settle(struct qm_msg *m)
 }
 
 static void
+commit_soon_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	dispatch_commit();
+}
+
+void
+dispatch_commit_soon(void)
+{
+	struct timeval tv = {0, QMGR_COMMIT_DELAY_MS * 1000};
+
+	if (TAILQ_EMPTY(&qm->dirty))
+		return;
+	if (qm->commit_soon_ev == NULL &&
+	    (qm->commit_soon_ev =
+	            evtimer_new(qm->base, commit_soon_cb, NULL)) == NULL)
+		fatalx("evtimer_new");
+	if (!evtimer_pending(qm->commit_soon_ev, NULL))
+		evtimer_add(qm->commit_soon_ev, &tv);
+}
+
+static void
 commit_retry_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd;

@@ -250,9 +250,8 @@ qm_kick_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	(void)arg;
-	dispatch_commit();
 	dispatch_run();
-	dispatch_commit();
+	dispatch_commit_soon();
 }
 
 void

@@ -23,6 +23,11 @@
 #include "routes.h"
 #include "sched.h"
 
+/* Outcomes wait at most this long for their commit, so that those of
+ * many jobs share it: each commit holds the queue's one write lock for a
+ * disk sync, which ingest then waits for. A crash in between costs
+ * nothing but a second delivery of what was delivered meanwhile. */
+#define QMGR_COMMIT_DELAY_MS 10
 #define QMGR_WORKER_BACKLOG (4 * 1024 * 1024) /* bytes queued to a worker */
 /* A job's recipients (addresses and ORCPTs) stop at about this many
  * octets, so JOB_BEGIN stays within the worker's frame limit (256 KiB)
@@ -201,6 +206,7 @@ struct qmgr {
 	struct event *kick_ev; /* run dispatch + commit after this round */
 	struct event *retry_ev; /* deferred scan, every queue_run_delay */
 	struct event *commit_retry_ev;
+	struct event *commit_soon_ev; /* dispatch_commit_soon()'s timer */
 	int commit_failing;
 };
 
@@ -229,6 +235,9 @@ void dispatch_worker_lost(struct qm_worker *);
 void dispatch_rcpt_result(struct ipc_peer *, struct ipc_msg *);
 void dispatch_job_done(struct ipc_peer *, struct ipc_msg *);
 void dispatch_commit(void);
+/* Commit within QMGR_COMMIT_DELAY_MS: the outcomes of that time share
+ * one transaction (and one sync). */
+void dispatch_commit_soon(void);
 void dispatch_mark_dirty(struct qm_msg *);
 int dispatch_load(struct qm_msg *);
 void dispatch_settle(struct qm_msg *);
