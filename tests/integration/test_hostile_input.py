@@ -237,7 +237,8 @@ def test_worker_deaths_quarantine_the_message_in_flight(instances, sinks):
         held
     wait_for(lambda: bystander in token_counts(by.snapshot()), 30,
              "the bystander delivered without waiting for min_backoff")
-    assert [m["queue_name"] for m in inst.qshow_json()] == ["hold"]
+    wait_for(lambda: [m["queue_name"] for m in inst.qshow_json()] ==
+             ["hold"], 10, "the bystander removed, the poison held")
     assert re.search(r"hold: quarantined: an smtp worker exited 3 times",
                      inst.log())
 
