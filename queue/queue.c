@@ -9,9 +9,11 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -730,19 +732,34 @@ queue_drop_walk(struct queue_txn *t,
 	return r;
 }
 
+static int maps_fd = -1; /* queue_maps_preopen() */
+
+void
+queue_maps_preopen(void)
+{
+	if (maps_fd == -1)
+		maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+}
+
 /*
  * Where LMDB mapped data.mdb in this process (LMDB does not say unless
- * the map is fixed): read once at open, while /proc is still visible.
+ * the map is fixed): read once at open, from /proc/self/maps, or inside
+ * a chroot from the copy queue_maps_preopen() opened before it (its
+ * paths are then those seen from the chroot, as dbdir is).
  */
 static void
 queue_find_map(struct queue *q, const char *dbdir)
 {
 	char line[1024], want[1024];
 	unsigned long start, end;
-	FILE *fp;
+	FILE *fp = NULL;
+	int fd;
 
 	snprintf(want, sizeof(want), "%s/data.mdb", dbdir);
-	if ((fp = fopen("/proc/self/maps", "r")) == NULL)
+	if (maps_fd != -1 && lseek(maps_fd, 0, SEEK_SET) == 0 &&
+	    (fd = dup(maps_fd)) != -1 && (fp = fdopen(fd, "r")) == NULL)
+		close(fd);
+	if (fp == NULL && (fp = fopen("/proc/self/maps", "r")) == NULL)
 		return;
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		line[strcspn(line, "\n")] = '\0';

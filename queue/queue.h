@@ -85,6 +85,9 @@ int queue_open(
 void queue_close(struct queue *);
 /* Release the pages of the map this process touched (no data lost). */
 void queue_trim(struct queue *);
+/* Before a chroot: keep /proc/self/maps open, where queue_open() of a
+ * process that will call queue_trim() finds its map. */
+void queue_maps_preopen(void);
 const char *queue_strerror(int);
 
 int queue_txn_begin(struct queue *, struct queue_txn **, int readonly);

@@ -581,6 +581,7 @@ main(int argc, char **argv)
 	TAILQ_INIT(&qm->workers);
 	daemon_setup(argc, argv, "qmgr", &qm->cfg);
 	qm_load_routes();
+	queue_maps_preopen(); /* queue_trim() after the scan, in the chroot */
 	daemon_privdrop(&qm->cfg);
 	/* the queue is mail_owner's: opened only once root is given up */
 	path = daemon_qpath(&qm->cfg, "db");

@@ -181,3 +181,38 @@ def test_only_master_keeps_root(running):
         if p.name in ("pickup", "qmgr", "smtp"):
             assert p.root() not in (None, "/"), \
                 "%s is not chrooted (root %s)" % (p, p.root())
+
+
+def test_qmgr_releases_the_queue_pages_after_its_scan(instances):
+    """qmgr reads every record at start, which maps most of data.mdb into
+    its RSS; it runs chrooted where /proc is missing, and must still find
+    its map and release it (queue_trim()) once the queue is loaded."""
+    import subprocess
+
+    from instance import bin_path
+
+    inst = instances(smart_host="[127.0.0.1]:9")
+    subprocess.run([bin_path("bench/fill"), "-c", inst.confdir, "-n",
+                    "30000", "-d", "100", "-D", "0"], check=True,
+                   stdout=subprocess.DEVNULL, timeout=120)
+    db = os.path.join(inst.queue, "db", "data.mdb")
+    size = os.path.getsize(db)
+    assert size > 30 * 1024 * 1024, size
+    inst.start()
+    wait_for(lambda: "queue loaded: 30000 messages" in inst.log(), 30,
+             "qmgr's scan of 30000 messages")
+    pid = inst.pids("qmgr")[0]
+
+    def mapped_kb():
+        kb, inside = 0, False
+        with open("/proc/%d/smaps" % pid) as f:
+            for line in f:
+                first = line.split(None, 1)[0]
+                if "-" in first and not first.endswith(":"):
+                    inside = line.rstrip().endswith("/data.mdb")
+                elif inside and first == "Rss:":
+                    kb += int(line.split()[1])
+        return kb
+    wait_for(lambda: mapped_kb() * 1024 < size // 10, 10,
+             "qmgr's resident queue pages below a tenth of data.mdb "
+             "(%d bytes)" % size)
