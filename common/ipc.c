@@ -324,10 +324,10 @@ peer_touch(struct ipc_peer *p)
 		evtimer_add(p->idle_ev, &tv);
 }
 
-/* Over its cap outside a handler: the caller may still hold p, so the
- * loop frees it. Nothing more is read or written meanwhile. */
 static void peer_kill_cb(evutil_socket_t, short, void *);
 
+/* Over its cap outside a handler: the caller may still hold p, so the
+ * loop frees it. Nothing more is read or written meanwhile. */
 static void
 peer_close_soon(struct ipc_peer *p)
 {

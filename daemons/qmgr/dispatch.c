@@ -1059,8 +1059,9 @@ dispatch_settle(struct qm_msg *m)
 		qm_msg_list_remove(m);
 }
 
+/* The timers of dispatch_commit_soon() and of a failed commit's retry. */
 static void
-commit_soon_cb(evutil_socket_t fd, short ev, void *arg)
+commit_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	(void)fd;
 	(void)ev;
@@ -1076,20 +1077,11 @@ dispatch_commit_soon(void)
 	if (TAILQ_EMPTY(&qm->dirty))
 		return;
 	if (qm->commit_soon_ev == NULL &&
-	    (qm->commit_soon_ev =
-	            evtimer_new(qm->base, commit_soon_cb, NULL)) == NULL)
+	    (qm->commit_soon_ev = evtimer_new(qm->base, commit_cb, NULL)) ==
+	        NULL)
 		fatalx("evtimer_new");
 	if (!evtimer_pending(qm->commit_soon_ev, NULL))
 		evtimer_add(qm->commit_soon_ev, &tv);
-}
-
-static void
-commit_retry_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	(void)fd;
-	(void)ev;
-	(void)arg;
-	dispatch_commit();
 }
 
 static int
@@ -1192,7 +1184,6 @@ dispatch_commit(void)
 		    queue_strerror(rc));
 	qm->commit_failing = 1;
 	if (qm->commit_retry_ev == NULL)
-		qm->commit_retry_ev =
-		    evtimer_new(qm->base, commit_retry_cb, NULL);
+		qm->commit_retry_ev = evtimer_new(qm->base, commit_cb, NULL);
 	evtimer_add(qm->commit_retry_ev, &tv);
 }
