@@ -110,14 +110,6 @@ def test_counters_follow_sent_deferred_bounced(instances, sink):
         data, _ = message(new_token(), rcpt, i)
         inst.submit([rcpt], data, sender="sender@sender.example")
 
-    def settled():
-        m = parse(scrape(inst))
-        if (value(m, "ncmta_delivery_status", "status", "sent") == 4 and
-                value(m, "ncmta_queue_messages", "state", "deferred") == 2):
-            return m
-        return None
-    m = wait_for(settled, 30, "4 sent (3 and a notice), 2 deferred")
-    assert sink.wait_count(4, 10)
     expect = {
         ("ncmta_delivery_status", "status"): {
             "sent": 4, "deferred": 2, "bounced": 1},
@@ -128,6 +120,19 @@ def test_counters_follow_sent_deferred_bounced(instances, sink):
         ("ncmta_tls_sessions", "result"): {
             "verified": 0, "trusted": 0, "untrusted": 0, "failed": 0},
     }
+
+    def settled():
+        # each daemon sends its counts every 50 ms on its own: wait for
+        # all of them, then check each
+        m = parse(scrape(inst))
+        for (fam, label), values in expect.items():
+            for lv, n in values.items():
+                if value(m, fam, label, lv) != n:
+                    return None
+        return m
+    m = wait_for(settled, 30, "4 sent (3 and a notice), 2 deferred, "
+                 "1 bounced, the notice received")
+    assert sink.wait_count(4, 10)
     for (fam, label), values in expect.items():
         for lv, n in values.items():
             assert value(m, fam, label, lv) == n, (fam, lv, m[fam])
@@ -302,8 +307,11 @@ def test_received_counted_by_ingest_path(instances, sink):
     inst.wait_empty()
 
     m = wait_sent(inst, 6)
-    assert received(m) == {"sendmail": 2, "smtpd": 3, "dropdir": 1,
-                           "notice": 0}, received(m)
+    want = {"sendmail": 2, "smtpd": 3, "dropdir": 1, "notice": 0}
+    # pickup sends its counts on its own, every 50 ms
+    m = wait_for(lambda: (lambda m: m if received(m) == want else None)(
+        parse(scrape(inst))), 10, "the received counts")
+    assert received(m) == want, received(m)
     assert value(m, "ncmta_delivery_status", "status", "deferred") == 0
     # the smtp workers keep sessions open, idle, for
     # smtp_connection_idle_time (2 s) after the last message
@@ -385,7 +393,11 @@ def test_tls_counted_by_result(instances, net):
     for word in ("Verified", "Trusted", "Untrusted"):
         assert log.count("%s TLS connection established" % word) == 1, word
     assert log.count("TLS handshake with") == 1
-    # four MX and four A questions, each asked once
+    # four MX and four A questions, each asked once (the resolver sends
+    # its counts on its own, every 50 ms)
+    m = wait_for(lambda: (lambda m: m if value(
+        m, "ncmta_resolver_lookups", "result", "miss") == 8 else None)(
+        parse(scrape(inst))), 10, "8 resolver misses")
     assert value(m, "ncmta_resolver_lookups", "result", "miss") == 8
     assert value(m, "ncmta_resolver_lookups", "result", "tempfail") == 0
 
