@@ -239,8 +239,9 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	U64(job) U32(class) STR(reason)
 #define IPCF_JOB_BEGIN(U32, U64, DBL, STR, DATA, LIST)                         \
 	U64(job)                                                               \
-	U64(qid) STR(sender) U64(size) DBL(arrival) DBL(t_active)              \
-	    DBL(t_handoff) U32(flags) U32(dsn_notify) U32(dsn_ret) STR(envid)  \
+	U64(qid)                                                               \
+	STR(sender) U64(size) DBL(arrival) DBL(t_active) DBL(t_handoff)        \
+	    U32(flags) U32(dsn_notify) U32(dsn_ret) STR(envid)                 \
 	        LIST(hosts, job_host) LIST(rcpts, job_rcpt)
 #define IPCF_JOB_BODY(U32, U64, DBL, STR, DATA, LIST) U64(job) DATA(chunk)
 #define IPCF_JOB_END(U32, U64, DBL, STR, DATA, LIST) U64(job)
@@ -268,7 +269,8 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 #define IPCF_BOUNCE_HELLO(U32, U64, DBL, STR, DATA, LIST) U32(pid)
 #define IPCF_BOUNCE_REQ(U32, U64, DBL, STR, DATA, LIST)                        \
 	U64(request)                                                           \
-	U64(qid) U32(kind) STR(sender) DBL(arrival) STR(headers) STR(envid)    \
+	U64(qid)                                                               \
+	U32(kind) STR(sender) DBL(arrival) STR(headers) STR(envid)             \
 	    LIST(rcpts, bounce_rcpt)
 #define IPCF_BOUNCE_DONE(U32, U64, DBL, STR, DATA, LIST)                       \
 	U64(request) U32(code) U64(qid) STR(error)

@@ -11,15 +11,19 @@
 #include <strings.h>
 
 #include "log.h"
+#include "admin.h"
+#include "dest.h"
+#include "dispatch.h"
+#include "ipcmsg.h"
 #include "proto.h"
-#include "qmgr.h"
+#include "store.h"
 #include "util.h"
 
 struct admin_sel {
 	uint32_t select;
 	const char *domain;
 	uint64_t *ids;
-	uint32_t n;
+	size_t n;
 	uint64_t *found; /* SEL_DOMAIN: qids with a recipient there */
 	size_t nfound;
 };
@@ -54,7 +58,7 @@ admin_apply(uint32_t op, struct qm_msg *m)
 {
 	int busy = m->jobs_in_flight > 0;
 
-	if (op != ADMIN_FLUSH && dispatch_load(m) != 0)
+	if (op != ADMIN_FLUSH && store_load(m, NULL) != 0)
 		return 0; /* gone from the queue meanwhile */
 	switch (op) {
 	case ADMIN_HOLD:
@@ -62,36 +66,35 @@ admin_apply(uint32_t op, struct qm_msg *m)
 			return 0;
 		if (busy)
 			return m->hold_after = 1;
-		qm_msg_list_remove(m);
+		if (store_move(m, Q_HOLD) == -1)
+			return 0;
+		store_unlist(m);
 		dispatch_attempt_end(m);
-		qm_msg_set_state(m, Q_HOLD);
 		m->logged_active = 0;
-		dispatch_mark_dirty(m);
 		return 1;
 	case ADMIN_RELEASE:
 		m->hold_after = 0;
-		if (m->state != Q_HOLD)
+		if (m->state != Q_HOLD || store_move(m, Q_INCOMING) == -1)
 			return 0;
-		qm_msg_set_state(m, Q_INCOMING);
 		m->next_attempt = 0;
-		dispatch_mark_dirty(m);
-		qm_msg_make_ready(m);
+		store_ready(m);
 		return 1;
 	case ADMIN_DELETE:
 		if (m->removed)
 			return 0;
 		if (busy)
 			return m->delete_after = 1;
-		qm_msg_list_remove(m);
+		if (store_move(m, STORE_REMOVED) == -1)
+			return 0;
+		store_unlist(m);
 		dispatch_attempt_end(m);
-		m->removed = m->deleted = 1;
-		dispatch_mark_dirty(m);
+		m->deleted = 1;
 		return 1;
 	case ADMIN_REQUEUE:
 	case ADMIN_FLUSH:
 		if (m->state != Q_DEFERRED || m->on_list != ON_DEFERRED)
 			return 0;
-		qm_msg_make_ready(m);
+		store_ready(m);
 		return 1;
 	}
 	return 0;
@@ -109,45 +112,36 @@ admin_verb(uint32_t op)
 static void
 admin_reply(struct ipc_peer *p, uint64_t req, uint32_t code, const char *t)
 {
-	struct ipc_buf b;
+	struct ipcm_ctl_admin_done d = {
+	    .request = req, .code = code, .text = t};
 
-	ipc_buf_init(&b, M_CTL_ADMIN_DONE);
-	ipc_add_u64(&b, req);
-	ipc_add_u32(&b, code);
-	ipc_add_str(&b, t);
-	ipc_peer_send(p, &b);
+	ipcm_ctl_admin_done_send(p, &d);
 }
 
 void
 admin_request(struct ipc_peer *p, struct ipc_msg *msg)
 {
 	struct admin_sel s = {0};
-	struct queue_txn *t;
+	struct ipcm_ctl_admin a;
+	struct ipcm_qid id;
 	struct qm_msg *m, *next;
-	uint64_t req = ipc_get_u64(msg);
-	uint32_t op = ipc_get_u32(msg), i;
 	unsigned long count = 0;
+	uint32_t op;
 	char text[128];
 
-	s.select = ipc_get_u32(msg);
-	s.domain = ipc_get_str(msg);
-	s.n = ipc_get_u32(msg);
-	if (msg->error || s.n > (msg->len - msg->pos) / 8 || op < ADMIN_HOLD ||
-	    op > ADMIN_FLUSH || s.select > SEL_DOMAIN) {
+	if (ipcm_ctl_admin_get(msg, &a) == -1 || a.op < ADMIN_HOLD ||
+	    a.op > ADMIN_FLUSH || a.select > SEL_DOMAIN) {
 		ipc_peer_error(p, "bad admin request");
 		return;
 	}
-	s.ids = xcalloc(s.n, sizeof(*s.ids));
-	for (i = 0; i < s.n; i++)
-		s.ids[i] = ipc_get_u64(msg);
-	if (!ipc_msg_done(msg)) {
-		free(s.ids);
-		return;
-	}
-	if (s.select == SEL_DOMAIN && queue_txn_begin(qm->queue, &t, 1) == 0) {
-		(void)queue_walk(t, domain_cb, &s);
-		queue_txn_abort(t);
-	}
+	op = a.op;
+	s.select = a.select;
+	s.domain = a.domain;
+	s.ids = xcalloc(a.ids_n + 1, sizeof(*s.ids));
+	while (ipcm_qid_next(&a.ids_rd, &id))
+		s.ids[s.n++] = id.qid;
+	if (s.select == SEL_DOMAIN)
+		store_walk(domain_cb, &s);
 	/* destinations are looked up (and suspended ones tried) again */
 	if (op == ADMIN_REQUEUE || op == ADMIN_FLUSH) {
 		dest_expire_all();
@@ -159,11 +153,11 @@ admin_request(struct ipc_peer *p, struct ipc_msg *msg)
 		size_t k, n = s.select == SEL_IDS ? s.n : s.nfound;
 
 		for (k = 0; k < n; k++)
-			if ((m = qm_msg_find(ids[k])) != NULL)
+			if ((m = store_find(ids[k])) != NULL)
 				count += admin_apply(op, m);
 	} else
-		for (m = RB_MIN(qm_msg_tree, &qm->msgs); m != NULL; m = next) {
-			next = RB_NEXT(qm_msg_tree, &qm->msgs, m);
+		for (m = store_next(NULL); m != NULL; m = next) {
+			next = store_next(m);
 			if (admin_selected(&s, m))
 				count += admin_apply(op, m);
 		}
@@ -171,8 +165,8 @@ admin_request(struct ipc_peer *p, struct ipc_msg *msg)
 	    count == 1 ? "" : "s", admin_verb(op));
 	log_info("administrator: %s", text);
 	/* the answer says what the queue holds: ncqshow after ncctl sees it */
-	dispatch_commit();
-	admin_reply(p, req, 0, text);
+	store_commit();
+	admin_reply(p, a.request, 0, text);
 	free(s.ids);
 	free(s.found);
 	qm_kick();

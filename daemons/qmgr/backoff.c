@@ -5,7 +5,7 @@
  */
 #include <stdint.h>
 
-#include "qmgr.h"
+#include "backoff.h"
 
 int64_t
 backoff_delay(uint32_t attempts, int64_t min_backoff, int64_t max_backoff)

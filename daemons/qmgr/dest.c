@@ -5,7 +5,8 @@
  * then the fallback relays; or just a relay list. Lookups go to the resolver
  * in two rounds (MX questions, then address questions), all questions of a
  * round in parallel. Messages wait on a destination while it is looked up, and
- * while all its session slots are taken.
+ * while all its session slots are taken; dest tells its caller when they
+ * may go on (dest.h) and never moves them itself.
  */
 #include <sys/socket.h>
 
@@ -18,8 +19,9 @@
 
 #include "hostlist.h"
 #include "log.h"
+#include "dest.h"
 #include "proto.h"
-#include "qmgr.h"
+#include "resolve.h"
 #include "util.h"
 
 #define NAME_MAX_ADDRS 16
@@ -73,6 +75,22 @@ RB_GENERATE(qm_dest_tree, qm_dest, by_key, qm_dest_cmp);
 
 static void lookup_round2(struct dest_lookup *);
 static void lookup_finish(struct dest_lookup *);
+
+static dest_ready_fn *on_ready;
+
+void
+dest_init(dest_ready_fn *fn)
+{
+	RB_INIT(&qm->dests);
+	on_ready = fn;
+}
+
+int
+dest_window(const struct qm_dest *d)
+{
+	return sched_allowed(
+	    &d->health, time(NULL), (int)qm->cfg.destination_concurrency_limit);
+}
 
 struct qm_dest *
 dest_get(const struct route *r, const char *domain)
@@ -521,7 +539,6 @@ lookup_finish(struct dest_lookup *lk)
 	struct qm_dest *d = lk->d;
 	const char *why;
 	int all_notfound;
-	struct qm_msg *m;
 
 	lookup_collect(lk, &why, &all_notfound);
 	if (d->result != DEST_PERMFAIL && d->nhosts > 0)
@@ -543,29 +560,16 @@ lookup_finish(struct dest_lookup *lk)
 	d->state = DEST_READY;
 	d->lookup = NULL;
 	lookup_free(lk);
-	while ((m = TAILQ_LAST(&d->waiting, qm_msg_list)) != NULL)
-		qm_msg_make_ready_first(m);
+	on_ready(d);
 }
 
-void
+/* The window may have grown: as many blocked messages may go on as
+ * there are free slots. */
+int
 dest_job_ended(struct qm_dest *d)
 {
-	struct qm_msg *m;
-
-	int slots;
-
 	d->in_flight--;
-	/* the window may have grown: wake as many as there are free slots,
-	 * oldest first (each goes to the head, so walk from the back) */
-	slots = sched_allowed(&d->health, time(NULL),
-	            (int)qm->cfg.destination_concurrency_limit) -
-	    d->in_flight;
-	while (slots-- > 0 && (m = TAILQ_FIRST(&d->blocked)) != NULL) {
-		qm_msg_list_remove(m);
-		TAILQ_INSERT_TAIL(&qm->ready, m, link);
-		m->on_list = ON_READY;
-	}
-	qm_kick();
+	return dest_window(d) - d->in_flight;
 }
 
 /* After a reload: look every destination up again before its next use. */
@@ -640,30 +644,29 @@ dest_host_order(const struct qm_dest *d, int *order)
 
 /*
  * A session-level outcome (connection, greeting, EHLO/HELO): grows or
- * shrinks the window; when the destination is suspended, every message
- * waiting for a slot is deferred now, in one step, without a connection.
+ * shrinks the window. 1 when the destination is suspended: every message
+ * waiting for a slot is then deferred now, in one step, without a
+ * connection.
  */
-void
+int
 dest_session_result(struct qm_dest *d, int ok, const char *reason)
 {
-	struct qm_msg *m;
 	time_t now = time(NULL);
 	int limit = (int)qm->cfg.destination_concurrency_limit;
 
 	if (ok) {
 		sched_success(&d->health, limit);
-		return;
+		return 0;
 	}
 	if (!sched_failure(
 	        &d->health, now, qm->cfg.min_backoff, qm->cfg.max_backoff))
-		return;
+		return 0;
 	snprintf(d->suspend_reason, sizeof(d->suspend_reason),
 	    "delivery temporarily suspended: %s", reason);
 	log_info("%s: destination suspended for %llds: %s",
 	    d->kind == DEST_DIRECT ? d->domain : d->relays,
 	    (long long)(d->health.dead_until - now), reason);
-	while ((m = TAILQ_LAST(&d->blocked, qm_msg_list)) != NULL)
-		qm_msg_make_ready_first(m);
+	return 1;
 }
 
 /* ncctl flush / requeue: suspended destinations get their probe now. */

@@ -1,9 +1,10 @@
 /*
- * dispatch.c - from the ready list to the smtp workers and back: build a
- * job per group of recipients, stream it to the least busy worker, apply
- * each recipient's outcome, and write the changed records in one
- * transaction per event-loop round (the queue's group commit for state
- * changes). A message leaves the queue only once that commit holds.
+ * dispatch.c - from the ready list to the smtp workers and back: route
+ * each message's recipients to destinations (dest.h), build a job per
+ * group of recipients, stream it to the least busy worker, apply each
+ * recipient's outcome and decide the attempt's end: sent, deferred with
+ * back-off, bounced (notices through notify.h) or held. Every change of
+ * state goes through the store (store.h), which commits it.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -14,8 +15,13 @@
 
 #include "addr.h"
 #include "log.h"
+#include "backoff.h"
+#include "dest.h"
+#include "dispatch.h"
+#include "ipcmsg.h"
+#include "notify.h"
 #include "proto.h"
-#include "qmgr.h"
+#include "store.h"
 #include "util.h"
 
 int qm_job_cmp(struct qm_job *, struct qm_job *);
@@ -28,15 +34,39 @@ qm_job_cmp(struct qm_job *a, struct qm_job *b)
 RB_GENERATE(qm_job_tree, qm_job, by_id, qm_job_cmp);
 
 static void msg_finish(struct qm_msg *);
-static int dispatch_settle_check(struct qm_msg *);
+
+/* A destination's lookup has ended: its waiting messages go on, ahead of
+ * the others (they were due first), oldest first. */
+static void
+dest_ready(struct qm_dest *d)
+{
+	struct qm_msg *m;
+
+	while ((m = TAILQ_LAST(&d->waiting, qm_msg_list)) != NULL)
+		store_ready_first(m);
+}
+
+/* Messages blocked on d for a session slot go on: n of them, oldest
+ * first, at the end of the ready list; or (n < 0) all, at its head. */
+static void
+dest_unblock(struct qm_dest *d, int n)
+{
+	struct qm_msg *m;
+
+	if (n < 0)
+		while ((m = TAILQ_LAST(&d->blocked, qm_msg_list)) != NULL)
+			store_ready_first(m);
+	while (n-- > 0 && (m = TAILQ_FIRST(&d->blocked)) != NULL)
+		store_ready(m);
+	qm_kick();
+}
 
 void
-dispatch_mark_dirty(struct qm_msg *m)
+dispatch_init(void)
 {
-	if (!m->dirty) {
-		m->dirty = 1;
-		TAILQ_INSERT_TAIL(&qm->dirty, m, dirty_link);
-	}
+	RB_INIT(&qm->jobs);
+	TAILQ_INIT(&qm->workers);
+	dest_init(dest_ready);
 }
 
 static double
@@ -75,17 +105,11 @@ rcpt_decide(struct qm_msg *m, struct q_rcpt *r, int status, const char *dsn,
 	r->reason = xstrdup(reason);
 }
 
-static int
-rcpt_open(const struct q_rcpt *r)
-{
-	return r->status == QR_PENDING || r->status == QR_DEFERRED;
-}
-
 /* Open, and not yet in a job or decided in this attempt. */
 static int
 rcpt_waiting(const struct qm_msg *m, uint32_t i)
 {
-	return rcpt_open(&m->rec->rcpt[i]) &&
+	return store_rcpt_open(&m->rec->rcpt[i]) &&
 	    (m->taken == NULL || !m->taken[i]);
 }
 
@@ -125,23 +149,6 @@ dispatch_attempt_end(struct qm_msg *m)
 	m->taken = NULL;
 }
 
-/* Hold m with reason as soon as its jobs in flight have ended. */
-void
-dispatch_quarantine(struct qm_msg *m, const char *fmt, ...)
-{
-	va_list ap;
-	char *why;
-
-	if (m->quarantine != NULL)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(&why, fmt, ap) == -1)
-		fatalx("vasprintf");
-	va_end(ap);
-	xasprintf(&m->quarantine, "quarantined: %s", why);
-	free(why);
-}
-
 static struct qm_worker *
 worker_pick(void)
 {
@@ -158,59 +165,23 @@ worker_pick(void)
 	return best;
 }
 
-int
-dispatch_load(struct qm_msg *m)
-{
-	struct queue_txn *t;
-	struct q_msg *rec;
-	int rc;
-
-	if (m->rec != NULL)
-		return 0;
-	if ((rc = queue_txn_begin(qm->queue, &t, 1)) != 0)
-		return rc;
-	rec = xcalloc(1, sizeof(*rec));
-	if ((rc = queue_get_msg(t, m->qid, rec)) == 0)
-		m->rec = rec;
-	else
-		free(rec);
-	queue_txn_abort(t);
-	return rc;
-}
-
-static int
-msg_load(struct qm_msg *m, struct queue_txn *t)
-{
-	int rc;
-
-	if (m->rec != NULL)
-		return 0;
-	m->rec = xcalloc(1, sizeof(*m->rec));
-	if ((rc = queue_get_msg(t, m->qid, m->rec)) != 0) {
-		free(m->rec);
-		m->rec = NULL;
-	}
-	return rc;
-}
-
 /* The content, unless the worker keeps it from an earlier job of the
  * message (JOB_F_KEPT): then only JOB_END. */
 static void
 job_send_body(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 {
-	struct ipc_buf b;
-	size_t off, n;
+	struct ipcm_job_body chunk = {.job = j->id};
+	struct ipcm_job_end end = {.job = j->id};
+	size_t off;
 
-	for (off = 0; off < len && !(flags & JOB_F_KEPT); off += n) {
-		n = len - off > NC_BODY_CHUNK ? NC_BODY_CHUNK : len - off;
-		ipc_buf_init(&b, M_JOB_BODY);
-		ipc_add_u64(&b, j->id);
-		ipc_add_data(&b, body + off, n);
-		ipc_peer_send(j->worker->peer, &b);
+	for (off = 0; off < len && !(flags & JOB_F_KEPT);
+	     off += chunk.chunk_len) {
+		chunk.chunk = body + off;
+		chunk.chunk_len =
+		    len - off > NC_BODY_CHUNK ? NC_BODY_CHUNK : len - off;
+		ipcm_job_body_send(j->worker->peer, &chunk);
 	}
-	ipc_buf_init(&b, M_JOB_END);
-	ipc_add_u64(&b, j->id);
-	ipc_peer_send(j->worker->peer, &b);
+	ipcm_job_end_send(j->worker->peer, &end);
 }
 
 static uint32_t
@@ -275,45 +246,51 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 {
 	struct q_msg *rec = j->msg->rec;
 	struct qm_dest *d = j->dest;
-	struct ipc_buf b;
+	struct ipcm_job_host *hosts;
+	struct ipcm_job_rcpt *rcpts;
+	struct ipcm_job_begin jb;
 	uint32_t i;
 	int h, *order;
 
 	if (rec->flags & QMSG_F_8BIT)
 		flags |= JOB_F_8BIT;
 	flags |= job_utf8_flags(j);
-	ipc_buf_init(&b, M_JOB_BEGIN);
-	ipc_add_u64(&b, j->id);
-	ipc_add_u64(&b, rec->qid);
-	ipc_add_str(&b, rec->sender);
-	ipc_add_u64(&b, rec->size);
-	ipc_add_double(&b, msg_arrival(j->msg));
-	ipc_add_double(&b, j->msg->t_active);
-	ipc_add_double(&b, now_sec());
-	ipc_add_u32(&b, flags);
-	ipc_add_u32(&b, rec->dsn_notify);
-	ipc_add_u32(&b, rec->dsn_ret);
-	ipc_add_str(&b, rec->envid);
-	order = xcalloc((size_t)d->nhosts, sizeof(*order));
+	order = xcalloc((size_t)d->nhosts + 1, sizeof(*order));
+	hosts = xcalloc((size_t)d->nhosts + 1, sizeof(*hosts));
+	rcpts = xcalloc((size_t)j->nrcpt + 1, sizeof(*rcpts));
 	dest_host_order(d, order);
-	ipc_add_u32(&b, (uint32_t)d->nhosts);
 	for (h = 0; h < d->nhosts; h++) {
 		const struct dest_host *dh = &d->hosts[order[h]];
 
-		ipc_add_str(&b, dh->name);
-		ipc_add_str(&b, dh->addr);
-		ipc_add_u32(&b, dh->port);
-		ipc_add_u32(&b, host_flags(d, dh));
-		ipc_add_str(&b, dh->nexthop);
+		hosts[h] = (struct ipcm_job_host){.name = dh->name,
+		    .addr = dh->addr,
+		    .port = dh->port,
+		    .flags = host_flags(d, dh),
+		    .nexthop = dh->nexthop};
 	}
+	for (i = 0; i < j->nrcpt; i++)
+		rcpts[i] = (struct ipcm_job_rcpt){.index = j->rcpt[i],
+		    .addr = rec->rcpt[j->rcpt[i]].addr,
+		    .orcpt = rec->rcpt[j->rcpt[i]].orcpt};
+	jb = (struct ipcm_job_begin){.job = j->id,
+	    .qid = rec->qid,
+	    .sender = rec->sender,
+	    .size = rec->size,
+	    .arrival = msg_arrival(j->msg),
+	    .t_active = j->msg->t_active,
+	    .t_handoff = now_sec(),
+	    .flags = flags,
+	    .dsn_notify = rec->dsn_notify,
+	    .dsn_ret = rec->dsn_ret,
+	    .envid = rec->envid,
+	    .hosts = hosts,
+	    .hosts_n = (uint32_t)d->nhosts,
+	    .rcpts = rcpts,
+	    .rcpts_n = j->nrcpt};
+	ipcm_job_begin_send(j->worker->peer, &jb);
 	free(order);
-	ipc_add_u32(&b, j->nrcpt);
-	for (i = 0; i < j->nrcpt; i++) {
-		ipc_add_u32(&b, j->rcpt[i]);
-		ipc_add_str(&b, rec->rcpt[j->rcpt[i]].addr);
-		ipc_add_str(&b, rec->rcpt[j->rcpt[i]].orcpt);
-	}
-	ipc_peer_send(j->worker->peer, &b);
+	free(hosts);
+	free(rcpts);
 	job_send_body(j, body, len, flags);
 }
 
@@ -416,14 +393,6 @@ job_start(
 	job_send(j, body, len, flags);
 }
 
-/* Whether one more session may be opened to d now. */
-static int
-dest_has_slot(const struct qm_dest *d)
-{
-	return d->in_flight < sched_allowed(&d->health, time(NULL),
-	                          (int)qm->cfg.destination_concurrency_limit);
-}
-
 /*
  * Jobs of up to smtp_recipient_limit recipients, one destination each,
  * one session each: only as many as the destination's window, the
@@ -446,7 +415,7 @@ msg_make_jobs(
 	for (i = 0; i < m->rec->nrcpt; i++) {
 		if (rd[i] == NULL || !rcpt_waiting(m, i))
 			continue;
-		if (!dest_has_slot(rd[i])) {
+		if (rd[i]->in_flight >= dest_window(rd[i])) {
 			if (full == NULL)
 				full = rd[i];
 			continue;
@@ -474,9 +443,9 @@ msg_make_jobs(
 		job_start(j, w, body, len);
 	}
 	if (busy)
-		qm_msg_make_ready(m); /* at the end: others get their turn */
+		store_ready(m); /* at the end: others get their turn */
 	else if (full != NULL)
-		qm_msg_park(m, full, ON_BLOCKED);
+		store_park(m, full, ON_BLOCKED);
 }
 
 static void
@@ -489,7 +458,7 @@ msg_log_active(struct qm_msg *m)
 		return;
 	m->logged_active = 1;
 	for (i = 0; i < m->rec->nrcpt; i++)
-		open += rcpt_open(&m->rec->rcpt[i]);
+		open += store_rcpt_open(&m->rec->rcpt[i]);
 	qid_format(m->qid, qid);
 	log_info("%s: from=<%s>, size=%llu, nrcpt=%u (queue active)", qid,
 	    m->rec->sender, (unsigned long long)m->rec->size, open);
@@ -535,9 +504,9 @@ msg_route(struct qm_msg *m, struct qm_dest **rd)
 				return -1;
 			}
 			dispatch_attempt_end(m);
-			qm_msg_set_state(m, Q_HOLD);
+			store_move(m, Q_HOLD);
 			m->logged_active = 0;
-			dispatch_mark_dirty(m);
+			store_mark_dirty(m);
 			return -1;
 		}
 		if (r != NULL && r->action == ROUTE_REJECT)
@@ -563,7 +532,7 @@ msg_dests_ready(struct qm_msg *m, struct qm_dest **rd)
 	for (i = 0; i < m->rec->nrcpt; i++) {
 		if (rd[i] == NULL || dest_fresh(rd[i]))
 			continue;
-		qm_msg_park(m, rd[i], ON_WAITING);
+		store_park(m, rd[i], ON_WAITING);
 		dest_resolve(rd[i]); /* may answer at once: m is then ready */
 		return 0;
 	}
@@ -652,7 +621,7 @@ msg_envelope_check(struct qm_msg *m)
 		log_warnx("%s: dropping a malformed ENVID", qid);
 		free(m->rec->envid);
 		m->rec->envid = xstrdup("");
-		dispatch_mark_dirty(m);
+		store_mark_dirty(m);
 	}
 	for (i = 0; i < m->rec->nrcpt; i++) {
 		r = &m->rec->rcpt[i];
@@ -662,7 +631,7 @@ msg_envelope_check(struct qm_msg *m)
 			    qid, r->addr);
 			free(r->orcpt);
 			r->orcpt = xstrdup("");
-			dispatch_mark_dirty(m);
+			store_mark_dirty(m);
 		}
 		if (rcpt_waiting(m, i) &&
 		    (addr_has_control(r->addr, strlen(r->addr)) ||
@@ -674,7 +643,7 @@ msg_envelope_check(struct qm_msg *m)
 	if (!addr_has_control(m->rec->sender, strlen(m->rec->sender)) &&
 	    strlen(m->rec->sender) < ADDR_MAX)
 		return 0;
-	dispatch_quarantine(m,
+	store_quarantine(m,
 	    "the sender address holds a control character "
 	    "or is too long");
 	msg_decide_all(m, QR_DEFERRED, "4.3.0", m->quarantine);
@@ -690,7 +659,7 @@ msg_on_probation(struct qm_msg *m)
 {
 	if (m->strikes == 0 || qm->probation_jobs <= m->probation_jobs)
 		return 0;
-	qm_msg_make_probation(m);
+	store_probation(m);
 	return 1;
 }
 
@@ -705,24 +674,24 @@ msg_dispatch(struct qm_msg *m, struct queue_txn *t)
 	size_t len;
 	int rc;
 
-	qm_msg_list_remove(m);
+	store_unlist(m);
 	if (m->jobs_in_flight > 0 &&
 	    (m->hold_after || m->delete_after || m->quarantine != NULL))
 		return; /* no more jobs: it ends with the last one */
 	if (msg_on_probation(m))
 		return;
-	if ((rc = msg_load(m, t)) != 0 ||
-	    (rc = queue_get_body(t, m->qid, &body, &len)) != 0) {
+	if ((rc = store_load(m, t)) != 0 ||
+	    (rc = store_body(t, m, &body, &len)) != 0) {
 		log_warnx("cannot read message %016llX: %s",
 		    (unsigned long long)m->qid, queue_strerror(rc));
 		if (m->jobs_in_flight == 0)
-			qm_msg_make_deferred(
+			store_defer(
 			    m, (int64_t)time(NULL) + qm->cfg.min_backoff);
 		return;
 	}
 	if (!m->logged_active) {
 		m->t_active = now_sec();
-		qm_msg_set_state(m, Q_ACTIVE);
+		store_move(m, Q_ACTIVE);
 		msg_log_active(m);
 	}
 	if (m->taken == NULL) {
@@ -733,7 +702,7 @@ msg_dispatch(struct qm_msg *m, struct queue_txn *t)
 	}
 	rd = xcalloc(m->rec->nrcpt ? m->rec->nrcpt : 1, sizeof(*rd));
 	if (msg_route(m, rd) == 0 && msg_dests_ready(m, rd)) {
-		dispatch_mark_dirty(m);
+		store_mark_dirty(m);
 		msg_make_jobs(m, rd, body, len);
 		if (m->jobs_in_flight == 0 && !msg_has_waiting(m))
 			msg_finish(m);
@@ -747,12 +716,11 @@ dispatch_run(void)
 	struct queue_txn *t = NULL;
 	struct qm_worker *w;
 	struct qm_msg *m;
-	int rc;
 
 	/* no suspect in flight: the next one may have its turn */
 	if (qm->probation_jobs == 0 &&
 	    (m = TAILQ_FIRST(&qm->probation)) != NULL)
-		qm_msg_make_ready(m);
+		store_ready(m);
 	/* the frames of every job of this pass leave in one write a worker */
 	TAILQ_FOREACH(w, &qm->workers, link)
 	ipc_peer_cork(w->peer);
@@ -760,16 +728,11 @@ dispatch_run(void)
 		if (worker_pick() == NULL ||
 		    qm->jobs_in_flight >= qm->cfg.smtp_session_limit)
 			break;
-		if (t == NULL &&
-		    (rc = queue_txn_begin(qm->queue, &t, 1)) != 0) {
-			log_warnx(
-			    "cannot read the queue: %s", queue_strerror(rc));
+		if (t == NULL && (t = store_read()) == NULL)
 			break;
-		}
 		msg_dispatch(m, t);
 	}
-	if (t != NULL)
-		queue_txn_abort(t);
+	store_read_end(t);
 	TAILQ_FOREACH(w, &qm->workers, link)
 	ipc_peer_uncork(w->peer);
 }
@@ -791,28 +754,32 @@ job_find(struct ipc_peer *p, uint64_t id)
 void
 dispatch_rcpt_result(struct ipc_peer *p, struct ipc_msg *m)
 {
-	uint64_t id = ipc_get_u64(m);
-	uint32_t idx = ipc_get_u32(m), cls = ipc_get_u32(m), k;
-	const char *dsn = ipc_get_str(m), *text = ipc_get_str(m);
+	struct ipcm_smtp_rcpt res;
 	struct qm_job *j;
 	struct q_rcpt *r;
+	uint32_t k, cls;
 
-	(void)ipc_get_str(m); /* relay: logged by the worker */
-	if (!ipc_msg_done(m) || (j = job_find(p, id)) == NULL)
+	/* the relay is logged by the worker */
+	if (ipcm_smtp_rcpt_get(m, &res) == -1) {
+		ipc_peer_error(p, "malformed SMTP_RCPT");
 		return;
-	for (k = 0; k < j->nrcpt && j->rcpt[k] != idx; k++)
+	}
+	if ((j = job_find(p, res.job)) == NULL)
+		return;
+	cls = res.class;
+	for (k = 0; k < j->nrcpt && j->rcpt[k] != res.index; k++)
 		;
 	if (k == j->nrcpt || j->seen[k] || cls < 2 || cls > 5 || cls == 3) {
 		ipc_peer_error(p, "bad recipient result");
 		return;
 	}
 	j->seen[k] = 1;
-	r = &j->msg->rec->rcpt[idx];
+	r = &j->msg->rec->rcpt[res.index];
 	r->status = cls == 2 ? QR_SENT : cls == 5 ? QR_FAILED : QR_DEFERRED;
 	free(r->dsn);
 	free(r->reason);
-	r->dsn = xstrdup(dsn);
-	r->reason = xstrdup(text);
+	r->dsn = xstrdup(res.dsn);
+	r->reason = xstrdup(res.reply);
 }
 
 /* The worker keeps the body while the message has jobs there. */
@@ -821,15 +788,12 @@ job_release_body(struct qm_job *j)
 {
 	struct qm_msg *m = j->msg;
 	struct qm_body_ref *ref = body_ref(m, j->worker);
-	struct ipc_buf b;
+	struct ipcm_job_forget f = {.qid = m->qid};
 
 	if (!j->kept || ref == NULL || --ref->jobs > 0)
 		return;
-	if (!j->worker->lost) {
-		ipc_buf_init(&b, M_JOB_FORGET);
-		ipc_add_u64(&b, m->qid);
-		ipc_peer_send(j->worker->peer, &b);
-	}
+	if (!j->worker->lost)
+		ipcm_job_forget_send(j->worker->peer, &f);
 	*ref = m->bodies[--m->nbodies];
 	if (m->nbodies == 0) {
 		free(m->bodies);
@@ -848,7 +812,7 @@ job_release_probation(struct qm_job *j)
 	j->msg->probation_jobs--;
 	if (--qm->probation_jobs == 0 &&
 	    (m = TAILQ_FIRST(&qm->probation)) != NULL)
-		qm_msg_make_ready(m);
+		store_ready(m);
 }
 
 /*
@@ -869,9 +833,9 @@ job_end(struct qm_job *j, int session_ok, const char *reason)
 	RB_REMOVE(qm_job_tree, &qm->jobs, j);
 	j->worker->jobs--;
 	qm->jobs_in_flight--;
-	if (session_ok >= 0)
-		dest_session_result(j->dest, session_ok, reason);
-	dest_job_ended(j->dest);
+	if (session_ok >= 0 && dest_session_result(j->dest, session_ok, reason))
+		dest_unblock(j->dest, -1); /* suspended: deferred in one step */
+	dest_unblock(j->dest, dest_job_ended(j->dest));
 	job_release_body(j);
 	job_release_probation(j);
 	free(j->rcpt);
@@ -882,7 +846,7 @@ job_end(struct qm_job *j, int session_ok, const char *reason)
 		    m->worker_lost || m->hold_after || m->delete_after)
 			msg_finish(m);
 		else if (m->on_list == ON_NONE)
-			qm_msg_make_ready(m);
+			store_ready(m);
 	}
 	qm_kick();
 }
@@ -890,24 +854,28 @@ job_end(struct qm_job *j, int session_ok, const char *reason)
 void
 dispatch_job_done(struct ipc_peer *p, struct ipc_msg *m)
 {
-	uint64_t id = ipc_get_u64(m);
-	uint32_t cls = ipc_get_u32(m);
-	const char *reason = ipc_get_str(m);
+	struct ipcm_smtp_done done;
+	const char *reason;
 	char qid[NC_QID_LEN + 1];
 	struct qm_job *j;
 
-	if (!ipc_msg_done(m) || (j = job_find(p, id)) == NULL)
+	if (ipcm_smtp_done_get(m, &done) == -1) {
+		ipc_peer_error(p, "malformed SMTP_DONE");
 		return;
-	if (cls == SMTP_DONE_REFUSED) {
+	}
+	if ((j = job_find(p, done.job)) == NULL)
+		return;
+	reason = done.reason;
+	if (done.class == SMTP_DONE_REFUSED) {
 		/* the message, not the destination, is at fault */
 		qid_format(j->msg->qid, qid);
 		log_warnx("%s: the smtp worker refused it: %s", qid, reason);
-		dispatch_quarantine(j->msg, "the smtp worker refused it: %s",
+		store_quarantine(j->msg, "the smtp worker refused it: %s",
 		    *reason ? reason : "no reason given");
 		job_end(j, -1, j->msg->quarantine);
 		return;
 	}
-	job_end(j, cls == 2, *reason ? reason : "delivery incomplete");
+	job_end(j, done.class == 2, *reason ? reason : "delivery incomplete");
 }
 
 /*
@@ -935,7 +903,7 @@ dispatch_worker_lost(struct qm_worker *w)
 		if (m->last_loss != qm->worker_losses) {
 			m->last_loss = qm->worker_losses;
 			if (++m->strikes >= QMGR_QUARANTINE_STRIKES)
-				dispatch_quarantine(m,
+				store_quarantine(m,
 				    "an smtp worker exited %d times while "
 				    "delivering it",
 				    m->strikes);
@@ -959,7 +927,7 @@ msg_hold_quarantined(struct qm_msg *m)
 	for (i = 0; i < m->rec->nrcpt; i++) {
 		struct q_rcpt *r = &m->rec->rcpt[i];
 
-		if (!rcpt_open(r))
+		if (!store_rcpt_open(r))
 			continue;
 		r->status = QR_DEFERRED;
 		free(r->reason);
@@ -970,7 +938,7 @@ msg_hold_quarantined(struct qm_msg *m)
 	free(m->quarantine);
 	m->quarantine = NULL;
 	m->hold_after = 0;
-	qm_msg_set_state(m, Q_HOLD);
+	store_move(m, Q_HOLD);
 }
 
 /* Every recipient of a message has an outcome for this attempt. */
@@ -981,7 +949,7 @@ msg_finish(struct qm_msg *m)
 	int open = 0, failed = 0, lost = m->worker_lost;
 	uint32_t i;
 
-	qm_msg_list_remove(m); /* it may wait for a slot on a destination */
+	store_unlist(m); /* it may wait for a slot on a destination */
 	dispatch_attempt_end(m);
 	m->logged_active = 0; /* the next attempt logs "queue active" again */
 	m->worker_lost = 0;
@@ -991,32 +959,32 @@ msg_finish(struct qm_msg *m)
 		notify_failures(m); /* may settle them at once (null sender) */
 	if (m->quarantine != NULL && !m->delete_after) {
 		msg_hold_quarantined(m);
-		dispatch_mark_dirty(m);
+		store_mark_dirty(m);
 		return;
 	}
 	for (i = 0; i < m->rec->nrcpt; i++) {
-		open += rcpt_open(&m->rec->rcpt[i]);
+		open += store_rcpt_open(&m->rec->rcpt[i]);
 		failed += m->rec->rcpt[i].status == QR_FAILED;
 	}
-	dispatch_mark_dirty(m);
+	store_mark_dirty(m);
 	if (m->delete_after) {
-		m->removed = m->deleted = 1;
+		m->deleted = store_move(m, STORE_REMOVED) == 0;
 		return;
 	}
-	if (open == 0 && !dispatch_settle_check(m)) {
+	if (open == 0 && !store_settle(m)) {
 		/* only notices are missing: look again in a while, or
 		 * as soon as the bounce daemon answers */
-		qm_msg_set_state(m, Q_DEFERRED);
-		qm_msg_make_deferred(m, now + qm->cfg.min_backoff);
+		store_move(m, Q_DEFERRED);
+		store_defer(m, now + qm->cfg.min_backoff);
 		return;
 	}
 	if (open == 0)
 		return;
 	if (lost && !m->hold_after) {
 		/* not the destination's doing: again now, not counted */
-		qm_msg_set_state(m, Q_DEFERRED);
+		store_move(m, Q_DEFERRED);
 		m->next_attempt = now;
-		qm_msg_make_ready(m);
+		store_ready(m);
 		return;
 	}
 	m->rec->attempts++;
@@ -1025,165 +993,12 @@ msg_finish(struct qm_msg *m)
 		notify_delay(m);
 	if (m->hold_after) {
 		m->hold_after = 0;
-		qm_msg_set_state(m, Q_HOLD);
+		store_move(m, Q_HOLD);
 		return;
 	}
-	qm_msg_set_state(m, Q_DEFERRED);
-	qm_msg_make_deferred(m,
+	store_move(m, Q_DEFERRED);
+	store_defer(m,
 	    now +
 	        backoff_delay(m->rec->attempts, qm->cfg.min_backoff,
 	            qm->cfg.max_backoff));
-}
-
-/* Done when no recipient is open and every notice is queued: removed. */
-static int
-dispatch_settle_check(struct qm_msg *m)
-{
-	uint32_t i;
-
-	for (i = 0; i < m->rec->nrcpt; i++)
-		if (rcpt_open(&m->rec->rcpt[i]) ||
-		    m->rec->rcpt[i].status == QR_FAILED)
-			return 0;
-	m->removed = 1;
-	dispatch_mark_dirty(m);
-	return 1;
-}
-
-/* A notice was queued: the message may be complete now. */
-void
-dispatch_settle(struct qm_msg *m)
-{
-	if (m->jobs_in_flight == 0 && m->rec != NULL &&
-	    dispatch_settle_check(m))
-		qm_msg_list_remove(m);
-}
-
-/* The timers of dispatch_commit_soon() and of a failed commit's retry. */
-static void
-commit_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	(void)fd;
-	(void)ev;
-	(void)arg;
-	dispatch_commit();
-}
-
-void
-dispatch_commit_soon(void)
-{
-	struct timeval tv = {0, QMGR_COMMIT_DELAY_MS * 1000};
-
-	if (TAILQ_EMPTY(&qm->dirty))
-		return;
-	if (qm->commit_soon_ev == NULL &&
-	    (qm->commit_soon_ev = evtimer_new(qm->base, commit_cb, NULL)) ==
-	        NULL)
-		fatalx("evtimer_new");
-	if (!evtimer_pending(qm->commit_soon_ev, NULL))
-		evtimer_add(qm->commit_soon_ev, &tv);
-}
-
-static int
-commit_one(struct queue_txn *t, struct qm_msg *m)
-{
-	int rc;
-
-	if (m->removed) {
-		/* already gone (e.g. ncctl delete) is as good as removed */
-		rc = queue_del_msg(t, m->qid);
-		return rc == QUEUE_ENOTFOUND ? 0 : rc;
-	}
-	if (m->rec == NULL)
-		return 0; /* nothing changed that the record holds */
-	m->rec->state = m->state;
-	m->rec->next_attempt = m->next_attempt;
-	return queue_put_msg(t, m->rec);
-}
-
-static void
-commit_done(struct qm_msg *m)
-{
-	char qid[NC_QID_LEN + 1];
-
-	m->dirty = 0;
-	if (m->removed) {
-		qid_format(m->qid, qid);
-		log_info("%s: removed%s", qid,
-		    m->deleted ? " (deleted by the administrator)" : "");
-		qm_msg_list_remove(m);
-		qm_msg_unindex(m);
-		if (m->rec != NULL)
-			q_msg_free(m->rec);
-		free(m->rec);
-		free(m->taken);
-		free(m->quarantine);
-		free(m->bodies);
-		free(m);
-		return;
-	}
-	if (m->jobs_in_flight == 0 && m->rec != NULL && !m->notify_pending) {
-		q_msg_free(m->rec);
-		free(m->rec);
-		m->rec = NULL;
-	}
-}
-
-/* One transaction of the dirty messages (only the removals, when
- * removals_only); those it held are done once it is committed. */
-static int
-commit_pass(int removals_only)
-{
-	struct queue_txn *t;
-	struct qm_msg *m, *next;
-	int rc;
-
-	if ((rc = queue_txn_begin(qm->queue, &t, 0)) != 0)
-		return rc;
-	TAILQ_FOREACH(m, &qm->dirty, dirty_link)
-	if ((!removals_only || m->removed) && (rc = commit_one(t, m)) != 0) {
-		queue_txn_abort(t);
-		return rc;
-	}
-	if ((rc = queue_txn_commit(t)) != 0)
-		return rc;
-	for (m = TAILQ_FIRST(&qm->dirty); m != NULL; m = next) {
-		next = TAILQ_NEXT(m, dirty_link);
-		if (removals_only && !m->removed)
-			continue;
-		TAILQ_REMOVE(&qm->dirty, m, dirty_link);
-		commit_done(m);
-	}
-	return 0;
-}
-
-/*
- * Write every changed record and removal in one transaction. Ingest
- * leaves room for this (queue.h's reserve); should the map be full all
- * the same (queue_map_size made smaller than the queue), the removals go
- * first on their own, which frees pages, and the rest is tried again.
- */
-void
-dispatch_commit(void)
-{
-	struct timeval tv = {1, 0};
-	int rc;
-
-	if (TAILQ_EMPTY(&qm->dirty))
-		return;
-	rc = commit_pass(0);
-	if (rc == QUEUE_EFULL && commit_pass(1) == 0 &&
-	    (TAILQ_EMPTY(&qm->dirty) || (rc = commit_pass(0)) == 0))
-		rc = 0;
-	if (rc == 0) {
-		qm->commit_failing = 0;
-		return;
-	}
-	if (!qm->commit_failing)
-		log_warnx("cannot update the queue: %s; retrying",
-		    queue_strerror(rc));
-	qm->commit_failing = 1;
-	if (qm->commit_retry_ev == NULL)
-		qm->commit_retry_ev = evtimer_new(qm->base, commit_cb, NULL);
-	evtimer_add(qm->commit_retry_ev, &tv);
 }

@@ -12,8 +12,10 @@
 
 #include "addr.h"
 #include "log.h"
+#include "ipcmsg.h"
+#include "notify.h"
 #include "proto.h"
-#include "qmgr.h"
+#include "store.h"
 #include "util.h"
 
 /*
@@ -79,7 +81,7 @@ notify_detach(void)
 	nt.peer = NULL;
 	while ((r = TAILQ_FIRST(&nt.pending)) != NULL) {
 		TAILQ_REMOVE(&nt.pending, r, link);
-		if ((m = qm_msg_find(r->qid)) != NULL) {
+		if ((m = store_find(r->qid)) != NULL) {
 			m->notify_pending = 0;
 			m->notice_strikes++;
 		}
@@ -88,41 +90,14 @@ notify_detach(void)
 }
 
 /* Text for the bounce daemon: no control character (it would refuse the
- * request), at most max octets. */
-static void
-notify_text(struct ipc_buf *b, const char *s, size_t max)
+ * request), at most max octets; allocated. */
+static char *
+notify_text(const char *s, size_t max)
 {
 	char *t = xstrndup(s, max);
 
 	log_printable(t);
-	ipc_add_str(b, t);
-	free(t);
-}
-
-/* The header block of the message, for the notice's third part. */
-static char *
-original_headers(uint64_t qid)
-{
-	struct queue_txn *t;
-	const void *body;
-	const char *p, *end;
-	size_t len, n;
-	char *h;
-
-	if (queue_txn_begin(qm->queue, &t, 1) != 0)
-		return xstrdup("");
-	if (queue_get_body(t, qid, &body, &len) != 0) {
-		queue_txn_abort(t);
-		return xstrdup("");
-	}
-	p = body;
-	end = memmem(p, len, "\n\n", 2);
-	n = end ? (size_t)(end - p) + 1 : len;
-	if (n > NOTIFY_HEADERS_MAX)
-		n = NOTIFY_HEADERS_MAX;
-	h = xstrndup(p, n);
-	queue_txn_abort(t);
-	return h;
+	return t;
 }
 
 /* "host x[y] said: ..." -> "x"; "" when no remote host was involved. */
@@ -158,8 +133,9 @@ notify_send(struct qm_msg *m, uint32_t kind, int want_status)
 {
 	struct q_msg *rec = m->rec;
 	struct notify_req *r;
-	struct ipc_buf b;
-	char *headers, mta[256];
+	struct ipcm_bounce_req req;
+	struct ipcm_bounce_rcpt *rr;
+	char mta[256];
 	uint32_t i;
 
 	notify_init();
@@ -177,32 +153,38 @@ notify_send(struct qm_msg *m, uint32_t kind, int want_status)
 		req_free(r);
 		return 0;
 	}
-	headers = original_headers(m->qid);
-	ipc_buf_init(&b, M_BOUNCE_REQ);
-	ipc_add_u64(&b, r->id);
-	ipc_add_u64(&b, m->qid);
-	ipc_add_u32(&b, kind);
-	ipc_add_str(&b, rec->sender);
-	ipc_add_double(&b, (double)rec->arrival_us / 1e6);
-	ipc_add_str(&b, headers);
-	ipc_add_str(&b, rec->envid);
-	ipc_add_u32(&b, r->n);
+	rr = xcalloc(r->n, sizeof(*rr));
 	for (i = 0; i < r->n; i++) {
 		const struct q_rcpt *rc = &rec->rcpt[r->rcpt[i]];
 
 		remote_mta(rc->reason, mta, sizeof(mta));
-		notify_text(&b, rc->addr, ADDR_MAX);
-		ipc_add_str(&b,
-		    rc->orcpt != NULL && dsn_orcpt_valid(rc->orcpt) ? rc->orcpt
-		                                                    : "");
-		ipc_add_str(&b, notify_status(kind, rc->dsn));
-		ipc_add_str(
-		    &b, kind == BOUNCE_K_FAILURE ? "failed" : "delayed");
-		notify_text(&b, mta, sizeof(mta));
-		notify_text(&b, rc->reason, NOTIFY_TEXT_MAX);
+		rr[i] = (struct ipcm_bounce_rcpt){
+		    .rcpt = notify_text(rc->addr, ADDR_MAX),
+		    .orcpt = rc->orcpt != NULL && dsn_orcpt_valid(rc->orcpt)
+		        ? rc->orcpt
+		        : "",
+		    .status = notify_status(kind, rc->dsn),
+		    .action = kind == BOUNCE_K_FAILURE ? "failed" : "delayed",
+		    .mta = notify_text(mta, sizeof(mta)),
+		    .diag = notify_text(rc->reason, NOTIFY_TEXT_MAX)};
 	}
-	free(headers);
-	ipc_peer_send(nt.peer, &b);
+	req = (struct ipcm_bounce_req){.request = r->id,
+	    .qid = m->qid,
+	    .kind = kind,
+	    .sender = rec->sender,
+	    .arrival = (double)rec->arrival_us / 1e6,
+	    .headers = store_headers(m->qid, NOTIFY_HEADERS_MAX),
+	    .envid = rec->envid,
+	    .rcpts = rr,
+	    .rcpts_n = r->n};
+	ipcm_bounce_req_send(nt.peer, &req);
+	for (i = 0; i < r->n; i++) {
+		free((char *)rr[i].rcpt);
+		free((char *)rr[i].mta);
+		free((char *)rr[i].diag);
+	}
+	free(rr);
+	free((char *)req.headers);
 	TAILQ_INSERT_TAIL(&nt.pending, r, link);
 	m->notify_pending = 1;
 	return 1;
@@ -225,7 +207,7 @@ notify_none(
 		log_info("%s: to=<%s>: %s, no notice", qid,
 		    m->rec->rcpt[i].addr, why);
 	}
-	dispatch_mark_dirty(m);
+	store_mark_dirty(m);
 }
 
 void
@@ -235,7 +217,7 @@ notify_failures(struct qm_msg *m)
 	int wanted = q_dsn_wants(m->rec, DSN_NOTIFY_FAILURE);
 
 	if (m->notice_strikes >= QMGR_QUARANTINE_STRIKES) {
-		dispatch_quarantine(m,
+		store_quarantine(m,
 		    "the bounce daemon exited %d times while composing its "
 		    "notice",
 		    m->notice_strikes);
@@ -266,7 +248,7 @@ notify_delay(struct qm_msg *m)
 		return;
 	if (notify_send(m, BOUNCE_K_DELAY, QR_DEFERRED)) {
 		m->rec->flags |= QMSG_F_WARNED;
-		dispatch_mark_dirty(m);
+		store_mark_dirty(m);
 	}
 }
 
@@ -284,47 +266,46 @@ req_find(uint64_t id)
 void
 notify_done(struct ipc_peer *p, struct ipc_msg *msg)
 {
-	uint64_t id = ipc_get_u64(msg), newqid;
-	uint32_t code = ipc_get_u32(msg), i;
-	const char *err;
+	struct ipcm_bounce_done d;
 	struct notify_req *r;
 	struct qm_msg *m;
+	uint32_t i;
 
-	newqid = ipc_get_u64(msg);
-	err = ipc_get_str(msg);
-	if (!ipc_msg_done(msg))
+	if (ipcm_bounce_done_get(msg, &d) == -1) {
+		ipc_peer_error(p, "malformed BOUNCE_DONE");
 		return;
+	}
 	notify_init();
-	if ((r = req_find(id)) == NULL) {
+	if ((r = req_find(d.request)) == NULL) {
 		ipc_peer_error(p, "answer to no request");
 		return;
 	}
 	TAILQ_REMOVE(&nt.pending, r, link);
-	if (newqid != 0)
-		(void)qm_load_new(newqid);
-	m = qm_msg_find(r->qid);
+	if (d.qid != 0)
+		(void)store_load_new(d.qid);
+	m = store_find(r->qid);
 	if (m != NULL)
 		m->notify_pending = 0;
-	if (code == BOUNCE_REFUSED && m != NULL && dispatch_load(m) == 0) {
+	if (d.code == BOUNCE_REFUSED && m != NULL && store_load(m, NULL) == 0) {
 		log_warnx("%016llX: the bounce daemon refused its notice: %s",
-		    (unsigned long long)r->qid, err);
+		    (unsigned long long)r->qid, d.error);
 		if (r->kind == BOUNCE_K_FAILURE)
 			notify_none(m, r->rcpt, r->n, "the notice was refused");
-		dispatch_settle(m);
-	} else if (code != 0)
+		(void)store_settle(m);
+	} else if (d.code != 0)
 		log_warnx("bounce notice for %016llX not queued: %s; will "
 		          "try again",
-		    (unsigned long long)r->qid, err);
+		    (unsigned long long)r->qid, d.error);
 	else if (m != NULL && r->kind == BOUNCE_K_FAILURE &&
-	    dispatch_load(m) == 0) {
+	    store_load(m, NULL) == 0) {
 		for (i = 0; i < r->n; i++)
 			if (r->rcpt[i] < m->rec->nrcpt &&
 			    m->rec->rcpt[r->rcpt[i]].status == QR_FAILED)
 				m->rec->rcpt[r->rcpt[i]].status = QR_BOUNCED;
-		dispatch_mark_dirty(m);
+		store_mark_dirty(m);
 		/* more than one notice's worth: the next part now */
 		notify_failures(m);
-		dispatch_settle(m);
+		(void)store_settle(m);
 	}
 	req_free(r);
 	qm_kick();

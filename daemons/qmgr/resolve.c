@@ -9,8 +9,10 @@
 
 #include "log.h"
 #include "privdrop.h"
+#include "ipcmsg.h"
 #include "proto.h"
-#include "qmgr.h"
+#include "qm.h"
+#include "resolve.h"
 #include "util.h"
 
 struct dns_pending {
@@ -64,36 +66,27 @@ resolver_closed(struct ipc_peer *peer, void *arg)
 static void
 on_answer(struct ipc_peer *peer, struct ipc_msg *m, void *arg)
 {
+	struct ipcm_dns_answer da;
+	struct ipcm_dns_rr rr;
 	struct dns_answer a;
 	struct dns_pending *p;
-	uint64_t id = ipc_get_u64(m);
-	uint32_t i;
 
 	(void)arg;
-	memset(&a, 0, sizeof(a));
-	a.status = ipc_get_u32(m);
-	a.ttl = ipc_get_u32(m);
-	a.error = ipc_get_str(m);
-	a.n = ipc_get_u32(m);
-	if (m->error || a.status > DNS_S_BADNAME) {
+	if (ipcm_dns_answer_get(m, &da) == -1 || da.status > DNS_S_BADNAME) {
 		ipc_peer_error(peer, "bad answer");
 		return;
 	}
-	for (i = 0; i < a.n && !m->error; i++) { /* keep the first ones */
-		uint32_t pref = ipc_get_u32(m);
-		const char *data = ipc_get_str(m);
-
-		if (i < DNS_MAX_RECORDS) {
-			a.rec[i].pref = pref;
-			a.rec[i].data = data;
-		}
+	memset(&a, 0, sizeof(a));
+	a.status = da.status;
+	a.ttl = da.ttl;
+	a.error = da.error;
+	/* keep the first ones */
+	while (a.n < DNS_MAX_RECORDS && ipcm_dns_rr_next(&da.rrs_rd, &rr)) {
+		a.rec[a.n].pref = rr.pref;
+		a.rec[a.n++].data = rr.data;
 	}
-	if (a.n > DNS_MAX_RECORDS)
-		a.n = DNS_MAX_RECORDS;
-	if (!ipc_msg_done(m))
-		return;
 	TAILQ_FOREACH(p, &rs.pending, link)
-	if (p->id == id)
+	if (p->id == da.id)
 		break;
 	if (p == NULL) {
 		ipc_peer_error(peer, "answer to no question");
@@ -105,7 +98,7 @@ on_answer(struct ipc_peer *peer, struct ipc_msg *m, void *arg)
 }
 
 static const struct ipc_handler resolver_table[] = {
-    {M_DNS_ANSWER, "DNS_ANSWER", on_answer}, {0, NULL, NULL}};
+    IPCM_ON(DNS_ANSWER, on_answer), {0, NULL, NULL}};
 
 static void
 resolve_connect(void)
@@ -149,7 +142,7 @@ void
 resolve_query(int qtype, const char *name, dns_answer_fn *fn, void *arg)
 {
 	struct dns_pending *p;
-	struct ipc_buf b;
+	struct ipcm_dns_query q;
 
 	p = xcalloc(1, sizeof(*p));
 	p->fn = fn;
@@ -161,9 +154,7 @@ resolve_query(int qtype, const char *name, dns_answer_fn *fn, void *arg)
 	}
 	p->id = ++rs.next_id;
 	TAILQ_INSERT_TAIL(&rs.pending, p, link);
-	ipc_buf_init(&b, M_DNS_QUERY);
-	ipc_add_u64(&b, p->id);
-	ipc_add_u32(&b, (uint32_t)qtype);
-	ipc_add_str(&b, name);
-	ipc_peer_send(rs.peer, &b);
+	q = (struct ipcm_dns_query){
+	    .id = p->id, .qtype = (uint32_t)qtype, .name = name};
+	ipcm_dns_query_send(rs.peer, &q);
 }

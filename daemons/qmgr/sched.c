@@ -3,7 +3,7 @@
  * sched.h). Only session-level outcomes count: a recipient's 4xx or 5xx
  * says nothing about the destination's health.
  */
-#include "qmgr.h"
+#include "backoff.h"
 #include "sched.h"
 
 void

@@ -4,7 +4,7 @@
  */
 #include "tap.h"
 
-#include "../../daemons/qmgr/qmgr.h"
+#include "../../daemons/qmgr/backoff.h"
 
 int
 main(void)

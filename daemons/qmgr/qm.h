@@ -1,14 +1,18 @@
 /*
- * qmgr.h - the queue manager: the only process that changes the queue
- * after pickup. It keeps an in-memory index of every message (state and
+ * qm.h - the queue manager's shared state: what every part of qmgr
+ * knows about (messages, destinations, jobs, workers, the settings) and
+ * the one struct qmgr that holds it, defined in qm.c. The parts and who
+ * owns what: doc/design.md, "qmgr's source".
+ *
+ * qmgr is the only process that changes the queue after pickup. It keeps an in-memory index of every message (state and
  * next attempt; recipients only while a delivery is in flight), routes
  * each recipient by the routing table to a destination, has the
  * destination's hosts looked up through the resolver, hands jobs to the
  * smtp workers, records each recipient's outcome in batched transactions
  * and schedules retries.
  */
-#ifndef NCMTA_QMGR_H
-#define NCMTA_QMGR_H
+#ifndef NCMTA_QM_H
+#define NCMTA_QM_H
 
 #include <sys/queue.h>
 #include <sys/tree.h>
@@ -33,8 +37,6 @@
  * octets, so JOB_BEGIN stays within the worker's frame limit (256 KiB)
  * whatever smtp_recipient_limit says. */
 #define QMGR_JOB_RCPT_BYTES (192 * 1024)
-#define DNS_MAX_RECORDS 64
-#define DEST_MAX_TTL 300 /* seconds a resolved destination is reused */
 
 /* One address to try: exchanger or relay name, numeric address, port. */
 struct dest_host {
@@ -164,13 +166,6 @@ struct qm_job {
 	int probation; /* counted in qm->probation_jobs */
 };
 
-enum qm_peer_kind { PEER_UNKNOWN, PEER_PICKUP, PEER_SMTP, PEER_BOUNCE };
-
-struct qm_peer {
-	enum qm_peer_kind kind;
-	struct qm_worker *worker;
-};
-
 RB_HEAD(qm_msg_tree, qm_msg);
 RB_HEAD(qm_age_tree, qm_msg);
 RB_HEAD(qm_job_tree, qm_job);
@@ -212,77 +207,8 @@ struct qmgr {
 
 extern struct qmgr *qm;
 
-/* qmgr.c */
-struct qm_msg *qm_msg_find(uint64_t);
-void qm_msg_set_state(struct qm_msg *, int state);
-void qm_msg_unindex(struct qm_msg *);
-void qm_msg_make_ready(struct qm_msg *);
-void qm_msg_make_ready_first(struct qm_msg *);
-void qm_msg_make_deferred(struct qm_msg *, int64_t when);
-void qm_msg_park(struct qm_msg *, struct qm_dest *, enum qm_list);
-void qm_msg_make_probation(struct qm_msg *);
-void qm_msg_list_remove(struct qm_msg *);
+/* Run a dispatch pass (and schedule the commit) once this event-loop
+ * round is over: something became ready. */
 void qm_kick(void);
-int qm_load_new(uint64_t qid);
-
-/* dispatch.c */
-void dispatch_run(void);
-void dispatch_attempt_end(struct qm_msg *);
-/* Hold the message with "quarantined: <reason>" once its jobs end. */
-void dispatch_quarantine(struct qm_msg *, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void dispatch_worker_lost(struct qm_worker *);
-void dispatch_rcpt_result(struct ipc_peer *, struct ipc_msg *);
-void dispatch_job_done(struct ipc_peer *, struct ipc_msg *);
-void dispatch_commit(void);
-/* Commit within QMGR_COMMIT_DELAY_MS: the outcomes of that time share
- * one transaction (and one sync). */
-void dispatch_commit_soon(void);
-void dispatch_mark_dirty(struct qm_msg *);
-int dispatch_load(struct qm_msg *);
-void dispatch_settle(struct qm_msg *);
-void dispatch_forget_worker(struct qm_worker *);
-
-/* dest.c */
-struct qm_dest *dest_get(const struct route *, const char *domain);
-int dest_fresh(const struct qm_dest *);
-void dest_resolve(struct qm_dest *);
-void dest_job_ended(struct qm_dest *);
-void dest_expire_all(void);
-void dest_sweep(void);
-void dest_host_order(const struct qm_dest *, int *order);
-void dest_session_result(struct qm_dest *, int ok, const char *reason);
-void dest_wake_all(void);
-
-/* notify.c: bounce and delay notices through the bounce daemon */
-void notify_attach(struct ipc_peer *);
-void notify_detach(void);
-void notify_done(struct ipc_peer *, struct ipc_msg *);
-void notify_failures(struct qm_msg *);
-void notify_delay(struct qm_msg *);
-
-/* admin.c: ncctl hold/release/delete/requeue/flush */
-void admin_request(struct ipc_peer *master, struct ipc_msg *);
-
-/* resolve.c: questions to the resolver daemon */
-struct dns_answer {
-	uint32_t status; /* DNS_S_* */
-	uint32_t ttl;
-	const char *error;
-	uint32_t n;
-	struct {
-		uint32_t pref;
-		const char *data;
-	} rec[DNS_MAX_RECORDS];
-};
-typedef void dns_answer_fn(const struct dns_answer *, void *);
-void resolve_init(void);
-/* fn may run before resolve_query() returns (resolver unavailable). */
-void resolve_query(int qtype, const char *name, dns_answer_fn *, void *);
-
-/* backoff.c (pure) */
-int64_t backoff_delay(
-    uint32_t attempts, int64_t min_backoff, int64_t max_backoff);
-int backoff_expired(double arrival, double now, int64_t lifetime);
 
 #endif

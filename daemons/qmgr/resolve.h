@@ -1,0 +1,28 @@
+/*
+ * resolve.h - qmgr's client of the resolver daemon (private/resolver):
+ * one question, one callback with the answer.
+ */
+#ifndef NCMTA_QMGR_RESOLVE_H
+#define NCMTA_QMGR_RESOLVE_H
+
+#include <stdint.h>
+
+#define DNS_MAX_RECORDS 64
+
+struct dns_answer {
+	uint32_t status; /* DNS_S_* */
+	uint32_t ttl;
+	const char *error;
+	uint32_t n;
+	struct {
+		uint32_t pref;
+		const char *data;
+	} rec[DNS_MAX_RECORDS];
+};
+typedef void dns_answer_fn(const struct dns_answer *, void *);
+
+void resolve_init(void);
+/* fn may run before resolve_query() returns (resolver unavailable). */
+void resolve_query(int qtype, const char *name, dns_answer_fn *, void *);
+
+#endif
