@@ -24,6 +24,7 @@
 #include "listen.h"
 #include "services.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "privdrop.h"
 #include "proto.h"
@@ -121,11 +122,11 @@ static int
 control_request(struct ipc_buf *req, FILE *out, const char *prefix)
 {
 	char *path = config_qpath(&ctl.cfg, "public/control");
+	struct ipcm_reply r;
 	uint8_t *payload;
-	uint32_t type, code;
+	uint32_t type;
 	size_t len;
 	struct ipc_msg m;
-	const char *text;
 	int fd;
 
 	if ((fd = ipc_connect(path)) == -1) {
@@ -146,18 +147,16 @@ control_request(struct ipc_buf *req, FILE *out, const char *prefix)
 	}
 	close(fd);
 	ipc_msg_init(&m, type, payload, len);
-	code = ipc_get_u32(&m);
-	text = ipc_get_str(&m);
-	if (type != M_REPLY || !ipc_msg_done(&m)) {
+	if (type != M_REPLY || ipcm_reply_get(&m, &r) == -1) {
 		fprintf(stderr, "ncctl: malformed reply from the master\n");
 		free(payload);
 		return -1;
 	}
-	if (*text != '\0')
-		fprintf(code ? stderr : out, "%s%s%s", prefix, text,
-		    text[strlen(text) - 1] == '\n' ? "" : "\n");
+	if (*r.text != '\0')
+		fprintf(r.code ? stderr : out, "%s%s%s", prefix, r.text,
+		    r.text[strlen(r.text) - 1] == '\n' ? "" : "\n");
 	free(payload);
-	return (int)code;
+	return (int)r.code;
 }
 
 static int
@@ -478,7 +477,7 @@ cmd_stop(int argc, char **argv)
 		fprintf(stderr, "ncctl: ncmta is not running\n");
 		return 1;
 	}
-	ipc_buf_init(&b, M_REQ_STOP);
+	ipcm_req_stop_encode(&b);
 	if (control_request(&b, stdout, "") != 0 && kill(pid, SIGTERM) == -1)
 		return 1;
 	/* bounded wait for the master (it waits for its children) */
@@ -492,8 +491,9 @@ cmd_stop(int argc, char **argv)
 	return 1;
 }
 
+/* A request without fields, encoded by encode (ipcm_req_*_encode). */
 static int
-cmd_simple(int argc, uint32_t type)
+cmd_simple(int argc, void (*encode)(struct ipc_buf *))
 {
 	struct ipc_buf b;
 
@@ -504,7 +504,7 @@ cmd_simple(int argc, uint32_t type)
 	need_config();
 	if (!require_running())
 		return 1;
-	ipc_buf_init(&b, type);
+	encode(&b);
 	return control_request(&b, stdout, "") == 0 ? 0 : 1;
 }
 
@@ -592,7 +592,7 @@ cmd_status(int argc, char **argv)
 		return 1;
 	}
 	printf("ncmta is running\n");
-	ipc_buf_init(&b, M_REQ_STATUS);
+	ipcm_req_status_encode(&b);
 	rc = control_request(&b, stdout, "");
 	print_queue_counts();
 	return rc == 0 ? 0 : 1;
@@ -719,16 +719,20 @@ id_cmp(const void *a, const void *b)
 static int
 admin_send(const struct admin_req *r, const uint64_t *ids, size_t n)
 {
+	struct ipcm_qid *qids = xcalloc(n ? n : 1, sizeof(*qids));
+	struct ipcm_req_admin req;
 	struct ipc_buf b;
 	size_t i;
 
-	ipc_buf_init(&b, M_REQ_ADMIN);
-	ipc_add_u32(&b, r->op);
-	ipc_add_u32(&b, (uint32_t)r->sel);
-	ipc_add_str(&b, r->domain);
-	ipc_add_u32(&b, (uint32_t)n);
 	for (i = 0; i < n; i++)
-		ipc_add_u64(&b, ids[i]);
+		qids[i].qid = ids[i];
+	req = (struct ipcm_req_admin){.op = r->op,
+	    .select = (uint32_t)r->sel,
+	    .domain = r->domain,
+	    .ids = qids,
+	    .ids_n = (uint32_t)n};
+	ipcm_req_admin_encode(&b, &req);
+	free(qids);
 	return control_request(&b, stdout, "ncctl: ") == 0 ? 0 : 1;
 }
 
@@ -850,7 +854,7 @@ cmd_reload(int argc, char **argv)
 		    ctl.errs.text);
 		return EX_CONFIG;
 	}
-	return cmd_simple(argc, M_REQ_RELOAD);
+	return cmd_simple(argc, ipcm_req_reload_encode);
 }
 
 /* The master forwards it and replies once the resolver has emptied its
@@ -862,7 +866,7 @@ cmd_resolver(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	return cmd_simple(1, M_REQ_RESOLVER_FLUSH);
+	return cmd_simple(1, ipcm_req_resolver_flush_encode);
 }
 
 /* Any user may ask: the master answers with the whole exposition. */
@@ -870,7 +874,7 @@ static int
 cmd_metrics(int argc, char **argv)
 {
 	(void)argv;
-	return cmd_simple(argc, M_REQ_METRICS);
+	return cmd_simple(argc, ipcm_req_metrics_encode);
 }
 
 /* Commands with an op are queue administration (cmd_admin()). */

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "privdrop.h"
 #include "proto.h"
@@ -549,26 +550,23 @@ remote_item(struct qs *s, struct ipc_msg *im, const uint64_t *ids, size_t n,
     size_t *next)
 {
 	char id[NC_QID_LEN + 1];
+	struct ipcm_list_item it;
 	struct q_msg m;
-	uint64_t qid = ipc_get_u64(im);
-	const void *rec;
-	size_t len;
 
-	rec = ipc_get_data(im, &len);
-	if (!ipc_msg_done(im))
+	if (ipcm_list_item_get(im, &it) == -1)
 		return -1;
 	if (n > 0) {
-		remote_missing(ids, n, next, qid);
-		if (*next < n && ids[*next] == qid)
+		remote_missing(ids, n, next, it.qid);
+		if (*next < n && ids[*next] == it.qid)
 			(*next)++;
 	}
-	if (q_msg_decode(rec, len, &m) != 0) {
-		qid_format(qid, id);
+	if (q_msg_decode(it.record, it.record_len, &m) != 0) {
+		qid_format(it.qid, id);
 		fprintf(stderr, "ncqshow: %s: %s\n", id,
 		    queue_strerror(QUEUE_EFORMAT));
 		return 0;
 	}
-	m.qid = qid;
+	m.qid = it.qid;
 	if (msg_selected(s, &m))
 		qs_outputs[s->mode].msg(s, &m);
 	q_msg_free(&m);
@@ -578,17 +576,24 @@ remote_item(struct qs *s, struct ipc_msg *im, const uint64_t *ids, size_t n,
 static void
 remote_send(int fd, const struct qs *s, const uint64_t *ids, size_t n)
 {
+	struct ipcm_qid *qids = xcalloc(n ? n : 1, sizeof(*qids));
+	struct ipcm_req_list req;
 	struct ipc_buf b;
+	const char *sender;
 	size_t i;
 
-	ipc_buf_init(&b, M_REQ_LIST);
-	ipc_add_u32(&b, s->mode == QS_JSON ? LIST_F_JSON : 0);
-	ipc_add_str(&b, s->state == -1 ? "" : q_state_name(s->state));
-	ipc_add_str(&b, s->domain);
-	ipc_add_str(&b, s->sender == NULL ? "" : *s->sender ? s->sender : "<>");
-	ipc_add_u32(&b, (uint32_t)n);
 	for (i = 0; i < n; i++)
-		ipc_add_u64(&b, ids[i]);
+		qids[i].qid = ids[i];
+	sender = s->sender == NULL ? "" : *s->sender ? s->sender : "<>";
+	req = (struct ipcm_req_list){
+	    .flags = s->mode == QS_JSON ? LIST_F_JSON : 0,
+	    .state = s->state == -1 ? "" : q_state_name(s->state),
+	    .domain = s->domain,
+	    .sender = sender,
+	    .ids = qids,
+	    .ids_n = (uint32_t)n};
+	ipcm_req_list_encode(&b, &req);
+	free(qids);
 	if (ipc_send_blocking(fd, &b) == -1) {
 		fprintf(
 		    stderr, "ncqshow: cannot ask showq: %s\n", strerror(errno));
@@ -600,18 +605,17 @@ remote_send(int fd, const struct qs *s, const uint64_t *ids, size_t n)
 static int
 remote_reply(struct ipc_msg *im)
 {
-	uint32_t code = ipc_get_u32(im);
-	const char *text = ipc_get_str(im);
+	struct ipcm_reply r;
 
-	if (!ipc_msg_done(im))
+	if (ipcm_reply_get(im, &r) == -1)
 		return -1;
 	fflush(stdout);
-	if (code != 0) {
-		fprintf(stderr, "ncqshow: %s\n", text);
+	if (r.code != 0) {
+		fprintf(stderr, "ncqshow: %s\n", r.text);
 		return EX_TEMPFAIL;
 	}
-	if (*text != '\0')
-		fprintf(stderr, "ncqshow: warning: %s\n", text);
+	if (*r.text != '\0')
+		fprintf(stderr, "ncqshow: warning: %s\n", r.text);
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "privdrop.h"
@@ -146,17 +147,19 @@ master_ignore(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 static const struct ipc_handler default_table[] = {
-    {M_CTL_STOP, "CTL_STOP", master_stop},
-    {M_CTL_FLUSH, "CTL_FLUSH", master_ignore},
-    {M_CTL_RELOAD, "CTL_RELOAD", master_ignore},
-    {M_CTL_STATUS, "CTL_STATUS", master_ignore}, {0, NULL, NULL}};
+    IPCM_ON(CTL_STOP, master_stop),
+    IPCM_ON(CTL_FLUSH, master_ignore),
+    IPCM_ON(CTL_RELOAD, master_ignore),
+    IPCM_ON(CTL_STATUS, master_ignore),
+    {0, NULL, NULL},
+};
 
 struct ipc_peer *
 daemon_master_peer(
     struct event_base *base, const struct ipc_handler *table, void *arg)
 {
+	struct ipcm_child_ready r = {.pid = (uint32_t)getpid()};
 	struct ipc_peer *p;
-	struct ipc_buf b;
 	struct stat st;
 
 	/* started by hand: fd 3 is absent, or something else than our pair */
@@ -164,9 +167,7 @@ daemon_master_peer(
 		return NULL;
 	p = ipc_peer_new(base, DAEMON_MASTER_FD, "master",
 	    table ? table : default_table, 0, master_gone, arg);
-	ipc_buf_init(&b, M_CHILD_READY);
-	ipc_add_u32(&b, (uint32_t)getpid());
-	ipc_peer_send(p, &b);
+	ipcm_child_ready_send(p, &r);
 	metrics_client(base, p);
 	return p;
 }
@@ -205,20 +206,17 @@ int
 daemon_reload_config(struct ipc_msg *m, struct nc_config *fresh)
 {
 	struct cf_errors errs = {NULL, 0};
-	const char *conf;
-	int i;
+	struct ipcm_ctl_reload rl;
 
 	memset(fresh, 0, sizeof(*fresh));
 	if (m->len == 0) {
 		log_debug("reload without configuration text: nothing to do");
 		return -1;
 	}
-	conf = ipc_get_str(m);
-	for (i = 0; i < 4; i++) /* routes; aliases, generic_maps, myorigin */
-		(void)ipc_get_str(m);
-	if (!ipc_msg_done(m))
+	/* only the settings: the tables are other daemons' business */
+	if (ipcm_ctl_reload_get(m, &rl) == -1)
 		return -1;
-	if (config_load_text(fresh, "ncmta.conf", conf, &errs) == -1) {
+	if (config_load_text(fresh, "ncmta.conf", rl.conf, &errs) == -1) {
 		log_warnx_text(
 		    "reload refused, the settings in force stay:", errs.text);
 		cf_errors_free(&errs);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipcmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
@@ -61,7 +62,8 @@ static struct {
 static void
 metrics_flush(evutil_socket_t fd, short ev, void *arg)
 {
-	struct ipc_buf b;
+	struct ipcm_metric items[NCM_MAX];
+	struct ipcm_child_metrics cm;
 	uint32_t n = 0;
 	int i;
 
@@ -69,27 +71,24 @@ metrics_flush(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	(void)arg;
 	mc.pending = 0;
-	for (i = 0; i < NCM_COUNTERS; i++)
-		n += mc.counts[i] != 0;
-	for (i = 0; i < NCM_GAUGES; i++)
-		n += mc.gauge_changed[i];
-	if (n == 0 || mc.master == NULL)
+	if (mc.master == NULL)
 		return;
-	ipc_buf_init(&b, M_CHILD_METRICS);
-	ipc_add_u32(&b, n);
 	for (i = 0; i < NCM_COUNTERS; i++)
 		if (mc.counts[i] != 0) {
-			ipc_add_u32(&b, (uint32_t)i);
-			ipc_add_u64(&b, mc.counts[i]);
+			items[n].id = (uint32_t)i;
+			items[n++].value = mc.counts[i];
 			mc.counts[i] = 0;
 		}
 	for (i = 0; i < NCM_GAUGES; i++)
 		if (mc.gauge_changed[i]) {
-			ipc_add_u32(&b, (uint32_t)(NCM_COUNTERS + i));
-			ipc_add_u64(&b, mc.gauges[i]);
+			items[n].id = (uint32_t)(NCM_COUNTERS + i);
+			items[n++].value = mc.gauges[i];
 			mc.gauge_changed[i] = 0;
 		}
-	ipc_peer_send(mc.master, &b);
+	if (n == 0)
+		return;
+	cm = (struct ipcm_child_metrics){.items = items, .items_n = n};
+	ipcm_child_metrics_send(mc.master, &cm);
 }
 
 static void

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "master.h"
 #include "proto.h"
@@ -39,9 +40,10 @@ static void
 child_ready(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct child *c = arg;
+	struct ipcm_child_ready r;
 
 	(void)p;
-	(void)ipc_get_u32(m);
+	(void)ipcm_child_ready_get(m, &r); /* malformed: the dispatcher says */
 	log_debug("%s (pid %d) is ready", c->name, (int)c->pid);
 }
 
@@ -50,26 +52,27 @@ static void
 child_status_reply(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct child *c = arg;
-	const char *text = ipc_get_str(m);
+	struct ipcm_child_status st;
 
 	(void)p;
-	if (!ipc_msg_done(m))
+	if (ipcm_child_status_get(m, &st) == -1)
 		return;
 	free(c->status);
-	c->status = xstrdup(text);
+	c->status = xstrdup(st.text);
 	c->answered++;
 	if (c->svc->ctl & (SVC_CTL_STATUS | SVC_CTL_DNS_FLUSH))
 		control_resolver_answered(c);
 }
 
 static const struct ipc_handler child_table[] = {
-    {M_CHILD_READY, "CHILD_READY", child_ready},
-    {M_CHILD_STATUS, "CHILD_STATUS", child_status_reply},
-    {M_CTL_ADMIN_DONE, "CTL_ADMIN_DONE", control_admin_done},
-    {M_CHILD_SECRET_REQ, "CHILD_SECRET_REQ", master_secret_request},
-    {M_CHILD_METRICS, "CHILD_METRICS", master_metrics_update},
-    {M_CHILD_METRICS_REQ, "CHILD_METRICS_REQ", master_metrics_request},
-    {0, NULL, NULL}};
+    IPCM_ON(CHILD_READY, child_ready),
+    IPCM_ON(CHILD_STATUS, child_status_reply),
+    IPCM_ON(CTL_ADMIN_DONE, control_admin_done),
+    IPCM_ON(CHILD_SECRET_REQ, master_secret_request),
+    IPCM_ON(CHILD_METRICS, master_metrics_update),
+    IPCM_ON(CHILD_METRICS_REQ, master_metrics_request),
+    {0, NULL, NULL},
+};
 
 static void
 child_add(int row, int slot)
@@ -440,7 +443,7 @@ children_stop(void)
 		if (master->stopping > 1) /* grace expired: every stage */
 			kill(c->pid, SIGKILL);
 		else if (c->svc->stop_stage == stage) {
-			ipc_buf_init(&b, M_CTL_STOP);
+			ipcm_ctl_stop_encode(&b);
 			child_send_copy(c, &b);
 			ipc_buf_free(&b);
 		}

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ipcmsg.h"
 #include "log.h"
 #include "master.h"
 #include "proto.h"
@@ -39,12 +40,9 @@ static struct event *control_ev, *control_resume_ev;
 static void
 control_reply(struct ipc_peer *p, int code, const char *text)
 {
-	struct ipc_buf b;
+	struct ipcm_reply r = {.code = (uint32_t)code, .text = text};
 
-	ipc_buf_init(&b, M_REPLY);
-	ipc_add_u32(&b, (uint32_t)code);
-	ipc_add_str(&b, text);
-	ipc_peer_send(p, &b);
+	ipcm_reply_send(p, &r);
 }
 
 /*
@@ -108,13 +106,15 @@ control_unwait(struct control_client *cl)
 static int
 control_ask_resolver(struct control_client *cl, uint32_t req)
 {
+	struct ipcm_ctl_flush all = {.ids = NULL, .ids_n = 0};
 	struct ipc_buf b;
 
 	if (cl->waiting)
 		return 0; /* one request at a time; answer this one now */
-	ipc_buf_init(&b, req == M_REQ_STATUS ? M_CTL_STATUS : M_CTL_FLUSH);
-	if (req != M_REQ_STATUS)
-		ipc_add_u32(&b, 0);
+	if (req == M_REQ_STATUS)
+		ipcm_ctl_status_encode(&b);
+	else
+		ipcm_ctl_flush_encode(&b, &all);
 	cl->want =
 	    children_ask(children_find(req == M_REQ_STATUS ? SVC_CTL_STATUS
 	                                                   : SVC_CTL_DNS_FLUSH),
@@ -138,7 +138,7 @@ control_resolver_done(struct control_client *cl, int answered)
 		struct ipc_buf b;
 
 		/* qmgr keeps looked-up destinations: make it ask again */
-		ipc_buf_init(&b, M_CTL_DNS_FLUSHED);
+		ipcm_ctl_dns_flushed_encode(&b);
 		children_send(SVC_CTL_DNS_FLUSHED, &b);
 		control_reply(cl->peer, 0, "resolver cache flushed");
 	} else
@@ -184,7 +184,7 @@ control_metrics(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	char *text;
 
 	(void)arg;
-	if (!ipc_msg_done(m))
+	if (ipcm_req_metrics_get(m) == -1)
 		return;
 	text = master_metrics_text();
 	control_reply(p, 0, text);
@@ -196,17 +196,31 @@ control_metrics(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static void
 control_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	if (ipc_msg_done(m) && !control_ask_resolver(arg, M_REQ_STATUS))
+	if (ipcm_req_status_get(m) == 0 &&
+	    !control_ask_resolver(arg, M_REQ_STATUS))
 		control_status_reply(p);
 }
 
 static void
 control_resolver_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	if (!ipc_msg_done(m) || !control_permitted(arg, "flush the resolver"))
+	if (ipcm_req_resolver_flush_get(m) == -1 ||
+	    !control_permitted(arg, "flush the resolver"))
 		return;
 	if (!control_ask_resolver(arg, M_REQ_RESOLVER_FLUSH))
 		control_reply(p, 1, "the resolver is not running");
+}
+
+/* The n queue IDs of a decoded request, as records to pass on. */
+static struct ipcm_qid *
+control_qids(struct ipc_msg *rd, uint32_t n)
+{
+	struct ipcm_qid *ids = xcalloc(n ? n : 1, sizeof(*ids));
+	uint32_t i = 0;
+
+	while (i < n && ipcm_qid_next(rd, &ids[i]))
+		i++;
+	return ids;
 }
 
 /* The older flush request: retry deferred mail, all or by ID, without
@@ -214,21 +228,21 @@ control_resolver_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static void
 control_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
+	struct ipcm_req_flush req;
+	struct ipcm_ctl_flush fl;
+	struct ipcm_qid *ids;
 	struct ipc_buf b;
-	uint32_t i, n = ipc_get_u32(m);
 
-	if (n > (m->len - m->pos) / 8) {
+	if (ipcm_req_flush_get(m, &req) == -1) {
 		ipc_peer_error(p, "bad id count");
 		return;
 	}
-	ipc_buf_init(&b, M_CTL_FLUSH);
-	ipc_add_u32(&b, n);
-	for (i = 0; i < n; i++)
-		ipc_add_u64(&b, ipc_get_u64(m));
-	if (!ipc_msg_done(m) || !control_permitted(arg, "flush the queue")) {
-		ipc_buf_free(&b);
+	if (!control_permitted(arg, "flush the queue"))
 		return;
-	}
+	ids = control_qids(&req.ids_rd, req.ids_n);
+	fl = (struct ipcm_ctl_flush){.ids = ids, .ids_n = req.ids_n};
+	ipcm_ctl_flush_encode(&b, &fl);
+	free(ids);
 	children_send(SVC_CTL_FLUSH, &b);
 	control_reply(p, 0, "flush requested");
 }
@@ -246,11 +260,13 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	struct route_table rt;
 	struct secrets sec;
 	struct cf_errors errs = {NULL, 0};
+	struct ipcm_ctl_reload rl;
 	struct ipc_buf b;
 	char *path, *conf = NULL, *routes = NULL;
 	char *aliases = NULL, *generic = NULL;
 
-	if (!ipc_msg_done(m) || !control_permitted(arg, "reload ncmta"))
+	if (ipcm_req_reload_get(m) == -1 ||
+	    !control_permitted(arg, "reload ncmta"))
 		return;
 	xasprintf(&path, "%s/ncmta.conf", master->config_dir);
 	memset(&rt, 0, sizeof(rt));
@@ -282,12 +298,12 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	config_free(&master->cfg);
 	master->cfg = fresh;
 	master_secrets_install(&sec);
-	ipc_buf_init(&b, M_CTL_RELOAD);
-	ipc_add_str(&b, conf);
-	ipc_add_str(&b, routes);
-	ipc_add_str(&b, aliases);
-	ipc_add_str(&b, generic);
-	ipc_add_str(&b, master->cfg.myorigin);
+	rl = (struct ipcm_ctl_reload){.conf = conf,
+	    .routes = routes,
+	    .aliases = aliases,
+	    .generic = generic,
+	    .myorigin = master->cfg.myorigin};
+	ipcm_ctl_reload_encode(&b, &rl);
 	children_send(SVC_CTL_RELOAD, &b);
 	log_info("reloaded configuration");
 	control_reply(p, 0, "configuration reloaded");
@@ -301,7 +317,7 @@ control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static void
 control_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	if (!ipc_msg_done(m) || !control_permitted(arg, "stop ncmta"))
+	if (ipcm_req_stop_get(m) == -1 || !control_permitted(arg, "stop ncmta"))
 		return;
 	control_reply(p, 0, "stopping");
 	master_begin_stop();
@@ -376,35 +392,38 @@ static void
 control_admin(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct control_client *cl = arg;
-	uint32_t op = ipc_get_u32(m), sel = ipc_get_u32(m), i, n;
-	const char *domain = ipc_get_str(m), *bad;
+	struct ipcm_req_admin req;
+	struct ipcm_ctl_admin fwd;
+	struct ipcm_qid *ids;
 	struct ipc_buf b;
+	const char *bad;
 
-	n = ipc_get_u32(m);
-	if (m->error || n > (m->len - m->pos) / 8) {
+	if (ipcm_req_admin_get(m, &req) == -1) {
 		ipc_peer_error(p, "bad id count");
 		return;
 	}
-	if (op < ADMIN_HOLD || op > ADMIN_FLUSH || sel > SEL_DOMAIN) {
+	if (req.op < ADMIN_HOLD || req.op > ADMIN_FLUSH ||
+	    req.select > SEL_DOMAIN) {
 		ipc_peer_error(p, "unknown operation or selector");
 		return;
 	}
-	/* the number admin_forward() will give the request */
-	ipc_buf_init(&b, M_CTL_ADMIN);
-	ipc_add_u64(&b, master->admin_seq + 1);
-	ipc_add_u32(&b, op);
-	ipc_add_u32(&b, sel);
-	ipc_add_str(&b, domain);
-	ipc_add_u32(&b, n);
-	for (i = 0; i < n; i++)
-		ipc_add_u64(&b, ipc_get_u64(m));
-	if (!ipc_msg_done(m) || !control_permitted(cl, admin_verbs[op]))
-		ipc_buf_free(&b);
-	else if ((bad = admin_check(sel, domain, n)) != NULL) {
-		ipc_buf_free(&b);
+	if (!control_permitted(cl, admin_verbs[req.op]))
+		return;
+	if ((bad = admin_check(req.select, req.domain, req.ids_n)) != NULL) {
 		control_reply(p, 1, bad);
-	} else
-		admin_forward(cl, &b, op);
+		return;
+	}
+	ids = control_qids(&req.ids_rd, req.ids_n);
+	/* the number admin_forward() will give the request */
+	fwd = (struct ipcm_ctl_admin){.request = master->admin_seq + 1,
+	    .op = req.op,
+	    .select = req.select,
+	    .domain = req.domain,
+	    .ids = ids,
+	    .ids_n = req.ids_n};
+	ipcm_ctl_admin_encode(&b, &fwd);
+	free(ids);
+	admin_forward(cl, &b, req.op);
 }
 
 /* qmgr's M_CTL_ADMIN_DONE (children.c's table): the answer for the
@@ -414,11 +433,9 @@ control_admin_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	const struct child *c = arg;
 	struct control_client *cl;
-	uint64_t req = ipc_get_u64(m);
-	uint32_t code = ipc_get_u32(m);
-	const char *text = ipc_get_str(m);
+	struct ipcm_ctl_admin_done d;
 
-	if (!ipc_msg_done(m))
+	if (ipcm_ctl_admin_done_get(m, &d) == -1)
 		return;
 	if (!(c->svc->ctl & SVC_CTL_ADMIN)) {
 		ipc_peer_error(p,
@@ -428,26 +445,28 @@ control_admin_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	}
 	TAILQ_FOREACH(cl, &master->waits, wait)
 	{
-		if (cl->waiting == M_REQ_ADMIN && cl->request == req)
+		if (cl->waiting == M_REQ_ADMIN && cl->request == d.request)
 			break;
 	}
 	if (cl == NULL) {
 		log_info("control: qmgr answered request %llu too late: %s",
-		    (unsigned long long)req, text);
+		    (unsigned long long)d.request, d.text);
 		return;
 	}
 	control_unwait(cl);
-	control_reply(cl->peer, (int)code, text);
+	control_reply(cl->peer, (int)d.code, d.text);
 }
 
 static const struct ipc_handler control_table[] = {
-    {M_REQ_STATUS, "REQ_STATUS", control_status},
-    {M_REQ_FLUSH, "REQ_FLUSH", control_flush},
-    {M_REQ_RELOAD, "REQ_RELOAD", control_reload},
-    {M_REQ_STOP, "REQ_STOP", control_stop},
-    {M_REQ_RESOLVER_FLUSH, "REQ_RESOLVER_FLUSH", control_resolver_flush},
-    {M_REQ_ADMIN, "REQ_ADMIN", control_admin},
-    {M_REQ_METRICS, "REQ_METRICS", control_metrics}, {0, NULL, NULL}};
+    IPCM_ON(REQ_STATUS, control_status),
+    IPCM_ON(REQ_FLUSH, control_flush),
+    IPCM_ON(REQ_RELOAD, control_reload),
+    IPCM_ON(REQ_STOP, control_stop),
+    IPCM_ON(REQ_RESOLVER_FLUSH, control_resolver_flush),
+    IPCM_ON(REQ_ADMIN, control_admin),
+    IPCM_ON(REQ_METRICS, control_metrics),
+    {0, NULL, NULL},
+};
 
 static void
 control_client_closed(struct ipc_peer *p, void *arg)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ipcmsg.h"
 #include "log.h"
 #include "master.h"
 #include "metrics.h"
@@ -37,27 +38,24 @@ void
 master_metrics_update(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct child *c = arg;
-	uint32_t n = ipc_get_u32(m), i, id;
-	uint64_t v;
+	struct ipcm_child_metrics cm;
+	struct ipcm_metric r;
 
-	if (m->error || n > NCM_MAX * 4 || n > (m->len - m->pos) / 12) {
+	if (ipcm_child_metrics_get(m, &cm) == -1 || cm.items_n > NCM_MAX * 4) {
 		ipc_peer_error(p, "bad metrics count");
 		return;
 	}
-	for (i = 0; i < n; i++) {
-		id = ipc_get_u32(m);
-		v = ipc_get_u64(m);
-		if (m->error || id >= NCM_MAX ||
-		    !metrics_row_listed(metrics_senders(id), c->name)) {
+	while (ipcm_metric_next(&cm.items_rd, &r)) {
+		if (r.id >= NCM_MAX ||
+		    !metrics_row_listed(metrics_senders(r.id), c->name)) {
 			ipc_peer_error(p, "a metric this daemon does not send");
 			return;
 		}
-		if (id < NCM_COUNTERS)
-			master->counters[id] += v;
+		if (r.id < NCM_COUNTERS)
+			master->counters[r.id] += r.value;
 		else
-			c->gauges[NCM_GAUGE(id)] = v;
+			c->gauges[NCM_GAUGE(r.id)] = r.value;
 	}
-	(void)ipc_msg_done(m);
 }
 
 char *
@@ -103,20 +101,18 @@ void
 master_metrics_request(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	const struct child *c = arg;
-	uint64_t req = ipc_get_u64(m);
-	struct ipc_buf b;
+	struct ipcm_child_metrics_req rq;
+	struct ipcm_ctl_metrics ans;
 	char *text;
 
-	if (!ipc_msg_done(m))
+	if (ipcm_child_metrics_req_get(m, &rq) == -1)
 		return;
 	if (!(c->svc->ctl & SVC_CTL_METRICS)) {
 		ipc_peer_error(p, "metrics request from a daemon that may not");
 		return;
 	}
 	text = master_metrics_text();
-	ipc_buf_init(&b, M_CTL_METRICS);
-	ipc_add_u64(&b, req);
-	ipc_add_str(&b, text);
-	ipc_peer_send(p, &b);
+	ans = (struct ipcm_ctl_metrics){.request = rq.request, .text = text};
+	ipcm_ctl_metrics_send(p, &ans);
 	free(text);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ipcmsg.h"
 #include "log.h"
 #include "master.h"
 #include "proto.h"
@@ -89,16 +90,15 @@ secret_host_ok(const char *h)
 static void
 secret_answer(struct ipc_peer *p, uint64_t req, const struct secret *s)
 {
-	const char *user = s ? s->user : "", *pw = s ? s->password : "";
+	struct ipcm_ctl_secret a = {.request = req,
+	    .found = s != NULL,
+	    .user = s ? s->user : "",
+	    .password = s ? s->password : ""};
 	struct ipc_buf b;
 
-	ipc_buf_init(&b, M_CTL_SECRET);
-	/* u64, u32 and two strings (u32 length, bytes, NUL) */
-	ipc_buf_reserve(&b, 8 + 4 + 2 * 5 + strlen(user) + strlen(pw));
-	ipc_add_u64(&b, req);
-	ipc_add_u32(&b, s != NULL);
-	ipc_add_str(&b, user);
-	ipc_add_str(&b, pw);
+	/* the encoder allocates the whole frame at once: the password is
+	 * never left behind in a reallocation */
+	ipcm_ctl_secret_encode(&b, &a);
 	ipc_peer_send_secret(p, &b);
 }
 
@@ -108,12 +108,10 @@ void
 master_secret_request(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	const struct child *c = arg;
-	uint64_t req = ipc_get_u64(m);
-	const char *host = ipc_get_str(m);
-	uint32_t port = ipc_get_u32(m);
+	struct ipcm_child_secret_req rq;
 	const struct secret *s = NULL;
 
-	if (!ipc_msg_done(m))
+	if (ipcm_child_secret_req_get(m, &rq) == -1)
 		return; /* the dispatcher reports the malformed frame */
 	if (!(c->svc->ctl & SVC_CTL_SECRET)) {
 		ipc_peer_error(p,
@@ -121,18 +119,18 @@ master_secret_request(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		    "not an smtp worker");
 		return;
 	}
-	if (!secret_host_ok(host) || port == 0 || port > 65535) {
+	if (!secret_host_ok(rq.host) || rq.port == 0 || rq.port > 65535) {
 		ipc_peer_error(p, "bad host or port in a credentials request");
 		return;
 	}
 	if (master->cfg.smtp_sasl_auth)
-		s = secrets_find(&master->secrets, host, port);
+		s = secrets_find(&master->secrets, rq.host, rq.port);
 	if (s != NULL)
 		log_debug("secrets: credentials for [%s]:%u sent to smtp "
 		          "pid %d",
-		    host, port, (int)c->pid);
+		    rq.host, rq.port, (int)c->pid);
 	else if (master->cfg.smtp_sasl_auth)
-		log_info("secrets: no entry for [%s]:%u in %s", host, port,
-		    master->cfg.secrets_file);
-	secret_answer(p, req, s);
+		log_info("secrets: no entry for [%s]:%u in %s", rq.host,
+		    rq.port, master->cfg.secrets_file);
+	secret_answer(p, rq.request, s);
 }

@@ -23,6 +23,7 @@
 
 #include "daemon.h"
 #include "http.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "proto.h"
 #include "util.h"
@@ -129,7 +130,7 @@ client_read(struct bufferevent *bev, void *arg)
 {
 	struct mclient *cl = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct ipc_buf b;
+	struct ipcm_child_metrics_req rq;
 	int status;
 
 	cl->len +=
@@ -143,9 +144,8 @@ client_read(struct bufferevent *bev, void *arg)
 	}
 	bufferevent_disable(bev, EV_READ);
 	cl->request = ++md.seq;
-	ipc_buf_init(&b, M_CHILD_METRICS_REQ);
-	ipc_add_u64(&b, cl->request);
-	ipc_peer_send(md.master, &b);
+	rq = (struct ipcm_child_metrics_req){.request = cl->request};
+	ipcm_child_metrics_req_send(md.master, &rq);
 }
 
 static void
@@ -199,17 +199,16 @@ static void
 ctl_metrics(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct mclient *cl;
-	uint64_t req = ipc_get_u64(m);
-	const char *text = ipc_get_str(m);
+	struct ipcm_ctl_metrics ans;
 
 	(void)p;
 	(void)arg;
-	if (!ipc_msg_done(m))
+	if (ipcm_ctl_metrics_get(m, &ans) == -1)
 		return;
 	TAILQ_FOREACH(cl, &md.clients, entry)
 	{
-		if (cl->request == req) {
-			client_answer(cl, 200, text);
+		if (cl->request == ans.request) {
+			client_answer(cl, 200, ans.text);
 			return;
 		}
 	}
@@ -225,11 +224,13 @@ ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 static const struct ipc_handler master_table[] = {
-    {M_CTL_STOP, "CTL_STOP", ctl_stop},
-    {M_CTL_METRICS, "CTL_METRICS", ctl_metrics},
-    {M_CTL_RELOAD, "CTL_RELOAD", ipc_ignore},
-    {M_CTL_FLUSH, "CTL_FLUSH", ipc_ignore},
-    {M_CTL_STATUS, "CTL_STATUS", ipc_ignore}, {0, NULL, NULL}};
+    IPCM_ON(CTL_STOP, ctl_stop),
+    IPCM_ON(CTL_METRICS, ctl_metrics),
+    IPCM_ON(CTL_RELOAD, ipc_ignore),
+    IPCM_ON(CTL_FLUSH, ipc_ignore),
+    IPCM_ON(CTL_STATUS, ipc_ignore),
+    {0, NULL, NULL},
+};
 
 int
 main(int argc, char **argv)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "proto.h"
 #include "queue.h"
@@ -57,11 +58,10 @@ list_send(struct list_ctx *lc, struct ipc_buf *b)
 static void
 list_answer(struct list_ctx *lc, int code, const char *text)
 {
+	struct ipcm_reply r = {.code = (uint32_t)code, .text = text};
 	struct ipc_buf b;
 
-	ipc_buf_init(&b, M_REPLY);
-	ipc_add_u32(&b, (uint32_t)code);
-	ipc_add_str(&b, text);
+	ipcm_reply_encode(&b, &r);
 	list_send(lc, &b);
 }
 
@@ -107,6 +107,7 @@ static int
 list_item(const struct q_msg *m, void *arg)
 {
 	struct list_ctx *lc = arg;
+	struct ipcm_list_item it;
 	struct ipc_buf b;
 	uint8_t *rec;
 	size_t len;
@@ -128,9 +129,9 @@ list_item(const struct q_msg *m, void *arg)
 		return 0;
 	}
 	lc->cut += (unsigned long)cut;
-	ipc_buf_init(&b, M_LIST_ITEM);
-	ipc_add_u64(&b, m->qid);
-	ipc_add_data(&b, rec, len);
+	it = (struct ipcm_list_item){
+	    .qid = m->qid, .record = rec, .record_len = len};
+	ipcm_list_item_encode(&b, &it);
 	free(rec);
 	lc->bytes += b.len;
 	lc->items++;
@@ -240,25 +241,20 @@ list_bad_request(const struct list_ctx *lc, const char *why)
 static void
 list_request(struct list_ctx *lc, struct ipc_msg *m, const char *dbpath)
 {
-	const char *state;
+	struct ipcm_req_list req;
+	struct ipcm_qid q;
 	uint64_t *ids;
-	uint32_t i, n;
+	uint32_t n = 0;
 
-	(void)ipc_get_u32(m); /* flags: the output form is ncqshow's */
-	state = ipc_get_str(m);
-	(void)ipc_get_str(m); /* domain and sender */
-	(void)ipc_get_str(m);
-	n = ipc_get_u32(m);
-	if (m->error || n > (m->len - m->pos) / 8) {
+	/* the flags, the domain and the sender are ncqshow's to apply */
+	if (ipcm_req_list_get(m, &req) == -1) {
 		list_bad_request(lc, "bad id count (REQ_LIST)");
 		return;
 	}
-	ids = xcalloc(n ? n : 1, sizeof(*ids));
-	for (i = 0; i < n; i++)
-		ids[i] = ipc_get_u64(m);
-	if (!ipc_msg_done(m))
-		list_bad_request(lc, "malformed message (REQ_LIST)");
-	else if (*state != '\0' && (lc->state = q_state_parse(state)) < 0)
+	ids = xcalloc(req.ids_n ? req.ids_n : 1, sizeof(*ids));
+	while (ipcm_qid_next(&req.ids_rd, &q))
+		ids[n++] = q.qid;
+	if (*req.state != '\0' && (lc->state = q_state_parse(req.state)) < 0)
 		list_answer(lc, 1, "unknown state");
 	else
 		list_run(lc, dbpath, ids, n);

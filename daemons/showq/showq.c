@@ -22,6 +22,7 @@
 
 #include "daemon.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "proto.h"
 #include "showq.h"
@@ -55,12 +56,11 @@ showq_listings_of(uid_t uid)
 static void
 showq_refuse(int s, uid_t uid, const char *why)
 {
+	struct ipcm_reply r = {.code = 1, .text = why};
 	struct ipc_buf b;
 
 	log_warnx("showq: refused uid %d: %s", (int)uid, why);
-	ipc_buf_init(&b, M_REPLY);
-	ipc_add_u32(&b, 1);
-	ipc_add_str(&b, why);
+	ipcm_reply_encode(&b, &r);
 	ipc_buf_finish(&b);
 	(void)send(s, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	ipc_buf_free(&b);
@@ -175,10 +175,12 @@ showq_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 static const struct ipc_handler master_table[] = {
-    {M_CTL_STOP, "CTL_STOP", showq_stop},
-    {M_CTL_FLUSH, "CTL_FLUSH", ipc_ignore},
-    {M_CTL_RELOAD, "CTL_RELOAD", ipc_ignore},
-    {M_CTL_STATUS, "CTL_STATUS", ipc_ignore}, {0, NULL, NULL}};
+    IPCM_ON(CTL_STOP, showq_stop),
+    IPCM_ON(CTL_FLUSH, ipc_ignore),
+    IPCM_ON(CTL_RELOAD, ipc_ignore),
+    IPCM_ON(CTL_STATUS, ipc_ignore),
+    {0, NULL, NULL},
+};
 
 int
 main(int argc, char **argv)
