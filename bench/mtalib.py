@@ -354,6 +354,19 @@ class Ncmta:
         """How many messages the queue holds (ncqshow --json)."""
         return len(self.inst.qshow_json())
 
+    def states(self):
+        """{state: messages} from ncqshow -s's first table: TOTAL,
+        incoming, active, deferred, hold. Run as root it reads the queue
+        database itself; the daemons do no work for it."""
+        out = {}
+        p = self.inst.qshow("-s", check=False)
+        for line in p.stdout.decode(errors="replace").splitlines():
+            f = line.split()
+            if len(f) > 2 and f[0] in ("TOTAL", "incoming", "active",
+                                      "deferred", "hold") and f[1].isdigit():
+                out.setdefault(f[0], int(f[1]))
+        return out
+
     def hold(self, on):
         """Hold delivery (a routing table of "* hold", reloaded), or let
         it go (no table, reloaded, every message released)."""
@@ -392,6 +405,8 @@ mail_owner = postfix
 setgid_group = postdrop
 import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C
     POSTLOG_SERVICE POSTLOG_HOSTNAME LD_LIBRARY_PATH={pkg.shlib}
+# sendmail runs postdrop with these alone: it needs the libraries too
+export_environment = TZ MAIL_CONFIG LANG LD_LIBRARY_PATH
 maillog_file = {base}/maillog
 maillog_file_prefixes = {base}
 syslog_name = postfix-bench
