@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "bounce.h"
 #include "daemon.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "rewrite.h"
@@ -28,7 +29,6 @@
  * message: more than the default frame limit allows. */
 #define BOUNCE_MAX_FRAME (4 * 1024 * 1024)
 #define BOUNCE_STOP_GRACE 5 /* seconds to hand qmgr its last answers */
-#define BOUNCE_RCPT_MIN (6 * 5) /* a recipient: six strings, each >= 5 octets */
 
 /* One M_BOUNCE_REQ: the strings point into the frame. */
 struct bounce_req {
@@ -53,47 +53,45 @@ static struct bounce {
 static void
 bounce_reply(uint64_t request, uint32_t code, uint64_t qid, const char *why)
 {
-	struct ipc_buf b;
+	struct ipcm_bounce_done d = {
+	    .request = request, .code = code, .qid = qid, .error = why};
 
-	ipc_buf_init(&b, M_BOUNCE_DONE);
-	ipc_add_u64(&b, request);
-	ipc_add_u32(&b, code);
-	ipc_add_u64(&b, qid);
-	ipc_add_str(&b, why);
-	ipc_peer_send(bn.qmgr, &b);
+	ipcm_bounce_done_send(bn.qmgr, &d);
 }
 
 /* Read the frame into r; the recipients are bounded by what the frame
- * can hold (each one is at least six empty strings). */
+ * holds, as the decoder checked every one of them. */
 static int
 bounce_req_parse(struct ipc_msg *m, struct bounce_req *r)
 {
 	struct dsn_notice *n = &r->notice;
-	uint32_t i, count;
+	struct ipcm_bounce_req q;
+	struct ipcm_bounce_rcpt rc;
+	uint32_t count = 0;
 
-	r->request = ipc_get_u64(m);
-	r->qid = ipc_get_u64(m);
-	n->kind = (int)ipc_get_u32(m);
-	n->sender = ipc_get_str(m);
-	n->arrival = ipc_get_double(m);
-	n->headers = ipc_get_str(m);
-	n->headers_len = strlen(n->headers);
-	n->envid = ipc_get_str(m);
-	count = ipc_get_u32(m);
-	if (m->error || count > (m->len - m->pos) / BOUNCE_RCPT_MIN)
+	if (ipcm_bounce_req_get(m, &q) == -1)
 		return -1;
-	r->rcpt = xcalloc(count > 0 ? count : 1, sizeof(*r->rcpt));
-	for (i = 0; i < count; i++) {
-		r->rcpt[i].addr = ipc_get_str(m);
-		r->rcpt[i].orcpt = ipc_get_str(m);
-		r->rcpt[i].status = ipc_get_str(m);
-		r->rcpt[i].action = ipc_get_str(m);
-		r->rcpt[i].remote_mta = ipc_get_str(m);
-		r->rcpt[i].diagnostic = ipc_get_str(m);
+	r->request = q.request;
+	r->qid = q.qid;
+	n->kind = (int)q.kind;
+	n->sender = q.sender;
+	n->arrival = q.arrival;
+	n->headers = q.headers;
+	n->headers_len = strlen(n->headers);
+	n->envid = q.envid;
+	r->rcpt = xcalloc(q.rcpts_n > 0 ? q.rcpts_n : 1, sizeof(*r->rcpt));
+	while (count < q.rcpts_n && ipcm_bounce_rcpt_next(&q.rcpts_rd, &rc)) {
+		r->rcpt[count].addr = rc.rcpt;
+		r->rcpt[count].orcpt = rc.orcpt;
+		r->rcpt[count].status = rc.status;
+		r->rcpt[count].action = rc.action;
+		r->rcpt[count].remote_mta = rc.mta;
+		r->rcpt[count].diagnostic = rc.diag;
+		count++;
 	}
 	n->rcpt = r->rcpt;
 	n->nrcpt = count;
-	return ipc_msg_done(m) ? 0 : -1;
+	return 0;
 }
 
 /*
@@ -257,7 +255,7 @@ qmgr_closed(struct ipc_peer *p, void *arg)
 }
 
 static const struct ipc_handler qmgr_table[] = {
-    {M_BOUNCE_REQ, "BOUNCE_REQ", on_bounce_req}, {0, NULL, NULL}};
+    IPCM_ON(BOUNCE_REQ, on_bounce_req), {0, NULL, NULL}};
 
 /* -- the master's control channel -------------------------------------------- */
 
@@ -266,25 +264,22 @@ static void
 ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct cf_errors errs = {NULL, 0};
+	struct ipcm_ctl_reload rl;
 	struct nc_config fresh;
-	const char *conf, *aliases, *generic, *origin;
 	struct rewrite rw;
 
 	(void)p;
 	(void)arg;
 	if (m->len == 0)
 		return;
-	conf = ipc_get_str(m);
-	(void)ipc_get_str(m); /* the routing table is qmgr's */
-	aliases = ipc_get_str(m);
-	generic = ipc_get_str(m);
-	origin = ipc_get_str(m);
-	if (!ipc_msg_done(m))
+	if (ipcm_ctl_reload_get(m, &rl) == -1)
 		return;
+	/* rl.routes is not read: the routing table is qmgr's */
 	memset(&rw, 0, sizeof(rw));
-	if (config_load_text(&fresh, "ncmta.conf", conf, &errs) == -1 ||
-	    (free(fresh.myorigin), fresh.myorigin = xstrdup(origin),
-	        rewrite_init(&rw, &fresh, aliases, generic, &errs)) == -1) {
+	if (config_load_text(&fresh, "ncmta.conf", rl.conf, &errs) == -1 ||
+	    (free(fresh.myorigin), fresh.myorigin = xstrdup(rl.myorigin),
+	        rewrite_init(&rw, &fresh, rl.aliases, rl.generic, &errs)) ==
+	        -1) {
 		log_warnx_text(
 		    "reload refused, the settings in force stay:", errs.text);
 		cf_errors_free(&errs);
@@ -302,18 +297,17 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static void
 ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	struct ipc_buf b;
+	struct ipcm_child_status st;
 	char *text;
 
 	(void)arg;
-	if (!ipc_msg_done(m))
+	if (ipcm_ctl_status_get(m) == -1)
 		return;
 	xasprintf(&text, "failure=%llu delay=%llu errors=%llu",
 	    (unsigned long long)bn.nfailure, (unsigned long long)bn.ndelay,
 	    (unsigned long long)bn.nerror);
-	ipc_buf_init(&b, M_CHILD_STATUS);
-	ipc_add_str(&b, text);
-	ipc_peer_send(p, &b);
+	st.text = text;
+	ipcm_child_status_send(p, &st);
 	free(text);
 }
 
@@ -341,11 +335,9 @@ ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	ipc_peer_close_after_flush(bn.qmgr);
 }
 
-static const struct ipc_handler master_table[] = {
-    {M_CTL_STOP, "CTL_STOP", ctl_stop},
-    {M_CTL_STATUS, "CTL_STATUS", ctl_status},
-    {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload},
-    {M_CTL_FLUSH, "CTL_FLUSH", ipc_ignore}, {0, NULL, NULL}};
+static const struct ipc_handler master_table[] = {IPCM_ON(CTL_STOP, ctl_stop),
+    IPCM_ON(CTL_STATUS, ctl_status), IPCM_ON(CTL_RELOAD, ctl_reload),
+    IPCM_ON(CTL_FLUSH, ipc_ignore), {0, NULL, NULL}};
 
 /* -- start-up ------------------------------------------------------------------ */
 
@@ -381,7 +373,7 @@ bounce_load_rewrite(void)
 int
 main(int argc, char **argv)
 {
-	struct ipc_buf b;
+	struct ipcm_bounce_hello hello;
 	int fd;
 
 	daemon_setup(argc, argv, "bounce", &bn.cfg);
@@ -396,9 +388,8 @@ main(int argc, char **argv)
 	bn.qmgr = ipc_peer_new(bn.base, fd, "qmgr", qmgr_table,
 	    BOUNCE_MAX_FRAME, qmgr_closed, NULL);
 	bn.master = daemon_master_peer(bn.base, master_table, NULL);
-	ipc_buf_init(&b, M_BOUNCE_HELLO);
-	ipc_add_u32(&b, (uint32_t)getpid());
-	ipc_peer_send(bn.qmgr, &b);
+	hello.pid = (uint32_t)getpid();
+	ipcm_bounce_hello_send(bn.qmgr, &hello);
 	log_debug("ready: notices to qmgr on private/qmgr");
 	event_base_dispatch(bn.base);
 	return 0;

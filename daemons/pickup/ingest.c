@@ -23,6 +23,7 @@
 
 #include "daemon.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "maildrop.h"
 #include "pickup.h"
@@ -119,14 +120,12 @@ static void
 ingest_send_done(struct ipc_peer *peer, uint64_t request, int code,
     uint64_t qid, const char *text)
 {
-	struct ipc_buf b;
+	struct ipcm_ingest_done d = {.request = request,
+	    .code = (uint32_t)code,
+	    .qid = qid,
+	    .text = text};
 
-	ipc_buf_init(&b, M_INGEST_DONE);
-	ipc_add_u64(&b, request);
-	ipc_add_u32(&b, (uint32_t)code);
-	ipc_add_u64(&b, qid);
-	ipc_add_str(&b, text);
-	ipc_peer_send(peer, &b);
+	ipcm_ingest_done_send(peer, &d);
 }
 
 void
@@ -286,15 +285,15 @@ static void
 ingest_on_req(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct ingest_client *cl = arg;
-	uint64_t request = ipc_get_u64(m);
-	const char *name = ipc_get_str(m);
-	const void *data;
+	struct ipcm_ingest_req q;
 	struct ingest_req *r;
+	const char *name;
 	size_t len;
 
-	data = ipc_get_data(m, &len);
-	if (!ipc_msg_done(m))
+	if (ipcm_ingest_req_get(m, &q) == -1)
 		return;
+	name = q.name;
+	len = q.content_len;
 	if (*name != '\0' ? !ingest_name_ok(name) || len != 0 : len == 0) {
 		ipc_peer_error(p, "bad spool file name or inline message");
 		return;
@@ -304,7 +303,7 @@ ingest_on_req(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		return;
 	}
 	if (in.inline_bytes + len > INGEST_INLINE_MAX) {
-		ingest_busy(cl, request);
+		ingest_busy(cl, q.request);
 		return;
 	}
 	r = xcalloc(1, sizeof(*r));
@@ -314,18 +313,18 @@ ingest_on_req(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		/* the content's digest first: a message that makes pickup
 		 * die is known again when its client sends it again */
 		xasprintf(&r->key, "%s%016llx.%llu", INGEST_INLINE_PREFIX,
-		    (unsigned long long)ingest_digest(data, len),
+		    (unsigned long long)ingest_digest(q.content, len),
 		    (unsigned long long)++in.inline_seq);
 		if (pk_quarantined(r->key)) {
-			ingest_refuse_quarantined(cl, request, r);
+			ingest_refuse_quarantined(cl, q.request, r);
 			return;
 		}
 		r->data = xmalloc(len);
-		memcpy(r->data, data, len);
+		memcpy(r->data, q.content, len);
 		r->len = len;
 		in.inline_bytes += len;
 	}
-	r->request = request;
+	r->request = q.request;
 	if (RB_INSERT(ingest_reqs, &in.reqs, r) != NULL) {
 		in.inline_bytes -= r->len;
 		free(r->key);
@@ -341,16 +340,14 @@ ingest_on_req(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 static const struct ipc_handler ingest_table[] = {
-    {M_INGEST_REQ, "INGEST_REQ", ingest_on_req}, {0, NULL, NULL}};
+    IPCM_ON(INGEST_REQ, ingest_on_req), {0, NULL, NULL}};
 
 static void
 ingest_send_state(struct ingest_client *cl)
 {
-	struct ipc_buf b;
+	struct ipcm_ingest_state st = {.full = (uint32_t)in.full};
 
-	ipc_buf_init(&b, M_INGEST_STATE);
-	ipc_add_u32(&b, (uint32_t)in.full);
-	ipc_peer_send(cl->peer, &b);
+	ipcm_ingest_state_send(cl->peer, &st);
 }
 
 /* Whether the queue is full (pickup stops ingest): smtpd answers MAIL

@@ -26,6 +26,7 @@
 
 #include "addr.h"
 #include "daemon.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "maildrop.h"
@@ -734,18 +735,13 @@ pk_commit(struct pk_item *items, size_t n)
 /* -- after the commit --------------------------------------------------------- */
 
 static void
-pk_notify_qmgr(const uint64_t *qids, size_t n)
+pk_notify_qmgr(const struct ipcm_qid *qids, size_t n)
 {
-	struct ipc_buf b;
-	size_t i;
+	struct ipcm_pickup_new msg = {.ids = qids, .ids_n = (uint32_t)n};
 
 	if (pk.qmgr == NULL || n == 0)
 		return;
-	ipc_buf_init(&b, M_PICKUP_NEW);
-	ipc_add_u32(&b, (uint32_t)n);
-	for (i = 0; i < n; i++)
-		ipc_add_u64(&b, qids[i]);
-	ipc_peer_send(pk.qmgr, &b);
+	ipcm_pickup_new_send(pk.qmgr, &msg);
 }
 
 static void
@@ -775,7 +771,7 @@ pk_set_full(int full)
 static void
 pk_committed(struct pk_item *items, size_t n)
 {
-	uint64_t qids[PK_BATCH_FILES];
+	struct ipcm_qid qids[PK_BATCH_FILES];
 	char qid[NC_QID_LEN + 1];
 	size_t i, nq = 0;
 
@@ -792,7 +788,7 @@ pk_committed(struct pk_item *items, size_t n)
 			pk_names_add(&pk.forget, items[i].name);
 		if (items[i].already)
 			continue;
-		qids[nq++] = items[i].qid;
+		qids[nq++].qid = items[i].qid;
 		qid_format(items[i].qid, qid);
 		metrics_count(dropdir_owns(items[i].name) ? NCM_RECV_DROPDIR
 		        : ingest_owns(items[i].name)      ? NCM_RECV_SMTPD
@@ -1054,16 +1050,14 @@ static void pk_qmgr_closed(struct ipc_peer *, void *);
 static int
 pk_qmgr_connect(void)
 {
-	struct ipc_buf b;
+	struct ipcm_pickup_hello hello = {.pid = (uint32_t)getpid()};
 	int fd;
 
 	if ((fd = ipc_connect(pk.qmgr_path)) == -1)
 		return -1;
 	pk.qmgr = ipc_peer_new(
 	    pk.base, fd, "qmgr", pk_qmgr_table, 0, pk_qmgr_closed, NULL);
-	ipc_buf_init(&b, M_PICKUP_HELLO);
-	ipc_add_u32(&b, (uint32_t)getpid());
-	ipc_peer_send(pk.qmgr, &b);
+	ipcm_pickup_hello_send(pk.qmgr, &hello);
 	return 0;
 }
 
@@ -1116,27 +1110,24 @@ pk_rewrite_load(void)
 static void
 pk_ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	const char *conf, *aliases, *generic, *origin;
 	struct cf_errors errs = {NULL, 0};
+	struct ipcm_ctl_reload rl;
 	struct nc_config cfg;
 	struct rewrite rw;
 	int bad;
 
 	(void)p;
 	(void)arg;
-	conf = ipc_get_str(m);
-	(void)ipc_get_str(m); /* the routing table is qmgr's */
-	aliases = ipc_get_str(m);
-	generic = ipc_get_str(m);
-	origin = ipc_get_str(m);
-	if (!ipc_msg_done(m))
+	if (ipcm_ctl_reload_get(m, &rl) == -1)
 		return;
+	/* rl.routes is not read: the routing table is qmgr's */
 	memset(&rw, 0, sizeof(rw));
-	bad = config_load_text(&cfg, "ncmta.conf", conf, &errs) == -1;
+	bad = config_load_text(&cfg, "ncmta.conf", rl.conf, &errs) == -1;
 	if (!bad) {
 		free(cfg.myorigin);
-		cfg.myorigin = xstrdup(origin);
-		bad = rewrite_init(&rw, &cfg, aliases, generic, &errs) == -1;
+		cfg.myorigin = xstrdup(rl.myorigin);
+		bad = rewrite_init(&rw, &cfg, rl.aliases, rl.generic, &errs) ==
+		    -1;
 	}
 	if (bad) {
 		log_warnx_text(
@@ -1162,10 +1153,9 @@ pk_ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 static const struct ipc_handler pk_ctl_table[] = {
-    {M_CTL_STOP, "CTL_STOP", pk_ctl_stop},
-    {M_CTL_RELOAD, "CTL_RELOAD", pk_ctl_reload},
-    {M_CTL_FLUSH, "CTL_FLUSH", ipc_ignore},
-    {M_CTL_STATUS, "CTL_STATUS", ipc_ignore}, {0, NULL, NULL}};
+    IPCM_ON(CTL_STOP, pk_ctl_stop), IPCM_ON(CTL_RELOAD, pk_ctl_reload),
+    IPCM_ON(CTL_FLUSH, ipc_ignore), IPCM_ON(CTL_STATUS, ipc_ignore),
+    {0, NULL, NULL}};
 
 /* -- start-up ----------------------------------------------------------------- */
 

@@ -19,6 +19,7 @@
 #include <idn2.h>
 
 #include "daemon.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
@@ -49,22 +50,21 @@ static void
 answer_send(struct resolver_client *cl, uint64_t id,
     const struct dns_result *res, uint32_t ttl, const char *error)
 {
-	struct ipc_buf b;
-	size_t i;
+	struct ipcm_dns_rr rrs[DNS_MAX_RECORDS];
+	struct ipcm_dns_answer a = {.id = id,
+	    .status = (uint32_t)res->status,
+	    .ttl = ttl,
+	    .error = error,
+	    .rrs = rrs};
 
 	if (cl->peer == NULL)
 		return; /* it left while we asked */
-	ipc_buf_init(&b, M_DNS_ANSWER);
-	ipc_add_u64(&b, id);
-	ipc_add_u32(&b, (uint32_t)res->status);
-	ipc_add_u32(&b, ttl);
-	ipc_add_str(&b, error);
-	ipc_add_u32(&b, (uint32_t)res->n);
-	for (i = 0; i < res->n; i++) {
-		ipc_add_u32(&b, res->rr[i].pref);
-		ipc_add_str(&b, res->rr[i].data);
+	/* a result holds at most DNS_MAX_RECORDS (dnsmsg.c) */
+	for (; a.rrs_n < res->n && a.rrs_n < DNS_MAX_RECORDS; a.rrs_n++) {
+		rrs[a.rrs_n].pref = res->rr[a.rrs_n].pref;
+		rrs[a.rrs_n].data = res->rr[a.rrs_n].data;
 	}
-	ipc_peer_send(cl->peer, &b);
+	ipcm_dns_answer_send(cl->peer, &a);
 }
 
 static void
@@ -216,57 +216,56 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	struct resolver_client *cl = arg;
 	const struct dns_result *hit;
 	char name[DNS_NAME_BUF], why[DNS_ERROR_MAX];
+	struct ipcm_dns_query q;
 	struct dns_result bad;
-	uint64_t id = ipc_get_u64(m);
-	uint32_t qtype = ipc_get_u32(m), left;
-	const char *raw = ipc_get_str(m);
+	uint32_t left;
 	int rc;
 
-	if (!ipc_msg_done(m))
+	if (ipcm_dns_query_get(m, &q) == -1)
 		return; /* the IPC layer closes the peer */
 	if (ipc_peer_pending(p) > RESOLVER_CLIENT_MAX_BACKLOG) {
 		ipc_peer_error(p, "does not read its answers");
 		return;
 	}
 	resolver->stats.queries++;
-	if (dns_type_name((int)qtype) == NULL ||
-	    (rc = lookup_name(raw, name, why, sizeof(why))) == 1) {
+	if (dns_type_name((int)q.qtype) == NULL ||
+	    (rc = lookup_name(q.name, name, why, sizeof(why))) == 1) {
 		resolver->stats.rejected++;
 		log_debug(
-		    "bad query (type %u) from %s", qtype, ipc_peer_name(p));
-		answer_tempfail(cl, id, "bad query");
+		    "bad query (type %u) from %s", q.qtype, ipc_peer_name(p));
+		answer_tempfail(cl, q.id, "bad query");
 		return;
 	}
 	if (rc == 2) {
 		resolver->stats.rejected++;
-		log_debug("%s: %s", dns_type_name((int)qtype), why);
+		log_debug("%s: %s", dns_type_name((int)q.qtype), why);
 		dns_result_init(&bad, DNS_S_BADNAME);
-		answer_send(cl, id, &bad, 0, why);
+		answer_send(cl, q.id, &bad, 0, why);
 		dns_result_free(&bad);
 		return;
 	}
 	hit = dns_cache_get(
-	    resolver->cache, (int)qtype, name, lookup_clock(), &left);
+	    resolver->cache, (int)q.qtype, name, lookup_clock(), &left);
 	if (hit != NULL) {
 		resolver->stats.hits++;
 		metrics_count(NCM_DNS_HIT, 1);
-		answer_cached(cl, id, (int)qtype, name, hit, left);
+		answer_cached(cl, q.id, (int)q.qtype, name, hit, left);
 		return;
 	}
 	if (cl->pending >= RESOLVER_CLIENT_MAX_PENDING) {
 		resolver->stats.rejected++;
 		log_warnx("%s has %u questions in flight; refusing more",
 		    ipc_peer_name(p), cl->pending);
-		answer_tempfail(cl, id, "too many questions in flight");
+		answer_tempfail(cl, q.id, "too many questions in flight");
 		return;
 	}
 	resolver->stats.misses++;
 	metrics_count(NCM_DNS_MISS, 1);
-	lookup_join(cl, id, (int)qtype, name);
+	lookup_join(cl, q.id, (int)q.qtype, name);
 }
 
 static const struct ipc_handler client_table[] = {
-    {M_DNS_QUERY, "DNS_QUERY", client_query}, {0, NULL, NULL}};
+    IPCM_ON(DNS_QUERY, client_query), {0, NULL, NULL}};
 
 static void
 client_closed(struct ipc_peer *p, void *arg)

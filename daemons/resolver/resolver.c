@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "proto.h"
 #include "resolver.h"
@@ -23,7 +24,7 @@ static void
 ctl_send_status(struct ipc_peer *p)
 {
 	const struct resolver_stats *s = &resolver->stats;
-	struct ipc_buf b;
+	struct ipcm_child_status st;
 	char *text;
 
 	xasprintf(&text,
@@ -34,9 +35,8 @@ ctl_send_status(struct ipc_peer *p)
 	    (unsigned long long)s->sent, (unsigned long long)s->tempfails,
 	    (unsigned long long)s->rejected, dns_cache_count(resolver->cache),
 	    resolver->inflight);
-	ipc_buf_init(&b, M_CHILD_STATUS);
-	ipc_add_str(&b, text);
-	ipc_peer_send(p, &b);
+	st.text = text;
+	ipcm_child_status_send(p, &st);
 	free(text);
 }
 
@@ -44,7 +44,7 @@ static void
 ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	(void)arg;
-	if (ipc_msg_done(m))
+	if (ipcm_ctl_status_get(m) == 0)
 		ctl_send_status(p);
 }
 
@@ -53,17 +53,14 @@ ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static void
 ctl_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	uint32_t i, n = ipc_get_u32(m);
+	struct ipcm_ctl_flush fl;
 
 	(void)arg;
-	if (n > (m->len - m->pos) / 8) {
+	if (ipcm_ctl_flush_get(m, &fl) == -1) {
+		/* the IDs are the whole payload: their count does not fit */
 		ipc_peer_error(p, "bad count");
 		return;
 	}
-	for (i = 0; i < n; i++)
-		(void)ipc_get_u64(m);
-	if (!ipc_msg_done(m))
-		return;
 	log_info("cache flushed: %zu entries dropped",
 	    dns_cache_flush(resolver->cache));
 	ctl_send_status(p);
@@ -129,11 +126,9 @@ ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	exit(0);
 }
 
-static const struct ipc_handler ctl_table[] = {
-    {M_CTL_FLUSH, "CTL_FLUSH", ctl_flush},
-    {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload},
-    {M_CTL_STOP, "CTL_STOP", ctl_stop},
-    {M_CTL_STATUS, "CTL_STATUS", ctl_status}, {0, NULL, NULL}};
+static const struct ipc_handler ctl_table[] = {IPCM_ON(CTL_FLUSH, ctl_flush),
+    IPCM_ON(CTL_RELOAD, ctl_reload), IPCM_ON(CTL_STOP, ctl_stop),
+    IPCM_ON(CTL_STATUS, ctl_status), {0, NULL, NULL}};
 
 int
 main(int argc, char **argv)

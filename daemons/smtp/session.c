@@ -27,6 +27,7 @@
 
 #include "auth.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
@@ -723,18 +724,17 @@ static void
 session_auth_start(struct smtp_session *s)
 {
 	struct smtp_worker *w = s->w;
-	struct ipc_buf b;
+	struct ipcm_child_secret_req req;
 
 	if (w->master == NULL) { /* started by hand: no secrets */
 		session_ready(s);
 		return;
 	}
 	s->secret_req = ++w->secret_seq;
-	ipc_buf_init(&b, M_CHILD_SECRET_REQ);
-	ipc_add_u64(&b, s->secret_req);
-	ipc_add_str(&b, *s->nexthop != '\0' ? s->nexthop : s->name);
-	ipc_add_u32(&b, s->port);
-	ipc_peer_send(w->master, &b);
+	req.request = s->secret_req;
+	req.host = *s->nexthop != '\0' ? s->nexthop : s->name;
+	req.port = s->port;
+	ipcm_child_secret_req_send(w->master, &req);
 	session_expect(s, S_AUTH_WAIT);
 }
 

@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "dsnparam.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "qlayout.h"
 #include "tls.h"
@@ -120,8 +121,8 @@ static void
 rcpt_report(struct smtp_job *job, struct smtp_rcpt *r)
 {
 	struct smtp_worker *w = job->w;
+	struct ipcm_smtp_rcpt out;
 	struct log_delivery d;
-	struct ipc_buf b;
 
 	memset(&d, 0, sizeof(d));
 	d.qid = job->qid;
@@ -143,14 +144,13 @@ rcpt_report(struct smtp_job *job, struct smtp_rcpt *r)
 	else
 		w->ndeferred++;
 
-	ipc_buf_init(&b, M_SMTP_RCPT);
-	ipc_add_u64(&b, job->id);
-	ipc_add_u32(&b, r->index);
-	ipc_add_u32(&b, (uint32_t)r->class);
-	ipc_add_str(&b, r->dsn);
-	ipc_add_str(&b, r->reason);
-	ipc_add_str(&b, d.relay);
-	ipc_peer_send(w->qmgr, &b);
+	out = (struct ipcm_smtp_rcpt){.job = job->id,
+	    .index = r->index,
+	    .class = (uint32_t)r->class,
+	    .dsn = r->dsn,
+	    .reply = r->reason,
+	    .relay = d.relay};
+	ipcm_smtp_rcpt_send(w->qmgr, &out);
 }
 
 /* The job is over: report every recipient, then the job, and forget it. */
@@ -158,7 +158,7 @@ void
 smtp_job_done(struct smtp_job *job)
 {
 	struct smtp_worker *w = job->w;
-	struct ipc_buf b;
+	struct ipcm_smtp_done done;
 	size_t i;
 
 	/* Whatever no step decided is deferred with the last known reason. */
@@ -170,11 +170,10 @@ smtp_job_done(struct smtp_job *job)
 	ipc_peer_cork(w->qmgr); /* the outcomes and the end in one write */
 	for (i = 0; i < job->nrcpt; i++)
 		rcpt_report(job, &job->rcpts[i]);
-	ipc_buf_init(&b, M_SMTP_DONE);
-	ipc_add_u64(&b, job->id);
-	ipc_add_u32(&b, job->established ? 2 : 4);
-	ipc_add_str(&b, job->established ? "" : job->last_reason);
-	ipc_peer_send(w->qmgr, &b);
+	done = (struct ipcm_smtp_done){.job = job->id,
+	    .class = job->established ? 2 : 4,
+	    .reason = job->established ? "" : job->last_reason};
+	ipcm_smtp_done_send(w->qmgr, &done);
 	ipc_peer_uncork(w->qmgr);
 	job_free(job);
 }
@@ -239,105 +238,91 @@ job_refuse(struct smtp_job *job, const char *why)
 		job->refused = why;
 }
 
-/* Hosts: u32 n, n x (str name, str addr, u32 port, u32 flags,
- * str nexthop). Sessions are reused only by jobs with the same list,
- * flags included, so a session never outlives the policy it was opened
- * under. */
+/* Hosts (struct ipcm_job_host). Sessions are reused only by jobs with
+ * the same list, flags included, so a session never outlives the policy
+ * it was opened under. */
 static const char *
-job_parse_hosts(struct smtp_job *job, struct ipc_msg *m)
+job_parse_hosts(struct smtp_job *job, struct ipcm_job_begin *jb)
 {
-	uint32_t n = ipc_get_u32(m), i, port, flags;
-	const char *name, *addr, *nexthop;
-	char *key = xstrdup(""), *k;
+	struct ipcm_job_host h;
+	char *key, *k;
+	uint32_t i;
 
-	/* each entry takes at least 23 octets: bounds n by the frame */
-	if (n == 0 || n > SMTP_MAX_HOSTS || n > (m->len - m->pos) / 23)
-		return (free(key), "bad host count");
-	job->hosts = xcalloc(n, sizeof(*job->hosts));
-	for (i = 0; i < n && !m->error; i++) {
-		name = ipc_get_str(m);
-		addr = ipc_get_str(m);
-		port = ipc_get_u32(m);
-		flags = ipc_get_u32(m);
-		nexthop = ipc_get_str(m);
-		if (!m->error &&
-		    (!job_hostname_ok(name) || !job_addr_ok(addr) ||
-		        port == 0 || port > 65535 ||
-		        (flags & ~HOST_F_ALL) != 0 ||
-		        (*nexthop != '\0' && !job_hostname_ok(nexthop)))) {
+	if (jb->hosts_n == 0 || jb->hosts_n > SMTP_MAX_HOSTS)
+		return "bad host count";
+	key = xstrdup("");
+	job->hosts = xcalloc(jb->hosts_n, sizeof(*job->hosts));
+	for (i = 0; i < jb->hosts_n && ipcm_job_host_next(&jb->hosts_rd, &h);
+	     i++) {
+		if (!job_hostname_ok(h.name) || !job_addr_ok(h.addr) ||
+		    h.port == 0 || h.port > 65535 ||
+		    (h.flags & ~HOST_F_ALL) != 0 ||
+		    (*h.nexthop != '\0' && !job_hostname_ok(h.nexthop))) {
 			job_refuse(job, "a bad host");
 			continue;
 		}
-		job->hosts[job->nhosts].name = xstrdup(name);
-		job->hosts[job->nhosts].nexthop = xstrdup(nexthop);
-		job->hosts[job->nhosts].addr = xstrdup(addr);
-		job->hosts[job->nhosts].port = (uint16_t)port;
-		job->hosts[job->nhosts].flags = flags;
+		job->hosts[job->nhosts].name = xstrdup(h.name);
+		job->hosts[job->nhosts].nexthop = xstrdup(h.nexthop);
+		job->hosts[job->nhosts].addr = xstrdup(h.addr);
+		job->hosts[job->nhosts].port = (uint16_t)h.port;
+		job->hosts[job->nhosts].flags = h.flags;
 		job->nhosts++;
-		xasprintf(&k, "%s%s%s[%s]:%u/%x", key, i ? "," : "", name, addr,
-		    port, flags);
+		xasprintf(&k, "%s%s%s[%s]:%u/%x", key, i ? "," : "", h.name,
+		    h.addr, h.port, h.flags);
 		free(key);
 		key = k;
 	}
 	job->key = key;
-	return m->error ? "bad host" : NULL;
+	return NULL;
 }
 
-/* Recipients: u32 n, n x (u32 index, str address, str ORCPT). */
+/* Recipients (struct ipcm_job_rcpt). */
 static const char *
-job_parse_rcpts(struct smtp_job *job, struct ipc_msg *m)
+job_parse_rcpts(struct smtp_job *job, struct ipcm_job_begin *jb)
 {
-	uint32_t n = ipc_get_u32(m), i;
-	const char *addr, *orcpt;
+	struct ipcm_job_rcpt r;
 
-	/* each entry takes at least 14 octets: bounds n by the frame */
-	if (n == 0 || n > (m->len - m->pos) / 14)
+	if (jb->rcpts_n == 0)
 		return "bad recipient count";
-	job->rcpts = xcalloc(n, sizeof(*job->rcpts));
-	for (i = 0; i < n && !m->error; i++) {
-		job->rcpts[i].index = ipc_get_u32(m);
-		addr = ipc_get_str(m);
-		orcpt = ipc_get_str(m);
-		if (!m->error && !job_text_ok(addr, ADDR_MAX, 0))
+	job->rcpts = xcalloc(jb->rcpts_n, sizeof(*job->rcpts));
+	while (
+	    job->nrcpt < jb->rcpts_n && ipcm_job_rcpt_next(&jb->rcpts_rd, &r)) {
+		if (!job_text_ok(r.addr, ADDR_MAX, 0))
 			job_refuse(job,
 			    "a recipient address with a control "
 			    "character or of a bad length");
-		if (!m->error && *orcpt != '\0' && !dsn_orcpt_valid(orcpt))
+		if (*r.orcpt != '\0' && !dsn_orcpt_valid(r.orcpt))
 			job_refuse(job, "bad DSN parameters");
-		job->rcpts[i].address = xstrdup(addr);
-		job->rcpts[i].orcpt = xstrdup(orcpt);
+		job->rcpts[job->nrcpt].index = r.index;
+		job->rcpts[job->nrcpt].address = xstrdup(r.addr);
+		job->rcpts[job->nrcpt].orcpt = xstrdup(r.orcpt);
 		job->nrcpt++;
 	}
-	return m->error ? "bad recipient" : NULL;
+	return NULL;
 }
 
 static const char *
-job_parse(struct smtp_job *job, struct ipc_msg *m)
+job_parse(struct smtp_job *job, struct ipcm_job_begin *jb)
 {
-	const char *sender, *err, *envid;
-	uint64_t qid = ipc_get_u64(m);
+	const char *err;
 
-	sender = ipc_get_str(m);
-	job->size = ipc_get_u64(m);
-	job->arrival = ipc_get_double(m);
-	job->t_active = ipc_get_double(m);
-	job->t_handoff = ipc_get_double(m);
-	job->flags = ipc_get_u32(m);
-	job->dsn_notify = ipc_get_u32(m);
-	job->dsn_ret = ipc_get_u32(m);
-	envid = ipc_get_str(m);
-	if (m->error)
-		return "bad job header";
-	job->qidnum = qid;
-	qid_format(qid, job->qid);
-	job->envid = xstrdup(envid);
-	job->sender = xstrdup(sender);
-	if (!job_text_ok(sender, ADDR_MAX, 1))
+	job->qidnum = jb->qid;
+	qid_format(jb->qid, job->qid);
+	job->size = jb->size;
+	job->arrival = jb->arrival;
+	job->t_active = jb->t_active;
+	job->t_handoff = jb->t_handoff;
+	job->flags = jb->flags;
+	job->dsn_notify = jb->dsn_notify;
+	job->dsn_ret = jb->dsn_ret;
+	job->envid = xstrdup(jb->envid);
+	job->sender = xstrdup(jb->sender);
+	if (!job_text_ok(jb->sender, ADDR_MAX, 1))
 		job_refuse(job,
 		    "a sender address with a control character or "
 		    "of a bad length");
 	if (job->dsn_notify > 0xf || job->dsn_ret > 2 ||
-	    !job_text_ok(envid, 100, 1))
+	    !job_text_ok(jb->envid, 100, 1))
 		job_refuse(job, "bad DSN parameters");
 	if (!isfinite(job->arrival) || !isfinite(job->t_active) ||
 	    !isfinite(job->t_handoff))
@@ -348,35 +333,39 @@ job_parse(struct smtp_job *job, struct ipc_msg *m)
 	    (job->flags & (JOB_F_KEEP | JOB_F_KEPT)) ==
 	        (JOB_F_KEEP | JOB_F_KEPT))
 		return "unknown flags";
-	if ((err = job_parse_hosts(job, m)) != NULL)
+	if ((err = job_parse_hosts(job, jb)) != NULL)
 		return err;
-	return job_parse_rcpts(job, m);
+	return job_parse_rcpts(job, jb);
 }
 
 static void
 qmgr_job_begin(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct smtp_worker *w = arg;
+	struct ipcm_job_begin jb;
 	struct smtp_job *job;
-	uint64_t id = ipc_get_u64(m);
 	const char *err;
 
-	if (m->error || job_find(w, id) != NULL) {
-		ipc_peer_error(p, "duplicate or unreadable job id");
+	if (ipcm_job_begin_get(m, &jb) == -1) {
+		ipc_peer_error(p, "unreadable job");
+		return;
+	}
+	if (job_find(w, jb.job) != NULL) {
+		ipc_peer_error(p, "duplicate job id");
 		return;
 	}
 	job = xcalloc(1, sizeof(*job));
 	job->w = w;
-	job->id = id;
+	job->id = jb.job;
 	TAILQ_INSERT_TAIL(&w->jobs, job, entry);
-	if ((err = job_parse(job, m)) != NULL) {
+	if ((err = job_parse(job, &jb)) != NULL) {
 		job_free(job);
 		ipc_peer_error(p, err);
 		return;
 	}
 	if (job->refused != NULL)
 		log_warnx("%s: job %llu refused: %s", job->qid,
-		    (unsigned long long)id, job->refused);
+		    (unsigned long long)job->id, job->refused);
 	/* qmgr's size is a hint; the configured limit is the real bound */
 	job->bodymax = (size_t)w->cfg.message_size_limit + NC_BODY_CHUNK;
 	if (job->size < job->bodymax && job->refused == NULL)
@@ -387,17 +376,18 @@ static void
 qmgr_job_body(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct smtp_worker *w = arg;
-	struct smtp_job *job = job_find(w, ipc_get_u64(m));
-	const void *data;
-	size_t len, need;
+	struct ipcm_job_body jb;
+	struct smtp_job *job;
+	size_t need;
 
-	data = ipc_get_data(m, &len);
-	if (m->error || job == NULL || job->running || len > NC_BODY_CHUNK ||
-	    (job->flags & JOB_F_KEPT) || len > job->bodymax - job->bodylen) {
+	if (ipcm_job_body_get(m, &jb) == -1 ||
+	    (job = job_find(w, jb.job)) == NULL || job->running ||
+	    jb.chunk_len > NC_BODY_CHUNK || (job->flags & JOB_F_KEPT) ||
+	    jb.chunk_len > job->bodymax - job->bodylen) {
 		ipc_peer_error(p, "bad body chunk");
 		return;
 	}
-	need = job->bodylen + len;
+	need = job->bodylen + jb.chunk_len;
 	if (job->body == NULL || need > job->bodycap) {
 		/* grow geometrically, never past the bound checked above */
 		if (need > job->bodycap)
@@ -408,8 +398,8 @@ qmgr_job_body(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 			job->bodycap = job->bodymax;
 		job->body = xreallocarray(job->body, job->bodycap + 1, 1);
 	}
-	memcpy(job->body + job->bodylen, data, len);
-	job->bodylen += len;
+	memcpy(job->body + job->bodylen, jb.chunk, jb.chunk_len);
+	job->bodylen += jb.chunk_len;
 }
 
 /* ---- bodies kept for the next jobs of the same message ---- */
@@ -452,10 +442,11 @@ static void
 qmgr_job_forget(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct smtp_worker *w = arg;
-	uint64_t qid = ipc_get_u64(m);
+	struct ipcm_job_forget jf;
 	struct smtp_kept *k;
 
-	if (!ipc_msg_done(m) || (k = kept_find(w, qid)) == NULL) {
+	if (ipcm_job_forget_get(m, &jf) == -1 ||
+	    (k = kept_find(w, jf.qid)) == NULL) {
 		ipc_peer_error(p, "JOB_FORGET for no kept body");
 		return;
 	}
@@ -484,14 +475,10 @@ job_wire(struct smtp_job *job)
 static void
 job_answer_refused(struct smtp_job *job)
 {
-	struct smtp_worker *w = job->w;
-	struct ipc_buf b;
+	struct ipcm_smtp_done done = {
+	    .job = job->id, .class = SMTP_DONE_REFUSED, .reason = job->refused};
 
-	ipc_buf_init(&b, M_SMTP_DONE);
-	ipc_add_u64(&b, job->id);
-	ipc_add_u32(&b, SMTP_DONE_REFUSED);
-	ipc_add_str(&b, job->refused);
-	ipc_peer_send(w->qmgr, &b);
+	ipcm_smtp_done_send(job->w->qmgr, &done);
 	job_free(job);
 }
 
@@ -499,10 +486,12 @@ static void
 qmgr_job_end(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct smtp_worker *w = arg;
-	struct smtp_job *job = job_find(w, ipc_get_u64(m));
+	struct ipcm_job_end je;
+	struct smtp_job *job;
 	struct smtp_kept *k;
 
-	if (m->error || job == NULL || job->running) {
+	if (ipcm_job_end_get(m, &je) == -1 ||
+	    (job = job_find(w, je.job)) == NULL || job->running) {
 		ipc_peer_error(p, "JOB_END for no pending job");
 		return;
 	}
@@ -538,10 +527,9 @@ qmgr_closed(struct ipc_peer *p, void *arg)
 }
 
 static const struct ipc_handler qmgr_table[] = {
-    {M_JOB_BEGIN, "JOB_BEGIN", qmgr_job_begin},
-    {M_JOB_BODY, "JOB_BODY", qmgr_job_body},
-    {M_JOB_END, "JOB_END", qmgr_job_end},
-    {M_JOB_FORGET, "JOB_FORGET", qmgr_job_forget}, {0, NULL, NULL}};
+    IPCM_ON(JOB_BEGIN, qmgr_job_begin), IPCM_ON(JOB_BODY, qmgr_job_body),
+    IPCM_ON(JOB_END, qmgr_job_end), IPCM_ON(JOB_FORGET, qmgr_job_forget),
+    {0, NULL, NULL}};
 
 /* ---- the master's control channel ---- */
 
@@ -582,8 +570,8 @@ static void
 ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct smtp_worker *w = arg;
+	struct ipcm_child_status st;
 	struct smtp_job *job;
-	struct ipc_buf b;
 	unsigned njobs = 0;
 	char *text;
 
@@ -596,9 +584,8 @@ ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	    njobs, w->nsessions, session_idle_count(w),
 	    (unsigned long long)w->nsent, (unsigned long long)w->ndeferred,
 	    (unsigned long long)w->nbounced);
-	ipc_buf_init(&b, M_CHILD_STATUS);
-	ipc_add_str(&b, text);
-	ipc_peer_send(p, &b);
+	st.text = text;
+	ipcm_child_status_send(p, &st);
 	free(text);
 }
 
@@ -630,24 +617,21 @@ static void
 ctl_secret(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct smtp_worker *w = arg;
-	uint64_t req = ipc_get_u64(m);
-	uint32_t found = ipc_get_u32(m);
-	const char *user = ipc_get_str(m), *pass = ipc_get_str(m);
+	struct ipcm_ctl_secret sec;
 
-	if (!ipc_msg_done(m)) {
+	if (ipcm_ctl_secret_get(m, &sec) == -1) {
 		ipc_peer_error(p, "bad credentials frame");
 		return;
 	}
-	smtp_secret_answer(w, req, found != 0, user, pass);
+	smtp_secret_answer(
+	    w, sec.request, sec.found != 0, sec.user, sec.password);
 	ipc_msg_wipe(m);
 }
 
-static const struct ipc_handler master_table[] = {
-    {M_CTL_STOP, "CTL_STOP", ctl_stop},
-    {M_CTL_SECRET, "CTL_SECRET", ctl_secret},
-    {M_CTL_STATUS, "CTL_STATUS", ctl_status},
-    {M_CTL_FLUSH, "CTL_FLUSH", ipc_ignore},
-    {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload}, {0, NULL, NULL}};
+static const struct ipc_handler master_table[] = {IPCM_ON(CTL_STOP, ctl_stop),
+    IPCM_ON(CTL_SECRET, ctl_secret), IPCM_ON(CTL_STATUS, ctl_status),
+    IPCM_ON(CTL_FLUSH, ipc_ignore), IPCM_ON(CTL_RELOAD, ctl_reload),
+    {0, NULL, NULL}};
 
 /* ---- start-up ---- */
 
@@ -680,7 +664,7 @@ int
 main(int argc, char **argv)
 {
 	static struct smtp_worker w; /* the worker's one state struct */
-	struct ipc_buf b;
+	struct ipcm_smtp_hello hello;
 	int fd;
 
 	daemon_setup(argc, argv, "smtp", &w.cfg);
@@ -699,10 +683,9 @@ main(int argc, char **argv)
 	w.qmgr =
 	    ipc_peer_new(w.base, fd, "qmgr", qmgr_table, 0, qmgr_closed, &w);
 	w.master = daemon_master_peer(w.base, master_table, &w);
-	ipc_buf_init(&b, M_SMTP_HELLO);
-	ipc_add_u32(&b, (uint32_t)getpid());
-	ipc_add_u32(&b, w.max_sessions);
-	ipc_peer_send(w.qmgr, &b);
+	hello.pid = (uint32_t)getpid();
+	hello.max_sessions = w.max_sessions;
+	ipcm_smtp_hello_send(w.qmgr, &hello);
 	log_debug("worker ready, %u sessions", w.max_sessions);
 	event_base_dispatch(w.base);
 	return 0;

@@ -26,6 +26,7 @@
 
 #include "addr.h"
 #include "ipc.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "proto.h"
 #include "smtpd.h"
@@ -488,7 +489,7 @@ static const char *
 op_data_end(void *arg)
 {
 	struct smtpd_session *s = arg;
-	struct ipc_buf b;
+	struct ipcm_ingest_req req;
 	char name[96], *env, *whole = NULL;
 	size_t envlen;
 
@@ -506,11 +507,11 @@ op_data_end(void *arg)
 	}
 	s->request = ++sd->next_request;
 	s->waiting = 1;
-	ipc_buf_init(&b, M_INGEST_REQ);
-	ipc_add_u64(&b, s->request);
-	ipc_add_str(&b, name);
-	ipc_add_data(&b, whole, whole != NULL ? envlen + s->memlen : 0);
-	ipc_peer_send(sd->pickup, &b);
+	req.request = s->request;
+	req.name = name;
+	req.content = whole;
+	req.content_len = whole != NULL ? envlen + s->memlen : 0;
+	ipcm_ingest_req_send(sd->pickup, &req);
 	free(whole);
 	free(env);
 	session_arm(s); /* pickup gets smtpd_timeout too */

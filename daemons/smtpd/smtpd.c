@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "daemon.h"
+#include "ipcmsg.h"
 #include "log.h"
 #include "proto.h"
 #include "smtpd.h"
@@ -32,38 +33,34 @@ struct smtpd *sd;
 static void
 pickup_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	uint64_t request = ipc_get_u64(m), qid;
-	uint32_t code = ipc_get_u32(m);
-	const char *text;
+	struct ipcm_ingest_done d;
 
 	(void)p;
 	(void)arg;
-	qid = ipc_get_u64(m);
-	text = ipc_get_str(m);
-	if (ipc_msg_done(m))
-		session_ingest_done(request, (int)code, qid, text);
+	if (ipcm_ingest_done_get(m, &d) == 0)
+		session_ingest_done(d.request, (int)d.code, d.qid, d.text);
 }
 
 static void
 pickup_state(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	uint32_t full = ipc_get_u32(m);
+	struct ipcm_ingest_state st;
 
 	(void)p;
 	(void)arg;
-	if (!ipc_msg_done(m))
+	if (ipcm_ingest_state_get(m, &st) == -1)
 		return;
-	if ((int)full != sd->queue_full)
+	if ((int)st.full != sd->queue_full)
 		log_info("the queue is %s",
-		    full ? "full: refusing mail until "
-		           "there is room"
-		         : "taking mail again");
-	sd->queue_full = full != 0;
+		    st.full ? "full: refusing mail until "
+		              "there is room"
+		            : "taking mail again");
+	sd->queue_full = st.full != 0;
 }
 
 static const struct ipc_handler pickup_table[] = {
-    {M_INGEST_DONE, "INGEST_DONE", pickup_done},
-    {M_INGEST_STATE, "INGEST_STATE", pickup_state}, {0, NULL, NULL}};
+    IPCM_ON(INGEST_DONE, pickup_done), IPCM_ON(INGEST_STATE, pickup_state),
+    {0, NULL, NULL}};
 
 /* Without pickup nothing can be queued; the master starts a new smtpd,
  * which connects again. Clients that did not hear 250 send again. */
@@ -234,24 +231,21 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static void
 ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	struct ipc_buf b;
+	struct ipcm_child_status st;
 	char *text;
 
 	(void)m;
 	(void)arg;
 	xasprintf(
 	    &text, "sessions=%u queue_full=%d", sd->nsessions, sd->queue_full);
-	ipc_buf_init(&b, M_CHILD_STATUS);
-	ipc_add_str(&b, text);
-	ipc_peer_send(p, &b);
+	st.text = text;
+	ipcm_child_status_send(p, &st);
 	free(text);
 }
 
-static const struct ipc_handler master_table[] = {
-    {M_CTL_STOP, "CTL_STOP", ctl_stop},
-    {M_CTL_RELOAD, "CTL_RELOAD", ctl_reload},
-    {M_CTL_STATUS, "CTL_STATUS", ctl_status},
-    {M_CTL_FLUSH, "CTL_FLUSH", ipc_ignore}, {0, NULL, NULL}};
+static const struct ipc_handler master_table[] = {IPCM_ON(CTL_STOP, ctl_stop),
+    IPCM_ON(CTL_RELOAD, ctl_reload), IPCM_ON(CTL_STATUS, ctl_status),
+    IPCM_ON(CTL_FLUSH, ipc_ignore), {0, NULL, NULL}};
 
 int
 main(int argc, char **argv)
