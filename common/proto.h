@@ -1,7 +1,7 @@
 /*
  * proto.h - every IPC message ncmta's processes exchange, with its fields
  * in order. The IPC table in doc/design.md is the readable version of this file;
- * keep the two in step. Field types: u32, u64, dbl (double), str.
+ * keep the two in step. Field types: u32, u64, dbl (double), str, data.
  */
 #ifndef NCMTA_PROTO_H
 #define NCMTA_PROTO_H
