@@ -357,8 +357,10 @@ job_worker(const struct qm_msg *m, const struct qm_dest *d)
 
 /*
  * Hand j to w. The first job of a message on a worker carries the body
- * and asks the worker to keep it (JOB_F_KEEP); the next ones there name
- * it (JOB_F_KEPT): one copy per worker, however many recipients.
+ * and, when recipients of the attempt still wait for jobs of their own,
+ * asks the worker to keep it (JOB_F_KEEP); the next ones there name it
+ * (JOB_F_KEPT): one copy per worker, however many recipients. The only
+ * job of an attempt keeps nothing (no JOB_FORGET follows it).
  */
 static void
 job_start(
@@ -370,7 +372,9 @@ job_start(
 
 	j->worker = w;
 	j->dest->last_worker = w;
-	if (ref == NULL) {
+	if (ref == NULL && !msg_has_waiting(m))
+		flags = 0;
+	else if (ref == NULL) {
 		flags = JOB_F_KEEP;
 		m->bodies = xreallocarray(
 		    m->bodies, (size_t)m->nbodies + 1, sizeof(*m->bodies));
@@ -378,8 +382,10 @@ job_start(
 		ref->worker = w;
 		ref->jobs = 0;
 	}
-	ref->jobs++;
-	j->kept = 1;
+	if (ref != NULL) {
+		ref->jobs++;
+		j->kept = 1;
+	}
 	if (m->strikes > 0) {
 		j->probation = 1;
 		m->probation_jobs++;
