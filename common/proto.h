@@ -198,82 +198,150 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
  */
 
 /* Records, the elements of a LIST. */
+/* clang-format off */
 #define IPCR_QID(U32, U64, DBL, STR, DATA, LIST) U64(qid)
 #define IPCR_METRIC(U32, U64, DBL, STR, DATA, LIST) U32(id) U64(value)
-#define IPCR_JOB_HOST(U32, U64, DBL, STR, DATA, LIST)                          \
-	STR(name) STR(addr) U32(port) U32(flags) STR(nexthop)
-#define IPCR_JOB_RCPT(U32, U64, DBL, STR, DATA, LIST)                          \
-	U32(index) STR(addr) STR(orcpt)
+#define IPCR_JOB_HOST(U32, U64, DBL, STR, DATA, LIST) \
+	STR(name) \
+	STR(addr) \
+	U32(port) \
+	U32(flags) \
+	STR(nexthop)
+#define IPCR_JOB_RCPT(U32, U64, DBL, STR, DATA, LIST) \
+	U32(index) \
+	STR(addr) \
+	STR(orcpt)
 #define IPCR_DNS_RR(U32, U64, DBL, STR, DATA, LIST) U32(pref) STR(data)
-#define IPCR_BOUNCE_RCPT(U32, U64, DBL, STR, DATA, LIST)                       \
-	STR(rcpt) STR(orcpt) STR(status) STR(action) STR(mta) STR(diag)
+#define IPCR_BOUNCE_RCPT(U32, U64, DBL, STR, DATA, LIST) \
+	STR(rcpt) \
+	STR(orcpt) \
+	STR(status) \
+	STR(action) \
+	STR(mta) \
+	STR(diag)
 
-#define IPC_RECORDS(R)                                                         \
-	R(QID, qid)                                                            \
-	R(METRIC, metric)                                                      \
-	R(JOB_HOST, job_host)                                                  \
-	R(JOB_RCPT, job_rcpt)                                                  \
-	R(DNS_RR, dns_rr)                                                      \
+#define IPC_RECORDS(R) \
+	R(QID, qid) \
+	R(METRIC, metric) \
+	R(JOB_HOST, job_host) \
+	R(JOB_RCPT, job_rcpt) \
+	R(DNS_RR, dns_rr) \
 	R(BOUNCE_RCPT, bounce_rcpt)
 
 /* Messages with fields. */
 #define IPCF_CTL_FLUSH(U32, U64, DBL, STR, DATA, LIST) LIST(ids, qid)
-#define IPCF_CTL_RELOAD(U32, U64, DBL, STR, DATA, LIST)                        \
-	STR(conf) STR(routes) STR(aliases) STR(generic) STR(myorigin)
-#define IPCF_CTL_SECRET(U32, U64, DBL, STR, DATA, LIST)                        \
-	U64(request) U32(found) STR(user) STR(password)
+#define IPCF_CTL_RELOAD(U32, U64, DBL, STR, DATA, LIST) \
+	STR(conf) \
+	STR(routes) \
+	STR(aliases) \
+	STR(generic) \
+	STR(myorigin)
+#define IPCF_CTL_SECRET(U32, U64, DBL, STR, DATA, LIST) \
+	U64(request) \
+	U32(found) \
+	STR(user) \
+	STR(password)
 #define IPCF_CTL_METRICS(U32, U64, DBL, STR, DATA, LIST) U64(request) STR(text)
 #define IPCF_CHILD_READY(U32, U64, DBL, STR, DATA, LIST) U32(pid)
 #define IPCF_CHILD_STATUS(U32, U64, DBL, STR, DATA, LIST) STR(text)
-#define IPCF_CHILD_SECRET_REQ(U32, U64, DBL, STR, DATA, LIST)                  \
-	U64(request) STR(host) U32(port)
+#define IPCF_CHILD_SECRET_REQ(U32, U64, DBL, STR, DATA, LIST) \
+	U64(request) \
+	STR(host) \
+	U32(port)
 #define IPCF_CHILD_METRICS(U32, U64, DBL, STR, DATA, LIST) LIST(items, metric)
 #define IPCF_CHILD_METRICS_REQ(U32, U64, DBL, STR, DATA, LIST) U64(request)
 #define IPCF_PICKUP_HELLO(U32, U64, DBL, STR, DATA, LIST) U32(pid)
 #define IPCF_PICKUP_NEW(U32, U64, DBL, STR, DATA, LIST) LIST(ids, qid)
-#define IPCF_SMTP_HELLO(U32, U64, DBL, STR, DATA, LIST)                        \
-	U32(pid) U32(max_sessions)
-#define IPCF_SMTP_RCPT(U32, U64, DBL, STR, DATA, LIST)                         \
-	U64(job) U32(index) U32(class) STR(dsn) STR(reply) STR(relay)
-#define IPCF_SMTP_DONE(U32, U64, DBL, STR, DATA, LIST)                         \
-	U64(job) U32(class) STR(reason)
-#define IPCF_JOB_BEGIN(U32, U64, DBL, STR, DATA, LIST)                         \
-	U64(job)                                                               \
-	U64(qid)                                                               \
-	STR(sender) U64(size) DBL(arrival) DBL(t_active) DBL(t_handoff)        \
-	    U32(flags) U32(dsn_notify) U32(dsn_ret) STR(envid)                 \
-	        LIST(hosts, job_host) LIST(rcpts, job_rcpt)
+#define IPCF_SMTP_HELLO(U32, U64, DBL, STR, DATA, LIST) \
+	U32(pid) \
+	U32(max_sessions)
+#define IPCF_SMTP_RCPT(U32, U64, DBL, STR, DATA, LIST) \
+	U64(job) \
+	U32(index) \
+	U32(class) \
+	STR(dsn) \
+	STR(reply) \
+	STR(relay)
+#define IPCF_SMTP_DONE(U32, U64, DBL, STR, DATA, LIST) \
+	U64(job) \
+	U32(class) \
+	STR(reason)
+#define IPCF_JOB_BEGIN(U32, U64, DBL, STR, DATA, LIST) \
+	U64(job) \
+	U64(qid) \
+	STR(sender) \
+	U64(size) \
+	DBL(arrival) \
+	DBL(t_active) \
+	DBL(t_handoff) \
+	U32(flags) \
+	U32(dsn_notify) \
+	U32(dsn_ret) \
+	STR(envid) \
+	LIST(hosts, job_host) \
+	LIST(rcpts, job_rcpt)
 #define IPCF_JOB_BODY(U32, U64, DBL, STR, DATA, LIST) U64(job) DATA(chunk)
 #define IPCF_JOB_END(U32, U64, DBL, STR, DATA, LIST) U64(job)
 #define IPCF_JOB_FORGET(U32, U64, DBL, STR, DATA, LIST) U64(qid)
-#define IPCF_DNS_QUERY(U32, U64, DBL, STR, DATA, LIST)                         \
-	U64(id) U32(qtype) STR(name)
-#define IPCF_DNS_ANSWER(U32, U64, DBL, STR, DATA, LIST)                        \
-	U64(id) U32(status) U32(ttl) STR(error) LIST(rrs, dns_rr)
+#define IPCF_DNS_QUERY(U32, U64, DBL, STR, DATA, LIST) \
+	U64(id) \
+	U32(qtype) \
+	STR(name)
+#define IPCF_DNS_ANSWER(U32, U64, DBL, STR, DATA, LIST) \
+	U64(id) \
+	U32(status) \
+	U32(ttl) \
+	STR(error) \
+	LIST(rrs, dns_rr)
 #define IPCF_REQ_FLUSH(U32, U64, DBL, STR, DATA, LIST) LIST(ids, qid)
-#define IPCF_REQ_ADMIN(U32, U64, DBL, STR, DATA, LIST)                         \
-	U32(op) U32(select) STR(domain) LIST(ids, qid)
-#define IPCF_REQ_LIST(U32, U64, DBL, STR, DATA, LIST)                          \
-	U32(flags) STR(state) STR(domain) STR(sender) LIST(ids, qid)
+#define IPCF_REQ_ADMIN(U32, U64, DBL, STR, DATA, LIST) \
+	U32(op) \
+	U32(select) \
+	STR(domain) \
+	LIST(ids, qid)
+#define IPCF_REQ_LIST(U32, U64, DBL, STR, DATA, LIST) \
+	U32(flags) \
+	STR(state) \
+	STR(domain) \
+	STR(sender) \
+	LIST(ids, qid)
 #define IPCF_REPLY(U32, U64, DBL, STR, DATA, LIST) U32(code) STR(text)
 #define IPCF_LIST_ITEM(U32, U64, DBL, STR, DATA, LIST) U64(qid) DATA(record)
-#define IPCF_CTL_ADMIN(U32, U64, DBL, STR, DATA, LIST)                         \
-	U64(request) U32(op) U32(select) STR(domain) LIST(ids, qid)
-#define IPCF_CTL_ADMIN_DONE(U32, U64, DBL, STR, DATA, LIST)                    \
-	U64(request) U32(code) STR(text)
-#define IPCF_INGEST_REQ(U32, U64, DBL, STR, DATA, LIST)                        \
-	U64(request) STR(name) DATA(content)
-#define IPCF_INGEST_DONE(U32, U64, DBL, STR, DATA, LIST)                       \
-	U64(request) U32(code) U64(qid) STR(text)
+#define IPCF_CTL_ADMIN(U32, U64, DBL, STR, DATA, LIST) \
+	U64(request) \
+	U32(op) \
+	U32(select) \
+	STR(domain) \
+	LIST(ids, qid)
+#define IPCF_CTL_ADMIN_DONE(U32, U64, DBL, STR, DATA, LIST) \
+	U64(request) \
+	U32(code) \
+	STR(text)
+#define IPCF_INGEST_REQ(U32, U64, DBL, STR, DATA, LIST) \
+	U64(request) \
+	STR(name) \
+	DATA(content)
+#define IPCF_INGEST_DONE(U32, U64, DBL, STR, DATA, LIST) \
+	U64(request) \
+	U32(code) \
+	U64(qid) \
+	STR(text)
 #define IPCF_INGEST_STATE(U32, U64, DBL, STR, DATA, LIST) U32(full)
 #define IPCF_BOUNCE_HELLO(U32, U64, DBL, STR, DATA, LIST) U32(pid)
-#define IPCF_BOUNCE_REQ(U32, U64, DBL, STR, DATA, LIST)                        \
-	U64(request)                                                           \
-	U64(qid)                                                               \
-	U32(kind) STR(sender) DBL(arrival) STR(headers) STR(envid)             \
-	    LIST(rcpts, bounce_rcpt)
-#define IPCF_BOUNCE_DONE(U32, U64, DBL, STR, DATA, LIST)                       \
-	U64(request) U32(code) U64(qid) STR(error)
+#define IPCF_BOUNCE_REQ(U32, U64, DBL, STR, DATA, LIST) \
+	U64(request) \
+	U64(qid) \
+	U32(kind) \
+	STR(sender) \
+	DBL(arrival) \
+	STR(headers) \
+	STR(envid) \
+	LIST(rcpts, bounce_rcpt)
+#define IPCF_BOUNCE_DONE(U32, U64, DBL, STR, DATA, LIST) \
+	U64(request) \
+	U32(code) \
+	U64(qid) \
+	STR(error)
 
 #define IPC_MESSAGES(M)                                                        \
 	M(CTL_FLUSH, ctl_flush)                                                \
@@ -320,5 +388,6 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	E(REQ_RELOAD, req_reload)                                              \
 	E(REQ_RESOLVER_FLUSH, req_resolver_flush)                              \
 	E(REQ_METRICS, req_metrics)
+/* clang-format on */
 
 #endif
