@@ -500,6 +500,8 @@ test_util(void)
 	    s, "0006449A1B2C3D4E", "qid_format pads to 16 upper-case digits");
 	qid_format(UINT64_MAX, s);
 	is_str(s, "FFFFFFFFFFFFFFFF", "qid_format max");
+	qid_format(0, s);
+	is_str(s, "0000000000000000", "qid_format zero");
 	ok(qid_parse("0006449A1B2C3D4E", &q) == 0 && q == 0x6449A1B2C3D4EULL,
 	    "qid_parse round trip");
 	ok(qid_parse("0006449a1b2c3d4e", &q) == 0 && q == 0x6449A1B2C3D4EULL,
