@@ -44,6 +44,8 @@ struct ipc_peer {
 	ipc_drain_fn *on_drain; /* everything queued was written */
 	int corked; /* ipc_peer_cork() depth: frames wait in cork */
 	struct evbuffer *cork; /* made at the first cork */
+	struct event *round_ev; /* ipc_peer_cork_round()'s uncork */
+	int round_corked;
 };
 
 /* ---- encoding ---- */
@@ -272,6 +274,8 @@ peer_free(struct ipc_peer *p)
 		event_free(p->idle_ev);
 	if (p->kill_ev != NULL)
 		event_free(p->kill_ev);
+	if (p->round_ev != NULL)
+		event_free(p->round_ev);
 	bufferevent_free(p->bev);
 	if (p->cork != NULL)
 		evbuffer_free(p->cork);
@@ -532,6 +536,32 @@ ipc_peer_cork(struct ipc_peer *p)
 	if (p->cork == NULL && (p->cork = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
 	p->corked++;
+}
+
+static void
+round_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ipc_peer *p = arg;
+
+	(void)fd;
+	(void)ev;
+	p->round_corked = 0;
+	ipc_peer_uncork(p);
+}
+
+void
+ipc_peer_cork_round(struct ipc_peer *p)
+{
+	if (p->round_corked)
+		return;
+	if (p->round_ev == NULL &&
+	    (p->round_ev = event_new(
+	         bufferevent_get_base(p->bev), -1, 0, round_cb, p)) == NULL)
+		fatalx("event_new");
+	p->round_corked = 1;
+	ipc_peer_cork(p);
+	/* queued behind the callbacks that are ready now */
+	event_active(p->round_ev, EV_TIMEOUT, 0);
 }
 
 /* The frames held back go out in one write (the rest, if the socket does

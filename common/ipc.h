@@ -98,6 +98,10 @@ void ipc_peer_send_secret(struct ipc_peer *, struct ipc_buf *);
  * answers. */
 void ipc_peer_cork(struct ipc_peer *);
 void ipc_peer_uncork(struct ipc_peer *);
+/* Cork until the event loop has run the callbacks that are ready now:
+ * frames sent while handling several inputs that arrived together (the
+ * ends of several sessions' transactions) leave in one write. */
+void ipc_peer_cork_round(struct ipc_peer *);
 size_t ipc_peer_pending(struct ipc_peer *); /* bytes queued, held back too */
 /* fn runs each time the peer's output has all been written (a sender
  * that holds back while much is queued learns it may go on). */

@@ -167,14 +167,15 @@ smtp_job_done(struct smtp_job *job)
 	    job->last_reason != NULL ? job->last_reason
 	                             : "delivery was not attempted",
 	    job->last_relay);
-	ipc_peer_cork(w->qmgr); /* the outcomes and the end in one write */
+	/* the outcomes and the end, with those of the other jobs that end
+	 * in this round of the event loop, in one write */
+	ipc_peer_cork_round(w->qmgr);
 	for (i = 0; i < job->nrcpt; i++)
 		rcpt_report(job, &job->rcpts[i]);
 	done = (struct ipcm_smtp_done){.job = job->id,
 	    .class = job->established ? 2 : 4,
 	    .reason = job->established ? "" : job->last_reason};
 	ipcm_smtp_done_send(w->qmgr, &done);
-	ipc_peer_uncork(w->qmgr);
 	job_free(job);
 }
 

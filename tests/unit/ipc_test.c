@@ -738,6 +738,66 @@ test_peer_cork(struct event_base *base)
 	close(fd);
 }
 
+/* A timer that sends a frame to the peer of its argument, as a handler
+ * that answers in the same round of the event loop would. */
+static void
+round_send_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct ipc_buf b;
+
+	(void)fd;
+	(void)ev;
+	ipc_peer_cork_round(arg);
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_u32(&b, 9);
+	ipc_peer_send(arg, &b);
+}
+
+static void
+test_peer_cork_round(struct event_base *base)
+{
+	struct event *ev[3];
+	struct ipc_buf b;
+	struct seen s;
+	uint8_t *payload = NULL;
+	uint32_t type = 0;
+	size_t len = 0;
+	int fd, i, n = 0;
+
+	peer_pair(base, &s, 0, &fd);
+	ipc_peer_cork_round(s.peer);
+	ipc_peer_cork_round(s.peer); /* once per round */
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_u32(&b, 8);
+	ipc_peer_send(s.peer, &b);
+	ok(!readable(fd) && ipc_peer_pending(s.peer) == IPC_HDR_LEN + 4,
+	    "corked for the round: held back");
+	/* three callbacks ready at once, each sending a frame */
+	for (i = 0; i < 3; i++) {
+		ev[i] = event_new(base, -1, 0, round_send_cb, s.peer);
+		event_active(ev[i], EV_TIMEOUT, 0);
+	}
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	ok(readable(fd), "written once the ready callbacks have run");
+	is_int((int)ipc_peer_pending(s.peer), 0, "nothing left behind");
+	while (ipc_recv_blocking(fd, 1024, &type, &payload, &len, 100) == 0) {
+		n++;
+		free(payload);
+		payload = NULL;
+		if (n == 4)
+			break;
+	}
+	is_int(n, 4, "the four frames of the round, whole");
+	ipc_buf_init(&b, T_NUM);
+	ipc_add_u32(&b, 10);
+	ipc_peer_send(s.peer, &b);
+	ok(readable(fd), "after the round, frames go out at once again");
+	for (i = 0; i < 3; i++)
+		event_free(ev[i]);
+	ipc_peer_close(s.peer);
+	close(fd);
+}
+
 /* Frames that carry passwords: reserved up front, wiped after use. */
 static void
 test_secret(struct event_base *base)
@@ -1092,6 +1152,7 @@ main(void)
 	test_peer_max(base);
 	test_peer_send(base);
 	test_peer_cork(base);
+	test_peer_cork_round(base);
 	test_peer_limits(base);
 	test_secret(base);
 	event_base_free(base);
