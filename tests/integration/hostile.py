@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from peers import udp_tcp_pair
+
 # -- what a phase may do --------------------------------------------------------
 
 
@@ -698,20 +700,7 @@ class HostileDNS:
         self._lock = threading.Lock()
         self._queries = []
         self._stopping = threading.Event()
-        for _ in range(50):
-            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.udp.bind((host, 0))
-            self.port = self.udp.getsockname()[1]
-            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                self.tcp.bind((host, self.port))
-                break
-            except OSError:
-                self.udp.close()
-                self.tcp.close()
-        else:
-            raise RuntimeError("no port free for both UDP and TCP")
+        self.udp, self.tcp, self.port = udp_tcp_pair(host)
         self.udp.settimeout(0.2)
         self.tcp.listen(64)
         self.tcp.settimeout(0.2)

@@ -106,6 +106,25 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def udp_tcp_pair(host="127.0.0.1", tries=50):
+    """A UDP and a TCP socket bound to one port of host, as a name server
+    listens: (udp, tcp, port). A port free for UDP may be taken for TCP by
+    another test, so it tries again with another."""
+    for _ in range(tries):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind((host, 0))
+        port = udp.getsockname()[1]
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tcp.bind((host, port))
+            return udp, tcp, port
+        except OSError:
+            udp.close()
+            tcp.close()
+    raise RuntimeError("no port free for both UDP and TCP on %s" % host)
+
+
 def shared_port(hosts, tries=50):
     """A TCP port that is free on every address in hosts right now, so
     that sinks on 127.0.0.2, 127.0.0.3, ... can all listen on it (direct
@@ -735,11 +754,7 @@ class SilentNameServer:
 
     def __init__(self, host="127.0.0.1"):
         self.host = host
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((host, 0))
-        self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.bind((host, self.port))
+        self.udp, self.tcp, self.port = udp_tcp_pair(host)
         self.tcp.listen(1)
 
     @property
