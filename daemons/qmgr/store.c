@@ -114,7 +114,7 @@ store_mark_dirty(struct qm_msg *m)
 int
 store_move(struct qm_msg *m, int to)
 {
-	int from = m->removed ? STORE_REMOVED : m->state;
+	int from = m->removed ? STORE_REMOVED : m->state, rc;
 	char qid[NC_QID_LEN + 1];
 
 	if (to < 0 || to > STORE_REMOVED || !legal[from][to]) {
@@ -128,6 +128,13 @@ store_move(struct qm_msg *m, int to)
 	}
 	if (from == to)
 		return 0;
+	/* the commit writes the state into the record: have it */
+	if (to != STORE_REMOVED && (rc = store_load(m, NULL)) != 0) {
+		qid_format(m->qid, qid);
+		log_warnx("%s: cannot read its record to move it to %s: %s",
+		    qid, state_names[to], queue_strerror(rc));
+		return -1;
+	}
 	store_mark_dirty(m);
 	if (to == STORE_REMOVED) {
 		/* counted in its state until the commit unindexes it */

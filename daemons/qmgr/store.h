@@ -54,7 +54,8 @@ char *store_headers(uint64_t qid, size_t max);
 void store_walk(int (*fn)(const struct q_msg *, void *), void *arg);
 
 /* Change the state (enum q_state, or STORE_REMOVED): 0, or -1 when the
- * state machine above does not allow it. Marks the record dirty. */
+ * state machine above does not allow it (or the record cannot be read to
+ * carry the new state). Marks the record dirty. */
 int store_move(struct qm_msg *, int state);
 /* The record changed: write it at the next commit. */
 void store_mark_dirty(struct qm_msg *);

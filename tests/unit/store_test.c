@@ -191,6 +191,15 @@ test_commit(void)
 	ok(!m->dirty && m->rec == NULL,
 	    "... and the record is dropped from memory");
 
+	/* a message whose record was never read: the move still lands */
+	m = message_in(Q_INCOMING);
+	qid = m->qid;
+	store_commit();
+	ok(m->rec == NULL, "a message indexed without its record in memory");
+	is_int(store_move(m, Q_HOLD), 0, "... is put on hold");
+	store_commit();
+	is_int(record_state(qid), Q_HOLD, "... and the commit writes it");
+
 	gone = message_in(Q_INCOMING);
 	gone_qid = gone->qid;
 	store_move(gone, STORE_REMOVED);
