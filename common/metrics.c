@@ -56,6 +56,7 @@ static struct {
 	uint64_t counts[NCM_COUNTERS]; /* not sent yet */
 	uint64_t gauges[NCM_GAUGES];
 	uint8_t gauge_changed[NCM_GAUGES];
+	void (*gauge_source)(void);
 	int pending;
 } mc;
 
@@ -70,6 +71,9 @@ metrics_flush(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	(void)arg;
+	/* still pending: what the source sets goes in this flush */
+	if (mc.gauge_source != NULL && mc.master != NULL)
+		mc.gauge_source();
 	mc.pending = 0;
 	if (mc.master == NULL)
 		return;
@@ -132,6 +136,19 @@ metrics_gauge(enum ncm_id id, uint64_t value)
 		return;
 	mc.gauges[g] = value;
 	mc.gauge_changed[g] = 1;
+	metrics_schedule();
+}
+
+void
+metrics_gauge_source(void (*fn)(void))
+{
+	mc.gauge_source = fn;
+	metrics_schedule();
+}
+
+void
+metrics_gauges_changed(void)
+{
 	metrics_schedule();
 }
 

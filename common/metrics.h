@@ -64,6 +64,10 @@ void metrics_client(struct event_base *, struct ipc_peer *p);
 void metrics_count(enum ncm_id, uint64_t n);
 /* Set a gauge of this process. */
 void metrics_gauge(enum ncm_id, uint64_t value);
+/* Gauges that cost something to work out: fn sets them (metrics_gauge)
+ * just before each flush; metrics_gauges_changed() asks for a flush. */
+void metrics_gauge_source(void (*fn)(void));
+void metrics_gauges_changed(void);
 /* A delivery outcome as log_delivery() logs it: "sent", "deferred",
  * "bounced" (other words are not counted). */
 void metrics_status(const char *status);

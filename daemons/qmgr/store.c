@@ -56,6 +56,8 @@ static const uint8_t legal[5][5] = {
 
 static unsigned long refused_moves;
 
+static void store_metrics(void);
+
 void
 store_init(void)
 {
@@ -68,10 +70,12 @@ store_init(void)
 	TAILQ_INIT(&qm->deferred);
 	TAILQ_INIT(&qm->dirty);
 	TAILQ_INIT(&qm->probation);
+	metrics_gauge_source(store_metrics);
 }
 
 /* The queue gauges for the master: messages and the oldest arrival by
- * state, O(states x log n); sent at most every METRICS_FLUSH_MS. */
+ * state, O(states x log n); worked out once per flush (every
+ * METRICS_FLUSH_MS at most), not at every change. */
 static void
 store_metrics(void)
 {
@@ -146,7 +150,7 @@ store_move(struct qm_msg *m, int to)
 	m->state = (uint8_t)to;
 	qm->counts[m->state]++;
 	RB_INSERT(qm_age_tree, &qm->age[m->state], m);
-	store_metrics();
+	metrics_gauges_changed();
 	return 0;
 }
 
@@ -299,7 +303,7 @@ store_add(const struct q_msg *rec)
 		qm->max_qid = m->qid;
 	qm->counts[m->state]++;
 	RB_INSERT(qm_age_tree, &qm->age[m->state], m);
-	store_metrics();
+	metrics_gauges_changed();
 	if (m->state == Q_DEFERRED)
 		store_defer(m, m->next_attempt);
 	else if (m->state == Q_INCOMING)
@@ -315,7 +319,7 @@ store_free(struct qm_msg *m)
 	qm->counts[m->state]--;
 	RB_REMOVE(qm_age_tree, &qm->age[m->state], m);
 	RB_REMOVE(qm_msg_tree, &qm->msgs, m);
-	store_metrics();
+	metrics_gauges_changed();
 	if (m->rec != NULL)
 		q_msg_free(m->rec);
 	free(m->rec);
