@@ -258,7 +258,7 @@ def test_non_root_huge_message_listed_in_part(instances, sinks):
 
 # A client of the control and showq sockets run as another user, in
 # Python: the frames of common/proto.h.
-M_REQ_STATUS, M_REQ_ADMIN, M_REQ_LIST, M_REPLY = 100, 105, 106, 120
+from proto import M_REPLY, M_REQ_LIST, script  # noqa: E402
 
 CLIENT = r'''
 import socket, struct, sys, select, time
@@ -282,28 +282,28 @@ def ask(path, data):
             out += b
             if len(out) >= 8:
                 n, t = struct.unpack(">II", out[:8])
-                if t == 120 and len(out) >= 8 + n:
+                if t == M_REPLY and len(out) >= 8 + n:
                     break
     except socket.timeout:
         out += b"TIMEOUT"
     c.close()
     return out
 if mode == "frames":
-    bad_list = frame(106, struct.pack(">I", 0) + s(""))
-    bogus_state = frame(106, struct.pack(">I", 0) + s("bogus") + s("") +
+    bad_list = frame(M_REQ_LIST, struct.pack(">I", 0) + s(""))
+    bogus_state = frame(M_REQ_LIST, struct.pack(">I", 0) + s("bogus") + s("") +
                         s("") + struct.pack(">I", 0))
     tests = [
-        (control, frame(105, struct.pack(">II", 1, 0) + s("") +
+        (control, frame(M_REQ_ADMIN, struct.pack(">II", 1, 0) + s("") +
                         struct.pack(">I", 0xFFFFFFFF))),
-        (control, frame(105, struct.pack(">II", 99, 1) + s("") +
+        (control, frame(M_REQ_ADMIN, struct.pack(">II", 99, 1) + s("") +
                         struct.pack(">I", 0))),
         (control, bad_list),
-        (control, frame(105, struct.pack(">II", 3, 1) + s("") +
+        (control, frame(M_REQ_ADMIN, struct.pack(">II", 3, 1) + s("") +
                         struct.pack(">I", 0))),
         (control, bogus_state),
         (showq, bad_list),
         (showq, bogus_state),
-        (showq, frame(100)),
+        (showq, frame(M_REQ_STATUS)),
     ]
     for path, t in tests:
         print(ask(path, t).hex())
@@ -324,7 +324,7 @@ else:
 def _client(inst, mode, **kw):
     path = os.path.join(inst.base, "client.py")
     with open(path, "w") as f:
-        f.write(CLIENT)
+        f.write(script(CLIENT))
     os.chmod(path, 0o644)
     return ["runuser", "-u", USER, "--", "/usr/bin/python3", path,
             os.path.join(inst.queue, "public", "control"),

@@ -24,7 +24,7 @@ SECRET = b"root's own file: must not change\n"
 pytestmark = pytest.mark.skipif(os.getuid() != 0,
                                 reason="needs root and other users")
 
-M_REQ_STATUS, M_REQ_LIST, M_REPLY, M_LIST_ITEM = 100, 106, 120, 121
+from proto import M_LIST_ITEM, M_REPLY, script  # noqa: E402
 
 
 def _pw(name):
@@ -234,7 +234,7 @@ def frame(t, p=b""):
 def s(x):
     x = x.encode()
     return struct.pack(">I", len(x)) + x + b"\0"
-req = frame(106, struct.pack(">I", 0) + s("") + s("") + s("") +
+req = frame(M_REQ_LIST, struct.pack(">I", 0) + s("") + s("") + s("") +
             struct.pack(">I", 0))
 socks = []
 for i in range(n):
@@ -267,7 +267,7 @@ for c in socks:
 def _script(inst, name, text):
     path = os.path.join(inst.base, name)
     with open(path, "w") as f:
-        f.write(text)
+        f.write(script(text))
     os.chmod(path, 0o644)
     return path
 
@@ -432,7 +432,7 @@ import socket, struct, sys, time
 c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 c.connect(sys.argv[1])
 c.settimeout(60)
-data = struct.pack(">II", 0, 100) * 100000  # REQ_STATUS, never read
+data = struct.pack(">II", 0, M_REQ_STATUS) * 100000  # REQ_STATUS, never read
 t0 = time.monotonic()
 try:
     c.sendall(data)
@@ -487,7 +487,7 @@ print(len(gone), flush=True)
 sys.stdin.readline()
 # the ones kept: answered while talking, closed once idle
 c = open_[0]
-c.sendall(struct.pack(">II", 0, 100))
+c.sendall(struct.pack(">II", 0, M_REQ_STATUS))
 c.settimeout(5)
 print("answered" if c.recv(8) else "closed", flush=True)
 t0 = time.monotonic()
@@ -511,7 +511,7 @@ import socket, struct, sys
 c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 c.settimeout(10)
 c.connect(sys.argv[1])
-c.sendall(struct.pack(">II", 0, 100))
+c.sendall(struct.pack(">II", 0, M_REQ_STATUS))
 got = b""
 while len(got) < 16:
     b = c.recv(65536)

@@ -4,17 +4,19 @@ worker could send) and public/control are logged and close that peer; the
 receiver keeps running and mail keeps flowing."""
 
 import os
+import shutil
 import socket
 import struct
+import subprocess
+import tempfile
 
 import pytest
 
 from instance import wait_for
 from msgs import message, new_token, token_of
 
-M_PICKUP_HELLO, M_PICKUP_NEW = 40, 41
-M_SMTP_HELLO, M_SMTP_RCPT, M_SMTP_DONE = 60, 61, 62
-M_REQ_STATUS = 100
+from proto import (PROTO_H, TYPES, M_PICKUP_HELLO, M_PICKUP_NEW, M_SMTP_DONE,
+                   M_SMTP_HELLO, M_SMTP_RCPT)
 
 
 def frame(mtype, payload=b"", length=None):
@@ -55,6 +57,29 @@ def _send(path, data):
                 pass  # until the receiver closes us
         except (ConnectionError, socket.timeout):
             pass
+
+
+def test_message_numbers_are_the_compilers():
+    """The numbers the hand-made frames of these tests use are common/
+    proto.h's as the C compiler reads it: tests/integration/proto.py reads
+    the enum, and a program built from proto.h prints every name it found;
+    a renumbered message, or one proto.py reads wrong, fails here."""
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    assert cc, "no C compiler"
+    assert len(TYPES) > 30 and TYPES["M_CTL_FLUSH"] == 1
+    src = ['#include <stdio.h>', '#include "%s"' % os.path.abspath(PROTO_H),
+           "int main(void) {"]
+    src += ['printf("%%s %%d\\n", "%s", (int)%s);' % (n, n) for n in TYPES]
+    src += ["return 0; }"]
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "m.c"), "w") as f:
+            f.write("\n".join(src) + "\n")
+        subprocess.run([cc, "-o", os.path.join(d, "m"),
+                        os.path.join(d, "m.c")], check=True, timeout=60)
+        out = subprocess.run([os.path.join(d, "m")], check=True, timeout=10,
+                             stdout=subprocess.PIPE).stdout.decode()
+    got = {n: int(v) for n, v in (ln.split() for ln in out.splitlines())}
+    assert got == TYPES
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="the sockets are mail_owner's")

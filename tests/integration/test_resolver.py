@@ -17,7 +17,7 @@ import pytest
 from instance import wait_for
 from peers import NameServer, SilentNameServer
 
-M_DNS_QUERY, M_DNS_ANSWER = 90, 91
+from proto import M_DNS_ANSWER, M_DNS_QUERY
 TYPES = {"A": 1, "MX": 15, "AAAA": 28}
 OK, NXDOMAIN, NODATA, TEMPFAIL = 0, 1, 2, 3
 

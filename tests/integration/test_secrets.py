@@ -17,9 +17,7 @@ from peers import Credentials
 
 PASSWORD = "Sup3r:S3cret pass"  # ':' and a blank, as the file allows
 
-# common/proto.h
-M_CTL_STOP, M_CTL_SECRET = 3, 6
-M_CHILD_SECRET_REQ = 22
+from proto import M_CHILD_SECRET_REQ, M_CTL_SECRET, M_CTL_STOP
 
 
 def write_secrets(inst, text, mode=0o600):
