@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "metrics.h"
 #include "util.h"
 
 enum log_kind { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_FILE };
@@ -335,6 +334,14 @@ log_delivery_format(char *buf, size_t len, const struct log_delivery *d)
 	    e, d->dsn, d->status, d->reason ? d->reason : "");
 }
 
+static void (*delivery_counter)(const char *);
+
+void
+log_delivery_counter(void (*fn)(const char *status))
+{
+	delivery_counter = fn;
+}
+
 void
 log_delivery(const struct log_delivery *d)
 {
@@ -342,5 +349,6 @@ log_delivery(const struct log_delivery *d)
 
 	log_delivery_format(buf, sizeof(buf), d);
 	log_info("%s", buf);
-	metrics_status(d->status);
+	if (delivery_counter != NULL)
+		delivery_counter(d->status);
 }

@@ -51,6 +51,10 @@ struct log_delivery {
 	const char *reason; /* text in parentheses */
 };
 void log_delivery(const struct log_delivery *);
+/* Count each logged delivery's status with fn (metrics_client() sets
+ * metrics_status); log.c itself stays free of the IPC that counting
+ * needs, so commands that log link neither. */
+void log_delivery_counter(void (*fn)(const char *status));
 
 /* Format a delivery line without the program prefix (for tests). */
 int log_delivery_format(char *, size_t, const struct log_delivery *);

@@ -109,6 +109,7 @@ metrics_schedule(void)
 void
 metrics_client(struct event_base *base, struct ipc_peer *p)
 {
+	log_delivery_counter(metrics_status);
 	if (p == NULL)
 		return;
 	mc.master = p;
