@@ -41,76 +41,6 @@ job_find(struct smtp_worker *w, uint64_t id)
 	return NULL;
 }
 
-void
-smtp_wire_unref(struct smtp_wire *wire)
-{
-	if (wire != NULL && --wire->refs == 0)
-		free(wire);
-}
-
-static void
-job_free(struct smtp_job *job)
-{
-	size_t i;
-
-	TAILQ_REMOVE(&job->w->jobs, job, entry);
-	for (i = 0; i < job->nhosts; i++) {
-		free(job->hosts[i].name);
-		free(job->hosts[i].addr);
-		free(job->hosts[i].nexthop);
-	}
-	for (i = 0; i < job->nrcpt; i++) {
-		free(job->rcpts[i].address);
-		free(job->rcpts[i].orcpt);
-		free(job->rcpts[i].reason);
-		free(job->rcpts[i].relay);
-	}
-	free(job->hosts);
-	free(job->rcpts);
-	free(job->sender);
-	free(job->envid);
-	free(job->key);
-	free(job->body);
-	smtp_wire_unref(job->wire);
-	free(job->last_reason);
-	free(job->last_relay);
-	free(job);
-}
-
-/* ---- outcomes ---- */
-
-void
-smtp_rcpt_outcome(struct smtp_rcpt *r, int cls, const char *dsn,
-    const char *reason, const char *relay)
-{
-	if (r->status == RCPT_DONE)
-		return;
-	r->status = RCPT_DONE;
-	r->class = cls;
-	strlcpy(r->dsn, dsn[0] != '\0' ? dsn : (cls == 2 ? "2.0.0" : "4.0.0"),
-	    sizeof(r->dsn));
-	/* A failure we only defer must not carry a permanent status. */
-	if (cls == 4 && r->dsn[0] == '5')
-		r->dsn[0] = '4';
-	if (cls == 5 && r->dsn[0] != '5')
-		r->dsn[0] = '5';
-	free(r->reason);
-	r->reason = xstrdup(reason);
-	free(r->relay);
-	r->relay = relay != NULL ? xstrdup(relay) : NULL;
-	r->t_done = now_sec();
-}
-
-void
-smtp_rcpts_unresolved(struct smtp_job *job, int cls, const char *dsn,
-    const char *reason, const char *relay)
-{
-	size_t i;
-
-	for (i = 0; i < job->nrcpt; i++)
-		smtp_rcpt_outcome(&job->rcpts[i], cls, dsn, reason, relay);
-}
-
 static const char *
 rcpt_status_word(int cls)
 {
@@ -176,7 +106,7 @@ smtp_job_done(struct smtp_job *job)
 	    .class = job->established ? 2 : 4,
 	    .reason = job->established ? "" : job->last_reason};
 	ipcm_smtp_done_send(w->qmgr, &done);
-	job_free(job);
+	smtp_job_free(job);
 }
 
 /* ---- JOB_* frames from qmgr ---- */
@@ -360,7 +290,7 @@ qmgr_job_begin(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	job->id = jb.job;
 	TAILQ_INSERT_TAIL(&w->jobs, job, entry);
 	if ((err = job_parse(job, &jb)) != NULL) {
-		job_free(job);
+		smtp_job_free(job);
 		ipc_peer_error(p, err);
 		return;
 	}
@@ -480,7 +410,7 @@ job_answer_refused(struct smtp_job *job)
 	    .job = job->id, .class = SMTP_DONE_REFUSED, .reason = job->refused};
 
 	ipcm_smtp_done_send(job->w->qmgr, &done);
-	job_free(job);
+	smtp_job_free(job);
 }
 
 static void

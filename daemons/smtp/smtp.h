@@ -115,13 +115,15 @@ struct smtp_worker {
 	uint64_t nsent, ndeferred, nbounced;
 };
 
-/* smtp.c */
+/* job.c */
+void smtp_job_free(struct smtp_job *); /* and out of w->jobs */
 void smtp_rcpt_outcome(struct smtp_rcpt *, int cls, const char *dsn,
     const char *reason, const char *relay);
 void smtp_rcpts_unresolved(struct smtp_job *, int cls, const char *dsn,
     const char *reason, const char *relay);
-void smtp_job_done(struct smtp_job *);
 void smtp_wire_unref(struct smtp_wire *);
+/* smtp.c */
+void smtp_job_done(struct smtp_job *);
 
 /* session.c */
 void session_job_start(struct smtp_job *);
