@@ -275,8 +275,39 @@ check_routes(void)
 	return 1;
 }
 
+/*
+ * Mail to root as cron sends it (unqualified: root@myorigin), when it
+ * would bounce: myorigin is local and root has neither an alias that
+ * leads off this host nor local_recipient_forward to go to. A warning
+ * only: ncmta runs, and the rest of the mail is not concerned.
+ */
+static void
+check_root_mail(const struct rewrite *rw)
+{
+	struct rw_result res;
+	char *root;
+	size_t i;
+
+	xasprintf(&root, "root@%s", rw->myorigin);
+	rewrite_recipients(rw, &root, NULL, 1, &res);
+	for (i = 0; i < res.n; i++) {
+		if (*res.r[i].dsn == '\0')
+			continue;
+		fprintf(stderr,
+		    "ncctl: warning: mail to %s would bounce (%s %s): add "
+		    "\"root: you@example.com\" to %s, or set "
+		    "local_recipient_forward\n",
+		    root, res.r[i].dsn, res.r[i].reason,
+		    *ctl.cfg.alias_maps != '\0' ? ctl.cfg.alias_maps
+		                                : "an alias_maps file");
+		break;
+	}
+	rw_result_free(&res);
+	free(root);
+}
+
 /* alias_maps, generic_maps and local_recipient_forward: every bad line,
- * with its number. */
+ * with its number; a warning when root's mail would bounce. */
 static int
 check_rewrite(void)
 {
@@ -287,6 +318,8 @@ check_rewrite(void)
 	aliases_print_warnings(&rw.aliases, stderr, "ncctl: warning: ");
 	if (bad)
 		fprintf(stderr, "%s", errs.text);
+	else if (!ctl.starting)
+		check_root_mail(&rw);
 	rewrite_free(&rw);
 	cf_errors_free(&errs);
 	return bad;

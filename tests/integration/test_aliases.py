@@ -265,6 +265,48 @@ def test_check_names_bad_aliases_and_generic_lines(instances, sink):
     assert "warning: %s:2: pipe:" % al in r.stderr.decode()
 
 
+def test_check_warns_when_mail_to_root_would_bounce(instances, sink):
+    """ncctl check warns (exit 0) when root@myorigin, as cron sends it,
+    is local and has neither an alias nor local_recipient_forward; a root
+    alias, local_recipient_forward or a myorigin that is not local
+    silence it, and ncctl start does not repeat it."""
+    inst = instances(smart_host=[sink], myorigin="test.example")
+    al = write(inst, "aliases", "postmaster: root\n")
+    inst.configure(alias_maps=al)
+    want = ("ncctl: warning: mail to root@test.example would bounce "
+            "(5.1.1 %s): add \"root: you@example.com\" to %s, or set "
+            "local_recipient_forward\n" % (UNKNOWN_LOCAL, al))
+    r = inst.ctl("check")
+    assert r.returncode == 0 and r.stderr.decode() == want, r.stderr
+    # a loop bounces too, with its own reason
+    write(inst, "aliases", "root: ops\nops: root\n")
+    r = inst.ctl("check")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"mail to root@test.example would bounce \(5\.4\.6 ",
+                     r.stderr.decode()), r.stderr
+    # root kept as itself beside another target: that copy bounces
+    write(inst, "aliases", "root: root, admin@example.net\n")
+    assert "would bounce (5.1.1" in inst.ctl("check").stderr.decode()
+    for aliases, settings in (
+            ("root: admin@example.net\n", {}),
+            ("root: ops\nops: admin@example.net\n", {}),
+            ("postmaster: root\n",
+             {"local_recipient_forward": "admin@example.net"}),
+            ("postmaster: root\n",
+             {"local_recipient_forward": "@example.net"}),
+            ("postmaster: root\n", {"myorigin": "origin.example"})):
+        write(inst, "aliases", aliases)
+        inst.configure(**settings)
+        r = inst.ctl("check")
+        assert r.returncode == 0 and b"root" not in r.stderr, \
+            (aliases, settings, r.stderr)
+        inst.configure(local_recipient_forward=None, myorigin="test.example")
+    write(inst, "aliases", "postmaster: root\n")
+    r = inst.ctl("start")
+    inst.started = True
+    assert r.returncode == 0 and b"would bounce" not in r.stderr, r.stderr
+
+
 def test_notice_to_a_local_sender_follows_its_alias(instances, sink):
     """A failure notice to root@myhostname (cron's sender) goes where
     root's alias points, not out through the relay as root@test.example."""

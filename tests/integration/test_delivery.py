@@ -179,3 +179,24 @@ def test_null_sender(running):
     assert token_of(m) == tok
     assert m.mail_from == ""
     assert m.headers_body()[1] == crlf(body)
+
+
+def test_ncmta_debug_logs_the_smtp_dialogue(instances, sink, monkeypatch):
+    """NCMTA_DEBUG in the environment of ncctl start (a systemd drop-in's
+    Environment=, for one) reaches the smtp workers through the master:
+    each line sent (">") and received ("<") is logged with the peer."""
+    monkeypatch.setenv("NCMTA_DEBUG", "1")
+    inst = instances(smart_host=[sink]).start()
+    inst.submit(["rcpt@dest.example"],
+                message(new_token(), "rcpt@dest.example")[0],
+                sender="s@test.example")
+    assert sink.wait_count(1, 30)
+    inst.wait_empty()
+    log = inst.log()
+    peer = r"^.* ncmta/smtp\[\d+\]: %s [^ ]+\[127\.0\.0\.1\]: "
+    for way, line in (("<", r"220 "), (">", r"EHLO test\.example$"),
+                      (">", r"MAIL FROM:<s@test\.example>"),
+                      (">", r"RCPT TO:<rcpt@dest\.example>$"),
+                      (">", r"DATA$"), ("<", r"250 2\.0\.0 ")):
+        pat = peer % way + line
+        assert re.search(pat, log, re.M), (pat, log[-3000:])
