@@ -131,7 +131,7 @@ def test_partial_file_not_taken_early(instances, sink):
               b"Subject: slow ncmta-token-%s\r\n" % tok.encode(),
               b"To: r@rcpt.example\r\n\r\n"]
     pieces += [b"line %d of a slowly written body\r\n" % i
-               for i in range(8)]
+               for i in range(36)]
     # Complete files under names that say "still being written".
     waiting = {}
     for name in ("later.eml.tmp", ".later"):
@@ -141,13 +141,14 @@ def test_partial_file_not_taken_early(instances, sink):
             f.write(b"X-Sender: s@test.example\nX-Receiver: w@rcpt.example\n"
                     b"Subject: ncmta-token-%s\n\nbody\n" % t.encode())
     path = os.path.join(drop, "slow.eml")
-    # Written in place under its final name, a piece every 0.4 s: with
-    # the file incomplete for about 5 s, pickup must wait.
+    # Written in place under its final name, a piece every 0.1 s (a
+    # twentieth of the 2 s a file must stand still): with the file
+    # incomplete for about 4 s, pickup must wait.
     with open(path, "wb") as f:
         for p in pieces:
             f.write(p)
             f.flush()
-            time.sleep(0.4)
+            time.sleep(0.1)
             assert sink.count() == 0, "taken while still being written"
             assert os.path.exists(path), "removed while being written"
     assert sink.wait_count(1, 20), "the complete file was not delivered"

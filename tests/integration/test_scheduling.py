@@ -370,7 +370,7 @@ def test_session_not_reused_past_reuse_time(instances, sink):
     inst = instances(smart_host=[sink], smtp_connection_reuse_time="2s",
                      smtp_connection_idle_time="10s")
     inst.start()
-    n = 8
+    n = 12
     for i in range(n):
         tok = new_token()
         inst.submit(["r%d@dest.example" % i],
@@ -378,12 +378,17 @@ def test_session_not_reused_past_reuse_time(instances, sink):
         assert sink.wait_count(i + 1, 20)
         time.sleep(0.5)
     sessions = sink.session_times()
-    assert 2 <= sink.connections <= 5, \
-        "%d connections for %d messages over ~%.0fs" % (sink.connections, n,
-                                                        n * 0.5)
-    for m in sink.snapshot():
+    got = sink.snapshot()
+    # at least one session was reused, and none for all of the 6 s or so
+    per_conn = Counter(m.conn for m in got)
+    assert max(per_conn.values()) >= 2, "no session reused: %r" % per_conn
+    assert sink.connections >= 2, "one session for %d messages" % n
+    # none carried a message later than the reuse time allows; 1.5 s of
+    # slack for a slow start of the transaction, well short of the 6 s a
+    # session kept regardless would reach
+    for m in got:
         opened = sessions[m.conn - 1][0]
-        assert m.when - opened <= 2.0 + 1.0, \
+        assert m.when - opened <= 2.0 + 1.5, \
             "a message sent %.1fs into its session" % (m.when - opened)
 
 
