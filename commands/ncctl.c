@@ -118,6 +118,31 @@ master_pid(void)
 
 /* One request to the master; returns the reply code, prints its text
  * (after prefix; on stderr when the code is not 0). */
+/* A reply's text: on stderr when it reports a failure; else on out,
+ * but for its "warning: " lines (a reload's settings that wait for a
+ * restart), which go to stderr as ncctl's warnings. */
+static void
+reply_print(const struct ipcm_reply *r, FILE *out, const char *prefix)
+{
+	const char *p = r->text, *nl;
+	int n;
+
+	if (r->code != 0) {
+		if (*p != '\0')
+			fprintf(stderr, "%s%s%s", prefix, p,
+			    p[strlen(p) - 1] == '\n' ? "" : "\n");
+		return;
+	}
+	for (; *p != '\0'; p = *nl ? nl + 1 : nl) {
+		nl = p + strcspn(p, "\n");
+		n = (int)(nl - p);
+		if (strncmp(p, "warning: ", 9) == 0)
+			fprintf(stderr, "ncctl: %.*s\n", n, p);
+		else
+			fprintf(out, "%s%.*s\n", prefix, n, p);
+	}
+}
+
 static int
 control_request(struct ipc_buf *req, FILE *out, const char *prefix)
 {
@@ -152,9 +177,7 @@ control_request(struct ipc_buf *req, FILE *out, const char *prefix)
 		free(payload);
 		return -1;
 	}
-	if (*r.text != '\0')
-		fprintf(r.code ? stderr : out, "%s%s%s", prefix, r.text,
-		    r.text[strlen(r.text) - 1] == '\n' ? "" : "\n");
+	reply_print(&r, out, prefix);
 	free(payload);
 	return (int)r.code;
 }

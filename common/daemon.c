@@ -1,9 +1,11 @@
 /*
  * daemon.c - start-up shared by every daemon: options, configuration,
  * logging, the privilege drop its row in the master's service table asks
- * for, and the control channel to the master on fd 3. Losing the master
- * means the daemon is orphaned: it exits at once.
+ * for, the control channel to the master on fd 3 and the log channel
+ * after the listening sockets. Losing the master means the daemon is
+ * orphaned: it exits at once.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -30,7 +32,9 @@ static struct {
 	const char *user; /* -u: the user to become, or NULL: mail_owner */
 	const char *chroot; /* -r: absolute, or NULL: none */
 	int listen_count; /* -l: listening sockets from DAEMON_LISTEN_FD */
-} opts;
+	int log_fd; /* the log channel, or -1 */
+	struct event *log_ev;
+} opts = {NULL, NULL, 0, -1, NULL};
 
 static void
 daemon_usage(const char *name)
@@ -154,6 +158,78 @@ static const struct ipc_handler default_table[] = {
     {0, NULL, NULL},
 };
 
+/*
+ * The master's datagrams on the log channel each carry the descriptor of
+ * a log file opened anew (after a rename by logrotate); the newest is
+ * put in place of the old one. A datagram without one is ignored.
+ */
+void
+daemon_log_take(void)
+{
+	char byte, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {&byte, 1};
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	ssize_t n;
+	int fd;
+
+	while (opts.log_fd != -1) {
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		n = recvmsg(opts.log_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) { /* the master went away: fd 3 says so too */
+			if (opts.log_ev != NULL)
+				event_del(opts.log_ev);
+			close(opts.log_fd);
+			opts.log_fd = -1;
+			return;
+		}
+		cm = CMSG_FIRSTHDR(&mh);
+		if (cm == NULL || cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS ||
+		    cm->cmsg_len != CMSG_LEN(sizeof(int)))
+			continue;
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+		log_take_file(fd);
+	}
+}
+
+static void
+daemon_log_readable(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	daemon_log_take();
+}
+
+/* The log channel follows the listening sockets: a datagram socket from
+ * the master, absent when the daemon was started by hand. */
+static void
+daemon_log_channel(struct event_base *base)
+{
+	int fd = DAEMON_LISTEN_FD + opts.listen_count, type;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_DGRAM)
+		return;
+	fd_cloexec(fd);
+	opts.log_fd = fd;
+	opts.log_ev = event_new(
+	    base, fd, EV_READ | EV_PERSIST, daemon_log_readable, NULL);
+	if (opts.log_ev == NULL)
+		fatalx("event_new");
+	event_add(opts.log_ev, NULL);
+}
+
 struct ipc_peer *
 daemon_master_peer(
     struct event_base *base, const struct ipc_handler *table, void *arg)
@@ -167,6 +243,7 @@ daemon_master_peer(
 		return NULL;
 	p = ipc_peer_new(base, DAEMON_MASTER_FD, "master",
 	    table ? table : default_table, 0, master_gone, arg);
+	daemon_log_channel(base);
 	ipcm_child_ready_send(p, &r);
 	metrics_client(base, p);
 	return p;
@@ -203,7 +280,8 @@ daemon_qpath(const struct nc_config *cfg, const char *rel)
 }
 
 int
-daemon_reload_config(struct ipc_msg *m, struct nc_config *fresh)
+daemon_reload_config(
+    struct ipc_msg *m, struct nc_config *fresh, const struct nc_config *old)
 {
 	struct cf_errors errs = {NULL, 0};
 	struct ipcm_ctl_reload rl;
@@ -223,5 +301,21 @@ daemon_reload_config(struct ipc_msg *m, struct nc_config *fresh)
 		config_free(fresh);
 		return -1;
 	}
+	daemon_reload_apply(fresh, old, rl.myorigin);
 	return 0;
+}
+
+void
+daemon_reload_apply(
+    struct nc_config *fresh, const struct nc_config *old, const char *myorigin)
+{
+	daemon_log_take();
+	(void)config_keep_restart(fresh, old, NULL);
+	free(fresh->config_dir);
+	fresh->config_dir = xstrdup(old->config_dir);
+	/* /etc/mailname is out of reach in a chroot: the master read it */
+	if (myorigin != NULL && *myorigin != '\0') {
+		free(fresh->myorigin);
+		fresh->myorigin = xstrdup(myorigin);
+	}
 }

@@ -3,7 +3,8 @@
  * the master's service table gives it (-c DIR, -u USER, -r CHROOT, -l N),
  * load ncmta.conf, open the log, give up root as its row says, and talk
  * to the master over the control socketpair it left on fd 3 (its
- * listening sockets on fds 4, 5, ...). A daemon whose master goes away
+ * listening sockets on fds 4, 5, ..., then a datagram socket on which
+ * the master sends a reopened log file). A daemon whose master goes away
  * exits.
  */
 #ifndef NCMTA_DAEMON_H
@@ -46,11 +47,24 @@ struct ipc_peer *daemon_master_peer(
 
 /*
  * M_CTL_RELOAD for a daemon that needs only ncmta.conf: the new settings
- * into fresh (the tables in the frame are other daemons' business).
- * 0, or -1 when the frame carries no text or the text does not parse
- * (logged; the settings in force stay and fresh holds nothing).
+ * into fresh (the tables in the frame are other daemons' business), made
+ * ready by daemon_reload_apply(). 0, or -1 when the frame carries no
+ * text or the text does not parse (logged; the settings in force stay
+ * and fresh holds nothing).
  */
-int daemon_reload_config(struct ipc_msg *, struct nc_config *fresh);
+int daemon_reload_config(
+    struct ipc_msg *, struct nc_config *fresh, const struct nc_config *old);
+/*
+ * What every daemon does with a reloaded configuration before it uses
+ * it: take a log file the master reopened (so the lines about the
+ * reload go to the new file), keep the restart-only settings of old
+ * (ncmta.conf(5) marks them), keep old's config_dir, and take the
+ * master's myorigin (NULL or "": fresh's stays).
+ */
+void daemon_reload_apply(
+    struct nc_config *fresh, const struct nc_config *old, const char *myorigin);
+/* Take the log files the master sent on the log channel (above) now. */
+void daemon_log_take(void);
 
 /* QDIR/rel as a daemon that privdrop()ed into queue_directory sees it:
  * "/rel" inside that chroot, the whole path otherwise (not root). */

@@ -29,7 +29,8 @@ static struct {
 	char ident[64];
 	char host[256];
 	pid_t pid; /* ours: getpid() is a system call per line otherwise */
-} lg = {LOG_TO_STDERR, 2, 0, "ncmta", "localhost", 0};
+	char *path; /* the file of LOG_TO_FILE, for log_reopen() */
+} lg = {LOG_TO_STDERR, 2, 0, "ncmta", "localhost", 0, NULL};
 
 static struct {
 	char text[400];
@@ -128,8 +129,56 @@ log_init(const char *name, const char *target, const char *facility)
 		}
 		lg.kind = LOG_TO_FILE;
 		lg.fd = fd;
+		free(lg.path);
+		lg.path = xstrdup(target);
 	}
 	return 0;
+}
+
+/* The new file takes the old one's descriptor number, so nothing that
+ * holds the number (a forked child, a pending write) needs telling. */
+static void
+log_put_fd(int fd)
+{
+	if (fd == lg.fd)
+		return;
+	if (dup3(fd, lg.fd, O_CLOEXEC) == -1)
+		lg.fd = fd; /* keep the new one anyway */
+	else
+		close(fd);
+}
+
+int
+log_reopen(void)
+{
+	int fd;
+
+	if (lg.kind != LOG_TO_FILE || lg.path == NULL)
+		return 0;
+	if ((fd = log_open_file(lg.path)) == -1)
+		return -1;
+	log_put_fd(fd);
+	return 0;
+}
+
+int
+log_file_fd(void)
+{
+	return lg.kind == LOG_TO_FILE ? lg.fd : -1;
+}
+
+void
+log_take_file(int fd)
+{
+	struct stat st;
+
+	if (lg.kind != LOG_TO_FILE || fstat(fd, &st) == -1 ||
+	    !S_ISREG(st.st_mode)) {
+		close(fd);
+		return;
+	}
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	log_put_fd(fd);
 }
 
 void

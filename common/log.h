@@ -19,6 +19,19 @@
  */
 int log_init(const char *name, const char *target, const char *facility);
 void log_set_verbose(int);
+/*
+ * A log file renamed away (logrotate) is left for one of the name the
+ * log was opened with: log_reopen() opens that name again (created if
+ * missing) in place of the old file; 0, also when the log is not a file,
+ * or -1 (errno set) with the old file still in use. A daemon in a chroot
+ * cannot: the master passes it its descriptor (log_file_fd(), -1 when
+ * the log is not a file), and log_take_file() puts a received one in
+ * place of the old (closed instead when this process does not log to a
+ * file, or when it is not a regular file).
+ */
+int log_reopen(void);
+int log_file_fd(void);
+void log_take_file(int fd);
 
 void log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));

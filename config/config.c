@@ -547,6 +547,62 @@ config_print(const struct nc_config *cfg, FILE *fp, int only_changed)
 	config_free(&def);
 }
 
+/* Put old's value of setting s into cfg (a string is copied). */
+static void
+cf_copy(struct nc_config *cfg, const struct nc_config *old,
+    const struct cf_setting *s)
+{
+	char *to = (char *)cfg + s->offset;
+	const char *from = (const char *)old + s->offset;
+
+	switch (s->type) {
+	case CF_STR:
+	case CF_ENUM:
+		free(*(char **)to);
+		*(char **)to = cf_strdup(*(char *const *)from);
+		break;
+	case CF_BOOL:
+		*(int *)to = *(const int *)from;
+		break;
+	case CF_INT:
+	case CF_DURATION:
+	case CF_SIZE:
+		*(int64_t *)to = *(const int64_t *)from;
+		break;
+	}
+}
+
+int
+config_keep_restart(
+    struct nc_config *fresh, const struct nc_config *old, char **changed)
+{
+	const struct cf_setting *s;
+	char a[4096], b[4096], *text = NULL, *line;
+	int n = 0;
+
+	for (s = cf_settings; s->name != NULL; s++) {
+		if (s->apply != CF_RESTART)
+			continue;
+		cf_format(fresh, s, a, sizeof(a));
+		cf_format(old, s, b, sizeof(b));
+		if (strcmp(a, b) == 0)
+			continue;
+		n++;
+		cf_copy(fresh, old, s);
+		if (changed == NULL)
+			continue;
+		cf_asprintf(&line,
+		    "%s%s = \"%s\" needs a restart; \"%s\" stays in force "
+		    "until ncmta is stopped and started\n",
+		    text ? text : "", s->name, a, b);
+		free(text);
+		text = line;
+	}
+	if (changed != NULL)
+		*changed = text;
+	return n;
+}
+
 char *
 config_qpath(const struct nc_config *cfg, const char *rel)
 {

@@ -10,6 +10,9 @@
 #include <stdio.h>
 
 enum cf_type { CF_STR, CF_INT, CF_BOOL, CF_DURATION, CF_SIZE, CF_ENUM };
+/* When a changed value takes effect: at ncctl reload (and SIGHUP to the
+ * master), or only once ncmta is stopped and started again. */
+enum cf_apply { CF_RELOAD, CF_RESTART };
 
 struct nc_config {
 	char *config_dir; /* where ncmta.conf was read from */
@@ -81,6 +84,7 @@ struct cf_setting {
 	int64_t min, max; /* CF_INT, CF_DURATION, CF_SIZE */
 	const char *choices; /* CF_ENUM: "a|b|c" */
 	const char *help;
+	enum cf_apply apply;
 };
 
 extern const struct cf_setting cf_settings[]; /* ends with a NULL name */
@@ -134,6 +138,16 @@ int cf_each_line(const char *name, const char *text, size_t max,
 /* Print "name = value" for every setting, or only for those that differ
  * from the default. */
 void config_print(const struct nc_config *, FILE *, int only_changed);
+
+/*
+ * After a reload: the restart-only settings of fresh get the values in
+ * force (old's), so a process keeps running with what it started with.
+ * When changed is not NULL it gets one line per such setting whose value
+ * in fresh differed, "name: new value "X" waits for a restart; "Y" stays
+ * in force", or NULL when none did. Returns the number of those settings.
+ */
+int config_keep_restart(
+    struct nc_config *fresh, const struct nc_config *old, char **changed);
 
 /* Paths under queue_directory ("db", "maildrop", "private/qmgr", ...). */
 char *config_qpath(const struct nc_config *, const char *rel);

@@ -1,8 +1,9 @@
 /*
  * gen-man.c - write ncmta.conf(5) from its template and the settings
- * table, so the manual lists exactly the settings, types, bounds and
- * defaults the parser uses. The template's line ".\" @SETTINGS@" is
- * replaced; paths fixed at configure time are shown symbolically, so the
+ * table, so the manual lists exactly the settings, types, bounds,
+ * defaults and reload behaviour the code uses. The template's lines
+ * ".\" @SETTINGS@" (every setting) and ".\" @RESTART@" (the settings a
+ * reload does not apply) are replaced; paths fixed at configure time are shown symbolically, so the
  * committed page does not depend on the build's prefix.
  */
 #include <ctype.h>
@@ -14,6 +15,7 @@
 #include "config.h"
 
 #define MARKER ".\\\" @SETTINGS@"
+#define MARKER_RESTART ".\\\" @RESTART@"
 
 /* Print text for roff: backslashes and hyphens escaped, and a line may
  * not start with a control character. */
@@ -144,7 +146,29 @@ print_settings(void)
 		fputs(".\n.br\n", stdout);
 		putchar(toupper((unsigned char)s->help[0]));
 		roff_text(s->help + 1);
-		fputs(".\n", stdout);
+		fputs(s->apply == CF_RESTART
+		        ? ".\nNeeds a restart: ncctl reload leaves the value "
+		          "in force and warns.\n"
+		        : ".\nApplied by ncctl reload.\n",
+		    stdout);
+	}
+}
+
+/* The restart-only settings, as one filled paragraph of names. */
+static void
+print_restart(void)
+{
+	const struct cf_setting *s, *last = NULL;
+
+	for (s = cf_settings; s->name != NULL; s++)
+		if (s->apply == CF_RESTART)
+			last = s;
+	for (s = cf_settings; s->name != NULL; s++) {
+		if (s->apply != CF_RESTART)
+			continue;
+		if (s == last)
+			fputs("and\n", stdout);
+		printf(s == last ? ".B %s\n" : ".BR %s ,\n", s->name);
 	}
 }
 
@@ -167,7 +191,9 @@ main(int argc, char **argv)
 		if (strcmp(line, MARKER "\n") == 0) {
 			print_settings();
 			found = 1;
-		} else
+		} else if (strcmp(line, MARKER_RESTART "\n") == 0)
+			print_restart();
+		else
 			fputs(line, stdout);
 	}
 	fclose(fp);

@@ -1,7 +1,9 @@
 /*
- * settings.c - every ncmta.conf setting in one table: name, type,
- * default, bounds and a line of help. The parser, `ncctl check -d` and
- * the ncmta.conf(5) man page are all generated from this table.
+ * settings.c - every ncmta.conf setting in one table: whether ncctl
+ * reload applies it or it waits for a restart, name, type, default,
+ * bounds and a line of help. The parser, `ncctl check -d`, the reload's
+ * warnings and the ncmta.conf(5) man page are all generated from this
+ * table.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -11,46 +13,49 @@
 #define OFF(f) offsetof(struct nc_config, f)
 #define DAY (86400LL)
 #define MB (1048576LL)
+#define RELOAD CF_RELOAD
+#define RESTART CF_RESTART
 
-#define S(n, d, h)                                                             \
+#define S(a, n, d, h)                                                          \
 	{                                                                      \
-#n, CF_STR, OFF(n), d, 0, 0, NULL, h                           \
+#n, CF_STR, OFF(n), d, 0, 0, NULL, h, a                        \
 	}
-#define E(n, d, c, h)                                                          \
+#define E(a, n, d, c, h)                                                       \
 	{                                                                      \
-#n, CF_ENUM, OFF(n), d, 0, 0, c, h                             \
+#n, CF_ENUM, OFF(n), d, 0, 0, c, h, a                          \
 	}
-#define I(n, d, lo, hi, h)                                                     \
+#define I(a, n, d, lo, hi, h)                                                  \
 	{                                                                      \
-#n, CF_INT, OFF(n), d, lo, hi, NULL, h                         \
+#n, CF_INT, OFF(n), d, lo, hi, NULL, h, a                      \
 	}
-#define B(n, d, h)                                                             \
+#define B(a, n, d, h)                                                          \
 	{                                                                      \
-#n, CF_BOOL, OFF(n), d, 0, 1, NULL, h                          \
+#n, CF_BOOL, OFF(n), d, 0, 1, NULL, h, a                       \
 	}
-#define D(n, d, lo, hi, h)                                                     \
+#define D(a, n, d, lo, hi, h)                                                  \
 	{                                                                      \
-#n, CF_DURATION, OFF(n), d, lo, hi, NULL, h                    \
+#n, CF_DURATION, OFF(n), d, lo, hi, NULL, h, a                 \
 	}
-#define Z(n, d, lo, hi, h)                                                     \
+#define Z(a, n, d, lo, hi, h)                                                  \
 	{                                                                      \
-#n, CF_SIZE, OFF(n), d, lo, hi, NULL, h                        \
+#n, CF_SIZE, OFF(n), d, lo, hi, NULL, h, a                     \
 	}
 
 const struct cf_setting cf_settings[] = {
-    S(myhostname, "",
+    S(RELOAD, myhostname, "",
         "this host's fully qualified name (default: the system host name)"),
-    S(myorigin, "",
+    S(RELOAD, myorigin, "",
         "domain added to unqualified addresses (default: /etc/mailname, else "
         "$myhostname)"),
-    S(mydestination, "$myhostname, localhost",
+    S(RELOAD, mydestination, "$myhostname, localhost",
         "domains that are local to this host"),
-    S(generic_maps, "", "table rewriting local addresses on the way out"),
-    S(mail_owner, "ncmta",
+    S(RELOAD, generic_maps, "",
+        "table rewriting local addresses on the way out"),
+    S(RESTART, mail_owner, "ncmta",
         "the unprivileged user every daemon but the master runs as"),
-    S(queue_directory, LOCALSTATEDIR "/spool/ncmta",
+    S(RESTART, queue_directory, LOCALSTATEDIR "/spool/ncmta",
         "where the queue, maildrop and sockets live"),
-    S(drop_directory, "",
+    S(RESTART, drop_directory, "",
         "absolute path of a directory applications drop RFC 5322 files "
         "into, in the IIS pickup-directory convention (empty: none). A file "
         "is taken once it stands under a name that neither starts with "
@@ -66,101 +71,113 @@ const struct cf_setting cf_settings[] = {
         "in one line. mail_owner must be able to read the files and write "
         "the directory; ncctl start makes a missing one, mode 1733. Read "
         "when ncmta starts"),
-    S(daemon_directory, PKGLIBEXECDIR, "where the ncmta-* daemon programs are"),
-    E(delivery_mode, "direct", "direct|smarthost",
+    S(RESTART, daemon_directory, PKGLIBEXECDIR,
+        "where the ncmta-* daemon programs are"),
+    E(RELOAD, delivery_mode, "direct", "direct|smarthost",
         "deliver to each domain's exchangers, or only to the smart host"),
-    S(smart_host, "",
+    S(RELOAD, smart_host, "",
         "relay hosts, \"[host]:port, host:port\", tried in order"),
-    S(route_table, "", "routing table file (patterns and actions)"),
-    S(alias_maps, "/etc/aliases", "aliases file for local recipients"),
-    S(local_recipient_forward, "",
+    S(RELOAD, route_table, "", "routing table file (patterns and actions)"),
+    S(RELOAD, alias_maps, "/etc/aliases", "aliases file for local recipients"),
+    S(RELOAD, local_recipient_forward, "",
         "where mail for local users without an alias goes"),
-    I(smtp_port, "25", 1, 65535, "TCP port of remote mail exchangers"),
-    S(dns_servers, "",
+    I(RELOAD, smtp_port, "25", 1, 65535, "TCP port of remote mail exchangers"),
+    S(RELOAD, dns_servers, "",
         "name servers \"IP[:port] ...\" (default: /etc/resolv.conf)"),
-    E(inet_protocols, "all", "ipv4|ipv6|all",
+    E(RELOAD, inet_protocols, "all", "ipv4|ipv6|all",
         "address families used for delivery"),
-    Z(queue_minfree, "100M", 0, INT64_MAX,
+    Z(RELOAD, queue_minfree, "100M", 0, INT64_MAX,
         "free space the queue's file system must keep for submissions"),
-    D(smtp_connection_idle_time, "2s", 0, DAY,
+    D(RELOAD, smtp_connection_idle_time, "2s", 0, DAY,
         "close an idle session after this long when no mail waits"),
-    D(smtp_connect_timeout, "30s", 1, DAY,
+    D(RELOAD, smtp_connect_timeout, "30s", 1, DAY,
         "time allowed to open a TCP connection"),
-    D(smtp_helo_timeout, "300s", 1, DAY,
+    D(RELOAD, smtp_helo_timeout, "300s", 1, DAY,
         "time allowed for the greeting and each command's reply"),
-    D(smtp_data_timeout, "180s", 1, DAY,
+    D(RELOAD, smtp_data_timeout, "180s", 1, DAY,
         "time allowed for each write of the message content and for the "
         "final reply"),
-    Z(smtp_min_data_rate, "1k", 1, INT64_MAX,
+    Z(RELOAD, smtp_min_data_rate, "1k", 1, INT64_MAX,
         "slowest rate, in octets per second, at which a server must take "
         "the message content: sending it may last no longer than "
         "smtp_data_timeout plus the message size at this rate, however "
         "steadily a server trickles"),
-    I(smtp_session_limit, "200", 1, 100000,
+    I(RESTART, smtp_session_limit, "200", 1, 100000,
         "outbound sessions at once, over all workers"),
-    I(smtp_worker_count, "2", 1, 256, "number of smtp worker processes"),
-    I(destination_concurrency_limit, "20", 1, 10000,
+    I(RESTART, smtp_worker_count, "2", 1, 256,
+        "number of smtp worker processes"),
+    I(RELOAD, destination_concurrency_limit, "20", 1, 10000,
         "sessions at once to one destination"),
-    I(smtp_recipient_limit, "50", 1, 100000, "recipients per SMTP transaction"),
-    D(smtp_connection_reuse_time, "300s", 0, DAY,
+    I(RELOAD, smtp_recipient_limit, "50", 1, 100000,
+        "recipients per SMTP transaction"),
+    D(RELOAD, smtp_connection_reuse_time, "300s", 0, DAY,
         "how long one session may be reused"),
-    I(smtp_mx_address_limit, "5", 1, 100,
+    I(RELOAD, smtp_mx_address_limit, "5", 1, 100,
         "addresses tried per destination per attempt"),
-    I(hop_count_limit, "50", 1, 1000,
+    I(RELOAD, hop_count_limit, "50", 1, 1000,
         "Received: headers beyond which mail bounces as a loop"),
-    E(smtp_tls_security_level, "", "|none|may|encrypt|verify",
+    E(RELOAD, smtp_tls_security_level, "", "|none|may|encrypt|verify",
         "TLS policy for every delivery (default: may direct, verify to smart "
         "hosts)"),
-    S(smtp_tls_CAfile, "",
+    S(RESTART, smtp_tls_CAfile, "",
         "CA certificates for verification (default: the system store)"),
-    B(smtp_tls_wrappermode, "no", "use implicit TLS (port 465) to smart hosts"),
-    B(smtp_sasl_auth, "no",
+    B(RELOAD, smtp_tls_wrappermode, "no",
+        "use implicit TLS (port 465) to smart hosts"),
+    B(RELOAD, smtp_sasl_auth, "no",
         "authenticate to smart hosts with credentials from secrets_file"),
-    B(smtp_sasl_allow_plaintext, "no",
+    B(RELOAD, smtp_sasl_allow_plaintext, "no",
         "allow AUTH over an unencrypted connection"),
-    S(secrets_file, "",
+    S(RELOAD, secrets_file, "",
         "smart-host credentials, \"[host]:port user:password\" (default: "
         "CONFIG_DIR/secrets)"),
-    D(min_backoff, "5m", 1, 30 * DAY, "first retry delay of deferred mail"),
-    D(max_backoff, "1h", 1, 30 * DAY, "largest retry delay of deferred mail"),
-    D(queue_run_delay, "5m", 1, DAY, "how often the deferred queue is scanned"),
-    D(max_queue_lifetime, "5d", 0, 365 * DAY,
+    D(RELOAD, min_backoff, "5m", 1, 30 * DAY,
+        "first retry delay of deferred mail"),
+    D(RELOAD, max_backoff, "1h", 1, 30 * DAY,
+        "largest retry delay of deferred mail"),
+    D(RELOAD, queue_run_delay, "5m", 1, DAY,
+        "how often the deferred queue is scanned"),
+    D(RELOAD, max_queue_lifetime, "5d", 0, 365 * DAY,
         "age at which deferred mail bounces"),
-    D(bounce_queue_lifetime, "5d", 0, 365 * DAY,
+    D(RELOAD, bounce_queue_lifetime, "5d", 0, 365 * DAY,
         "age at which an undeliverable bounce is dropped"),
-    D(delay_warning_time, "0", 0, 365 * DAY,
+    D(RELOAD, delay_warning_time, "0", 0, 365 * DAY,
         "age at which the sender is warned of a delay (0: never)"),
-    Z(message_size_limit, "50M", 1024, 4096 * MB, "largest message accepted"),
-    Z(queue_map_size, "8G", 1 * MB, INT64_MAX,
+    Z(RELOAD, message_size_limit, "50M", 1024, 4096 * MB,
+        "largest message accepted"),
+    Z(RESTART, queue_map_size, "8G", 1 * MB, INT64_MAX,
         "maximum size of the LMDB queue map"),
-    I(resolver_cache_size, "10000", 1, 10000000,
+    I(RELOAD, resolver_cache_size, "10000", 1, 10000000,
         "DNS answers kept by the resolver"),
-    D(resolver_max_ttl, "1h", 0, 7 * DAY,
+    D(RELOAD, resolver_max_ttl, "1h", 0, 7 * DAY,
         "longest time a DNS answer is cached"),
-    D(resolver_negative_ttl, "5m", 0, DAY,
+    D(RELOAD, resolver_negative_ttl, "5m", 0, DAY,
         "longest time a negative DNS answer is cached"),
-    S(smtpd_listen, "127.0.0.1:25, [::1]:25",
+    S(RESTART, smtpd_listen, "127.0.0.1:25, [::1]:25",
         "where smtpd takes SMTP from local applications: \"IP:port, "
         "[IPv6]:port\", or none"),
-    S(metrics_listen, "none",
+    S(RESTART, metrics_listen, "none",
         "where ncmta-metricsd serves GET /metrics over HTTP for a Prometheus "
         "scraper: \"IP:port, [IPv6]:port\", or none"),
-    S(mynetworks, "127.0.0.0/8, [::1]/128",
+    S(RELOAD, mynetworks, "127.0.0.0/8, [::1]/128",
         "clients that may submit to smtpd, as CIDR blocks; the others get "
         "554 5.7.1"),
-    S(smtpd_tls_cert_file, "",
+    S(RESTART, smtpd_tls_cert_file, "",
         "certificate (PEM, chain included) smtpd offers STARTTLS with; "
         "none: no STARTTLS"),
-    S(smtpd_tls_key_file, "", "private key of smtpd_tls_cert_file (PEM)"),
-    I(smtpd_client_connection_limit, "50", 1, 100000,
+    S(RESTART, smtpd_tls_key_file, "",
+        "private key of smtpd_tls_cert_file (PEM)"),
+    I(RELOAD, smtpd_client_connection_limit, "50", 1, 100000,
         "smtpd sessions at once from one client address"),
-    I(smtpd_session_limit, "200", 1, 100000, "smtpd sessions at once in all"),
-    I(smtpd_recipient_limit, "1000", 1, 100000,
+    I(RELOAD, smtpd_session_limit, "200", 1, 100000,
+        "smtpd sessions at once in all"),
+    I(RELOAD, smtpd_recipient_limit, "1000", 1, 100000,
         "recipients of one message taken by smtpd (452 4.5.3 beyond)"),
-    D(smtpd_timeout, "300s", 1, DAY,
+    D(RELOAD, smtpd_timeout, "300s", 1, DAY,
         "time an smtpd client has for each command, and idle"),
-    I(smtpd_hard_error_limit, "20", 1, 1000,
+    I(RELOAD, smtpd_hard_error_limit, "20", 1, 1000,
         "errors of one smtpd client before 421 and the end of its session"),
-    S(log_target, "syslog", "syslog, stderr, or an absolute file name"),
-    S(syslog_facility, "mail", "syslog facility for log_target = syslog"),
-    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+    S(RESTART, log_target, "syslog",
+        "syslog, stderr, or an absolute file name"),
+    S(RESTART, syslog_facility, "mail",
+        "syslog facility for log_target = syslog"),
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0}};

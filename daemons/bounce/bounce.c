@@ -277,7 +277,7 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	/* rl.routes is not read: the routing table is qmgr's */
 	memset(&rw, 0, sizeof(rw));
 	if (config_load_text(&fresh, "ncmta.conf", rl.conf, &errs) == -1 ||
-	    (free(fresh.myorigin), fresh.myorigin = xstrdup(rl.myorigin),
+	    (daemon_reload_apply(&fresh, &bn.cfg, rl.myorigin),
 	        rewrite_init(&rw, &fresh, rl.aliases, rl.generic, &errs)) ==
 	        -1) {
 		log_warnx_text(

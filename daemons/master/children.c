@@ -1,7 +1,9 @@
 /*
  * children.c - start, watch, restart and stop the processes of the
- * service table's rows. Each child gets a control socketpair on fd 3 and
- * its row's listening sockets on fds 4, 5, ..., is exec'd from
+ * service table's rows. Each child gets a control socketpair on fd 3,
+ * its row's listening sockets on fds 4, 5, ... and after them the log
+ * channel (a datagram socketpair that carries a reopened log file), is
+ * exec'd from
  * daemon_directory with its row's user, chroot and socket count in argv,
  * and drops its own privileges. A child that dies is restarted after a
  * back-off that doubles up to a minute and is forgotten once the child
@@ -88,6 +90,7 @@ child_add(int row, int slot)
 	c->name = services[row].name;
 	c->slot = slot;
 	c->delay = 0;
+	c->log_fd = -1;
 }
 
 /* The processes of every row, in the table's (start) order; each row's
@@ -125,21 +128,23 @@ close_from(int fd)
 
 /*
  * In the child after fork: the control socket on fd 3, the n listening
- * sockets on fds 4, 5, ..., nothing else of the master's. Each is first
- * copied above that range, so that no dup2() overwrites one still to be
- * placed (and dup2() to a new number leaves close-on-exec off).
+ * sockets on fds 4, 5, ..., the log channel after them, nothing else of
+ * the master's. Each is first copied above that range, so that no dup2()
+ * overwrites one still to be placed (and dup2() to a new number leaves
+ * close-on-exec off).
  */
 static int
-child_fds(int ctl_fd, const int *fds, int n)
+child_fds(int ctl_fd, const int *fds, int n, int log_fd)
 {
-	int high = DAEMON_LISTEN_FD + n, moved[DAEMON_MAX_LISTEN + 1], i;
+	int high = DAEMON_LISTEN_FD + n + 1, moved[DAEMON_MAX_LISTEN + 2], i;
 
-	if ((moved[0] = fcntl(ctl_fd, F_DUPFD, high)) == -1)
+	if ((moved[0] = fcntl(ctl_fd, F_DUPFD, high)) == -1 ||
+	    (moved[n + 1] = fcntl(log_fd, F_DUPFD, high)) == -1)
 		return -1;
 	for (i = 0; i < n; i++)
 		if ((moved[i + 1] = fcntl(fds[i], F_DUPFD, high)) == -1)
 			return -1;
-	for (i = 0; i <= n; i++)
+	for (i = 0; i <= n + 1; i++)
 		if (dup2(moved[i], DAEMON_MASTER_FD + i) == -1)
 			return -1;
 	close_from(high);
@@ -161,7 +166,7 @@ child_chroot(const struct child *c)
  * with what its row says (-u, -r, -l). Nothing is logged from here: the
  * log's descriptor is gone (fd 3 is the master's channel now). */
 static void __attribute__((noreturn))
-child_exec(struct child *c, const char *path, int ctl_fd)
+child_exec(struct child *c, const char *path, int ctl_fd, int log_fd)
 {
 	char *argv[10], *root = child_chroot(c), count[16];
 	int n = 0;
@@ -183,7 +188,7 @@ child_exec(struct child *c, const char *path, int ctl_fd)
 		argv[n++] = count;
 	}
 	argv[n] = NULL;
-	if (child_fds(ctl_fd, c->state->fds, c->state->nfds) == -1)
+	if (child_fds(ctl_fd, c->state->fds, c->state->nfds, log_fd) == -1)
 		_exit(71);
 	signal(SIGPIPE, SIG_DFL);
 	execv(path, argv);
@@ -218,7 +223,7 @@ static void
 child_spawn(struct child *c)
 {
 	char *path, *why = NULL;
-	int sp[2];
+	int sp[2], lp[2] = {-1, -1};
 	pid_t pid = -1;
 
 	if (master->stopping)
@@ -229,10 +234,17 @@ child_spawn(struct child *c)
 	else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
 		xasprintf(
 		    &why, "socketpair for %s: %s", c->name, strerror(errno));
-	else if ((pid = fork()) == -1) {
+	else if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, lp) == -1) {
+		xasprintf(
+		    &why, "socketpair for %s: %s", c->name, strerror(errno));
+		close(sp[0]);
+		close(sp[1]);
+	} else if ((pid = fork()) == -1) {
 		xasprintf(&why, "fork for %s: %s", c->name, strerror(errno));
 		close(sp[0]);
 		close(sp[1]);
+		close(lp[0]);
+		close(lp[1]);
 	}
 	if (why != NULL) {
 		child_retry(c, why);
@@ -242,10 +254,15 @@ child_spawn(struct child *c)
 	}
 	if (pid == 0) {
 		close(sp[0]);
-		child_exec(c, path, sp[1]);
+		close(lp[0]);
+		child_exec(c, path, sp[1], lp[1]);
 	}
 	free(path);
 	close(sp[1]);
+	close(lp[1]);
+	/* the master only sends on it: a daemon's datagrams are refused */
+	(void)shutdown(lp[0], SHUT_RD);
+	c->log_fd = lp[0];
 	c->pid = pid;
 	c->started = time(NULL);
 	c->asked = c->answered = 0;
@@ -308,6 +325,9 @@ child_died(struct child *c, int status)
 		    how, sizeof(how), "exit status %d", WEXITSTATUS(status));
 	if (c->ctl != NULL)
 		ipc_peer_close(c->ctl);
+	if (c->log_fd != -1)
+		close(c->log_fd);
+	c->log_fd = -1;
 	c->pid = 0;
 	memset(c->gauges, 0, sizeof(c->gauges)); /* its sessions are gone */
 	free(c->status);
@@ -470,33 +490,40 @@ children_status(char **text)
 	*text = s;
 }
 
-/* The processes of every row and their sockets are decided at start:
- * ncctl reload says so for each row the new configuration would change. */
+/*
+ * Every running daemon gets the master's log file, just reopened: sent
+ * before the reload itself, so the daemon takes it first (see
+ * daemon_reload_apply()). Nothing to do when the log is not a file.
+ */
 void
-children_reload_check(const struct nc_config *fresh)
+children_send_log(void)
 {
-	const struct service *svc;
-	struct svc_state *st;
-	char *text;
-	int row, n;
+	char byte = 'L', cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {&byte, 1};
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int i, fd = log_file_fd();
 
-	for (row = 0; services[row].name != NULL; row++) {
-		svc = &services[row];
-		st = &master->svc[row];
-		text = svc_tcp_text(svc, fresh);
-		n = svc_count(svc, fresh);
-		if (strcmp(text ? text : "",
-		        st->listen_text ? st->listen_text : "") != 0)
-			log_warnx("reload: %s is now \"%s\"; %s listens on %s "
-			          "until ncmta restarts",
-			    svc_tcp_setting(svc),
-			    svc_setting_str(fresh, svc_tcp_setting(svc)),
-			    svc->name,
-			    st->listen_text ? st->listen_text : "nothing");
-		else if (n != st->count)
-			log_warnx("reload: %d %s process(es) run until ncmta "
-			          "restarts; the new configuration asks for %d",
-			    st->count, svc->name, n);
-		free(text);
+	if (fd == -1)
+		return;
+	for (i = 0; i < master->nchildren; i++) {
+		struct child *c = &master->children[i];
+
+		if (c->pid == 0 || c->log_fd == -1)
+			continue;
+		memset(&mh, 0, sizeof(mh));
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+		if (sendmsg(c->log_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+			log_warn("cannot pass the reopened log to %s (pid %d)",
+			    c->name, (int)c->pid);
 	}
 }

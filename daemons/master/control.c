@@ -21,8 +21,6 @@
 #include "log.h"
 #include "master.h"
 #include "proto.h"
-#include "rewrite.h"
-#include "routes.h"
 #include "util.h"
 
 /* Bounds that keep one caller from tying up the master (ncctl(8)). */
@@ -247,71 +245,20 @@ control_flush(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	control_reply(p, 0, "flush requested");
 }
 
-/*
- * Check the new ncmta.conf and routing table completely, then hand both,
- * as text, to the daemons (which cannot read files in their chroot); the
- * secrets file stays with the master. A file with any problem is refused
- * and nothing changes.
- */
+/* The reload itself is master_reload()'s; ncctl gets its reply, with a
+ * line for each changed setting that waits for a restart. */
 static void
 control_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
-	struct nc_config fresh;
-	struct route_table rt;
-	struct secrets sec;
-	struct cf_errors errs = {NULL, 0};
-	struct ipcm_ctl_reload rl;
-	struct ipc_buf b;
-	char *path, *conf = NULL, *routes = NULL;
-	char *aliases = NULL, *generic = NULL;
+	char *reply;
+	int rc;
 
 	if (ipcm_req_reload_get(m) == -1 ||
 	    !control_permitted(arg, "reload ncmta"))
 		return;
-	xasprintf(&path, "%s/ncmta.conf", master->config_dir);
-	memset(&rt, 0, sizeof(rt));
-	if ((conf = cf_read_text(path, 0, &errs)) == NULL ||
-	    config_load_text(&fresh, path, conf, &errs) == -1 ||
-	    (routes = cf_read_text(fresh.route_table, 0, &errs)) == NULL ||
-	    routes_parse(fresh.route_table, routes, &rt, &errs) == -1 ||
-	    rewrite_check(&fresh, &aliases, &generic, &errs) == -1 ||
-	    master_secrets_load(&fresh, &sec, &errs) == -1) {
-		control_reply(p, 1, errs.text);
-		log_warnx_text("reload refused, the running configuration "
-		               "stays:",
-		    errs.text);
-		cf_errors_free(&errs);
-		routes_free(&rt); /* parsed before a later file failed */
-		if (conf != NULL)
-			config_free(&fresh);
-		free(conf);
-		free(routes);
-		free(aliases);
-		free(generic);
-		free(path);
-		return;
-	}
-	routes_free(&rt);
-	children_reload_check(&fresh);
-	free(fresh.config_dir);
-	fresh.config_dir = xstrdup(master->config_dir);
-	config_free(&master->cfg);
-	master->cfg = fresh;
-	master_secrets_install(&sec);
-	rl = (struct ipcm_ctl_reload){.conf = conf,
-	    .routes = routes,
-	    .aliases = aliases,
-	    .generic = generic,
-	    .myorigin = master->cfg.myorigin};
-	ipcm_ctl_reload_encode(&b, &rl);
-	children_send(SVC_CTL_RELOAD, &b);
-	log_info("reloaded configuration");
-	control_reply(p, 0, "configuration reloaded");
-	free(conf);
-	free(routes);
-	free(aliases);
-	free(generic);
-	free(path);
+	rc = master_reload(&reply);
+	control_reply(p, rc == 0 ? 0 : 1, reply);
+	free(reply);
 }
 
 static void

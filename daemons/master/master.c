@@ -194,8 +194,14 @@ master_signal(evutil_socket_t sig, short ev, void *arg)
 			children_stop(); /* next stage: qmgr */
 		}
 		break;
-	case SIGHUP:
-		log_info("reload requested by signal");
+	case SIGHUP: /* exactly as ncctl reload */
+		if (!master->stopping) {
+			char *reply;
+
+			log_info("reload requested by SIGHUP");
+			(void)master_reload(&reply);
+			free(reply);
+		}
 		break;
 	default:
 		master_begin_stop();

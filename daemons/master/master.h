@@ -44,6 +44,7 @@ struct child {
 	unsigned restarts;
 	int delay; /* current restart back-off, seconds */
 	struct ipc_peer *ctl;
+	int log_fd; /* our end of its log channel, or -1 */
 	struct event *restart_ev;
 	char *status; /* counters of its last CHILD_STATUS, or NULL */
 	unsigned asked; /* CTL_STATUS/CTL_FLUSH sent since it started */
@@ -109,7 +110,7 @@ void children_send(unsigned svc_ctl, struct ipc_buf *);
 void children_status(char **text);
 struct child *children_find(unsigned svc_ctl);
 unsigned children_ask(struct child *, struct ipc_buf *);
-void children_reload_check(const struct nc_config *fresh);
+void children_send_log(void);
 
 /* sockets.c */
 void sockets_open(void);
@@ -118,6 +119,12 @@ void sockets_open(void);
 void control_init(void);
 void control_resolver_answered(const struct child *);
 void control_admin_done(struct ipc_peer *, struct ipc_msg *, void *);
+
+/* reload.c: ncctl reload and SIGHUP. 0, or -1 when a file was refused
+ * (nothing changed but the reopened log); *reply is the text for ncctl
+ * (malloc'd): the problems, or "configuration reloaded" and a warning
+ * line for each changed setting that needs a restart. */
+int master_reload(char **reply);
 
 /* metrics.c */
 void master_metrics_update(struct ipc_peer *, struct ipc_msg *, void *);

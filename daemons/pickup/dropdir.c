@@ -575,6 +575,16 @@ dd_events(struct dropdir *dd, struct event_base *base)
 	event_add(dd->ev_ino, NULL);
 }
 
+void
+dropdir_reload(struct dropdir *dd, const struct nc_config *cfg)
+{
+	if (dd == NULL)
+		return;
+	free(dd->origin);
+	dd->origin = xstrdup(cfg->myorigin);
+	dd->size_limit = cfg->message_size_limit;
+}
+
 struct dropdir *
 dropdir_open(const struct nc_config *cfg, struct event_base *base,
     void (*take)(const char *))

@@ -410,6 +410,12 @@ ingest_accept(evutil_socket_t fd, short ev, void *arg)
 }
 
 void
+ingest_reload(const struct nc_config *cfg)
+{
+	in.size_limit = cfg->message_size_limit;
+}
+
+void
 ingest_open(
     const struct nc_config *cfg, int qdir_fd, void (*take)(const char *key))
 {

@@ -1105,8 +1105,9 @@ pk_rewrite_load(void)
 	cf_errors_free(&errs);
 }
 
-/* New tables from the master, which checked them (pickup cannot read
- * them in its chroot); the ones in force stay if they fail here. */
+/* New settings and tables from the master, which checked them (pickup
+ * cannot read them in its chroot); the ones in force stay if they fail
+ * here. The settings apply to the messages taken from now on. */
 static void
 pk_ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
@@ -1124,23 +1125,27 @@ pk_ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	memset(&rw, 0, sizeof(rw));
 	bad = config_load_text(&cfg, "ncmta.conf", rl.conf, &errs) == -1;
 	if (!bad) {
-		free(cfg.myorigin);
-		cfg.myorigin = xstrdup(rl.myorigin);
+		daemon_reload_apply(&cfg, &pk.cfg, rl.myorigin);
 		bad = rewrite_init(&rw, &cfg, rl.aliases, rl.generic, &errs) ==
 		    -1;
 	}
 	if (bad) {
 		log_warnx_text(
-		    "reload refused, the tables in force stay:", errs.text);
+		    "reload refused, the settings and tables in force stay:",
+		    errs.text);
 		rewrite_free(&rw);
+		config_free(&cfg);
 	} else {
 		rewrite_free(&pk.rw);
 		pk.rw = rw;
+		config_free(&pk.cfg);
+		pk.cfg = cfg;
+		dropdir_reload(pk.dd, &pk.cfg);
+		ingest_reload(&pk.cfg);
 		log_info("reloaded: %zu aliases, %zu generic_maps entries",
 		    rw.aliases.n, rw.generic.n);
 	}
 	cf_errors_free(&errs);
-	config_free(&cfg);
 }
 
 static void

@@ -126,6 +126,8 @@ int pk_quarantined(const char *key);
  */
 void ingest_open(
     const struct nc_config *, int qdir_fd, void (*take)(const char *key));
+/* A reload's message_size_limit, for the files taken from now on. */
+void ingest_reload(const struct nc_config *);
 int ingest_owns(const char *key);
 /* An inline message: no file, nothing in the drop table. */
 int ingest_inline(const char *key);
@@ -154,6 +156,9 @@ struct dropdir;
  */
 struct dropdir *dropdir_open(const struct nc_config *, struct event_base *,
     void (*take)(const char *key));
+/* A reload's myorigin and message_size_limit, for the files taken from
+ * now on (dd may be NULL: no drop directory). */
+void dropdir_reload(struct dropdir *dd, const struct nc_config *);
 /* Look at every file (pickup's periodic scan). */
 void dropdir_scan(struct dropdir *);
 int dropdir_owns(const char *key);

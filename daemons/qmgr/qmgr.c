@@ -291,8 +291,7 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		config_free(&cfg);
 		return;
 	}
-	free(cfg.config_dir);
-	cfg.config_dir = xstrdup(qm->cfg.config_dir);
+	daemon_reload_apply(&cfg, &qm->cfg, NULL);
 	config_free(&qm->cfg);
 	qm->cfg = cfg;
 	routes_free(&qm->routes);

@@ -107,7 +107,7 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 
 	(void)p;
 	(void)arg;
-	if (daemon_reload_config(m, &fresh) == -1)
+	if (daemon_reload_config(m, &fresh, &resolver->cfg) == -1)
 		return;
 	resolver_apply(&fresh);
 	log_info("reloaded: cache_size=%lld max_ttl=%llds negative_ttl=%llds",

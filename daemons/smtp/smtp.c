@@ -522,7 +522,8 @@ ctl_status(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 
 /* New settings (EHLO name, time-outs, size limit) apply to the sessions
  * opened from now on. The CA bundle was read before the chroot and
- * cannot be read again here. */
+ * cannot be read again here: smtp_tls_CAfile waits for a restart (the
+ * master says so). */
 static void
 ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
@@ -530,13 +531,8 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	struct nc_config fresh;
 
 	(void)p;
-	if (daemon_reload_config(m, &fresh) == -1)
+	if (daemon_reload_config(m, &fresh, &w->cfg) == -1)
 		return;
-	if (strcmp(fresh.smtp_tls_CAfile, w->cfg.smtp_tls_CAfile) != 0)
-		log_warnx("smtp_tls_CAfile is read when the smtp workers "
-		          "start: \"%s\" is used from the next ncctl stop "
-		          "and start",
-		    fresh.smtp_tls_CAfile);
 	config_free(&w->cfg);
 	w->cfg = fresh;
 	log_debug("reloaded: myhostname=%s", w->cfg.myhostname);

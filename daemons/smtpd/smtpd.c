@@ -206,7 +206,8 @@ ctl_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 /* New limits, time-outs and mynetworks for the sessions from now on;
- * smtpd_listen and the certificate wait for a restart. */
+ * smtpd_listen and the certificate wait for a restart (the master says
+ * so when they change). */
 static void
 ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
@@ -214,15 +215,8 @@ ctl_reload(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 
 	(void)p;
 	(void)arg;
-	if (daemon_reload_config(m, &fresh) == -1)
+	if (daemon_reload_config(m, &fresh, &sd->cfg) == -1)
 		return;
-	if (strcmp(fresh.smtpd_listen, sd->cfg.smtpd_listen) != 0 ||
-	    strcmp(fresh.smtpd_tls_cert_file, sd->cfg.smtpd_tls_cert_file) !=
-	        0 ||
-	    strcmp(fresh.smtpd_tls_key_file, sd->cfg.smtpd_tls_key_file) != 0)
-		log_warnx(
-		    "smtpd_listen and the smtpd certificate change at the "
-		    "next ncctl stop and start");
 	smtpd_networks(&fresh);
 	config_free(&sd->cfg);
 	sd->cfg = fresh;

@@ -226,9 +226,10 @@ def test_reload_reaches_the_smtp_workers(instances, sink):
     inst.configure(myhostname="renamed.example",
                    smtp_tls_CAfile="/etc/ssl/certs/ca-certificates.crt")
     assert inst.ctl("reload").returncode == 0
-    wait_for(lambda: inst.log_lines("smtp_tls_CAfile is read when the smtp "
-                                    "workers start"), 10,
-             "the CAfile warning")
+    wait_for(lambda: inst.log_lines(
+        'warning: reload: smtp_tls_CAfile = '
+        '"/etc/ssl/certs/ca-certificates.crt" needs a restart'), 10,
+        "the CAfile warning")
     rcpt = "b@reload.example"
     inst.submit([rcpt], message(new_token(), rcpt)[0])
     assert sink.wait_count(2, 20)
