@@ -29,7 +29,7 @@
 struct list_ctx {
 	int fd; /* the caller, blocking */
 	uid_t uid; /* the caller (SO_PEERCRED) */
-	int privileged; /* root or mail_owner: every message */
+	int privileged; /* root, mail_owner, queue_view_group: every one */
 	int state; /* -1: any */
 	unsigned long items, cut, skipped;
 	size_t bytes; /* sent to this caller so far */
