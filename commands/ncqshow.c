@@ -472,7 +472,8 @@ show_ids(struct qs *s, struct queue_txn *t, uint64_t *ids, size_t n)
 	for (i = 0; i < n; i++) {
 		qid_format(ids[i], id);
 		rc = queue_get_msg(t, ids[i], &m);
-		if (rc == QUEUE_EFORMAT || rc == QUEUE_ENOTFOUND) {
+		if (rc == QUEUE_EFORMAT || rc == QUEUE_ENEWER ||
+		    rc == QUEUE_ENOTFOUND) {
 			fprintf(stderr, "ncqshow: %s: %s\n", id,
 			    queue_strerror(rc));
 			continue;

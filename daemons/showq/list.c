@@ -150,8 +150,10 @@ list_ids(
 	for (i = 0; i < n && rc == 0; i++) {
 		if ((rc = queue_get_msg(t, ids[i], &m)) != 0) {
 			/* absent or unreadable: ncqshow says so */
-			rc = rc == QUEUE_ENOTFOUND || rc == QUEUE_EFORMAT ? 0
-			                                                  : rc;
+			rc = rc == QUEUE_ENOTFOUND || rc == QUEUE_EFORMAT ||
+			        rc == QUEUE_ENEWER
+			    ? 0
+			    : rc;
 			continue;
 		}
 		rc = list_item(&m, lc);
