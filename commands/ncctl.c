@@ -33,7 +33,9 @@
 #include "rewrite.h"
 #include "routes.h"
 #include "secrets.h"
+#include "showqc.h"
 #include "util.h"
+#include "viewgroup.h"
 
 #define EX_USAGE 64
 #define EX_TEMPFAIL 75
@@ -280,6 +282,20 @@ check_layout(void)
 	return qlayout_check(&ctl.cfg, pw->pw_uid, pw->pw_gid, 1, stderr);
 }
 
+/* queue_view_group must name a group: showq resolves it at start. */
+static int
+check_view_group(void)
+{
+	char err[256];
+	gid_t gid;
+
+	if (viewgroup_resolve(
+	        ctl.cfg.queue_view_group, &gid, err, sizeof(err)) != -1)
+		return 0;
+	fprintf(stderr, "ncctl: %s\n", err);
+	return 1;
+}
+
 /* The routing table: every bad line, with its number. */
 static int
 check_routes(void)
@@ -470,6 +486,7 @@ cmd_check(int argc, char **argv)
 		    ctl.cfg.mail_owner);
 		problems++;
 	}
+	problems += check_view_group();
 	problems += check_rewrite();
 	problems += check_routes();
 	problems += check_drop_directory();
@@ -594,23 +611,69 @@ queue_reader(const char *path, FILE *fp, const char *prefix)
 }
 
 static void
+print_counts(const unsigned long *counts)
+{
+	int i;
+
+	printf("queue:");
+	for (i = 0; i <= Q_HOLD; i++)
+		printf(" %s=%lu", q_state_name(i), counts[i]);
+	printf("\n");
+}
+
+static int
+count_item(const struct ipcm_list_item *it, void *arg)
+{
+	struct q_msg m;
+
+	if (q_msg_decode(it->record, it->record_len, &m) == 0) {
+		(void)count_cb(&m, arg);
+		q_msg_free(&m);
+	}
+	return 0;
+}
+
+/*
+ * A member of queue_view_group cannot read the queue either, but showq
+ * lists the whole of it to them: the counts are those of its listing.
+ * Everyone else is told where their own messages are listed.
+ */
+static void
+print_viewed_counts(void)
+{
+	struct ipcm_req_list req = {.state = "", .domain = "", .sender = ""};
+	unsigned long counts[4] = {0, 0, 0, 0};
+	char err[256];
+	gid_t gid;
+
+	if (viewgroup_resolve(
+	        ctl.cfg.queue_view_group, &gid, err, sizeof(err)) != 1 ||
+	    !viewgroup_self_member(gid)) {
+		printf("queue: not readable by uid %d (ncqshow lists your "
+		       "own messages)\n",
+		    (int)getuid());
+		return;
+	}
+	fflush(stdout);
+	if (showqc_list(&ctl.cfg, "ncctl", &req, count_item, counts) == 0)
+		print_counts(counts);
+}
+
+static void
 print_queue_counts(void)
 {
 	unsigned long counts[4] = {0, 0, 0, 0};
 	struct queue *q;
 	struct queue_txn *t;
 	char *path = config_qpath(&ctl.cfg, "db");
-	int i;
 
 	if (queue_reader(path, stdout, "queue: not read: ") == -1) {
 		free(path);
 		return;
 	}
 	if (access(path, R_OK | X_OK) == -1 && errno == EACCES) {
-		printf("queue: not readable by uid %d (ncqshow lists your "
-		       "own messages)\n",
-		    (int)getuid());
 		free(path);
+		print_viewed_counts();
 		return;
 	}
 	if (queue_open(&q, path, 0, 1) != 0) {
@@ -624,10 +687,7 @@ print_queue_counts(void)
 		queue_txn_abort(t);
 	}
 	queue_close(q);
-	printf("queue:");
-	for (i = 0; i <= Q_HOLD; i++)
-		printf(" %s=%lu", q_state_name(i), counts[i]);
-	printf("\n");
+	print_counts(counts);
 }
 
 static int

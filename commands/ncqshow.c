@@ -5,7 +5,8 @@
  * transaction and never changes it -- run by root, as mail_owner, never
  * as root. A user who cannot read the queue gets the same listing from
  * showq (mail_owner, in its chroot) over QDIR/public/showq. Callers other
- * than root and the queue's owner see only the messages they submitted.
+ * than root, the queue's owner and members of queue_view_group see only
+ * the messages they submitted.
  */
 #include <sys/stat.h>
 
@@ -28,6 +29,7 @@
 #include "privdrop.h"
 #include "proto.h"
 #include "queue.h"
+#include "showqc.h"
 #include "util.h"
 
 /* qshape's age columns, in minutes; one more column for the rest. */
@@ -57,7 +59,7 @@ struct qs {
 	int state; /* -1: any */
 	const char *domain; /* NULL: any; ".example.com": subdomains */
 	const char *sender; /* NULL: any */
-	int all_users; /* root sees everything */
+	int all_users; /* no filter by uid: root, or showq filtered */
 	uid_t uid;
 	time_t now;
 	unsigned long count;
@@ -79,7 +81,7 @@ usage(FILE *fp)
 	    "               [--sender A] [ID ...]\n"
 	    "  -c DIR      configuration directory (default: "
 	    "$NCMTA_CONFIG_DIR,\n"
-	    "              else " SYSCONFDIR "/ncmta)\n"
+	    "              else " SYSCONFDIR "/ncmta); -C DIR, as for mailq\n"
 	    "  -s          summary by state and destination domain, by age\n"
 	    "  --json      one JSON object per message per line\n"
 	    "  --state S   only messages in state S: incoming, active, "
@@ -470,7 +472,8 @@ show_ids(struct qs *s, struct queue_txn *t, uint64_t *ids, size_t n)
 	for (i = 0; i < n; i++) {
 		qid_format(ids[i], id);
 		rc = queue_get_msg(t, ids[i], &m);
-		if (rc == QUEUE_EFORMAT || rc == QUEUE_ENOTFOUND) {
+		if (rc == QUEUE_EFORMAT || rc == QUEUE_ENEWER ||
+		    rc == QUEUE_ENOTFOUND) {
 			fprintf(stderr, "ncqshow: %s: %s\n", id,
 			    queue_strerror(rc));
 			continue;
@@ -544,43 +547,54 @@ remote_missing(const uint64_t *ids, size_t n, size_t *next, uint64_t upto)
 	}
 }
 
+/* What a listing from showq is read with. */
+struct qs_remote {
+	struct qs *s;
+	const uint64_t *ids;
+	size_t n, next; /* requested IDs; the next one not yet seen */
+};
+
 /* One M_LIST_ITEM: the message record as the queue holds it. */
 static int
-remote_item(struct qs *s, struct ipc_msg *im, const uint64_t *ids, size_t n,
-    size_t *next)
+remote_item(const struct ipcm_list_item *it, void *arg)
 {
+	struct qs_remote *r = arg;
 	char id[NC_QID_LEN + 1];
-	struct ipcm_list_item it;
 	struct q_msg m;
+	int rc;
 
-	if (ipcm_list_item_get(im, &it) == -1)
-		return -1;
-	if (n > 0) {
-		remote_missing(ids, n, next, it.qid);
-		if (*next < n && ids[*next] == it.qid)
-			(*next)++;
+	if (r->n > 0) {
+		remote_missing(r->ids, r->n, &r->next, it->qid);
+		if (r->next < r->n && r->ids[r->next] == it->qid)
+			r->next++;
 	}
-	if (q_msg_decode(it.record, it.record_len, &m) != 0) {
-		qid_format(it.qid, id);
-		fprintf(stderr, "ncqshow: %s: %s\n", id,
-		    queue_strerror(QUEUE_EFORMAT));
+	if ((rc = q_msg_decode(it->record, it->record_len, &m)) != 0) {
+		qid_format(it->qid, id);
+		fprintf(stderr, "ncqshow: %s: %s\n", id, queue_strerror(rc));
 		return 0;
 	}
-	m.qid = it.qid;
-	if (msg_selected(s, &m))
-		qs_outputs[s->mode].msg(s, &m);
+	m.qid = it->qid;
+	if (msg_selected(r->s, &m))
+		qs_outputs[r->s->mode].msg(r->s, &m);
 	q_msg_free(&m);
 	return 0;
 }
 
-static void
-remote_send(int fd, const struct qs *s, const uint64_t *ids, size_t n)
+/*
+ * The queue is not readable to us (a root install, and we are neither
+ * root nor its owner): showq reads it and sends each message we may see
+ * (every one to a member of queue_view_group); the other filters and the
+ * output are the same as for a direct read.
+ */
+static int
+qs_remote(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
 {
+	struct qs_remote r = {.s = s, .ids = ids, .n = n, .next = 0};
 	struct ipcm_qid *qids = xcalloc(n ? n : 1, sizeof(*qids));
 	struct ipcm_req_list req;
-	struct ipc_buf b;
 	const char *sender;
 	size_t i;
+	int rc;
 
 	for (i = 0; i < n; i++)
 		qids[i].qid = ids[i];
@@ -592,78 +606,11 @@ remote_send(int fd, const struct qs *s, const uint64_t *ids, size_t n)
 	    .sender = sender,
 	    .ids = qids,
 	    .ids_n = (uint32_t)n};
-	ipcm_req_list_encode(&b, &req);
+	s->all_users = 1; /* showq chose by our credentials */
+	rc = showqc_list(cfg, "ncqshow", &req, remote_item, &r);
 	free(qids);
-	if (ipc_send_blocking(fd, &b) == -1) {
-		fprintf(
-		    stderr, "ncqshow: cannot ask showq: %s\n", strerror(errno));
-		exit(EX_TEMPFAIL);
-	}
-}
-
-/* The closing M_REPLY: an error, or warnings about what was left out. */
-static int
-remote_reply(struct ipc_msg *im)
-{
-	struct ipcm_reply r;
-
-	if (ipcm_reply_get(im, &r) == -1)
-		return -1;
-	fflush(stdout);
-	if (r.code != 0) {
-		fprintf(stderr, "ncqshow: %s\n", r.text);
-		return EX_TEMPFAIL;
-	}
-	if (*r.text != '\0')
-		fprintf(stderr, "ncqshow: warning: %s\n", r.text);
-	return 0;
-}
-
-/*
- * The queue is not readable to us (a root install, and we are neither
- * root nor its owner): showq reads it and sends each message we may see;
- * the filters and the output are the same as for a direct read.
- */
-static int
-qs_remote(struct qs *s, const struct nc_config *cfg, uint64_t *ids, size_t n)
-{
-	char *path = config_qpath(cfg, "public/showq");
-	struct ipc_msg im;
-	uint8_t *payload;
-	uint32_t type;
-	size_t len, next = 0;
-	int fd, rc = -1;
-
-	if ((fd = ipc_connect(path)) == -1) {
-		fprintf(stderr,
-		    "ncqshow: the queue is not readable to this user, and "
-		    "showq, which lists it, cannot be reached at %s: %s "
-		    "(is ncmta running?)\n",
-		    path, strerror(errno));
-		exit(EX_TEMPFAIL);
-	}
-	free(path);
-	remote_send(fd, s, ids, n);
-	while (ipc_recv_blocking(fd, IPC_MAX_FRAME_DEFAULT, &type, &payload,
-	           &len, 30000) == 0) {
-		ipc_msg_init(&im, type, payload, len);
-		if (type == M_LIST_ITEM)
-			rc = remote_item(s, &im, ids, n, &next);
-		else
-			rc = type == M_REPLY ? remote_reply(&im) : -1;
-		free(payload);
-		if (type != M_LIST_ITEM || rc != 0)
-			break;
-		rc = -1; /* the listing must end with M_REPLY */
-	}
-	close(fd);
-	if (rc == -1) {
-		fflush(stdout);
-		fprintf(stderr, "ncqshow: the listing from showq broke off\n");
-		return EX_TEMPFAIL;
-	}
 	if (rc == 0)
-		remote_missing(ids, n, &next, UINT64_MAX);
+		remote_missing(ids, n, &r.next, UINT64_MAX);
 	return rc;
 }
 
@@ -735,9 +682,10 @@ parse_args(struct qs *s, int argc, char **argv)
 	const char *dir = NULL;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:sh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:C:sh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
+		case 'C': /* Postfix's mailq, and so check_mailq -d */
 			dir = optarg;
 			break;
 		case 's':

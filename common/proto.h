@@ -112,7 +112,8 @@ enum nc_msgtype {
 	M_INGEST_DONE, /* pickup -> smtpd: u64 request, u32 code (0: queued,
 			  committed; 4: not now, try again; 5: refused),
 			  u64 qid (0 unless queued), str text (the reply
-			  line for the client, or the queue ID) */
+			  line for the client, or the queued message's
+			  Message-ID: for smtpd's log) */
 	M_INGEST_STATE, /* pickup -> smtpd: u32 full (1: the queue is full,
 			   refuse at MAIL with 452; 0: room again); sent on
 			   connect and on each change */

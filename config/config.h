@@ -64,6 +64,7 @@ struct nc_config {
 	int64_t resolver_negative_ttl;
 	char *smtpd_listen; /* "IP:port, [IPv6]:port" or "none" */
 	char *metrics_listen; /* the same, for ncmta-metricsd */
+	char *queue_view_group; /* "" = none */
 	char *mynetworks; /* CIDR list */
 	char *smtpd_tls_cert_file;
 	char *smtpd_tls_key_file;

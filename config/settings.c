@@ -158,6 +158,12 @@ const struct cf_setting cf_settings[] = {
     S(RESTART, metrics_listen, "none",
         "where ncmta-metricsd serves GET /metrics over HTTP for a Prometheus "
         "scraper: \"IP:port, [IPv6]:port\", or none"),
+    S(RESTART, queue_view_group, "",
+        "Unix group whose members see the whole queue, read-only, with "
+        "ncqshow, mailq and ncctl status, as root does (empty: none; the "
+        "others see only the messages they submitted). Membership is that "
+        "of the caller's process: a user added to the group sees the queue "
+        "from their next login"),
     S(RELOAD, mynetworks, "127.0.0.0/8, [::1]/128",
         "clients that may submit to smtpd, as CIDR blocks; the others get "
         "554 5.7.1"),

@@ -163,6 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	normalize_message(&in, &out);
 	check(&in, &out);
 	free(out.body);
+	free(out.msgid);
 	free(fullname);
 	free(helo);
 	return 0;

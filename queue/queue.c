@@ -55,6 +55,9 @@ q_err(int rc)
 	}
 }
 
+#define QUEUE_STR(x) QUEUE_STR_(x)
+#define QUEUE_STR_(x) #x
+
 const char *
 queue_strerror(int rc)
 {
@@ -67,6 +70,11 @@ queue_strerror(int rc)
 		return "queue is full (map or disk)";
 	case QUEUE_EFORMAT:
 		return "record of unknown format";
+	case QUEUE_ENEWER:
+		return "record written by a later release of ncmta (this one "
+		       "reads record versions 1 to " QUEUE_STR(
+		           QUEUE_RECORD_VERSION) "); left in the queue as it "
+		                                 "is";
 	default:
 		return strerror(errno ? errno : EIO);
 	}
@@ -396,7 +404,9 @@ q_msg_decode(const uint8_t *p, size_t len, struct q_msg *m)
 	uint32_t i;
 
 	memset(m, 0, sizeof(*m));
-	if (len < 1 || p[0] < 1 || p[0] > QUEUE_RECORD_VERSION)
+	if (len >= 1 && p[0] > QUEUE_RECORD_VERSION)
+		return QUEUE_ENEWER;
+	if (len < 1 || p[0] < 1)
 		return QUEUE_EFORMAT;
 	dec_uint(&d, 1);
 	m->state = (uint8_t)dec_uint(&d, 1);

@@ -15,7 +15,12 @@
 
 #include "dsnparam.h"
 
-/* 1 and 2 are still read: 1 has no DSN fields, 2 no ORCPTs */
+/*
+ * The version written. Every version from 1 up is read (1 has no DSN
+ * fields, 2 no ORCPTs): a queue or a backup of any earlier release is
+ * delivered. A larger one, written by a later release, is QUEUE_ENEWER,
+ * never guessed at (man/ncctl.8, BACKUP AND RESTORE).
+ */
 #define QUEUE_RECORD_VERSION 3
 
 /* Return codes: 0 is success. */
@@ -23,6 +28,7 @@
 #define QUEUE_EFULL (-3) /* map or disk full: temporary, nothing lost */
 #define QUEUE_EFORMAT (-4) /* record of unknown version or corrupt */
 #define QUEUE_EIO (-5) /* anything else (see queue_strerror) */
+#define QUEUE_ENEWER (-6) /* record of a later release's format version */
 
 enum q_state { Q_INCOMING = 0, Q_ACTIVE = 1, Q_DEFERRED = 2, Q_HOLD = 3 };
 /*

@@ -149,7 +149,32 @@ norm_from_value(
 /* Which of the fields pickup may add the message already has. */
 struct norm_seen {
 	int date, msgid, from, received;
+	char *msgid_value; /* the first Message-ID:'s, for the log */
 };
+
+/* A field's value on one line for the log: folds and runs of white
+ * space become one space, control characters "?", both ends trimmed. */
+static char *
+norm_log_value(const char *v, size_t n)
+{
+	char *s = xcalloc(NORM_MSGID_MAX + 1, 1);
+	size_t i, o = 0;
+	int space = 0;
+
+	for (i = 0; i < n && o < NORM_MSGID_MAX; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			space = o > 0;
+			continue;
+		}
+		if (space && o + 1 < NORM_MSGID_MAX)
+			s[o++] = ' ';
+		space = 0;
+		s[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	return s;
+}
 
 /* Copy the submitted header minus Bcc:, noting what is present. */
 static size_t
@@ -163,7 +188,8 @@ norm_copy_header(
 		if (msg_field_is(&f, "bcc"))
 			continue;
 		seen->date |= msg_field_is(&f, "date");
-		seen->msgid |= msg_field_is(&f, "message-id");
+		if (msg_field_is(&f, "message-id") && !seen->msgid++)
+			seen->msgid_value = norm_log_value(f.value, f.valuelen);
 		seen->from |= msg_field_is(&f, "from");
 		seen->received += msg_field_is(&f, "received");
 		nb_add_lf(b, f.start, f.len);
@@ -175,10 +201,11 @@ norm_copy_header(
 
 static void
 norm_add_missing(
-    const struct norm_in *in, struct norm_buf *b, const struct norm_seen *seen)
+    const struct norm_in *in, struct norm_buf *b, struct norm_seen *seen)
 {
 	char date[64], stamp[32], *from;
 	struct tm tm;
+	size_t start;
 
 	if (!seen->date) {
 		norm_date(in->now, date, sizeof(date));
@@ -189,13 +216,18 @@ norm_add_missing(
 	if (!seen->msgid) {
 		gmtime_r(&in->now, &tm);
 		strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
-		nb_str(b, "Message-ID: <");
+		nb_str(b, "Message-ID: ");
+		start = b->len;
+		nb_str(b, "<");
 		nb_str(b, stamp);
 		nb_str(b, ".");
 		nb_str(b, in->qid);
 		nb_str(b, "@");
 		nb_str(b, in->myhostname);
-		nb_str(b, ">\n");
+		nb_str(b, ">");
+		seen->msgid_value =
+		    norm_log_value(b->p + start, b->len - start);
+		nb_str(b, "\n");
 	}
 	if (!seen->from) {
 		from =
@@ -267,7 +299,7 @@ void
 normalize_message(const struct norm_in *in, struct norm_out *out)
 {
 	struct norm_buf b = {NULL, 0, 0};
-	struct norm_seen seen = {0, 0, 0, 0};
+	struct norm_seen seen = {0, 0, 0, 0, NULL};
 	char date[64], uid[16];
 	size_t pos, i;
 
@@ -294,6 +326,7 @@ normalize_message(const struct norm_in *in, struct norm_out *out)
 	for (i = 0; i < in->len && !out->eightbit; i++)
 		out->eightbit = (unsigned char)in->msg[i] > 127;
 	out->nreceived = seen.received + 1;
+	out->msgid = seen.msgid_value;
 	out->body = b.p;
 	out->len = b.len;
 }

@@ -69,6 +69,7 @@ struct pk_item {
 	struct rw_result rr; /* md's recipients after rewriting */
 	char *hdrs; /* the message with rewritten header fields, or NULL */
 	uint64_t qid;
+	char *msgid; /* its Message-ID:, as normalize_message() logs it */
 	int already; /* its name was in the drop table: queued before */
 };
 
@@ -439,6 +440,7 @@ pk_item_free(struct pk_item *it)
 		maildrop_clear(&it->md);
 	rw_result_free(&it->rr);
 	free(it->hdrs);
+	free(it->msgid);
 	memset(it, 0, sizeof(*it));
 }
 
@@ -630,6 +632,8 @@ pk_put_item(struct queue_txn *txn, struct pk_item *it, time_t now)
 	    it->md.fullname, pk.cfg.myhostname, qid, it->uid, now,
 	    it->md.client, it->md.helo, it->md.proto, one};
 	normalize_message(&in, &out);
+	free(it->msgid); /* from a commit that failed */
+	it->msgid = out.msgid;
 	free(one);
 	pk_suspect_clear();
 	rcpt = xcalloc(it->md.nrcpt, sizeof(*rcpt));
@@ -794,11 +798,16 @@ pk_committed(struct pk_item *items, size_t n)
 		        : ingest_owns(items[i].name)      ? NCM_RECV_SMTPD
 		                                          : NCM_RECV_SENDMAIL,
 		    1);
-		if (ingest_owns(items[i].name)) /* smtpd logs its client */
-			ingest_answer(items[i].name, 0, items[i].qid, qid);
-		else
+		/* smtpd logs its client, then the Message-ID, as Postfix's
+		 * smtpd and cleanup do */
+		if (ingest_owns(items[i].name))
+			ingest_answer(
+			    items[i].name, 0, items[i].qid, items[i].msgid);
+		else {
 			log_info("%s: uid=%u from=<%s>", qid,
 			    (unsigned)items[i].uid, items[i].md.sender);
+			log_info("%s: message-id=%s", qid, items[i].msgid);
+		}
 		pk_log_rewrite(&items[i], qid);
 	}
 	ingest_batch(0);

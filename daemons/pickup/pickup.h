@@ -31,14 +31,18 @@ struct norm_out {
 	size_t len;
 	int eightbit; /* an octet > 127 anywhere */
 	int nreceived; /* Received: fields, ours included */
+	char *msgid; /* malloc'd: the Message-ID: value, for the log */
 };
 
 /*
  * Build the stored form of a message: a Received: field first (by
  * userid for a local submission, from the client for one over SMTP), the
  * submitted header without Bcc:, then Date:, Message-ID: and From: where
- * missing, the empty line, the body; CRLF becomes LF.
+ * missing, the empty line, the body; CRLF becomes LF. out->msgid is the
+ * first Message-ID: value, given or added, unfolded and trimmed, control
+ * characters as "?", at most NORM_MSGID_MAX bytes.
  */
+#define NORM_MSGID_MAX 512
 void normalize_message(const struct norm_in *, struct norm_out *);
 
 /* "Sat, 28 Nov 2026 23:50:39 +0000" in the local time zone. */

@@ -29,7 +29,7 @@
 struct list_ctx {
 	int fd; /* the caller, blocking */
 	uid_t uid; /* the caller (SO_PEERCRED) */
-	int privileged; /* root or mail_owner: every message */
+	int privileged; /* root, mail_owner, queue_view_group: every one */
 	int state; /* -1: any */
 	unsigned long items, cut, skipped;
 	size_t bytes; /* sent to this caller so far */
@@ -150,8 +150,10 @@ list_ids(
 	for (i = 0; i < n && rc == 0; i++) {
 		if ((rc = queue_get_msg(t, ids[i], &m)) != 0) {
 			/* absent or unreadable: ncqshow says so */
-			rc = rc == QUEUE_ENOTFOUND || rc == QUEUE_EFORMAT ? 0
-			                                                  : rc;
+			rc = rc == QUEUE_ENOTFOUND || rc == QUEUE_EFORMAT ||
+			        rc == QUEUE_ENEWER
+			    ? 0
+			    : rc;
 			continue;
 		}
 		rc = list_item(&m, lc);

@@ -4,8 +4,10 @@
  * and hands over as fd 4. It runs as mail_owner, chrooted to the queue
  * directory. Each connection is served by a child of its own (list.c),
  * which alone opens the queue: LMDB is never used across fork(). The
- * caller's uid comes from SO_PEERCRED; listings at once are bounded per
- * ordinary user and in all, and one over a bound gets M_REPLY code 1.
+ * caller's uid comes from SO_PEERCRED; root, mail_owner and members of
+ * queue_view_group (common/viewgroup.c) see every message, the others
+ * their own. Listings at once are bounded per ordinary user (members
+ * included) and in all, and one over a bound gets M_REPLY code 1.
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -27,6 +29,7 @@
 #include "proto.h"
 #include "showq.h"
 #include "util.h"
+#include "viewgroup.h"
 
 struct showq_kid {
 	pid_t pid; /* 0: free slot */
@@ -38,6 +41,8 @@ static struct {
 	struct event_base *base;
 	char *dbpath; /* the queue, as seen from the chroot */
 	uid_t owner; /* mail_owner: our own uid once dropped */
+	int have_view; /* queue_view_group is set and resolved */
+	gid_t view_gid;
 	struct showq_kid kids[SHOWQ_MAX_LISTINGS];
 	int nkids;
 } sq;
@@ -68,7 +73,8 @@ showq_refuse(int s, uid_t uid, const char *why)
 }
 
 /* In the child: no event loop, blocking I/O, bounded in time. */
-static void __attribute__((noreturn)) showq_child(int s, uid_t uid)
+static void __attribute__((noreturn))
+showq_child(int s, uid_t uid, int privileged)
 {
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
@@ -76,13 +82,15 @@ static void __attribute__((noreturn)) showq_child(int s, uid_t uid)
 	(void)close(DAEMON_MASTER_FD);
 	/* the listing stops itself at SHOWQ_DEADLINE; this is the backstop */
 	alarm(SHOWQ_DEADLINE + 2 * SHOWQ_SEND_TIMEOUT);
-	list_serve(s, uid, uid == 0 || uid == sq.owner, sq.dbpath);
+	list_serve(s, uid, privileged, sq.dbpath);
 	_exit(0);
 }
 
 static void
 showq_fork(int s, uid_t uid)
 {
+	int privileged = uid == 0 || uid == sq.owner ||
+	    (sq.have_view && viewgroup_peer_member(s, sq.view_gid));
 	pid_t pid;
 	int i;
 
@@ -92,7 +100,7 @@ showq_fork(int s, uid_t uid)
 		return;
 	}
 	if (pid == 0)
-		showq_child(s, uid);
+		showq_child(s, uid, privileged);
 	close(s);
 	for (i = 0; sq.kids[i].pid != 0; i++)
 		;
@@ -174,9 +182,27 @@ showq_stop(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	exit(0);
 }
 
+/* Before the chroot hides /etc/group. An unknown group (ncctl check
+ * refuses it) gives no one the whole queue. */
+static void
+showq_view_group(void)
+{
+	char err[256];
+	int rc;
+
+	rc = viewgroup_resolve(
+	    sq.cfg.queue_view_group, &sq.view_gid, err, sizeof(err));
+	if (rc == -1)
+		log_warnx("%s; only root and the mail owner see the whole "
+		          "queue",
+		    err);
+	sq.have_view = rc == 1;
+}
+
 static const struct ipc_handler master_table[] = {
     IPCM_ON(CTL_STOP, showq_stop),
     IPCM_ON(CTL_FLUSH, ipc_ignore),
+    /* the settings showq uses (queue_view_group) need a restart */
     IPCM_ON(CTL_RELOAD, ipc_ignore),
     IPCM_ON(CTL_STATUS, ipc_ignore),
     {0, NULL, NULL},
@@ -188,6 +214,7 @@ main(int argc, char **argv)
 	struct event *accept_ev, *chld_ev;
 
 	daemon_setup(argc, argv, "showq", &sq.cfg);
+	showq_view_group();
 	daemon_privdrop(&sq.cfg);
 	sq.owner = getuid();
 	sq.dbpath = daemon_qpath(&sq.cfg, "db");

@@ -17,7 +17,8 @@
 /*
  * list.c, in a child that serves one connection: read one M_REQ_LIST
  * (SHOWQ_REQUEST_TIMEOUT), then stream an M_LIST_ITEM for each message
- * the caller may see -- privileged: every message, else those with the
+ * the caller may see -- privileged (root, mail_owner, a member of
+ * queue_view_group): every message, else those with the
  * caller's uid -- and one M_REPLY, opening the queue in dbpath read-only.
  */
 void list_serve(int fd, uid_t uid, int privileged, const char *dbpath);

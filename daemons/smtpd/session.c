@@ -842,6 +842,7 @@ session_ingest_done(uint64_t request, int code, uint64_t qid, const char *text)
 	if (code == 0) {
 		qid_format(qid, q);
 		log_info("%s: client=%s", q, s->namaddr);
+		log_info("%s: message-id=%s", q, text);
 		snprintf(s->reply, sizeof(s->reply),
 		    "250 2.0.0 Ok: queued as %s", q);
 	} else

@@ -136,6 +136,41 @@ def test_log_lines(running):
                      r"size=\d+, nrcpt=1 \(queue active\)" % qid, log), log
 
 
+def test_message_id_logged(running):
+    """pickup logs each message's Message-ID once, after its uid= from=
+    line, as Postfix's cleanup does: the one the message brings, or the
+    one pickup added -- the one the next hop receives."""
+    sink = running.sink
+    given, added = new_token(), new_token()
+    running.submit(["mid1@dest.example"],
+                   message(given, "mid1@dest.example", full_headers=True)[0],
+                   sender="who@test.example")
+    running.submit(["mid2@dest.example"],
+                   message(added, "mid2@dest.example")[0],
+                   sender="who@test.example")
+    assert sink.wait_count(2, 20)
+    got = {token_of(m): m for m in sink.snapshot()}
+
+    def logged(tok, rcpt):
+        qid = wait_for(lambda: re.search(
+            r"ncmta/smtp\[\d+\]: ([0-9A-F]{10,20}): to=<%s>"
+            % re.escape(rcpt), running.log()), 10, "the sent line").group(1)
+        lines = [line for line in running.log().splitlines()
+                 if re.search(r"ncmta/pickup\[\d+\]: %s: " % qid, line)]
+        assert len(lines) == 2 and "uid=%d from=<who@test.example>" % \
+            os.getuid() in lines[0], lines
+        mid = re.search(r": %s: message-id=(<[^>]+>)$" % qid, lines[1])
+        assert mid, lines
+        assert len(running.log_lines("%s: message-id=" % qid)) == 1
+        head = got[tok].headers_body()[0].decode()
+        assert re.search(r"(?mi)^Message-ID: %s\r$" % re.escape(
+            mid.group(1)), head), (mid.group(1), head)
+        return mid.group(1)
+
+    assert logged(given, "mid1@dest.example") == "<%s@test.example>" % given
+    assert logged(added, "mid2@dest.example").endswith("@test.example>")
+
+
 def test_long_lines_are_broken(running):
     """Lines over 998 octets leave broken into legal lines, nothing lost."""
     sink = running.sink

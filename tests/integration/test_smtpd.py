@@ -67,6 +67,11 @@ def test_smtplib(instances, sink, greeting):
     head = m.headers_body()[0]
     assert crlf(data.split(b"\n\n")[0]) in head
     assert inst.log_lines("%s: client=localhost[127.0.0.1]" % qid)
+    # then its Message-ID, once, as Postfix's cleanup logs it
+    mids = inst.log_lines("%s: message-id=" % qid)
+    assert len(mids) == 1 and "ncmta/smtpd[" in mids[0] and \
+        mids[0].endswith(": %s: message-id=<%s@test.example>" % (qid, tok)), \
+        mids
     inst.wait_empty()
     dis = inst.log_lines("smtpd[", "disconnect from localhost[127.0.0.1]")
     assert dis and dis[-1].endswith(

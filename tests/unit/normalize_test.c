@@ -32,6 +32,13 @@ run(const char *msg, const char *sender, const char *fullname)
 }
 
 static void
+done(struct norm_out *o)
+{
+	free(o->body);
+	free(o->msgid);
+}
+
+static void
 test_complete_message(void)
 {
 	const char *msg = "From: Alice <alice@example.com>\r\n"
@@ -62,6 +69,7 @@ test_complete_message(void)
 	ok(strstr(o.body, "Message-ID: <x@y>\n") != NULL &&
 	        strstr(o.body, "Message-ID: <2025") == NULL,
 	    "existing Message-ID: kept");
+	is_str(o.msgid, "<x@y>", "its value for the log");
 	ok(strstr(o.body, "\nFrom: Alice <alice@example.com>\n") != NULL &&
 	        strstr(strstr(o.body, "\nFrom: ") + 1, "\nFrom: ") == NULL,
 	    "existing From: kept, none added");
@@ -70,7 +78,7 @@ test_complete_message(void)
 	is_int(o.nreceived, 2, "Received: counted, ours included");
 	is_int(o.eightbit, 0, "7-bit message");
 	is_int(o.len, strlen(o.body), "length matches");
-	free(o.body);
+	done(&o);
 }
 
 static void
@@ -84,33 +92,42 @@ test_bare_message(void)
 	       "\nMessage-ID: <20251128235039.0006A1F0C2B7D123"
 	       "@mx.example.com>\n") != NULL,
 	    "Message-ID: from UTC time, queue ID and myhostname");
+	is_str(o.msgid, "<20251128235039.0006A1F0C2B7D123@mx.example.com>",
+	    "the added Message-ID: is the one logged");
 	ok(strstr(o.body, "\nFrom: Alice Example <alice@example.com>\n") !=
 	        NULL,
 	    "From: with the full name");
 	ok(strstr(o.body, "\n\nhello\n") != NULL, "body kept");
 	is_int(o.nreceived, 1, "only our Received:");
-	free(o.body);
+	done(&o);
+
+	o = run("Message-ID:  \n\t<folded@x>\x01 \nMessage-ID: <2nd@x>\n\nb\n",
+	    "a@b.example", "");
+	is_str(o.msgid, "<folded@x>?",
+	    "the first Message-ID: logged unfolded, trimmed, no control "
+	    "characters");
+	done(&o);
 
 	o = run("hello world\n", "bob@example.org", "");
 	ok(strstr(o.body, "\nFrom: bob@example.org\n\nhello world\n") != NULL,
 	    "no header: fields added, then an empty line, then the text");
-	free(o.body);
+	done(&o);
 
 	o = run("Subject: x\nno colon line\nmore\n", "a@b.example", "");
 	ok(strstr(o.body, "From: a@b.example\n\nno colon line\nmore\n") != NULL,
 	    "a non-field line starts the body after an added empty line");
-	free(o.body);
+	done(&o);
 
 	o = run("", "", "");
 	ok(strstr(o.body, "\nFrom: MAILER-DAEMON@mx.example.com\n") != NULL,
 	    "null sender: From: MAILER-DAEMON");
 	is_int(o.body[o.len - 1], '\n', "empty message ends with a line end");
-	free(o.body);
+	done(&o);
 
 	o = run("Subject: x\n\nno final newline", "a@b.example", "");
 	ok(strstr(o.body, "\n\nno final newline\n") != NULL,
 	    "last line gets its LF");
-	free(o.body);
+	done(&o);
 }
 
 static void
@@ -134,18 +151,18 @@ test_names_and_8bit(void)
 
 	o = run("Subject: caf\xc3\xa9\n\nx\n", "a@b.example", "");
 	is_int(o.eightbit, 1, "8-bit octet seen");
-	free(o.body);
+	done(&o);
 	o = run("Subject: x\nbcc: lower@case.example\nBCC: upper@case.example\n"
 	        "\nbody Bcc: stays\n",
 	    "a@b.example", "");
 	ok(strstr(o.body, "case.example") == NULL,
 	    "Bcc: removed whatever its case");
 	ok(strstr(o.body, "body Bcc: stays") != NULL, "body untouched");
-	free(o.body);
+	done(&o);
 	o = run("Subject: x\n\na\r\nb\rc\r\n", "a@b.example", "");
 	ok(strstr(o.body, "\n\na\nb\rc\n") != NULL,
 	    "CRLF to LF, a lone CR kept");
-	free(o.body);
+	done(&o);
 }
 
 /* A message smtpd received: Received: names the client, as Postfix's
@@ -177,7 +194,7 @@ test_received_from_smtp(void)
 	ok(out.len > strlen(want) && strncmp(out.body, want, strlen(want)) == 0,
 	    "Received: from the client, with ESMTP, queue ID and recipient");
 	ok(memmem(out.body, out.len, "userid", 6) == NULL, "no userid");
-	free(out.body);
+	done(&out);
 	in.rcpt = NULL;
 	in.helo = "";
 	in.proto = "ESMTPS";
@@ -186,7 +203,7 @@ test_received_from_smtp(void)
 	       "mx.example.com (ncmta) with ESMTPS id 0006A1F0C2B7D123; ";
 	ok(out.len > strlen(want) && strncmp(out.body, want, strlen(want)) == 0,
 	    "no HELO: the client's name; several recipients: no \"for\"");
-	free(out.body);
+	done(&out);
 }
 
 int

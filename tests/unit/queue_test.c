@@ -208,7 +208,13 @@ test_codec(void)
 	bad = xmalloc(len + 1);
 	memcpy(bad, rec, len);
 	bad[0] = QUEUE_RECORD_VERSION + 1;
-	is_int(q_msg_decode(bad, len, &d), QUEUE_EFORMAT, "unknown version");
+	is_int(q_msg_decode(bad, len, &d), QUEUE_ENEWER,
+	    "a later version is refused, not misread");
+	ok(strstr(queue_strerror(QUEUE_ENEWER), "later release") != NULL &&
+	        strstr(queue_strerror(QUEUE_ENEWER), "versions 1 to 3") != NULL,
+	    "and said so: %s", queue_strerror(QUEUE_ENEWER));
+	bad[0] = 255;
+	is_int(q_msg_decode(bad, len, &d), QUEUE_ENEWER, "version 255 too");
 	bad[0] = 0;
 	is_int(q_msg_decode(bad, len, &d), QUEUE_EFORMAT, "version 0");
 	bad[0] = QUEUE_RECORD_VERSION;
@@ -282,12 +288,20 @@ test_codec(void)
 	q_msg_free(&m);
 }
 
+static int
+count_cb(const struct q_msg *m, void *arg)
+{
+	(void)m;
+	(*(int *)arg)++;
+	return 0;
+}
+
 /* Records an older ncmta left in a queue (written into LMDB as they
  * were) still load: the ORCPTs empty, every other field as it was. */
 static void
 test_old_records(const char *db)
 {
-	struct old_rec old[2];
+	struct old_rec old[3];
 	struct q_msg m, g;
 	struct queue *q;
 	struct queue_txn *t;
@@ -295,23 +309,25 @@ test_old_records(const char *db)
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	MDB_val k, v;
-	uint8_t key[2][8];
-	int i, j, rc = -1;
+	uint8_t key[3][8];
+	int i, j, n = 0, rc = -1;
 
 	msg_make(&m, 0, 3);
 	m.dsn_notify = DSN_NOTIFY_FAILURE;
 	m.envid = xstrdup("OLD-1");
-	for (i = 0; i < 2; i++) {
-		old_record(&m, i + 1, &old[i]);
+	for (i = 0; i < 3; i++) {
+		/* the third: a later release's version, version 2's layout */
+		old_record(&m, i < 2 ? i + 1 : 2, &old[i]);
 		for (j = 0; j < 8; j++) /* queue IDs 0x0102...: 1 and 2 */
 			key[i][j] = j == 7 ? (uint8_t)(i + 1) : (j == 0);
 	}
+	old[2].b[0] = QUEUE_RECORD_VERSION + 1;
 	if (mdb_env_create(&env) == 0) {
 		mdb_env_set_maxdbs(env, 8);
 		if (mdb_env_open(env, db, 0, 0600) == 0 &&
 		    mdb_txn_begin(env, NULL, 0, &txn) == 0) {
 			rc = mdb_dbi_open(txn, "msg", 0, &dbi);
-			for (i = 0; i < 2 && rc == 0; i++) {
+			for (i = 0; i < 3 && rc == 0; i++) {
 				k = (MDB_val){8, key[i]};
 				v = (MDB_val){old[i].len, old[i].b};
 				rc = mdb_put(txn, dbi, &k, &v, 0);
@@ -343,17 +359,17 @@ test_old_records(const char *db)
 		q_msg_free(&g);
 		queue_del_msg(t, (1ULL << 56) | (uint64_t)(i + 1));
 	}
+	is_int(queue_get_msg(t, (1ULL << 56) | 3, &g), QUEUE_ENEWER,
+	    "a later version's record is refused");
+	queue_walk(t, count_cb, &n);
+	is_int(n, 0, "and not walked");
 	is_int(queue_txn_commit(t), 0, "commit");
+	queue_txn_begin(q, &t, 1);
+	is_int(queue_get_msg(t, (1ULL << 56) | 3, &g), QUEUE_ENEWER,
+	    "it stays in the queue as it was");
+	queue_txn_abort(t);
 	queue_close(q);
 	q_msg_free(&m);
-}
-
-static int
-count_cb(const struct q_msg *m, void *arg)
-{
-	(void)m;
-	(*(int *)arg)++;
-	return 0;
 }
 
 static int
