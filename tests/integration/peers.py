@@ -91,6 +91,9 @@ class Behaviour:
     # Offer DSN (RFC 3461) and take RET/ENVID/NOTIFY/ORCPT parameters,
     # recorded in Sink.dsn_log as (parameter, value) pairs.
     dsn: bool = False
+    # Take and record those parameters without offering DSN in EHLO (where
+    # aiosmtpd would answer 555), to see a client that sends them anyway.
+    dsn_unannounced: bool = False
     # EHLO keywords left out of the reply, e.g. ["AUTH"]
     hide_ehlo: List[str] = field(default_factory=list)
 
@@ -263,7 +266,8 @@ class _SinkSMTP(SMTP):
 
     def _getparams(self, params):
         result = super()._getparams(params)
-        if result is not None and self._sink.behaviour.dsn:
+        b = self._sink.behaviour
+        if result is not None and (b.dsn or b.dsn_unannounced):
             for key in ("RET", "ENVID", "NOTIFY", "ORCPT"):
                 if key in result:
                     self._sink.dsn_log.append((key, result.pop(key)))

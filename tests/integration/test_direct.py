@@ -620,7 +620,8 @@ def test_resolver_flush_and_status_counters(instances, net):
         "cache not emptied by ncctl resolver flush"
     inst.wait_empty()
     hits2, misses2 = counters()
-    assert misses2 > misses and hits2 >= hits
+    # after the flush the third message found nothing cached
+    assert misses2 > misses and hits2 == hits, (hits, misses, hits2, misses2)
 
 
 # -- smart-host mode ----------------------------------------------------------
@@ -674,7 +675,8 @@ def test_resolver_is_its_own_unprivileged_process(instances, net):
 
 
 def test_resolver_killed_is_restarted_and_mail_flows(instances, net):
-    ns = net.dns(mx("dest.example", (10, "127.0.0.2")))
+    ns = net.dns(mx("dest.example", (10, "127.0.0.2")) +
+                 mx("other.example", (10, "127.0.0.2")))
     s = net.sink("127.0.0.2")
     inst = start(instances, net)
     inst.expect_restarts = True
@@ -685,9 +687,10 @@ def test_resolver_killed_is_restarted_and_mail_flows(instances, net):
     os.kill(old[0], signal.SIGKILL)
     wait_for(lambda: inst.pids("resolver") and inst.pids("resolver") != old,
              20, "a new resolver")
-    toks = send(inst, "rcpt2@dest.example", 3)
+    # a domain not seen before: only the new resolver can look it up
+    toks = send(inst, "rcpt2@other.example", 3)
     assert s.wait_count(4, 40), "%d of 4 after the restart" % s.count()
     inst.wait_empty()
     counts = token_counts(s.snapshot())
     assert all(counts[t] == 1 for t in toks), counts
-    assert len(ns.queries("MX", "dest.example")) >= 1
+    assert ns.queries("MX", "other.example"), ns.queries()
