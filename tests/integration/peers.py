@@ -91,6 +91,9 @@ class Behaviour:
     # Offer DSN (RFC 3461) and take RET/ENVID/NOTIFY/ORCPT parameters,
     # recorded in Sink.dsn_log as (parameter, value) pairs.
     dsn: bool = False
+    # Take and record those parameters without offering DSN in EHLO (where
+    # aiosmtpd would answer 555), to see a client that sends them anyway.
+    dsn_unannounced: bool = False
     # EHLO keywords left out of the reply, e.g. ["AUTH"]
     hide_ehlo: List[str] = field(default_factory=list)
 
@@ -263,7 +266,8 @@ class _SinkSMTP(SMTP):
 
     def _getparams(self, params):
         result = super()._getparams(params)
-        if result is not None and self._sink.behaviour.dsn:
+        b = self._sink.behaviour
+        if result is not None and (b.dsn or b.dsn_unannounced):
             for key in ("RET", "ENVID", "NOTIFY", "ORCPT"):
                 if key in result:
                     self._sink.dsn_log.append((key, result.pop(key)))
@@ -362,6 +366,7 @@ class Sink:
         self.helo_log: List[str] = []  # every "EHLO name" / "HELO name"
         self.dsn_log: List[tuple] = []  # (parameter, value), Behaviour.dsn
         self._live = set()  # open sessions, cut by stop()
+        self._syns = None  # SynCounter, see count_attempts()
         self._cond = threading.Condition()
         self._server = None
         self._sock = self._bind(port)
@@ -435,8 +440,24 @@ class Sink:
             self._sock = self._bind(self.port)
         return self
 
+    def count_attempts(self):
+        """From now on count connection attempts (TCP SYNs to host:port),
+        including those refused while the sink is down, which
+        `connections` cannot see; read them with attempts(). Needs root
+        (SynCounter)."""
+        if self._syns is None:
+            self._syns = SynCounter(self.port, self.host)
+        return self
+
+    def attempts(self):
+        """Connection attempts since count_attempts()."""
+        return self._syns.value()
+
     def close(self):
         self.stop()
+        if self._syns is not None:
+            self._syns.close()
+            self._syns = None
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -652,6 +673,14 @@ class SynCounter:
         self._stop = True
         self._thread.join(2)
         self.sock.close()
+
+
+def skip_unless_attempts_countable():
+    """Skip the calling test where Sink.count_attempts() cannot work: a
+    packet socket needs root."""
+    if os.getuid() != 0:
+        import pytest
+        pytest.skip("counting refused connections needs root")
 
 
 class NameServer:

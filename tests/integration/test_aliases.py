@@ -319,4 +319,4 @@ def test_notice_to_a_local_sender_follows_its_alias(instances, sink):
     mails = [m for m in sink.snapshot() if is_notice(m)]
     assert [m.rcpt_tos for m in mails] == [["admin@example.net"]], \
         [m.rcpt_tos for m in mails]
-    assert n is not None
+    assert n.final_recipients() == ["gone@far.example"], n.recipients

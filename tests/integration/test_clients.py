@@ -441,7 +441,7 @@ def test_mailq_bp_and_q(instances, sinks):
 
 
 def test_newaliases(instances, sink):
-    inst = instances(smart_host=[sink])
+    inst = instances(smart_host=[sink], myorigin="test.example")
     d = _names(inst)
     aliases = os.path.join(inst.confdir, "aliases")
     with open(aliases, "w") as f:
@@ -461,10 +461,19 @@ def test_newaliases(instances, sink):
     r = inst.run([os.path.join(d, "newaliases"), "-C", inst.confdir])
     assert r.returncode == 0 and r.stderr == b"", r.stderr
     inst.start()
+    # an alias added while ncmta runs is used once newaliases ran
+    with open(aliases, "a") as f:
+        f.write("team: team-a@example.net\n")
     r = inst.run([os.path.join(d, "newaliases"), "-C", inst.confdir])
     assert r.returncode == 0, r.stderr
     wait_for(lambda: inst.log_lines("reloaded configuration"), 10,
              "the master to reload")
+    tok = new_token()
+    inst.submit(["team"], b"Subject: ncmta-token-%s\n\nx\n" % tok.encode(),
+                sender="s@test.example")
+    got = _one(sink, 20)
+    assert token_of(got) == tok
+    assert got.rcpt_tos == ["team-a@example.net"], got.rcpt_tos
 
 
 # -- flags ---------------------------------------------------------------------

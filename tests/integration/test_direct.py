@@ -33,7 +33,8 @@ from instance import mail_owner, wait_for
 from msgs import message, new_token, submit_many, token_counts, token_of
 from listener import Conn, send_data
 from msgs import crlf
-from peers import Behaviour, ScriptedNameServer, free_port
+from peers import (Behaviour, ScriptedNameServer, free_port,
+                   skip_unless_attempts_countable)
 
 SENDER = "sender@test.example"
 
@@ -99,16 +100,18 @@ def test_highest_preference_used(instances, net):
 
 
 def test_connect_refused_second_exchanger_used(instances, net):
+    skip_unless_attempts_countable()
     net.dns(mx("dest.example", (10, "127.0.0.2"), (20, "127.0.0.3"),
                (30, "127.0.0.4")))
-    s1 = net.sink("127.0.0.2", up=False)
+    s1 = net.sink("127.0.0.2", up=False).count_attempts()
     s2, s3 = net.sink("127.0.0.3"), net.sink("127.0.0.4")
     inst = start(instances, net)
     toks = send(inst, "rcpt@dest.example", 3)
     assert s2.wait_count(3, 30), "second exchanger got %d of 3" % s2.count()
     inst.wait_empty()
     assert tokens(s2) == sorted(toks)
-    assert s1.count() == 0 and s3.connections == 0
+    assert s1.attempts() >= 1, "the first exchanger was never tried"
+    assert s3.connections == 0
 
 
 # What makes an exchanger unworkable at step 4 (doc/design.md: 4xx/5xx
@@ -333,12 +336,13 @@ def test_next_address_of_an_exchanger_before_the_next_exchanger(instances,
                                                                  net):
     # dnsmasq answers the A records of one name in reverse order of its
     # configuration, so the refusing 127.0.0.2 comes first.
+    skip_unless_attempts_countable()
     net.dns([("MX", "dest.example", 10, "mx1.dest.example"),
              ("MX", "dest.example", 20, "mx2.dest.example"),
              ("A", "mx1.dest.example", "127.0.0.3"),
              ("A", "mx1.dest.example", "127.0.0.2"),
              ("A", "mx2.dest.example", "127.0.0.4")])
-    net.sink("127.0.0.2", up=False)
+    s2 = net.sink("127.0.0.2", up=False).count_attempts()
     s3, s4 = net.sink("127.0.0.3"), net.sink("127.0.0.4")
     inst = start(instances, net)
     toks = send(inst, "rcpt@dest.example", 4)
@@ -346,6 +350,7 @@ def test_next_address_of_an_exchanger_before_the_next_exchanger(instances,
     inst.wait_empty()
     assert tokens(s3) == sorted(toks)
     assert s4.connections == 0, "next exchanger tried before next address"
+    assert s2.attempts() >= 1, "the refusing first address never tried"
 
 
 @pytest.mark.parametrize("limit,reached", [(2, False), (3, True)])
@@ -414,11 +419,12 @@ def test_bracketed_smart_host_uses_address_records_only(instances, net):
 
 
 def test_smart_host_without_brackets_is_looked_up_by_mx(instances, net):
+    skip_unless_attempts_countable()
     ns = net.dns(mx("dest.example", (10, "127.0.0.2")) + [
         ("MX", "relay.example", 10, "mx.relay.example"),
         ("A", "mx.relay.example", "127.0.0.7"),
         ("A", "relay.example", "127.0.0.6")])
-    net.sink("127.0.0.2", up=False)
+    exch = net.sink("127.0.0.2", up=False).count_attempts()
     by_a, by_mx = net.sink("127.0.0.6"), net.sink("127.0.0.7")
     inst = start(instances, net, smart_host="relay.example:%d" % net.port)
     toks = send(inst, "rcpt@dest.example")
@@ -427,6 +433,7 @@ def test_smart_host_without_brackets_is_looked_up_by_mx(instances, net):
     assert tokens(by_mx) == toks
     assert ("MX", "relay.example") in ns.queries()
     assert by_a.connections == 0, "smart host's A used although it has MX"
+    assert exch.attempts() >= 1, "smart host used before the exchanger"
 
 
 def test_unresolvable_smart_host_defers(instances, net):
@@ -615,7 +622,8 @@ def test_resolver_flush_and_status_counters(instances, net):
         "cache not emptied by ncctl resolver flush"
     inst.wait_empty()
     hits2, misses2 = counters()
-    assert misses2 > misses and hits2 >= hits
+    # after the flush the third message found nothing cached
+    assert misses2 > misses and hits2 == hits, (hits, misses, hits2, misses2)
 
 
 # -- smart-host mode ----------------------------------------------------------
@@ -669,7 +677,8 @@ def test_resolver_is_its_own_unprivileged_process(instances, net):
 
 
 def test_resolver_killed_is_restarted_and_mail_flows(instances, net):
-    ns = net.dns(mx("dest.example", (10, "127.0.0.2")))
+    ns = net.dns(mx("dest.example", (10, "127.0.0.2")) +
+                 mx("other.example", (10, "127.0.0.2")))
     s = net.sink("127.0.0.2")
     inst = start(instances, net)
     inst.expect_restarts = True
@@ -680,9 +689,10 @@ def test_resolver_killed_is_restarted_and_mail_flows(instances, net):
     os.kill(old[0], signal.SIGKILL)
     wait_for(lambda: inst.pids("resolver") and inst.pids("resolver") != old,
              20, "a new resolver")
-    toks = send(inst, "rcpt2@dest.example", 3)
+    # a domain not seen before: only the new resolver can look it up
+    toks = send(inst, "rcpt2@other.example", 3)
     assert s.wait_count(4, 40), "%d of 4 after the restart" % s.count()
     inst.wait_empty()
     counts = token_counts(s.snapshot())
     assert all(counts[t] == 1 for t in toks), counts
-    assert len(ns.queries("MX", "dest.example")) >= 1
+    assert ns.queries("MX", "other.example"), ns.queries()

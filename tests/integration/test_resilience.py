@@ -116,11 +116,19 @@ def test_kill9_during_burst_loses_nothing(instances, sink, victim, capsys):
     counts = token_counts(sink.snapshot())
     lost = [t for t in burst.toks if t not in counts]
     twice = sum(1 for t in burst.toks if counts.get(t, 0) > 1)
+    extra = sum(n - 1 for n in counts.values())
+    # A copy is sent again only if a kill cut short the bookkeeping of its
+    # delivery: each kill touches at most the messages in flight then, one
+    # per open session at the sink.
+    in_flight = sink.peak_sessions()
     with capsys.disabled():
         print("\n  kill -9 (name, pid, submitted, delivered, t): %r" % killed)
         print("  kill -9 %s: %d of %d delivered, %d arrived more than once"
               % (victim, len(counts), BURST, twice))
     assert ok and not lost, "%d messages lost" % len(lost)
+    assert extra <= len(killed) * in_flight, \
+        "%d extra copies after %d kills with at most %d in flight" % (
+            extra, len(killed), in_flight)
     wait_for(lambda: inst.qshow_json() == [], 20, "an empty queue")
     assert inst.maildrop_files() == []
     log = inst.log()

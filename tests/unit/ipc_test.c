@@ -36,6 +36,7 @@ enum {
 struct seen {
 	int nums, strs, blobs, closed;
 	uint64_t sum;
+	uint32_t first_nums[4]; /* values of the first T_NUM frames, in order */
 	char last_str[64];
 	size_t last_blob;
 	int wiped; /* T_SECRET: the payload was all zero after the wipe */
@@ -231,11 +232,16 @@ static void
 h_num(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct seen *s = arg;
+	uint32_t v;
 
 	(void)p;
-	s->sum += ipc_get_u32(m);
-	if (!m->error)
-		s->nums++;
+	v = ipc_get_u32(m);
+	s->sum += v;
+	if (m->error)
+		return;
+	if (s->nums < (int)(sizeof(s->first_nums) / sizeof(s->first_nums[0])))
+		s->first_nums[s->nums] = v;
+	s->nums++;
 }
 
 static void
@@ -382,17 +388,24 @@ feed(struct event_base *base, int fd, const uint8_t *p, size_t len)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 }
 
+/* Append bytes to a growing byte string. */
+static void
+append_bytes(struct ipc_buf *all, const uint8_t *p, size_t len)
+{
+	if (all->cap < all->len + len) {
+		all->cap = all->len + len;
+		all->data = xreallocarray(all->data, all->cap, 1);
+	}
+	memcpy(all->data + all->len, p, len);
+	all->len += len;
+}
+
 /* Append one finished frame to a growing byte string. */
 static void
 append_frame(struct ipc_buf *all, struct ipc_buf *b)
 {
 	ipc_buf_finish(b);
-	if (all->cap < all->len + b->len) {
-		all->cap = all->len + b->len;
-		all->data = xreallocarray(all->data, all->cap, 1);
-	}
-	memcpy(all->data + all->len, b->data, b->len);
-	all->len += b->len;
+	append_bytes(all, b->data, b->len);
 	ipc_buf_free(b);
 }
 
@@ -511,75 +524,97 @@ test_peer_bytewise(struct event_base *base)
 	free(all.data);
 }
 
-/* Send bytes that must make the peer close; check nothing after runs. */
+/*
+ * Two good frames, then bytes that must make the peer close, then two more
+ * good frames: the ones before run, in order; none after does. bad_nums is
+ * how many T_NUM handlers the bad frame itself completes (a frame with
+ * trailing bytes is handled before the leftover is seen).
+ */
 static void
-expect_close(struct event_base *base, size_t max, struct ipc_buf *bytes,
-    const char *what)
+expect_close(struct event_base *base, size_t max, struct ipc_buf *bad,
+    int bad_nums, const char *what)
 {
+	struct ipc_buf all = {NULL, 0, 0};
 	struct seen s;
 	int fd;
 
 	peer_pair(base, &s, max, &fd);
-	str_frame(bytes, "after"); /* must never be dispatched */
-	feed(base, fd, bytes->data, bytes->len);
+	num_frame(&all, 40);
+	num_frame(&all, 2);
+	append_bytes(&all, bad->data, bad->len);
+	num_frame(&all, 1000); /* must never be dispatched */
+	str_frame(&all, "after"); /* nor this */
+	feed(base, fd, all.data, all.len);
 	RUN_UNTIL(base, s.closed);
 	is_int(s.closed, 1, "%s: peer closed, close callback ran once", what);
-	is_int(s.strs, 0, "%s: later frames not dispatched", what);
+	ok(s.first_nums[0] == 40 && s.first_nums[1] == 2,
+	    "%s: the frames before it were dispatched, in order", what);
+	is_int(s.nums, 2 + bad_nums, "%s: no number frame after it ran", what);
+	is_int(s.strs, 0, "%s: no string frame after it ran", what);
 	ok(raw_sees_eof(fd), "%s: the other end sees EOF", what);
 	close(fd);
-	free(bytes->data);
-	memset(bytes, 0, sizeof(*bytes));
+	free(all.data);
+	free(bad->data);
+	memset(bad, 0, sizeof(*bad));
 }
 
 static void
 test_peer_errors(struct event_base *base)
 {
 	struct ipc_buf all = {NULL, 0, 0}, b;
+	struct seen by;
 	uint32_t hdr[2];
+	int byfd;
+
+	/* a peer that does nothing wrong, open through all the errors */
+	peer_pair(base, &by, 0, &byfd);
 
 	ipc_buf_init(&b, 99);
 	ipc_add_u32(&b, 1);
 	append_frame(&all, &b);
-	expect_close(base, 0, &all, "unknown type");
+	expect_close(base, 0, &all, 0, "unknown type");
 
 	/* T_NUM wants a u32; give it two bytes */
 	ipc_buf_init(&b, T_NUM);
 	ipc_add_data(&b, "", 0);
 	b.len -= 2;
 	append_frame(&all, &b);
-	expect_close(base, 0, &all, "short payload");
+	expect_close(base, 0, &all, 0, "short payload");
 
 	ipc_buf_init(&b, T_NUM);
 	ipc_add_u32(&b, 1);
 	ipc_add_u32(&b, 2);
 	append_frame(&all, &b);
-	expect_close(base, 0, &all, "trailing bytes");
+	expect_close(base, 0, &all, 1, "trailing bytes");
 
 	ipc_buf_init(&b, T_STR);
 	ipc_add_u32(&b, 3); /* a 3-byte string... */
 	ipc_add_u32(&b, 0); /* ...whose bytes are NULs */
 	append_frame(&all, &b);
-	expect_close(base, 0, &all, "bad string");
+	expect_close(base, 0, &all, 0, "bad string");
 
 	ipc_buf_init(&b, T_REJECT);
 	ipc_add_u32(&b, 2);
 	append_frame(&all, &b);
-	expect_close(base, 0, &all, "handler calls ipc_peer_error");
+	expect_close(base, 0, &all, 0, "handler calls ipc_peer_error");
 
 	/* only a header: the peer must not wait for 1025 bytes */
 	hdr[0] = htonl(1025);
 	hdr[1] = htonl(T_BLOB);
-	all.data = xmalloc(sizeof(hdr));
-	memcpy(all.data, hdr, sizeof(hdr));
-	all.len = all.cap = sizeof(hdr);
-	expect_close(base, 1024, &all, "oversized frame");
+	append_bytes(&all, (const uint8_t *)hdr, sizeof(hdr));
+	expect_close(base, 1024, &all, 0, "oversized frame");
 
-	/* a good frame before a bad one still runs */
-	num_frame(&all, 5);
-	ipc_buf_init(&b, 99);
-	append_frame(&all, &b);
-	expect_close(base, 0, &all, "good then unknown");
-	ok(1, "the process is still running after every protocol error");
+	/* the event loop and the other peer live on */
+	num_frame(&all, 9);
+	feed(base, byfd, all.data, all.len);
+	free(all.data);
+	RUN_UNTIL(base, by.nums == 1);
+	is_int(by.nums, 1,
+	    "a peer open through every protocol error still "
+	    "dispatches");
+	is_int(by.closed, 0, "and is still open");
+	ipc_peer_close(by.peer);
+	close(byfd);
 }
 
 static void
