@@ -272,10 +272,11 @@ state_timeout(struct smtp_session *s)
 static void
 session_expect(struct smtp_session *s, enum smtp_state state)
 {
-	double t = state_timeout(s), left;
+	double t, left;
 	struct timeval tv;
 
 	s->state = state;
+	t = state_timeout(s); /* the new state's */
 	if (state == S_BODY && (left = s->body_deadline - now_sec()) < t)
 		t = left > 0 ? left : 0;
 	tv.tv_sec = (time_t)t;

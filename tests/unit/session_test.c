@@ -601,6 +601,61 @@ test_stall_times_out(void)
 }
 
 static void
+test_stall_at_data(void)
+{
+	static const struct step s[] = {{NULL, "220 mx"},
+	    {"EHLO ", "250-mx\n250 8BITMIME"}, {"MAIL FROM:", "250 ok"},
+	    {"RCPT TO:", "250 ok"}, {"DATA", ""}, {NULL, NULL}};
+
+	w.cfg.smtp_data_timeout = 1;
+	deliver(s, 1, TWO, BODY);
+	is_int(out.cls[0], 4, "stall at DATA: deferred after the time-out");
+	ok(strstr(out.reason[0], "timed out while sending DATA command") !=
+	        NULL,
+	    "stall at DATA: the reason says where (%s)", out.reason[0]);
+	w.cfg.smtp_data_timeout = 180;
+	finish();
+}
+
+/* Each state's own time-out: the greeting gets smtp_helo_timeout (not
+ * the connect time-out), an idle session smtp_connection_idle_time (not
+ * the data time-out of the state before it). */
+static void
+test_timeouts_of_the_state_entered(void)
+{
+	static const struct step silent[] = {{NULL, ""}, {NULL, NULL}};
+	static const struct step ok1[] = {{NULL, "220 mx"},
+	    {"EHLO ", "250-mx\n250 8BITMIME"}, {"MAIL FROM:", "250 ok"},
+	    {"RCPT TO:", "250 ok"}, {"DATA", "354 go"}, {".", "250 ok"},
+	    {"QUIT", "221 bye"}, {NULL, NULL}};
+	double t0;
+
+	w.cfg.smtp_helo_timeout = 1;
+	w.cfg.smtp_connect_timeout = 60;
+	t0 = now_sec();
+	deliver(silent, 1, TWO, BODY);
+	ok(strstr(out.reason[0],
+	       "timed out while receiving the initial "
+	       "server greeting") != NULL,
+	    "silent greeting: timed out (%s)", out.reason[0]);
+	ok(now_sec() - t0 < 5,
+	    "silent greeting: after smtp_helo_timeout "
+	    "(%.1f s), not the connect time-out",
+	    now_sec() - t0);
+	finish();
+	w.cfg.smtp_helo_timeout = 300;
+	w.cfg.smtp_connect_timeout = 30;
+
+	w.cfg.smtp_connection_idle_time = 1;
+	deliver(ok1, 1, TWO, BODY);
+	is_int(out.cls[0], 2, "idle time: sent");
+	ok(run_until(no_sessions) && srv.next == 7,
+	    "idle time: the idle session QUITs by itself after "
+	    "smtp_connection_idle_time, not the data time-out");
+	w.cfg.smtp_connection_idle_time = 300;
+}
+
+static void
 test_421_in_transaction(void)
 {
 	static const struct step s[] = {{NULL, "220 mx"}, {"EHLO ", EHLO_PIPE},
@@ -664,6 +719,8 @@ main(void)
 	test_dropped_after_content();
 	test_malformed_reply();
 	test_stall_times_out();
+	test_stall_at_data();
+	test_timeouts_of_the_state_entered();
 	test_421_in_transaction();
 	test_multiline_and_long_lines();
 
