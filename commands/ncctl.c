@@ -317,8 +317,9 @@ check_routes(void)
 /*
  * Mail to root as cron sends it (unqualified: root@myorigin), when it
  * would bounce: myorigin is local and root has neither an alias that
- * leads off this host nor local_recipient_forward to go to. A warning
- * only: ncmta runs, and the rest of the mail is not concerned.
+ * leads off this host nor local_recipient_forward to go to; or when a
+ * root alias exists that it never meets, myorigin not being local. A
+ * warning only: ncmta runs, and the rest of the mail is not concerned.
  */
 static void
 check_root_mail(const struct rewrite *rw)
@@ -328,6 +329,20 @@ check_root_mail(const struct rewrite *rw)
 	size_t i;
 
 	xasprintf(&root, "root@%s", rw->myorigin);
+	if (!rewrite_is_local(rw, root)) {
+		/* a root alias the mail never meets: myorigin (often the
+		 * /etc/mailname a package wrote, the host's full name) is
+		 * not in mydestination, so root's mail leaves unchanged */
+		if (aliases_lookup(&rw->aliases, "root") != NULL)
+			fprintf(stderr,
+			    "ncctl: warning: the root alias does not apply: "
+			    "mail to root goes to %s, and %s is not in "
+			    "mydestination (%s); if it is this host's name, "
+			    "add it there\n",
+			    root, rw->myorigin, ctl.cfg.mydestination);
+		free(root);
+		return;
+	}
 	rewrite_recipients(rw, &root, NULL, 1, &res);
 	for (i = 0; i < res.n; i++) {
 		if (*res.r[i].dsn == '\0')

@@ -269,7 +269,8 @@ def test_check_warns_when_mail_to_root_would_bounce(instances, sink):
     """ncctl check warns (exit 0) when root@myorigin, as cron sends it,
     is local and has neither an alias nor local_recipient_forward; a root
     alias, local_recipient_forward or a myorigin that is not local
-    silence it, and ncctl start does not repeat it."""
+    silence it, and ncctl start does not repeat it. A root alias that
+    root's mail never meets (myorigin not local) is warned of too."""
     inst = instances(smart_host=[sink], myorigin="test.example")
     al = write(inst, "aliases", "postmaster: root\n")
     inst.configure(alias_maps=al)
@@ -301,6 +302,21 @@ def test_check_warns_when_mail_to_root_would_bounce(instances, sink):
         assert r.returncode == 0 and b"root" not in r.stderr, \
             (aliases, settings, r.stderr)
         inst.configure(local_recipient_forward=None, myorigin="test.example")
+    # a root alias that root's mail never meets: myorigin (a mail name
+    # such as the package writes) is not in mydestination
+    write(inst, "aliases", "root: admin@example.net\n")
+    inst.configure(myorigin="host.origin.example")
+    r = inst.ctl("check")
+    assert r.returncode == 0 and r.stderr.decode() == (
+        "ncctl: warning: the root alias does not apply: mail to root goes "
+        "to root@host.origin.example, and host.origin.example is not in "
+        "mydestination (test.example, localhost); if it is this host's "
+        "name, add it there\n"), r.stderr
+    inst.configure(mydestination="$myhostname, localhost, "
+                   "host.origin.example")
+    r = inst.ctl("check")
+    assert r.returncode == 0 and b"root" not in r.stderr, r.stderr
+    inst.configure(myorigin="test.example", mydestination=None)
     write(inst, "aliases", "postmaster: root\n")
     r = inst.ctl("start")
     inst.started = True
