@@ -203,5 +203,6 @@ def test_server_gives_up_or_stalls(instances, smtp_sink, options, settings,
     line = statuses(inst, "deferred")[0]
     assert re.search(want, line), line
     assert not statuses(inst, "sent")
-    q = inst.qshow_json()
+    # the worker logs before qmgr has committed the deferral: wait for it
+    q = inst.wait_deferred(1, 30)
     assert len(q) == 1 and q[0]["recipients"][0]["delay_reason"], q

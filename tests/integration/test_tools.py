@@ -183,8 +183,10 @@ def test_local_start_delivers_to_the_capture_sink():
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert r.returncode == 0, r.stderr
         sink = os.path.join(local, "sink")
+        # .NAME.eml is the sink's file being written, renamed once done
         eml = wait_for(lambda: [n for n in os.listdir(sink)
-                                if n.endswith(".eml")], 30,
+                                if n.endswith(".eml") and
+                                not n.startswith(".")], 30,
                        "a message in local/sink")
         assert len(eml) == 1
         with open(os.path.join(sink, eml[0]), "rb") as f:
