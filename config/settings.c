@@ -78,6 +78,14 @@ const struct cf_setting cf_settings[] = {
     I(smtp_port, "25", 1, 65535, "TCP port of remote mail exchangers"),
     S(dns_servers, "",
         "name servers \"IP[:port] ...\" (default: /etc/resolv.conf)"),
+    B(dns_trust_ad, "no",
+        "trust the AD bit of the name servers' replies: they validate "
+        "DNSSEC, and the path to them is safe (loopback, or a trusted "
+        "network). The resolver then sets the AD bit in its questions and "
+        "takes a reply's AD bit as proof that its records, or their "
+        "absence, are DNSSEC-validated; smtp_tls_security_level = dane "
+        "needs it, since ncmta does not yet validate DNSSEC itself. "
+        "Read by the resolver at start and on reload"),
     E(inet_protocols, "all", "ipv4|ipv6|all",
         "address families used for delivery"),
     Z(queue_minfree, "100M", 0, INT64_MAX,
@@ -108,9 +116,16 @@ const struct cf_setting cf_settings[] = {
         "addresses tried per destination per attempt"),
     I(hop_count_limit, "50", 1, 1000,
         "Received: headers beyond which mail bounces as a loop"),
-    E(smtp_tls_security_level, "", "|none|may|encrypt|verify",
+    E(smtp_tls_security_level, "", "|none|may|encrypt|verify|dane",
         "TLS policy for every delivery (default: may direct, verify to smart "
-        "hosts)"),
+        "hosts). dane (RFC 7672, as in Postfix): a host whose address and "
+        "TLSA records _PORT._tcp.HOST are DNSSEC-validated (see "
+        "dns_trust_ad), reached through a validated MX answer or named "
+        "directly, must offer STARTTLS and present a certificate matching "
+        "one of its DANE-TA(2) or DANE-EE(3) records (or, when none of the "
+        "records is usable, at least encrypt); a host whose TLSA lookup "
+        "fails (SERVFAIL, a DNSSEC-bogus answer) is not used; everything "
+        "else gets may"),
     S(smtp_tls_CAfile, "",
         "CA certificates for verification (default: the system store)"),
     B(smtp_tls_wrappermode, "no", "use implicit TLS (port 465) to smart hosts"),

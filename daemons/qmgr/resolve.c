@@ -79,6 +79,7 @@ on_answer(struct ipc_peer *peer, struct ipc_msg *m, void *arg)
 	memset(&a, 0, sizeof(a));
 	a.status = da.status;
 	a.ttl = da.ttl;
+	a.secure = da.secure != 0;
 	a.error = da.error;
 	/* keep the first ones */
 	while (a.n < DNS_MAX_RECORDS && ipcm_dns_rr_next(&da.rrs_rd, &rr)) {

@@ -12,6 +12,7 @@
 struct dns_answer {
 	uint32_t status; /* DNS_S_* */
 	uint32_t ttl;
+	uint32_t secure; /* DNSSEC-validated (proto.h, M_DNS_ANSWER) */
 	const char *error;
 	uint32_t n;
 	struct {

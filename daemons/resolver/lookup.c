@@ -3,6 +3,8 @@
  * M_DNS_QUERY is checked, answered from the cache, joined to an identical
  * question already in flight, or sent to a name server; every waiting
  * client gets one M_DNS_ANSWER when the reply (or the time-out) comes.
+ * Answers say whether they are DNSSEC-validated (the name server's AD
+ * bit, believed with dns_trust_ad = yes), for DANE (TLSA questions).
  * A name with UTF-8 (U-labels, from an SMTPUTF8 address) is asked as its
  * A-label (IDNA 2008, libidn2); one that has none is answered
  * DNS_S_BADNAME.
@@ -51,9 +53,13 @@ answer_send(struct resolver_client *cl, uint64_t id,
     const struct dns_result *res, uint32_t ttl, const char *error)
 {
 	struct ipcm_dns_rr rrs[DNS_MAX_RECORDS];
+	/* the AD bit is worth what the path to the name server is: only
+	 * believed when the administrator says so */
 	struct ipcm_dns_answer a = {.id = id,
 	    .status = (uint32_t)res->status,
 	    .ttl = ttl,
+	    .secure = res->ad && resolver->cfg.dns_trust_ad &&
+	        res->status != DNS_S_TEMPFAIL,
 	    .error = error,
 	    .rrs = rrs};
 
@@ -150,9 +156,11 @@ lookup_answered(struct lookup *lk, int status, const uint8_t *abuf, int alen)
 		log_warnx(
 		    "lookup of %s %s failed: %s", type, lk->name, res.why);
 	} else
-		log_debug("%s %s: %s, %zu records, ttl %u, kept %us (%.3fs)",
-		    type, lk->name, status_name(res.status), res.n, res.ttl,
-		    ttl, now_sec() - lk->started);
+		log_debug("%s %s: %s%s, %zu records, ttl %u, kept %us "
+		          "(%.3fs)",
+		    type, lk->name, status_name(res.status),
+		    res.ad ? " (AD)" : "", res.n, res.ttl, ttl,
+		    now_sec() - lk->started);
 	dns_error_text(error, sizeof(error), lk->name, lk->qtype, res.status);
 	while ((w = TAILQ_FIRST(&lk->waiters)) != NULL) {
 		TAILQ_REMOVE(&lk->waiters, w, entry);

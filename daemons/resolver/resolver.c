@@ -1,5 +1,5 @@
 /*
- * resolver.c - ncmta-resolver: answers MX/A/AAAA questions of the other
+ * resolver.c - ncmta-resolver: answers MX/A/AAAA/TLSA questions of the other
  * daemons on QDIR/private/resolver (fd 4, made by the master). It sets up
  * c-ares (reading /etc/resolv.conf) while it still can, then chroots to
  * QDIR/empty and drops to mail_owner. The master's control channel
@@ -94,6 +94,11 @@ resolver_apply(struct nc_config *fresh)
 		free(fresh->dns_servers);
 		fresh->dns_servers = xstrdup(resolver->servers);
 	}
+	/* answers kept were asked with the other AD bit */
+	if (fresh->dns_trust_ad != resolver->cfg.dns_trust_ad)
+		log_info("dns_trust_ad changed: cache flushed, %zu entries "
+		         "dropped",
+		    dns_cache_flush(resolver->cache));
 	config_free(&resolver->cfg);
 	resolver->cfg = *fresh;
 }
