@@ -510,6 +510,8 @@ dns_name_normalize(const char *name, char *out)
 			return -1;
 		out[i] = (char)tolower((unsigned char)c);
 	}
+	if (label == 0) /* "a..": an empty last label */
+		return -1;
 	out[len] = '\0';
 	return 0;
 }

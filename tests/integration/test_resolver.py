@@ -34,9 +34,9 @@ def query_frame(qid, qtype, name):
 
 class Answer:
     def __init__(self, payload):
-        self.id, self.status, self.ttl = struct.unpack_from(">QII",
-                                                            payload, 0)
-        self.error, pos = self._str(payload, 16)
+        self.id, self.status, self.ttl, self.secure = struct.unpack_from(
+            ">QIII", payload, 0)
+        self.error, pos = self._str(payload, 20)
         n, = struct.unpack_from(">I", payload, pos)
         pos += 4
         self.records = []

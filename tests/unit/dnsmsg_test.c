@@ -541,6 +541,9 @@ test_names(void)
 	ok(dns_name_normalize(".a", out) == -1, "leading dot refused");
 	ok(dns_name_normalize("exa mple.com", out) == -1, "space refused");
 	ok(dns_name_normalize("a\nb", out) == -1, "newline refused");
+	ok(dns_name_normalize("a..", out) == -1, "two trailing dots refused");
+	ok(dns_name_normalize("a.", out) == 0 && strcmp(out, "a") == 0,
+	    "one trailing dot dropped");
 	memset(big, 'a', 64);
 	big[64] = '\0';
 	ok(dns_name_normalize(big, out) == -1, "64-octet label refused");
