@@ -74,8 +74,9 @@ enum nc_msgtype {
 	M_JOB_FORGET, /* u64 qid: drop the body kept for that message */
 
 	/* qmgr -> resolver (private/resolver) */
-	M_DNS_QUERY = 90, /* u64 id, u32 qtype (DNS_T_*), str name (a
-			     UTF-8 name is asked as its A-label) */
+	M_DNS_QUERY = 90, /* u64 id, u32 qtype (DNS_T_*), u32 flags
+			     (DNS_Q_*), str name (a UTF-8 name is asked as
+			     its A-label) */
 	/* resolver -> qmgr */
 	M_DNS_ANSWER, /* u64 id, u32 status (DNS_S_*), u32 ttl,
 			     u32 secure (1: DNSSEC-validated, the AD bit
@@ -166,6 +167,12 @@ enum tls_level { TLS_NONE = 0, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE };
 #define DNS_T_MX 15
 #define DNS_T_AAAA 28
 #define DNS_T_TLSA 52
+
+/* M_DNS_QUERY flags */
+#define DNS_Q_DNSSEC                                                           \
+	0x1 /* say whether the answer is DNSSEC-validated: with
+			    dns_trust_ad = no the resolver validates it
+			    itself (libunbound), else it trusts the AD bit */
 
 enum dns_status {
 	DNS_S_OK = 0, /* records follow */
@@ -297,6 +304,7 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 #define IPCF_DNS_QUERY(U32, U64, DBL, STR, DATA, LIST) \
 	U64(id) \
 	U32(qtype) \
+	U32(flags) \
 	STR(name)
 #define IPCF_DNS_ANSWER(U32, U64, DBL, STR, DATA, LIST) \
 	U64(id) \

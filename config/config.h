@@ -29,6 +29,7 @@ struct nc_config {
 	int64_t smtp_port;
 	char *dns_servers;
 	int dns_trust_ad; /* DNSSEC: believe the name servers' AD bit */
+	char *dnssec_trust_anchor; /* DS/DNSKEY lines for libunbound */
 	char *inet_protocols; /* "ipv4" | "ipv6" | "all" */
 	int64_t queue_minfree;
 	int64_t smtp_connection_idle_time;

@@ -79,13 +79,20 @@ const struct cf_setting cf_settings[] = {
     S(dns_servers, "",
         "name servers \"IP[:port] ...\" (default: /etc/resolv.conf)"),
     B(dns_trust_ad, "no",
-        "trust the AD bit of the name servers' replies: they validate "
-        "DNSSEC, and the path to them is safe (loopback, or a trusted "
-        "network). The resolver then sets the AD bit in its questions and "
-        "takes a reply's AD bit as proof that its records, or their "
-        "absence, are DNSSEC-validated; smtp_tls_security_level = dane "
-        "needs it, since ncmta does not yet validate DNSSEC itself. "
-        "Read by the resolver at start and on reload"),
+        "how the resolver knows an answer is DNSSEC-validated, which "
+        "smtp_tls_security_level = dane relies on. yes: the name servers "
+        "validate, and the path to them is safe (loopback, or a trusted "
+        "network); the resolver sets the AD bit in its questions and takes "
+        "a reply's AD bit as proof that its records, or their absence, are "
+        "validated. no: the resolver validates itself, with libunbound, "
+        "from dnssec_trust_anchor, asking the same name servers for the "
+        "signatures. Read by the resolver at start and on reload"),
+    S(dnssec_trust_anchor, "/usr/share/dns/root.key",
+        "trust anchors (DS or DNSKEY records, one a line, zone-file form) "
+        "from which the resolver validates DNSSEC itself, with libunbound, "
+        "for smtp_tls_security_level = dane when dns_trust_ad = no; the "
+        "default is the root's, from the dns-root-data package. Read when "
+        "ncmta starts"),
     E(inet_protocols, "all", "ipv4|ipv6|all",
         "address families used for delivery"),
     Z(queue_minfree, "100M", 0, INT64_MAX,

@@ -203,6 +203,22 @@ slot_answer(const struct dns_answer *a, void *arg)
 	lookup_done_one(s->lk, 1);
 }
 
+/* "dane" is the level in force for this destination: the route's
+ * tls=, else smtp_tls_security_level. */
+static int
+dest_wants_dane(const struct qm_dest *d)
+{
+	return strcmp(*d->tls ? d->tls : qm->cfg.smtp_tls_security_level,
+	           "dane") == 0;
+}
+
+/* Questions whose validation matters: every one of a DANE destination. */
+static uint32_t
+dest_dnssec(const struct qm_dest *d)
+{
+	return dest_wants_dane(d) ? DNS_Q_DNSSEC : 0;
+}
+
 static void
 slot_ask(struct dest_lookup *lk, struct lookup_slot *s)
 {
@@ -211,7 +227,8 @@ slot_ask(struct dest_lookup *lk, struct lookup_slot *s)
 		return;
 	s->asked = 1;
 	lk->pending++;
-	resolve_query(DNS_T_MX, s->spec.name, slot_answer, s);
+	resolve_query(
+	    DNS_T_MX, s->spec.name, dest_dnssec(lk->d), slot_answer, s);
 }
 
 void
@@ -485,15 +502,6 @@ name_answer_tlsa(const struct dns_answer *a, void *arg)
 	lookup_done_one(nm->lk, 2);
 }
 
-/* "dane" is the level in force for this destination: the route's
- * tls=, else smtp_tls_security_level. */
-static int
-dest_wants_dane(const struct qm_dest *d)
-{
-	return strcmp(*d->tls ? d->tls : qm->cfg.smtp_tls_security_level,
-	           "dane") == 0;
-}
-
 /* RFC 7672 2.2.2: TLSA records are looked for only at a host reached
  * through validated answers; they count only if its addresses are
  * validated too (name_dane()). */
@@ -507,7 +515,7 @@ name_ask_tlsa(struct dest_lookup *lk, struct lookup_name *nm)
 	snprintf(qname, sizeof(qname), "_%u._tcp.%s", nm->port, nm->name);
 	nm->tlsa_asked = 1;
 	lk->pending++;
-	resolve_query(DNS_T_TLSA, qname, name_answer_tlsa, nm);
+	resolve_query(DNS_T_TLSA, qname, DNS_Q_DNSSEC, name_answer_tlsa, nm);
 }
 
 static void
@@ -532,11 +540,13 @@ lookup_round2(struct dest_lookup *lk)
 		nm->notfound = 1;
 		if (want_v4()) {
 			lk->pending++;
-			resolve_query(DNS_T_A, nm->name, name_answer4, nm);
+			resolve_query(DNS_T_A, nm->name, dest_dnssec(lk->d),
+			    name_answer4, nm);
 		}
 		if (want_v6()) {
 			lk->pending++;
-			resolve_query(DNS_T_AAAA, nm->name, name_answer6, nm);
+			resolve_query(DNS_T_AAAA, nm->name, dest_dnssec(lk->d),
+			    name_answer6, nm);
 		}
 		name_ask_tlsa(lk, nm);
 	}

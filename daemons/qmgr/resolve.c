@@ -140,7 +140,8 @@ resolve_init(void)
 }
 
 void
-resolve_query(int qtype, const char *name, dns_answer_fn *fn, void *arg)
+resolve_query(
+    int qtype, const char *name, uint32_t flags, dns_answer_fn *fn, void *arg)
 {
 	struct dns_pending *p;
 	struct ipcm_dns_query q;
@@ -155,7 +156,9 @@ resolve_query(int qtype, const char *name, dns_answer_fn *fn, void *arg)
 	}
 	p->id = ++rs.next_id;
 	TAILQ_INSERT_TAIL(&rs.pending, p, link);
-	q = (struct ipcm_dns_query){
-	    .id = p->id, .qtype = (uint32_t)qtype, .name = name};
+	q = (struct ipcm_dns_query){.id = p->id,
+	    .qtype = (uint32_t)qtype,
+	    .flags = flags,
+	    .name = name};
 	ipcm_dns_query_send(rs.peer, &q);
 }

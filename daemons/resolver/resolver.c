@@ -78,6 +78,7 @@ resolver_set_servers(const char *spec)
 	}
 	free(resolver->servers);
 	resolver->servers = xstrdup(spec);
+	ubev_set_servers(spec);
 	log_info("name servers: %s", *spec ? spec : "from /etc/resolv.conf");
 	return 0;
 }
@@ -143,9 +144,11 @@ main(int argc, char **argv)
 	if ((resolver->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	aresev_init();
+	ubev_read_anchors(resolver->cfg.dnssec_trust_anchor);
 	resolver->servers = xstrdup("");
-	if (*resolver->cfg.dns_servers != '\0' &&
-	    resolver_set_servers(resolver->cfg.dns_servers) == -1)
+	if (*resolver->cfg.dns_servers == '\0')
+		ubev_set_servers("");
+	else if (resolver_set_servers(resolver->cfg.dns_servers) == -1)
 		fatalx("no usable dns_servers");
 	daemon_privdrop(&resolver->cfg);
 	resolver->cache =

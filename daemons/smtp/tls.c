@@ -161,11 +161,11 @@ tls_dane_verdict(SSL *ssl, char *why, size_t len)
 	if (res == X509_V_OK &&
 	    SSL_get0_dane_tlsa(ssl, &usage, &selector, &mtype, NULL, NULL) >= 0)
 		return TLS_VERIFIED;
-	snprintf(why, len,
-	    "certificate verification failed: %s (DANE TLSA records did not "
-	    "match)",
+	/* OpenSSL says "no matching DANE TLSA records" when none matched */
+	snprintf(why, len, "certificate verification failed: %s%s",
 	    res == X509_V_OK ? "no TLSA record matched"
-	                     : X509_verify_cert_error_string(res));
+	                     : X509_verify_cert_error_string(res),
+	    res == X509_V_ERR_DANE_NO_MATCH ? "" : " (DANE)");
 	return TLS_UNTRUSTED;
 }
 

@@ -1055,7 +1055,9 @@ class SignedZoneServer:
                   ksk, zsk)
         if bogus is not None:
             self._break(bogus)
-        return os.path.join(self.dir, ksk + ".ds")
+        self.ds_file = os.path.join(self.dir, ksk + ".ds")
+        os.chmod(self.dir, 0o755)
+        return self.ds_file
 
     def _break(self, bogus):
         """Flip one character of the signature over (owner, type)."""

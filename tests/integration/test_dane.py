@@ -1,9 +1,12 @@
 """DANE for direct delivery (SPEC 12, RFC 7672; issue 14) against real
 peers: a test zone signed with ldns-signzone, served and validated by a
 local unbound (SignedZoneServer) that sets the AD bit, ncmta's resolver
-pointed at it with dns_trust_ad = yes, and aiosmtpd sinks with STARTTLS
-and certificates from a throwaway CA (not in smtp_tls_CAfile: only the
-TLSA records can make them trusted).
+pointed at it, and aiosmtpd sinks with STARTTLS and certificates from a
+throwaway CA (not in smtp_tls_CAfile: only the TLSA records can make them
+trusted). Each DANE case runs twice: with dns_trust_ad = yes (the resolver
+believes unbound's AD bit) and with dns_trust_ad = no (the resolver
+validates itself with libunbound from dnssec_trust_anchor = the zone's
+DS, asking the same unbound for the signatures).
 
   DANE-EE(3 1 1) matching          test_dane_ee_match_delivered
   DANE-EE not matching             test_dane_ee_mismatch_deferred
@@ -12,7 +15,7 @@ TLSA records can make them trusted).
   no STARTTLS under DANE           test_dane_without_starttls_deferred
   validated absence of TLSA        test_dane_no_tlsa_may_delivered
   only PKIX usages (unusable)      test_dane_unusable_records_encrypt
-  trust in the AD bit              test_dane_ad_not_trusted_may
+  nothing validated                test_dane_unvalidated_may
 """
 
 import hashlib
@@ -29,7 +32,7 @@ from msgs import message, new_token, token_of
 from peers import ThrowawayCA
 
 SENDER = "sender@test.example"
-ZONE = "dane.test"
+ZONE = "dane.example"
 MX_ADDR = "127.0.0.2"
 TLS_LINE = re.compile(
     r"\b(Verified|Trusted|Untrusted) TLS connection established to "
@@ -95,7 +98,7 @@ def server(ca, name, chain=False):
 
 
 def zone_for(net, label, tlsa=(), extra=()):
-    """Records of LABEL.dane.test: MX 10 mx1.LABEL, mx1.LABEL A
+    """Records of LABEL.dane.example: MX 10 mx1.LABEL, mx1.LABEL A
     127.0.0.2, and TLSA records at _PORT._tcp.mx1.LABEL."""
     recs = ["%s IN MX 10 mx1.%s" % (label, label),
             "mx1.%s IN A %s" % (label, MX_ADDR)]
@@ -104,8 +107,19 @@ def zone_for(net, label, tlsa=(), extra=()):
     return recs + list(extra)
 
 
-def start(instances, net, **settings):
-    s = {"smtp_tls_security_level": "dane", "dns_trust_ad": "yes"}
+@pytest.fixture(params=["trust_ad", "libunbound"])
+def validation(request):
+    """How ncmta knows what is validated: the settings for a zone server."""
+    if request.param == "trust_ad":
+        return lambda ns: {"dns_trust_ad": "yes"}
+    return lambda ns: {"dns_trust_ad": "no",
+                       "dnssec_trust_anchor": ns.ds_file}
+
+
+def start(instances, net, validation=None, **settings):
+    s = {"smtp_tls_security_level": "dane"}
+    if validation is not None:
+        s.update(validation(net.ns))
     s.update(settings)
     return instances(**net.settings(**s)).start()
 
@@ -145,12 +159,12 @@ def assert_nothing_sent(inst, sink):
     assert not inst.log_lines("status=bounced")
 
 
-def test_dane_ee_match_delivered(instances, net, ca):
+def test_dane_ee_match_delivered(instances, net, ca, validation):
     ctx, crt = server(ca, "mx1.ee.%s" % ZONE)
     ns = net.signed_dns(ZONE, zone_for(net, "ee", ["3 1 1 " +
                                                    spki_sha256(crt)]))
     sink = net.sink(MX_ADDR, tls_context=ctx)
-    inst = start(instances, net)
+    inst = start(instances, net, validation)
     tok = send(inst, "rcpt@ee.%s" % ZONE)
     m = delivered(inst, sink, tok)
     assert m.tls
@@ -159,42 +173,43 @@ def test_dane_ee_match_delivered(instances, net, ca):
     assert ("TLSA", "_%d._tcp.mx1.ee.%s" % (net.port, ZONE)) in ns.queries()
 
 
-def test_dane_ee_mismatch_deferred(instances, net, ca):
+def test_dane_ee_mismatch_deferred(instances, net, ca, validation):
     ctx, crt = server(ca, "mx1.bad.%s" % ZONE)
     other, _ = ca.server_cert(["other.%s" % ZONE])
     net.signed_dns(ZONE, zone_for(net, "bad", ["3 1 1 " +
                                                spki_sha256(other)]))
     sink = net.sink(MX_ADDR, tls_context=ctx)
-    inst = start(instances, net)
+    inst = start(instances, net, validation)
     send(inst, "rcpt@bad.%s" % ZONE)
     reason = deferred_reason(inst)
-    assert "DANE TLSA records did not match" in reason, reason
+    assert "certificate verification failed: no matching DANE TLSA " \
+        "records" in reason, reason
     assert "mx1.bad.%s" % ZONE in reason, reason
     assert_nothing_sent(inst, sink)
     assert tls_lines(inst) and all(t[0] == "Untrusted" and t[4] == "dane"
                                    for t in tls_lines(inst))
 
 
-def test_dane_ta_match_delivered(instances, net, ca):
+def test_dane_ta_match_delivered(instances, net, ca, validation):
     ctx, _ = server(ca, "mx1.ta.%s" % ZONE, chain=True)
     net.signed_dns(ZONE, zone_for(net, "ta", ["2 0 1 " +
                                               cert_sha256(ca.ca_file)]))
     sink = net.sink(MX_ADDR, tls_context=ctx)
-    inst = start(instances, net)
+    inst = start(instances, net, validation)
     tok = send(inst, "rcpt@ta.%s" % ZONE)
     assert delivered(inst, sink, tok).tls
     assert tls_lines(inst) == [("Verified", "mx1.ta.%s" % ZONE, MX_ADDR,
                                 str(net.port), "dane")]
 
 
-def test_dane_bogus_tlsa_deferred(instances, net, ca):
+def test_dane_bogus_tlsa_deferred(instances, net, ca, validation):
     ctx, crt = server(ca, "mx1.bogus.%s" % ZONE)
     owner = "_%d._tcp.mx1.bogus.%s" % (net.port, ZONE)
     net.signed_dns(ZONE, zone_for(net, "bogus", ["3 1 1 " +
                                                  spki_sha256(crt)]),
                    bogus=(owner, "TLSA"))
     sink = net.sink(MX_ADDR, tls_context=ctx)
-    inst = start(instances, net)
+    inst = start(instances, net, validation)
     send(inst, "rcpt@bogus.%s" % ZONE)
     reason = deferred_reason(inst)
     assert "TLSA lookup error for %s" % owner in reason, reason
@@ -202,12 +217,12 @@ def test_dane_bogus_tlsa_deferred(instances, net, ca):
     assert_nothing_sent(inst, sink)
 
 
-def test_dane_without_starttls_deferred(instances, net, ca):
+def test_dane_without_starttls_deferred(instances, net, ca, validation):
     _, crt = server(ca, "mx1.plain.%s" % ZONE)
     net.signed_dns(ZONE, zone_for(net, "plain", ["3 1 1 " +
                                                  spki_sha256(crt)]))
     sink = net.sink(MX_ADDR)  # no STARTTLS
-    inst = start(instances, net)
+    inst = start(instances, net, validation)
     send(inst, "rcpt@plain.%s" % ZONE)
     reason = deferred_reason(inst)
     assert "TLS is required, but was not offered by host mx1.plain." \
@@ -216,12 +231,12 @@ def test_dane_without_starttls_deferred(instances, net, ca):
     assert_nothing_sent(inst, sink)
 
 
-def test_dane_no_tlsa_may_delivered(instances, net, ca):
+def test_dane_no_tlsa_may_delivered(instances, net, ca, validation):
     # mx1.none has no TLSA: unbound proves its absence (NSEC, AD): may.
     ctx, _ = server(ca, "mx1.none.%s" % ZONE)
     ns = net.signed_dns(ZONE, zone_for(net, "none"))
     sink = net.sink(MX_ADDR, tls_context=ctx)
-    inst = start(instances, net)
+    inst = start(instances, net, validation)
     tok = send(inst, "rcpt@none.%s" % ZONE)
     assert delivered(inst, sink, tok).tls
     lines = tls_lines(inst)
@@ -231,14 +246,14 @@ def test_dane_no_tlsa_may_delivered(instances, net, ca):
         ns.queries()
 
 
-def test_dane_unusable_records_encrypt(instances, net, ca):
+def test_dane_unusable_records_encrypt(instances, net, ca, validation):
     # Only PKIX-EE(1) records: unusable for SMTP (RFC 7672 3.1.3), so TLS
     # is required but not authenticated (RFC 7672 2.2).
     ctx, crt = server(ca, "mx1.pkix.%s" % ZONE)
     net.signed_dns(ZONE, zone_for(net, "pkix", ["1 1 1 " +
                                                 spki_sha256(crt)]))
     sink = net.sink(MX_ADDR, tls_context=ctx)
-    inst = start(instances, net)
+    inst = start(instances, net, validation)
     tok = send(inst, "rcpt@pkix.%s" % ZONE)
     assert delivered(inst, sink, tok).tls
     assert inst.log_lines("no usable TLSA record: TLS without "
@@ -246,16 +261,20 @@ def test_dane_unusable_records_encrypt(instances, net, ca):
     assert [t[4] for t in tls_lines(inst)] == ["dane"]
 
 
-def test_dane_ad_not_trusted_may(instances, net, ca):
-    # dns_trust_ad = no: the AD bit means nothing, nothing is validated,
-    # so dane falls back to may and no TLSA question is asked.
-    _, crt = server(ca, "mx1.noad.%s" % ZONE)
+def test_dane_unvalidated_may(instances, net, ca, tmp_path):
+    # dns_trust_ad = no and no trust anchor for the zone: nothing is
+    # validated (unbound's AD bit means nothing), so dane is may, and no
+    # TLSA question is asked. The TLSA record would not match.
     other, _ = ca.server_cert(["other2.%s" % ZONE])
     ns = net.signed_dns(ZONE, zone_for(net, "noad", ["3 1 1 " +
                                                      spki_sha256(other)]))
     ctx, _ = server(ca, "mx1.noad.%s" % ZONE)
     sink = net.sink(MX_ADDR, tls_context=ctx)
-    inst = start(instances, net, dns_trust_ad="no")
+    empty = tmp_path / "anchors"
+    empty.write_text("; no anchors\n")
+    os.chmod(tmp_path, 0o755)
+    inst = start(instances, net, dns_trust_ad="no",
+                 dnssec_trust_anchor=str(empty))
     tok = send(inst, "rcpt@noad.%s" % ZONE)
     assert delivered(inst, sink, tok).tls
     assert [t[4] for t in tls_lines(inst)] == ["may"]

@@ -28,7 +28,7 @@ def _str(text):
 
 
 def query_frame(qid, qtype, name):
-    payload = struct.pack(">QI", qid, TYPES[qtype]) + _str(name)
+    payload = struct.pack(">QII", qid, TYPES[qtype], 0) + _str(name)
     return struct.pack(">II", len(payload), M_DNS_QUERY) + payload
 
 
