@@ -80,9 +80,10 @@ def cert_sha256(cert):
                                "DER"])).hexdigest()
 
 
-def server(ca, name, chain=False):
+def server(ca, name, chain=False, sni=None):
     """(TLS context for a sink serving name, its certificate file); with
-    chain the CA certificate is sent too, as DANE-TA(2) digests need."""
+    chain the CA certificate is sent too, as DANE-TA(2) digests need; sni
+    (a list) collects the server names clients ask for."""
     import ssl
     crt, key = ca.server_cert([name])
     if chain:
@@ -94,6 +95,8 @@ def server(ca, name, chain=False):
         crt_used = crt
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(crt_used, key)
+    if sni is not None:
+        ctx.sni_callback = lambda obj, n, c: sni.append(n)
     return ctx, crt
 
 
@@ -160,7 +163,8 @@ def assert_nothing_sent(inst, sink):
 
 
 def test_dane_ee_match_delivered(instances, net, ca, validation):
-    ctx, crt = server(ca, "mx1.ee.%s" % ZONE)
+    sni = []
+    ctx, crt = server(ca, "mx1.ee.%s" % ZONE, sni=sni)
     ns = net.signed_dns(ZONE, zone_for(net, "ee", ["3 1 1 " +
                                                    spki_sha256(crt)]))
     sink = net.sink(MX_ADDR, tls_context=ctx)
@@ -171,6 +175,7 @@ def test_dane_ee_match_delivered(instances, net, ca, validation):
     assert tls_lines(inst) == [("Verified", "mx1.ee.%s" % ZONE, MX_ADDR,
                                 str(net.port), "dane")]
     assert ("TLSA", "_%d._tcp.mx1.ee.%s" % (net.port, ZONE)) in ns.queries()
+    assert sni == ["mx1.ee.%s" % ZONE], "SNI is the exchanger's name"
 
 
 def test_dane_ee_mismatch_deferred(instances, net, ca, validation):
