@@ -8,9 +8,10 @@
  * smtp_tls_security_level = dane (RFC 7672 2.2) a host gets its TLSA
  * records only when its MX answer (if one was asked), its address answers
  * and its TLSA answer are all DNSSEC-validated; a failed TLSA lookup of
- * such a host takes it out of the list. Messages wait on a destination while it is looked up, and
- * while all its session slots are taken; dest tells its caller when they
- * may go on (dest.h) and never moves them itself.
+ * such a host takes it out of the list. Messages wait on a destination
+ * while it is looked up, and while all its session slots are taken; dest
+ * tells its caller when they may go on (dest.h) and never moves them
+ * itself.
  */
 #include <sys/socket.h>
 
