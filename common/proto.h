@@ -61,7 +61,10 @@ enum nc_msgtype {
 			     nhosts x (str name, str addr, u32 port,
 			     u32 host flags HOST_F_*, str nexthop: the
 			     smart host's name as configured, "" for an
-			     exchanger),
+			     exchanger, str tlsa: under TLS_DANE the
+			     host's DNSSEC-validated TLSA records, one
+			     "usage selector mtype hex" per line, ""
+			     otherwise),
 			     u32 nrcpt, nrcpt x (u32 index, str address,
 			     str ORCPT: "rfc822;a@b" xtext decoded, "" =
 			     none) */
@@ -71,13 +74,18 @@ enum nc_msgtype {
 	M_JOB_FORGET, /* u64 qid: drop the body kept for that message */
 
 	/* qmgr -> resolver (private/resolver) */
-	M_DNS_QUERY = 90, /* u64 id, u32 qtype (DNS_T_*), str name (a
-			     UTF-8 name is asked as its A-label) */
+	M_DNS_QUERY = 90, /* u64 id, u32 qtype (DNS_T_*), u32 flags
+			     (DNS_Q_*), str name (a UTF-8 name is asked as
+			     its A-label) */
 	/* resolver -> qmgr */
 	M_DNS_ANSWER, /* u64 id, u32 status (DNS_S_*), u32 ttl,
-			     str error text, u32 n, n x (u32 preference,
-			     str data): MX: exchanger name ("" = null MX);
-			     A/AAAA: numeric address */
+			     u32 secure (1: DNSSEC-validated, the AD bit
+			     of a trusted name server; for a negative
+			     answer, validated absence), str error text,
+			     u32 n, n x (u32 preference, str data): MX:
+			     exchanger name ("" = null MX); A/AAAA:
+			     numeric address; TLSA: "usage selector mtype
+			     hex" */
 
 	/* control clients (ncctl) -> master (public/control) */
 	M_REQ_STATUS = 100, /* (empty) */
@@ -148,15 +156,24 @@ enum nc_msgtype {
 #define HOST_F_WRAPPER 0x2 /* implicit TLS from the first byte (port 465) */
 #define HOST_F_AUTH 0x4 /* log in (smtp_sasl_auth) when the server offers */
 #define HOST_F_AUTH_PLAIN 0x8 /* ... even without TLS */
-/* bits 4-5: the TLS level for this host (smtp_tls_security_level) */
+/* bits 4-6: the TLS level for this host (smtp_tls_security_level);
+ * TLS_DANE only with the host's validated TLSA records beside it (qmgr
+ * turns "dane" without them into TLS_MAY, RFC 7672 2.2) */
 #define HOST_F_TLS_SHIFT 4
-#define HOST_F_TLS_MASK (0x3u << HOST_F_TLS_SHIFT)
+#define HOST_F_TLS_MASK (0x7u << HOST_F_TLS_SHIFT)
 #define HOST_F_TLS(f) (((f)&HOST_F_TLS_MASK) >> HOST_F_TLS_SHIFT)
-enum tls_level { TLS_NONE = 0, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY };
+enum tls_level { TLS_NONE = 0, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE };
 
 #define DNS_T_A 1
 #define DNS_T_MX 15
 #define DNS_T_AAAA 28
+#define DNS_T_TLSA 52
+
+/* M_DNS_QUERY flags */
+#define DNS_Q_DNSSEC                                                           \
+	0x1 /* say whether the answer is DNSSEC-validated: with
+			    dns_trust_ad = no the resolver validates it
+			    itself (libunbound), else it trusts the AD bit */
 
 enum dns_status {
 	DNS_S_OK = 0, /* records follow */
@@ -207,7 +224,8 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	STR(addr) \
 	U32(port) \
 	U32(flags) \
-	STR(nexthop)
+	STR(nexthop) \
+	STR(tlsa)
 #define IPCR_JOB_RCPT(U32, U64, DBL, STR, DATA, LIST) \
 	U32(index) \
 	STR(addr) \
@@ -287,11 +305,13 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 #define IPCF_DNS_QUERY(U32, U64, DBL, STR, DATA, LIST) \
 	U64(id) \
 	U32(qtype) \
+	U32(flags) \
 	STR(name)
 #define IPCF_DNS_ANSWER(U32, U64, DBL, STR, DATA, LIST) \
 	U64(id) \
 	U32(status) \
 	U32(ttl) \
+	U32(secure) \
 	STR(error) \
 	LIST(rrs, dns_rr)
 #define IPCF_REQ_FLUSH(U32, U64, DBL, STR, DATA, LIST) LIST(ids, qid)

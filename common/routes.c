@@ -42,7 +42,8 @@ static int
 tls_level_ok(const char *v)
 {
 	return strcmp(v, "none") == 0 || strcmp(v, "may") == 0 ||
-	    strcmp(v, "encrypt") == 0 || strcmp(v, "verify") == 0;
+	    strcmp(v, "encrypt") == 0 || strcmp(v, "verify") == 0 ||
+	    strcmp(v, "dane") == 0;
 }
 
 /* Split off a trailing "tls=LEVEL" option from args (modified in place). */

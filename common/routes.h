@@ -25,7 +25,7 @@ struct route {
 	char *hosts; /* smarthost list, or direct's fallback list ("") */
 	char dsn[16]; /* reject: "5.7.1" */
 	char *text; /* reject: the text after the code */
-	char tls[16]; /* "" or none|may|encrypt|verify */
+	char tls[16]; /* "" or none|may|encrypt|verify|dane */
 	int line;
 };
 

@@ -31,6 +31,8 @@ struct nc_config {
 	char *local_recipient_forward;
 	int64_t smtp_port;
 	char *dns_servers;
+	int dns_trust_ad; /* DNSSEC: believe the name servers' AD bit */
+	char *dnssec_trust_anchor; /* DS/DNSKEY lines for libunbound */
 	char *inet_protocols; /* "ipv4" | "ipv6" | "all" */
 	int64_t queue_minfree;
 	int64_t smtp_connection_idle_time;
@@ -45,7 +47,8 @@ struct nc_config {
 	int64_t smtp_connection_reuse_time;
 	int64_t smtp_mx_address_limit;
 	int64_t hop_count_limit;
-	char *smtp_tls_security_level; /* "" = per-route default */
+	char *smtp_tls_security_level; /* "" = per-route default; or
+					  none|may|encrypt|verify|dane */
 	char *smtp_tls_CAfile;
 	int smtp_tls_wrappermode;
 	int smtp_sasl_auth;

@@ -84,6 +84,20 @@ const struct cf_setting cf_settings[] = {
     I(RELOAD, smtp_port, "25", 1, 65535, "TCP port of remote mail exchangers"),
     S(RELOAD, dns_servers, "",
         "name servers \"IP[:port] ...\" (default: /etc/resolv.conf)"),
+    B(RELOAD, dns_trust_ad, "no",
+        "how the resolver knows an answer is DNSSEC-validated, which "
+        "smtp_tls_security_level = dane relies on. yes: the name servers "
+        "validate, and the path to them is safe (loopback, or a trusted "
+        "network); the resolver sets the AD bit in its questions and takes "
+        "a reply's AD bit as proof that its records, or their absence, are "
+        "validated. no: the resolver validates itself, with libunbound, "
+        "from dnssec_trust_anchor, asking the same name servers for the "
+        "signatures"),
+    S(RESTART, dnssec_trust_anchor, "/usr/share/dns/root.key",
+        "trust anchors (DS or DNSKEY records, one a line, zone-file form) "
+        "from which the resolver validates DNSSEC itself, with libunbound, "
+        "for smtp_tls_security_level = dane when dns_trust_ad = no; the "
+        "default is the root's, from the dns-root-data package"),
     E(RELOAD, inet_protocols, "all", "ipv4|ipv6|all",
         "address families used for delivery"),
     Z(RELOAD, queue_minfree, "100M", 0, INT64_MAX,
@@ -116,9 +130,16 @@ const struct cf_setting cf_settings[] = {
         "addresses tried per destination per attempt"),
     I(RELOAD, hop_count_limit, "50", 1, 1000,
         "Received: headers beyond which mail bounces as a loop"),
-    E(RELOAD, smtp_tls_security_level, "", "|none|may|encrypt|verify",
+    E(RELOAD, smtp_tls_security_level, "", "|none|may|encrypt|verify|dane",
         "TLS policy for every delivery (default: may direct, verify to smart "
-        "hosts)"),
+        "hosts). dane (RFC 7672, as in Postfix): a host whose address and "
+        "TLSA records _PORT._tcp.HOST are DNSSEC-validated (see "
+        "dns_trust_ad), reached through a validated MX answer or named "
+        "directly, must offer STARTTLS and present a certificate matching "
+        "one of its DANE-TA(2) or DANE-EE(3) records (or, when none of the "
+        "records is usable, at least encrypt); a host whose TLSA lookup "
+        "fails (SERVFAIL, a DNSSEC-bogus answer) is not used; everything "
+        "else gets may"),
     S(RESTART, smtp_tls_CAfile, "",
         "CA certificates for verification (default: the system store)"),
     B(RELOAD, smtp_tls_wrappermode, "no",

@@ -5,9 +5,13 @@
  * reach the answers) and normalised with dns_name_normalize() as the
  * resolver does, falling back to "example.com" MX. Every answer must be
  * a status with records that fit it: MX exchangers normalised names or
- * the null MX, addresses numeric, TTLs within RFC 2181's range.
+ * the null MX, addresses numeric, TLSA records "U S M hex" within their
+ * bounds, TTLs within RFC 2181's range, no AD bit on a failure. The
+ * question is also built again (dns_build_query) and must parse back.
  */
 #include <arpa/inet.h>
+
+#include <stdio.h>
 
 #include "dnsmsg.h"
 #include "fuzz.h"
@@ -42,8 +46,25 @@ question_of(const uint8_t *p, size_t len, char *name, int *qtype)
 		return;
 	}
 	t = p[pos + 1] << 8 | p[pos + 2];
-	if (t == DNS_T_A || t == DNS_T_AAAA || t == DNS_T_MX)
+	if (t == DNS_T_A || t == DNS_T_AAAA || t == DNS_T_MX || t == DNS_T_TLSA)
 		*qtype = t;
+}
+
+/* "U S M hex": three decimal octets, then even, lower-case hex. */
+static void
+check_tlsa(const struct dns_record *rr)
+{
+	unsigned u, sel, mt;
+	int n = 0;
+	size_t hex;
+
+	FUZZ_CHECK(sscanf(rr->data, "%u %u %u %n", &u, &sel, &mt, &n) == 3 &&
+	        n > 0 && u < 256 && sel < 256 && mt < 256,
+	    "TLSA \"%s\" does not start with three octets", rr->data);
+	hex = strlen(rr->data + n);
+	FUZZ_CHECK(hex > 0 && hex % 2 == 0 && hex <= 2 * DNS_TLSA_DATA_MAX &&
+	        strspn(rr->data + n, "0123456789abcdef") == hex,
+	    "TLSA data \"%s\"", rr->data + n);
 }
 
 static void
@@ -53,6 +74,10 @@ check_record(const struct dns_record *rr, int qtype)
 	unsigned char addr[16];
 
 	FUZZ_CHECK(rr->data != NULL, "record without data");
+	if (qtype == DNS_T_TLSA) {
+		check_tlsa(rr);
+		return;
+	}
 	if (qtype == DNS_T_MX) {
 		if (*rr->data == '\0')
 			return; /* null MX */
@@ -75,7 +100,11 @@ check_result(const struct dns_result *res, int qtype)
 
 	FUZZ_CHECK(res->status >= DNS_S_OK && res->status <= DNS_S_TEMPFAIL,
 	    "status %d", res->status);
-	FUZZ_CHECK(res->n <= DNS_MAX_RECORDS, "%zu records", res->n);
+	FUZZ_CHECK(
+	    res->n <= (qtype == DNS_T_TLSA ? DNS_MAX_TLSA : DNS_MAX_RECORDS),
+	    "%zu records", res->n);
+	FUZZ_CHECK(res->ad == 0 || res->status != DNS_S_TEMPFAIL,
+	    "AD on a temporary failure");
 	FUZZ_CHECK(memchr(res->why, '\0', sizeof(res->why)) != NULL &&
 	        !fuzz_has_control(res->why, strlen(res->why)),
 	    "reason text");
@@ -92,13 +121,33 @@ check_result(const struct dns_result *res, int qtype)
 		check_record(&res->rr[i], qtype);
 	dns_result_copy(&copy, res);
 	FUZZ_CHECK(copy.n == res->n && copy.status == res->status &&
-	        copy.ttl == res->ttl,
+	        copy.ttl == res->ttl && copy.ad == res->ad,
 	    "copy differs");
 	for (i = 0; i < res->n; i++)
 		FUZZ_CHECK(copy.rr[i].pref == res->rr[i].pref &&
 		        strcmp(copy.rr[i].data, res->rr[i].data) == 0,
 		    "copied record %zu differs", i);
 	dns_result_free(&copy);
+}
+
+/* The question, built as the resolver sends it, is one whose reply
+ * header (QR set, no records) parses as a NODATA for that question. */
+static void
+check_query(const char *qname, int qtype, int ad)
+{
+	uint8_t q[DNS_QUERY_MAX];
+	struct dns_result res;
+	int len;
+
+	len = dns_build_query(qname, qtype, ad, q, sizeof(q));
+	FUZZ_CHECK(
+	    len > 12 && (size_t)len <= sizeof(q), "query length %d", len);
+	FUZZ_CHECK(((q[3] & 0x20) != 0) == (ad != 0), "AD bit in the query");
+	q[2] |= 0x80; /* as a reply */
+	dns_parse_reply(q, (size_t)len, qname, qtype, &res);
+	FUZZ_CHECK(res.status == DNS_S_NODATA && res.ad == (ad != 0),
+	    "own question \"%s\" does not parse back (%d)", qname, res.status);
+	dns_result_free(&res);
 }
 
 int
@@ -111,6 +160,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	question_of(data, size, qname, &qtype);
 	dns_parse_reply(data, size, qname, qtype, &res);
 	check_result(&res, qtype);
+	check_query(qname, qtype, size > 3 && (data[3] & 0x20));
 	dns_error_text(text, sizeof(text), qname, qtype, res.status);
 	FUZZ_CHECK(!fuzz_has_control(text, strlen(text)), "error text");
 	dns_result_free(&res);

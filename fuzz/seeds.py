@@ -106,6 +106,15 @@ def dnsmsg():
           rr(12, MX, 300, struct.pack(">H", 10) + dns_name("mx1.example.com")))[:-5])
     write("dnsmsg", "top-ttl", dns_header(an=1) + question(q, A) +
           rr(12, A, 0x80000001, bytes([10, 0, 0, 1])))
+    TLSA = 52
+    t = "_25._tcp.mx1.example.com"
+    write("dnsmsg", "tlsa-ad", dns_header(an=2, flags=0x81a0) +
+          question(t, TLSA) +
+          rr(12, TLSA, 300, bytes([3, 1, 1]) + bytes(range(32))) +
+          rr(12, TLSA, 300, bytes([2, 0, 0]) + b"\x30\x82\x01\x00"))
+    write("dnsmsg", "tlsa-nxdomain-ad", dns_header(rcode=3, ns=1,
+                                                  flags=0x81a0) +
+          question(t, TLSA) + rr("example.com", SOA, 900, soa(900, 300)))
 
 
 # -- maildrop and drop-directory files ---------------------------------------

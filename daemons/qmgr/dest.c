@@ -3,10 +3,15 @@
  * step", steps 1, 2 and 6): a recipient domain's exchangers by preference
  * (equal ones shuffled), implicit MX, null MX and NXDOMAIN, address literals,
  * then the fallback relays; or just a relay list. Lookups go to the resolver
- * in two rounds (MX questions, then address questions), all questions of a
- * round in parallel. Messages wait on a destination while it is looked up, and
- * while all its session slots are taken; dest tells its caller when they
- * may go on (dest.h) and never moves them itself.
+ * in two rounds (MX questions, then address questions, with TLSA questions
+ * for DANE beside them), all questions of a round in parallel. Under
+ * smtp_tls_security_level = dane (RFC 7672 2.2) a host gets its TLSA
+ * records only when its MX answer (if one was asked), its address answers
+ * and its TLSA answer are all DNSSEC-validated; a failed TLSA lookup of
+ * such a host takes it out of the list. Messages wait on a destination
+ * while it is looked up, and while all its session slots are taken; dest
+ * tells its caller when they may go on (dest.h) and never moves them
+ * itself.
  */
 #include <sys/socket.h>
 
@@ -39,6 +44,12 @@ struct lookup_name {
 	int n4, n6;
 	int notfound; /* NXDOMAIN/NODATA for every address question */
 	char why[600];
+	/* DANE: the MX answer that named it was validated (or none was
+	 * asked); an address answer was not; the TLSA answer */
+	int mx_secure, addr_insecure, tlsa_asked, tlsa_secure;
+	uint32_t tlsa_status;
+	char *tlsa; /* records, one a line; NULL for none */
+	char tlsa_error[300];
 };
 
 /* One MX question of the first round: the domain's, or a relay's. */
@@ -47,6 +58,7 @@ struct lookup_slot {
 	struct host_spec spec; /* relays; the domain has port smtp_port */
 	int is_domain;
 	int asked;
+	int secure; /* the MX answer was DNSSEC-validated */
 	uint32_t status;
 	char error[300];
 	int nmx;
@@ -75,6 +87,7 @@ RB_GENERATE(qm_dest_tree, qm_dest, by_key, qm_dest_cmp);
 
 static void lookup_round2(struct dest_lookup *);
 static void lookup_finish(struct dest_lookup *);
+static void dest_hosts_free(struct qm_dest *);
 
 static dest_ready_fn *on_ready;
 
@@ -179,6 +192,7 @@ slot_answer(const struct dns_answer *a, void *arg)
 	uint32_t i;
 
 	s->status = a->status;
+	s->secure = a->secure != 0;
 	strlcpy(s->error, a->error ? a->error : "", sizeof(s->error));
 	if (a->status == DNS_S_OK)
 		for (i = 0; i < a->n && s->nmx < DNS_MAX_RECORDS; i++) {
@@ -190,6 +204,22 @@ slot_answer(const struct dns_answer *a, void *arg)
 	lookup_done_one(s->lk, 1);
 }
 
+/* "dane" is the level in force for this destination: the route's
+ * tls=, else smtp_tls_security_level. */
+static int
+dest_wants_dane(const struct qm_dest *d)
+{
+	return strcmp(*d->tls ? d->tls : qm->cfg.smtp_tls_security_level,
+	           "dane") == 0;
+}
+
+/* Questions whose validation matters: every one of a DANE destination. */
+static uint32_t
+dest_dnssec(const struct qm_dest *d)
+{
+	return dest_wants_dane(d) ? DNS_Q_DNSSEC : 0;
+}
+
 static void
 slot_ask(struct dest_lookup *lk, struct lookup_slot *s)
 {
@@ -198,7 +228,8 @@ slot_ask(struct dest_lookup *lk, struct lookup_slot *s)
 		return;
 	s->asked = 1;
 	lk->pending++;
-	resolve_query(DNS_T_MX, s->spec.name, slot_answer, s);
+	resolve_query(
+	    DNS_T_MX, s->spec.name, dest_dnssec(lk->d), slot_answer, s);
 }
 
 void
@@ -212,9 +243,7 @@ dest_resolve(struct qm_dest *d)
 	if (d->state == DEST_RESOLVING)
 		return;
 	d->state = DEST_RESOLVING;
-	free(d->hosts);
-	d->hosts = NULL;
-	d->nhosts = 0;
+	dest_hosts_free(d);
 	d->result = DEST_OK;
 	d->reason[0] = d->dsn[0] = '\0';
 	lk = xcalloc(1, sizeof(*lk));
@@ -302,6 +331,18 @@ mx_order(struct lookup_slot *s)
 		}
 }
 
+/* A name from slot s: the DANE part of its lookup depends on whether the
+ * answer that named it was validated. */
+static struct lookup_name *
+slot_name_add(struct dest_lookup *lk, const struct lookup_slot *s,
+    const char *name, const char *relay, uint32_t flags)
+{
+	struct lookup_name *nm = name_add(lk, name, relay, s->spec.port, flags);
+
+	nm->mx_secure = !s->asked || s->secure;
+	return nm;
+}
+
 static void
 dest_set_fail(struct qm_dest *d, enum dest_result r, const char *dsn,
     const char *fmt, const char *a, const char *b)
@@ -331,7 +372,7 @@ slot_names(struct dest_lookup *lk, struct lookup_slot *s)
 			if (strncasecmp(lit, "IPv6:", 5) == 0)
 				memmove(lit, lit + 5, strlen(lit + 5) + 1);
 		}
-		name_add(lk, lit, relay, s->spec.port, flags);
+		slot_name_add(lk, s, lit, relay, flags);
 		return;
 	}
 	switch (s->status) {
@@ -351,15 +392,13 @@ slot_names(struct dest_lookup *lk, struct lookup_slot *s)
 			if (!mx_name_ok(s->mx[i]))
 				continue;
 			else if (s->is_domain)
-				name_add(
-				    lk, s->mx[i], relay, s->spec.port, flags)
+				slot_name_add(lk, s, s->mx[i], relay, flags)
 				    ->pref = (int)s->pref[i];
 			else
-				name_add(
-				    lk, s->mx[i], relay, s->spec.port, flags);
+				slot_name_add(lk, s, s->mx[i], relay, flags);
 		return;
 	case DNS_S_NODATA: /* implicit MX: the name itself */
-		name_add(lk, s->spec.name, relay, s->spec.port, flags);
+		slot_name_add(lk, s, s->spec.name, relay, flags);
 		return;
 	case DNS_S_NXDOMAIN:
 		if (s->is_domain)
@@ -396,6 +435,8 @@ name_answer(const struct dns_answer *a, void *arg, int v6)
 	struct lookup_name *nm = arg;
 	uint32_t i;
 
+	if (a->status != DNS_S_TEMPFAIL && !a->secure)
+		nm->addr_insecure = 1;
 	if (a->status == DNS_S_OK) {
 		for (i = 0; i < a->n; i++) {
 			if (v6 && nm->n6 < NAME_MAX_ADDRS)
@@ -437,6 +478,47 @@ name_answer6(const struct dns_answer *a, void *arg)
 	name_answer(a, arg, 1);
 }
 
+/* The TLSA answer: records joined one a line, validated or not. */
+static void
+name_answer_tlsa(const struct dns_answer *a, void *arg)
+{
+	struct lookup_name *nm = arg;
+	size_t len = 0, off = 0;
+	uint32_t i;
+
+	nm->tlsa_status = a->status;
+	nm->tlsa_secure = a->secure != 0;
+	strlcpy(
+	    nm->tlsa_error, a->error ? a->error : "", sizeof(nm->tlsa_error));
+	if (a->status == DNS_S_OK && a->n > 0) {
+		for (i = 0; i < a->n; i++)
+			len += strlen(a->rec[i].data) + 1;
+		nm->tlsa = xmalloc(len);
+		for (i = 0; i < a->n; i++)
+			off += (size_t)snprintf(nm->tlsa + off, len - off,
+			    "%s%s", i ? "\n" : "", a->rec[i].data);
+	}
+	if (a->status != DNS_S_TEMPFAIL)
+		lookup_ttl(nm->lk, a->ttl);
+	lookup_done_one(nm->lk, 2);
+}
+
+/* RFC 7672 2.2.2: TLSA records are looked for only at a host reached
+ * through validated answers; they count only if its addresses are
+ * validated too (name_dane()). */
+static void
+name_ask_tlsa(struct dest_lookup *lk, struct lookup_name *nm)
+{
+	char qname[300];
+
+	if (!dest_wants_dane(lk->d) || !nm->mx_secure || nm->numeric)
+		return;
+	snprintf(qname, sizeof(qname), "_%u._tcp.%s", nm->port, nm->name);
+	nm->tlsa_asked = 1;
+	lk->pending++;
+	resolve_query(DNS_T_TLSA, qname, DNS_Q_DNSSEC, name_answer_tlsa, nm);
+}
+
 static void
 lookup_round2(struct dest_lookup *lk)
 {
@@ -459,20 +541,49 @@ lookup_round2(struct dest_lookup *lk)
 		nm->notfound = 1;
 		if (want_v4()) {
 			lk->pending++;
-			resolve_query(DNS_T_A, nm->name, name_answer4, nm);
+			resolve_query(DNS_T_A, nm->name, dest_dnssec(lk->d),
+			    name_answer4, nm);
 		}
 		if (want_v6()) {
 			lk->pending++;
-			resolve_query(DNS_T_AAAA, nm->name, name_answer6, nm);
+			resolve_query(DNS_T_AAAA, nm->name, dest_dnssec(lk->d),
+			    name_answer6, nm);
 		}
+		name_ask_tlsa(lk, nm);
 	}
 	lookup_done_one(lk, 2);
 }
 
 /* ---- the result ---- */
 
+/*
+ * What DANE means for a name (RFC 7672 2.2): 1 with usable-looking TLSA
+ * records (validated, like every answer on the way to them), 0 when it
+ * does not apply (level "may"), -1 when the validated path ends in a
+ * failed TLSA lookup (a DNSSEC-bogus answer is a SERVFAIL): the host
+ * must not be used, since an attacker could be hiding its records.
+ */
+static int
+name_dane(struct lookup_name *nm)
+{
+	if (!nm->tlsa_asked || nm->addr_insecure)
+		return 0;
+	switch (nm->tlsa_status) {
+	case DNS_S_OK:
+		return nm->tlsa_secure && nm->tlsa != NULL ? 1 : 0;
+	case DNS_S_TEMPFAIL:
+		snprintf(nm->why, sizeof(nm->why),
+		    "TLSA lookup error for _%u._tcp.%s: %s", nm->port, nm->name,
+		    *nm->tlsa_error ? nm->tlsa_error : "temporary DNS failure");
+		return -1;
+	default: /* validated or not, no records: no DANE */
+		return 0;
+	}
+}
+
 static void
-host_add(struct qm_dest *d, const struct lookup_name *nm, const char *addr)
+host_add(
+    struct qm_dest *d, const struct lookup_name *nm, const char *addr, int dane)
 {
 	struct dest_host *h;
 
@@ -487,6 +598,19 @@ host_add(struct qm_dest *d, const struct lookup_name *nm, const char *addr)
 	h->port = nm->port;
 	h->flags = nm->flags;
 	h->pref = nm->pref;
+	h->tlsa = dane == 1 ? xstrdup(nm->tlsa) : NULL;
+}
+
+static void
+dest_hosts_free(struct qm_dest *d)
+{
+	int i;
+
+	for (i = 0; i < d->nhosts; i++)
+		free(d->hosts[i].tlsa);
+	free(d->hosts);
+	d->hosts = NULL;
+	d->nhosts = 0;
 }
 
 /* Addresses in order: exchangers, then relays, each part capped at
@@ -502,7 +626,7 @@ lookup_collect(struct dest_lookup *lk, const char **why, int *all_notfound)
 	*why = NULL;
 	for (i = 0; i < lk->nnames; i++) {
 		struct lookup_name *nm = &lk->names[i];
-		int part = (nm->flags & HOST_F_RELAY) != 0;
+		int part = (nm->flags & HOST_F_RELAY) != 0, dane;
 
 		if (nm->n4 + nm->n6 == 0) {
 			*why = nm->why;
@@ -510,12 +634,21 @@ lookup_collect(struct dest_lookup *lk, const char **why, int *all_notfound)
 			continue;
 		}
 		*all_notfound = 0;
+		if ((dane = name_dane(nm)) == -1) {
+			log_info("%s: not used: %s", nm->name, nm->why);
+			*why = nm->why;
+			continue;
+		}
+		if (nm->tlsa_asked)
+			log_debug("%s: %s", nm->name,
+			    dane == 1 ? "DANE, validated TLSA records"
+			              : "no validated TLSA records: may");
 		for (j = 0; j < nm->n4 && part_count[part] < limit; j++) {
-			host_add(d, nm, nm->v4[j]);
+			host_add(d, nm, nm->v4[j], dane);
 			part_count[part]++;
 		}
 		for (j = 0; j < nm->n6 && part_count[part] < limit; j++) {
-			host_add(d, nm, nm->v6[j]);
+			host_add(d, nm, nm->v6[j], dane);
 			part_count[part]++;
 		}
 	}
@@ -529,6 +662,8 @@ lookup_free(struct dest_lookup *lk)
 	for (i = 0; i < lk->nslots; i++)
 		for (j = 0; j < lk->slots[i].nmx; j++)
 			free(lk->slots[i].mx[j]);
+	for (i = 0; i < lk->nnames; i++)
+		free(lk->names[i].tlsa);
 	free(lk->names);
 	free(lk);
 }
@@ -599,7 +734,7 @@ dest_sweep(void)
 		free(d->key);
 		free(d->domain);
 		free(d->relays);
-		free(d->hosts);
+		dest_hosts_free(d);
 		free(d);
 	}
 }

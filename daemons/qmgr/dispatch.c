@@ -187,10 +187,11 @@ job_send_body(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 static uint32_t
 tls_level_value(const char *level)
 {
-	static const char *names[] = {"none", "may", "encrypt", "verify"};
+	static const char *names[] = {
+	    "none", "may", "encrypt", "verify", "dane"};
 	uint32_t i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 5; i++)
 		if (strcmp(level, names[i]) == 0)
 			return i;
 	return TLS_MAY; /* the configuration checks rule this out */
@@ -198,7 +199,8 @@ tls_level_value(const char *level)
 
 /* What the worker must do for TLS and AUTH with this host, by the
  * configuration in force now, so a reload applies to the next job.
- * Unset, the level is "may" for exchangers and "verify" for relays. */
+ * Unset, the level is "may" for exchangers and "verify" for relays;
+ * "dane" is "may" for a host without validated TLSA records (dest.c). */
 static uint32_t
 host_flags(const struct qm_dest *d, const struct dest_host *h)
 {
@@ -211,6 +213,8 @@ host_flags(const struct qm_dest *d, const struct dest_host *h)
 		tls = relay ? TLS_VERIFY : TLS_MAY;
 	else
 		tls = tls_level_value(level);
+	if (tls == TLS_DANE && h->tlsa == NULL)
+		tls = TLS_MAY;
 	f |= tls << HOST_F_TLS_SHIFT;
 	if (h->port == 465 || (relay && cfg->smtp_tls_wrappermode))
 		f |= HOST_F_WRAPPER;
@@ -249,7 +253,8 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 	struct ipcm_job_host *hosts;
 	struct ipcm_job_rcpt *rcpts;
 	struct ipcm_job_begin jb;
-	uint32_t i;
+	uint32_t i, nhosts = 0;
+	size_t tlsa_bytes = 0;
 	int h, *order;
 
 	if (rec->flags & QMSG_F_8BIT)
@@ -261,12 +266,18 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 	dest_host_order(d, order);
 	for (h = 0; h < d->nhosts; h++) {
 		const struct dest_host *dh = &d->hosts[order[h]];
+		uint32_t hf = host_flags(d, dh);
+		const char *tlsa = HOST_F_TLS(hf) == TLS_DANE ? dh->tlsa : "";
 
-		hosts[h] = (struct ipcm_job_host){.name = dh->name,
+		tlsa_bytes += strlen(tlsa);
+		if (nhosts > 0 && tlsa_bytes > QMGR_JOB_TLSA_BYTES)
+			break;
+		hosts[nhosts++] = (struct ipcm_job_host){.name = dh->name,
 		    .addr = dh->addr,
 		    .port = dh->port,
-		    .flags = host_flags(d, dh),
-		    .nexthop = dh->nexthop};
+		    .flags = hf,
+		    .nexthop = dh->nexthop,
+		    .tlsa = tlsa};
 	}
 	for (i = 0; i < j->nrcpt; i++)
 		rcpts[i] = (struct ipcm_job_rcpt){.index = j->rcpt[i],
@@ -284,7 +295,7 @@ job_send(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 	    .dsn_ret = rec->dsn_ret,
 	    .envid = rec->envid,
 	    .hosts = hosts,
-	    .hosts_n = (uint32_t)d->nhosts,
+	    .hosts_n = nhosts,
 	    .rcpts = rcpts,
 	    .rcpts_n = j->nrcpt};
 	ipcm_job_begin_send(j->worker->peer, &jb);

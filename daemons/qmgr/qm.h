@@ -37,6 +37,10 @@
  * octets, so JOB_BEGIN stays within the worker's frame limit (256 KiB)
  * whatever smtp_recipient_limit says. */
 #define QMGR_JOB_RCPT_BYTES (192 * 1024)
+/* The TLSA records of a job's hosts stop at about this many octets (the
+ * first host's always go): hosts past it wait for the next attempt. The
+ * worker's frame limit (SMTP_QMGR_MAX_FRAME) has room for both. */
+#define QMGR_JOB_TLSA_BYTES (32 * 1024)
 
 /* One address to try: exchanger or relay name, numeric address, port. */
 struct dest_host {
@@ -46,6 +50,9 @@ struct dest_host {
 	unsigned port;
 	uint32_t flags; /* HOST_F_* */
 	int pref; /* MX preference; -1 for relays (kept in order) */
+	/* under smtp_tls_security_level = dane: the host's validated TLSA
+	 * records ("U S M hex" lines), NULL when DANE does not apply */
+	char *tlsa;
 };
 
 enum qm_list {

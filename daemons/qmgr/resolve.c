@@ -79,6 +79,7 @@ on_answer(struct ipc_peer *peer, struct ipc_msg *m, void *arg)
 	memset(&a, 0, sizeof(a));
 	a.status = da.status;
 	a.ttl = da.ttl;
+	a.secure = da.secure != 0;
 	a.error = da.error;
 	/* keep the first ones */
 	while (a.n < DNS_MAX_RECORDS && ipcm_dns_rr_next(&da.rrs_rd, &rr)) {
@@ -139,7 +140,8 @@ resolve_init(void)
 }
 
 void
-resolve_query(int qtype, const char *name, dns_answer_fn *fn, void *arg)
+resolve_query(
+    int qtype, const char *name, uint32_t flags, dns_answer_fn *fn, void *arg)
 {
 	struct dns_pending *p;
 	struct ipcm_dns_query q;
@@ -154,7 +156,9 @@ resolve_query(int qtype, const char *name, dns_answer_fn *fn, void *arg)
 	}
 	p->id = ++rs.next_id;
 	TAILQ_INSERT_TAIL(&rs.pending, p, link);
-	q = (struct ipcm_dns_query){
-	    .id = p->id, .qtype = (uint32_t)qtype, .name = name};
+	q = (struct ipcm_dns_query){.id = p->id,
+	    .qtype = (uint32_t)qtype,
+	    .flags = flags,
+	    .name = name};
 	ipcm_dns_query_send(rs.peer, &q);
 }

@@ -99,12 +99,24 @@ query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		lookup_answered(lk, status, NULL, 0);
 }
 
-/* May answer (and free lk) before it returns. */
+/*
+ * May answer (and free lk) before it returns. The question is built
+ * here, not by ares_query(), so that it can carry the AD bit
+ * (dns_trust_ad): c-ares has no option for it.
+ */
 void
 aresev_send(struct lookup *lk)
 {
-	ares_query(resolver->channel, lk->name, 1 /* class IN */, lk->qtype,
-	    query_done, lk);
+	uint8_t q[DNS_QUERY_MAX];
+	int len;
+
+	len = dns_build_query(
+	    lk->name, lk->qtype, resolver->cfg.dns_trust_ad, q, sizeof(q));
+	if (len == -1) { /* lookup.c sends only normalised names */
+		lookup_answered(lk, ARES_EBADNAME, NULL, 0);
+		return;
+	}
+	ares_send(resolver->channel, q, len, query_done, lk);
 	aresev_timer_update();
 }
 

@@ -1,9 +1,10 @@
 /*
  * dnsmsg.c - parse DNS replies (RFC 1035 wire format) for the resolver:
- * header and rcode, the question, answer records with name compression,
- * CNAME chains followed inside the answer, MX/A/AAAA data, and the SOA
- * of negative answers (RFC 2308). Every read is checked against the
- * packet's end; a reply that does not parse is a temporary failure.
+ * header, AD bit and rcode, the question, answer records with name
+ * compression, CNAME chains followed inside the answer, MX/A/AAAA/TLSA
+ * data, and the SOA of negative answers (RFC 2308); and build the
+ * questions. Every read is checked against the packet's end; a reply
+ * that does not parse is a temporary failure.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,6 +24,10 @@
 #define DNS_C_IN 1
 #define DNS_MAX_ANSWERS 256 /* answer records looked at per reply */
 #define DNS_MAX_POINTERS 64 /* compression pointers followed per name */
+
+#define DNS_FLAG_QR 0x8000
+#define DNS_FLAG_RD 0x0100
+#define DNS_FLAG_AD 0x0020
 
 enum { RCODE_NOERROR = 0, RCODE_SERVFAIL = 2, RCODE_NXDOMAIN = 3 };
 
@@ -151,6 +156,31 @@ pkt_question(struct dns_pkt *k, uint16_t qdcount, const char *qname, int qtype)
 	    : -1;
 }
 
+/*
+ * TLSA (RFC 6698 2.1): usage, selector and matching type octets, then
+ * the association data, as "U S M hex". Any field values are kept: which
+ * are usable is the smtp worker's (and OpenSSL's) question.
+ */
+static char *
+tlsa_text(const uint8_t *p, uint16_t rdlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, n;
+	char *out;
+
+	if (rdlen < 4 || rdlen - 3 > DNS_TLSA_DATA_MAX)
+		return NULL;
+	n = (size_t)rdlen - 3;
+	out = xmalloc(13 + 2 * n);
+	i = (size_t)snprintf(out, 13, "%u %u %u ", p[0], p[1], p[2]);
+	for (size_t j = 0; j < n; j++) {
+		out[i++] = hex[p[3 + j] >> 4];
+		out[i++] = hex[p[3 + j] & 0xf];
+	}
+	out[i] = '\0';
+	return out;
+}
+
 /* Turn one record's data into a dns_record; -1 if it is unusable. */
 static int
 rr_to_record(
@@ -162,6 +192,9 @@ rr_to_record(
 
 	out->pref = 0;
 	switch (rr->type) {
+	case DNS_T_TLSA:
+		out->data = tlsa_text(k->p + rr->rdata, rr->rdlen);
+		return out->data == NULL ? -1 : 0;
 	case DNS_T_A:
 	case DNS_T_AAAA:
 		if (rr->rdlen != (rr->type == DNS_T_A ? 4 : 16) ||
@@ -222,16 +255,17 @@ static size_t
 collect_records(const struct dns_pkt *k, const struct dns_rrhdr *an, size_t n,
     const char *name, int qtype, struct dns_result *res, uint32_t *ttl)
 {
+	size_t i, found = 0, max;
 	struct dns_record rec;
-	size_t i, found = 0;
 
+	max = qtype == DNS_T_TLSA ? DNS_MAX_TLSA : DNS_MAX_RECORDS;
 	for (i = 0; i < n; i++) {
 		if (an[i].type != qtype || an[i].class != DNS_C_IN ||
 		    strcasecmp(an[i].owner, name) != 0)
 			continue;
 		found++;
 		*ttl = min_ttl(*ttl, an[i].ttl);
-		if (res->n >= DNS_MAX_RECORDS || rr_to_record(k, &an[i], &rec))
+		if (res->n >= max || rr_to_record(k, &an[i], &rec))
 			continue;
 		res->rr = xreallocarray(res->rr, res->n + 1, sizeof(rec));
 		res->rr[res->n++] = rec;
@@ -379,7 +413,8 @@ dns_parse_reply(const uint8_t *pkt, size_t len, const char *qname, int qtype,
 	for (i = 0; i < 4; i++)
 		(void)pkt_u16(&k, &count[i]);
 	rcode = flags & 0xf;
-	if ((flags & 0x8000) == 0)
+	res->ad = (flags & DNS_FLAG_AD) != 0;
+	if ((flags & DNS_FLAG_QR) == 0)
 		res_fail(res, "malformed reply: not a response");
 	else if (rcode != RCODE_NOERROR && rcode != RCODE_NXDOMAIN)
 		res_fail(res, rcode_why(rcode));
@@ -387,6 +422,37 @@ dns_parse_reply(const uint8_t *pkt, size_t len, const char *qname, int qtype,
 		res_fail(res, "malformed reply: question does not match");
 	else
 		parse_sections(&k, count, rcode, qname, qtype, res);
+}
+
+int
+dns_build_query(const char *name, int qtype, int ad, uint8_t *buf, size_t len)
+{
+	char norm[DNS_NAME_BUF];
+	const char *label, *dot;
+	size_t pos = 12, n;
+	uint16_t flags = DNS_FLAG_RD | (ad ? DNS_FLAG_AD : 0);
+
+	if (len < DNS_QUERY_MAX || dns_name_normalize(name, norm) == -1)
+		return -1;
+	memset(buf, 0, 12);
+	buf[2] = (uint8_t)(flags >> 8);
+	buf[3] = (uint8_t)flags;
+	buf[5] = 1; /* one question */
+	for (label = norm;; label = dot + 1) {
+		dot = strchr(label, '.');
+		n = dot ? (size_t)(dot - label) : strlen(label);
+		buf[pos++] = (uint8_t)n;
+		memcpy(buf + pos, label, n);
+		pos += n;
+		if (dot == NULL)
+			break;
+	}
+	buf[pos++] = 0;
+	buf[pos++] = (uint8_t)(qtype >> 8);
+	buf[pos++] = (uint8_t)qtype;
+	buf[pos++] = 0;
+	buf[pos++] = DNS_C_IN;
+	return (int)pos;
 }
 
 void
@@ -444,6 +510,8 @@ dns_name_normalize(const char *name, char *out)
 			return -1;
 		out[i] = (char)tolower((unsigned char)c);
 	}
+	if (label == 0) /* "a..": an empty last label */
+		return -1;
 	out[len] = '\0';
 	return 0;
 }
@@ -458,6 +526,8 @@ dns_type_name(int qtype)
 		return "MX";
 	case DNS_T_AAAA:
 		return "AAAA";
+	case DNS_T_TLSA:
+		return "TLSA";
 	default:
 		return NULL;
 	}

@@ -1,8 +1,10 @@
 /*
  * dnsmsg.h - DNS wire-format answers turned into what the resolver
  * hands its clients: a status (DNS_S_*), records (MX preference and
- * exchanger, or a numeric address), and how long the answer may be kept.
- * Pure code: no I/O, every read bounds-checked, any packet is safe input.
+ * exchanger, a numeric address, or TLSA fields), whether the name server
+ * vouched for them (the AD bit), and how long the answer may be kept;
+ * and the questions the resolver sends. Pure code: no I/O, every read
+ * bounds-checked, any packet is safe input.
  */
 #ifndef NCMTA_DNSMSG_H
 #define NCMTA_DNSMSG_H
@@ -15,6 +17,12 @@
 #define DNS_MAX_RECORDS 64 /* records kept from one answer */
 #define DNS_MAX_CNAMES 8 /* CNAME links followed inside one answer */
 #define DNS_ERROR_MAX 512
+#define DNS_MAX_TLSA 8 /* TLSA records kept from one answer */
+/* Association data longer than this (a full certificate of unusual
+ * size) makes a TLSA record unusable: it would not fit the frames that
+ * carry it to the smtp worker. */
+#define DNS_TLSA_DATA_MAX 1024
+#define DNS_QUERY_MAX (12 + DNS_NAME_BUF + 1 + 4) /* a question we build */
 /*
  * A negative answer without an SOA (forwarders such as dnsmasq send
  * those) has no TTL of its own; it is kept this long, as Unbound does,
@@ -25,7 +33,9 @@
 
 struct dns_record {
 	uint32_t pref; /* MX preference; 0 for addresses */
-	char *data; /* exchanger ("" = null MX) or numeric address */
+	/* exchanger ("" = null MX), numeric address, or for TLSA the
+	 * presentation form "usage selector mtype hex" (lower-case hex) */
+	char *data;
 };
 
 struct dns_result {
@@ -37,6 +47,10 @@ struct dns_result {
 	size_t n;
 	struct dns_record *rr;
 	char why[128]; /* TEMPFAIL: what went wrong, for the log */
+	/* the reply's AD bit (RFC 4035 3.2.3): a validating name server
+	 * says it checked the answer, or the absence, with DNSSEC. What it
+	 * is worth depends on trusting that server (dns_trust_ad). */
+	int ad;
 };
 
 /*
@@ -46,6 +60,16 @@ struct dns_result {
  */
 void dns_parse_reply(const uint8_t *pkt, size_t len, const char *qname,
     int qtype, struct dns_result *res);
+
+/*
+ * Build the question (name, qtype) with recursion desired, and with the
+ * AD bit set when ad is non-zero (RFC 6840 5.7: a validating name server
+ * then says in its reply's AD bit whether it validated the answer). The
+ * ID is left 0: c-ares sets its own. Returns the length written to buf
+ * (at least DNS_QUERY_MAX octets), or -1 when name is no host name.
+ */
+int dns_build_query(
+    const char *name, int qtype, int ad, uint8_t *buf, size_t len);
 
 void dns_result_init(struct dns_result *, int status);
 void dns_result_copy(struct dns_result *dst, const struct dns_result *src);
@@ -58,7 +82,8 @@ void dns_result_free(struct dns_result *);
  */
 int dns_name_normalize(const char *name, char *out);
 
-/* "MX", "A", "AAAA", or NULL for a type the resolver does not ask. */
+/* "MX", "A", "AAAA", "TLSA", or NULL for a type the resolver does not
+ * ask. */
 const char *dns_type_name(int qtype);
 
 /* The Postfix-like text a client logs for a negative or failed answer:

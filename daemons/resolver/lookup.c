@@ -3,6 +3,8 @@
  * M_DNS_QUERY is checked, answered from the cache, joined to an identical
  * question already in flight, or sent to a name server; every waiting
  * client gets one M_DNS_ANSWER when the reply (or the time-out) comes.
+ * Answers say whether they are DNSSEC-validated (the name server's AD
+ * bit, believed with dns_trust_ad = yes), for DANE (TLSA questions).
  * A name with UTF-8 (U-labels, from an SMTPUTF8 address) is asked as its
  * A-label (IDNA 2008, libidn2); one that has none is answered
  * DNS_S_BADNAME.
@@ -31,6 +33,8 @@ lookup_cmp(const struct lookup *a, const struct lookup *b)
 {
 	if (a->qtype != b->qtype)
 		return a->qtype < b->qtype ? -1 : 1;
+	if (a->dnssec != b->dnssec)
+		return a->dnssec < b->dnssec ? -1 : 1;
 	return strcmp(a->name, b->name);
 }
 
@@ -46,14 +50,28 @@ lookup_clock(void)
 	return (int64_t)ts.tv_sec;
 }
 
+/* Answers validated by libunbound are cached apart from the others. */
+#define CACHE_DNSSEC 0x10000
+
+static int
+cache_key(int qtype, int dnssec)
+{
+	return qtype | (dnssec ? CACHE_DNSSEC : 0);
+}
+
 static void
 answer_send(struct resolver_client *cl, uint64_t id,
-    const struct dns_result *res, uint32_t ttl, const char *error)
+    const struct dns_result *res, uint32_t ttl, const char *error, int dnssec)
 {
 	struct ipcm_dns_rr rrs[DNS_MAX_RECORDS];
+	/* a name server's AD bit is worth what the path to it is: only
+	 * believed when the administrator says so; libunbound's verdict
+	 * (dnssec) is our own */
 	struct ipcm_dns_answer a = {.id = id,
 	    .status = (uint32_t)res->status,
 	    .ttl = ttl,
+	    .secure = res->ad && (dnssec || resolver->cfg.dns_trust_ad) &&
+	        res->status != DNS_S_TEMPFAIL,
 	    .error = error,
 	    .rrs = rrs};
 
@@ -73,7 +91,7 @@ answer_tempfail(struct resolver_client *cl, uint64_t id, const char *error)
 	struct dns_result res;
 
 	dns_result_init(&res, DNS_S_TEMPFAIL);
-	answer_send(cl, id, &res, 0, error);
+	answer_send(cl, id, &res, 0, error, 0);
 }
 
 /*
@@ -125,14 +143,11 @@ status_name(int status)
 	return status >= 0 && status <= DNS_S_BADNAME ? names[status] : "?";
 }
 
+/* c-ares's reply (abuf), or its error (status). */
 void
 lookup_answered(struct lookup *lk, int status, const uint8_t *abuf, int alen)
 {
-	const char *type = dns_type_name(lk->qtype);
-	char error[DNS_ERROR_MAX];
-	struct lookup_waiter *w;
 	struct dns_result res;
-	uint32_t ttl;
 
 	if (abuf != NULL)
 		dns_parse_reply(abuf, (size_t)alen, lk->name, lk->qtype, &res);
@@ -140,23 +155,37 @@ lookup_answered(struct lookup *lk, int status, const uint8_t *abuf, int alen)
 		dns_result_init(&res, DNS_S_TEMPFAIL);
 		strlcpy(res.why, ares_strerror(status), sizeof(res.why));
 	}
+	lookup_finish(lk, &res);
+}
+
+void
+lookup_finish(struct lookup *lk, struct dns_result *resp)
+{
+	const char *type = dns_type_name(lk->qtype);
+	struct dns_result res = *resp;
+	char error[DNS_ERROR_MAX];
+	struct lookup_waiter *w;
+	uint32_t ttl;
+
 	RB_REMOVE(lookup_tree, &resolver->lookups, lk);
 	resolver->inflight--;
-	ttl = dns_cache_put(
-	    resolver->cache, lk->qtype, lk->name, &res, lookup_clock());
+	ttl = dns_cache_put(resolver->cache, cache_key(lk->qtype, lk->dnssec),
+	    lk->name, &res, lookup_clock());
 	if (res.status == DNS_S_TEMPFAIL) {
 		resolver->stats.tempfails++;
 		metrics_count(NCM_DNS_TEMPFAIL, 1);
 		log_warnx(
 		    "lookup of %s %s failed: %s", type, lk->name, res.why);
 	} else
-		log_debug("%s %s: %s, %zu records, ttl %u, kept %us (%.3fs)",
-		    type, lk->name, status_name(res.status), res.n, res.ttl,
-		    ttl, now_sec() - lk->started);
+		log_debug("%s %s: %s%s, %zu records, ttl %u, kept %us "
+		          "(%.3fs)",
+		    type, lk->name, status_name(res.status),
+		    res.ad ? " (AD)" : "", res.n, res.ttl, ttl,
+		    now_sec() - lk->started);
 	dns_error_text(error, sizeof(error), lk->name, lk->qtype, res.status);
 	while ((w = TAILQ_FIRST(&lk->waiters)) != NULL) {
 		TAILQ_REMOVE(&lk->waiters, w, entry);
-		answer_send(w->client, w->id, &res, ttl, error);
+		answer_send(w->client, w->id, &res, ttl, error, lk->dnssec);
 		client_release(w->client);
 		free(w);
 	}
@@ -164,10 +193,11 @@ lookup_answered(struct lookup *lk, int status, const uint8_t *abuf, int alen)
 	free(lk);
 }
 
-/* Wait for the answer to (qtype, name), asking only if nobody has. */
+/* Wait for the answer to (qtype, name), asking only if nobody has;
+ * through libunbound when dnssec. */
 static void
-lookup_join(
-    struct resolver_client *cl, uint64_t id, int qtype, const char *name)
+lookup_join(struct resolver_client *cl, uint64_t id, int qtype,
+    const char *name, int dnssec)
 {
 	struct lookup key, *lk;
 	struct lookup_waiter *w = xcalloc(1, sizeof(*w));
@@ -176,6 +206,7 @@ lookup_join(
 	w->id = id;
 	cl->pending++;
 	key.qtype = qtype;
+	key.dnssec = dnssec;
 	strlcpy(key.name, name, sizeof(key.name));
 	if ((lk = RB_FIND(lookup_tree, &resolver->lookups, &key)) != NULL) {
 		resolver->stats.merged++;
@@ -187,6 +218,7 @@ lookup_join(
 	}
 	lk = xcalloc(1, sizeof(*lk));
 	lk->qtype = qtype;
+	lk->dnssec = dnssec;
 	strlcpy(lk->name, name, sizeof(lk->name));
 	lk->started = now_sec();
 	TAILQ_INIT(&lk->waiters);
@@ -194,20 +226,24 @@ lookup_join(
 	RB_INSERT(lookup_tree, &resolver->lookups, lk);
 	resolver->inflight++;
 	resolver->stats.sent++;
-	log_debug("%s %s: asking the name server", dns_type_name(qtype), name);
-	aresev_send(lk);
+	log_debug("%s %s: asking the name server%s", dns_type_name(qtype), name,
+	    dnssec ? " (validating)" : "");
+	if (dnssec)
+		ubev_send(lk);
+	else
+		aresev_send(lk);
 }
 
 static void
 answer_cached(struct resolver_client *cl, uint64_t id, int qtype,
-    const char *name, const struct dns_result *res, uint32_t left)
+    const char *name, const struct dns_result *res, uint32_t left, int dnssec)
 {
 	char error[DNS_ERROR_MAX];
 
 	log_debug("%s %s: cache hit, %s, %us left", dns_type_name(qtype), name,
 	    status_name(res->status), left);
 	dns_error_text(error, sizeof(error), name, qtype, res->status);
-	answer_send(cl, id, res, left, error);
+	answer_send(cl, id, res, left, error, dnssec);
 }
 
 static void
@@ -219,7 +255,7 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	struct ipcm_dns_query q;
 	struct dns_result bad;
 	uint32_t left;
-	int rc;
+	int rc, dnssec;
 
 	if (ipcm_dns_query_get(m, &q) == -1)
 		return; /* the IPC layer closes the peer */
@@ -228,7 +264,7 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		return;
 	}
 	resolver->stats.queries++;
-	if (dns_type_name((int)q.qtype) == NULL ||
+	if (dns_type_name((int)q.qtype) == NULL || (q.flags & ~DNS_Q_DNSSEC) ||
 	    (rc = lookup_name(q.name, name, why, sizeof(why))) == 1) {
 		resolver->stats.rejected++;
 		log_debug(
@@ -240,16 +276,18 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 		resolver->stats.rejected++;
 		log_debug("%s: %s", dns_type_name((int)q.qtype), why);
 		dns_result_init(&bad, DNS_S_BADNAME);
-		answer_send(cl, q.id, &bad, 0, why);
+		answer_send(cl, q.id, &bad, 0, why, 0);
 		dns_result_free(&bad);
 		return;
 	}
-	hit = dns_cache_get(
-	    resolver->cache, (int)q.qtype, name, lookup_clock(), &left);
+	/* with dns_trust_ad the name servers' AD bit says it already */
+	dnssec = (q.flags & DNS_Q_DNSSEC) && !resolver->cfg.dns_trust_ad;
+	hit = dns_cache_get(resolver->cache, cache_key((int)q.qtype, dnssec),
+	    name, lookup_clock(), &left);
 	if (hit != NULL) {
 		resolver->stats.hits++;
 		metrics_count(NCM_DNS_HIT, 1);
-		answer_cached(cl, q.id, (int)q.qtype, name, hit, left);
+		answer_cached(cl, q.id, (int)q.qtype, name, hit, left, dnssec);
 		return;
 	}
 	if (cl->pending >= RESOLVER_CLIENT_MAX_PENDING) {
@@ -261,7 +299,7 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	}
 	resolver->stats.misses++;
 	metrics_count(NCM_DNS_MISS, 1);
-	lookup_join(cl, q.id, (int)q.qtype, name);
+	lookup_join(cl, q.id, (int)q.qtype, name, dnssec);
 }
 
 static const struct ipc_handler client_table[] = {

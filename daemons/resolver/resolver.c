@@ -1,5 +1,5 @@
 /*
- * resolver.c - ncmta-resolver: answers MX/A/AAAA questions of the other
+ * resolver.c - ncmta-resolver: answers MX/A/AAAA/TLSA questions of the other
  * daemons on QDIR/private/resolver (fd 4, made by the master). It sets up
  * c-ares (reading /etc/resolv.conf) while it still can, then chroots to
  * QDIR/empty and drops to mail_owner. The master's control channel
@@ -78,6 +78,7 @@ resolver_set_servers(const char *spec)
 	}
 	free(resolver->servers);
 	resolver->servers = xstrdup(spec);
+	ubev_set_servers(spec);
 	log_info("name servers: %s", *spec ? spec : "from /etc/resolv.conf");
 	return 0;
 }
@@ -94,6 +95,11 @@ resolver_apply(struct nc_config *fresh)
 		free(fresh->dns_servers);
 		fresh->dns_servers = xstrdup(resolver->servers);
 	}
+	/* answers kept were asked with the other AD bit */
+	if (fresh->dns_trust_ad != resolver->cfg.dns_trust_ad)
+		log_info("dns_trust_ad changed: cache flushed, %zu entries "
+		         "dropped",
+		    dns_cache_flush(resolver->cache));
 	config_free(&resolver->cfg);
 	resolver->cfg = *fresh;
 }
@@ -138,9 +144,11 @@ main(int argc, char **argv)
 	if ((resolver->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	aresev_init();
+	ubev_read_anchors(resolver->cfg.dnssec_trust_anchor);
 	resolver->servers = xstrdup("");
-	if (*resolver->cfg.dns_servers != '\0' &&
-	    resolver_set_servers(resolver->cfg.dns_servers) == -1)
+	if (*resolver->cfg.dns_servers == '\0')
+		ubev_set_servers("");
+	else if (resolver_set_servers(resolver->cfg.dns_servers) == -1)
 		fatalx("no usable dns_servers");
 	daemon_privdrop(&resolver->cfg);
 	resolver->cache =

@@ -2,7 +2,8 @@
  * resolver.h - the resolver daemon's one state struct and the seams
  * between its parts: resolver.c (start-up, the master's control channel,
  * configuration), lookup.c (clients on private/resolver, the cache and
- * merged in-flight questions) and aresev.c (c-ares on libevent).
+ * merged in-flight questions), aresev.c (c-ares on libevent) and ubev.c
+ * (libunbound, for questions whose DNSSEC validation matters).
  */
 #ifndef NCMTA_RESOLVER_H
 #define NCMTA_RESOLVER_H
@@ -49,8 +50,11 @@ struct lookup_waiter {
 /* One question on the wire; every identical question joins it. */
 struct lookup {
 	RB_ENTRY(lookup) node;
-	TAILQ_ENTRY(lookup) resend; /* cancelled by a server change */
+	/* cancelled by a server change (c-ares), or in flight at
+	 * libunbound (ubev.c) */
+	TAILQ_ENTRY(lookup) resend;
 	int qtype;
+	int dnssec; /* validated by libunbound (DNS_Q_DNSSEC, no trust_ad) */
 	char name[DNS_NAME_BUF];
 	double started;
 	TAILQ_HEAD(, lookup_waiter) waiters;
@@ -102,10 +106,17 @@ int aresev_set_servers(const char *spec, char *err, size_t errlen);
 void aresev_send(struct lookup *);
 void aresev_timer_update(void);
 
+/* ubev.c */
+void ubev_read_anchors(const char *path); /* before the chroot */
+void ubev_set_servers(const char *spec);
+void ubev_send(struct lookup *);
+
 /* lookup.c */
 void lookup_init(void);
 void lookup_answered(
     struct lookup *, int status, const uint8_t *abuf, int alen);
+/* The lookup's answer (res is freed, and so is lk). */
+void lookup_finish(struct lookup *, struct dns_result *res);
 int64_t lookup_clock(void);
 
 #endif

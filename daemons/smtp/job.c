@@ -26,6 +26,7 @@ smtp_job_free(struct smtp_job *job)
 		free(job->hosts[i].name);
 		free(job->hosts[i].addr);
 		free(job->hosts[i].nexthop);
+		free(job->hosts[i].tlsa);
 	}
 	for (i = 0; i < job->nrcpt; i++) {
 		free(job->rcpts[i].address);

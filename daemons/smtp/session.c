@@ -33,6 +33,7 @@
 #include "proto.h"
 #include "dsnparam.h"
 #include "smtp.h"
+#include "dane.h"
 #include "tls.h"
 
 #define SMTP_QUIT_TIMEOUT 10 /* seconds a polite QUIT may take */
@@ -91,6 +92,8 @@ struct smtp_session {
 	char nexthop[SMTP_NAME_MAX + 1]; /* a relay's configured name */
 	uint16_t port;
 	uint32_t hflags; /* HOST_F_* of the host it was opened to */
+	char *tlsa; /* the host's TLSA records (TLS_DANE), "" for none */
+	int dane; /* TLS_DANE: records OpenSSL took (0: none usable) */
 	int notls; /* "may" whose handshake failed here: plain text */
 	int wrapper; /* implicit TLS: the greeting comes after it */
 	int tls; /* TLS is up */
@@ -203,6 +206,7 @@ session_destroy(struct smtp_session *s)
 	auth_wipe_free(s->auth_user);
 	auth_wipe_free(s->auth_pass);
 	free(s->key);
+	free(s->tlsa);
 	free(s);
 }
 
@@ -587,12 +591,43 @@ on_helo(struct smtp_session *s)
 
 /* ---- STARTTLS ---- */
 
+/*
+ * The connection's TLS object: SNI is the relay's configured name or the
+ * exchanger's; under DANE the TLSA base domain is the exchanger's name
+ * (RFC 7672 3.2.2) and the records go to OpenSSL. When none of them is
+ * usable, TLS is still required but not authenticated (RFC 7672 2.2).
+ */
+static SSL *
+session_ssl_new(struct smtp_session *s)
+{
+	SSL *ssl = tls_client_new(
+	    s->w->tls_ctx, *s->nexthop != '\0' ? s->nexthop : s->name);
+	struct dane_rr *rrs;
+	char why[256];
+	int n;
+
+	if (HOST_F_TLS(s->hflags) != TLS_DANE)
+		return ssl;
+	rrs = xcalloc(DANE_MAX_RECORDS, sizeof(*rrs));
+	n = dane_parse(s->tlsa, rrs, DANE_MAX_RECORDS); /* checked: smtp.c */
+	s->dane = tls_dane_enable(
+	    ssl, s->name, rrs, n > 0 ? (size_t)n : 0, why, sizeof(why));
+	free(rrs);
+	if (s->dane == -1) {
+		log_warnx("%s: %s", s->namaddr, why);
+		s->dane = 0;
+	} else if (s->dane == 0)
+		log_info("%s: no usable TLSA record: TLS without "
+		         "authentication",
+		    s->namaddr);
+	return ssl;
+}
+
 static void
 session_tls_start(struct smtp_session *s)
 {
 	struct bufferevent *under = s->bev;
-	SSL *ssl = tls_client_new(
-	    s->w->tls_ctx, *s->nexthop != '\0' ? s->nexthop : s->name);
+	SSL *ssl = session_ssl_new(s);
 
 	/* anything the server sent after its 220 is not ours to read
 	 * (RFC 3207 section 4.2: no plain-text command injection) */
@@ -644,25 +679,41 @@ session_tls_names(struct smtp_session *s, const char *names[2])
 	return n;
 }
 
+/* The policy that applied, for the TLS log line (SPEC 12). */
+static const char *
+session_tls_policy(const struct smtp_session *s)
+{
+	static const char *words[] = {
+	    "none", "may", "encrypt", "verify", "dane"};
+	unsigned level = HOST_F_TLS(s->hflags);
+
+	return level <= TLS_DANE ? words[level] : "?";
+}
+
 static void
 session_tls_up(struct smtp_session *s)
 {
 	const char *names[2];
 	char why[512], desc[256], reason[SMTP_REASON_MAX];
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	int dane = HOST_F_TLS(s->hflags) == TLS_DANE && s->dane > 0;
 	enum tls_trust t;
 
-	t = tls_verdict(
-	    ssl, names, session_tls_names(s, names), why, sizeof(why));
+	if (dane)
+		t = tls_dane_verdict(ssl, why, sizeof(why));
+	else
+		t = tls_verdict(
+		    ssl, names, session_tls_names(s, names), why, sizeof(why));
 	tls_describe(ssl, desc, sizeof(desc));
-	log_info("%s TLS connection established to %s: %s", tls_trust_word(t),
-	    s->relay, desc);
+	log_info("%s TLS connection established to %s: %s policy=%s",
+	    tls_trust_word(t), s->relay, desc, session_tls_policy(s));
 	metrics_count(t == TLS_VERIFIED ? NCM_TLS_VERIFIED
 	        : t == TLS_TRUSTED      ? NCM_TLS_TRUSTED
 	                                : NCM_TLS_UNTRUSTED,
 	    1);
 	s->tls = 1;
-	if (HOST_F_TLS(s->hflags) == TLS_VERIFY && t != TLS_VERIFIED) {
+	if ((HOST_F_TLS(s->hflags) == TLS_VERIFY || dane) &&
+	    t != TLS_VERIFIED) {
 		snprintf(reason, sizeof(reason),
 		    "TLS is required, but host %s %s", s->namaddr, why);
 		session_host_failed(s, reason, "4.7.5", s->relay);
@@ -1334,9 +1385,8 @@ session_connect_ok(struct smtp_session *s)
 	s->wrapper = (s->hflags & HOST_F_WRAPPER) != 0;
 	if (s->wrapper)
 		s->bev = bufferevent_openssl_socket_new(s->w->base, s->fd,
-		    tls_client_new(s->w->tls_ctx,
-		        *s->nexthop != '\0' ? s->nexthop : s->name),
-		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		    session_ssl_new(s), BUFFEREVENT_SSL_CONNECTING,
+		    BEV_OPT_CLOSE_ON_FREE);
 	else
 		s->bev = bufferevent_socket_new(
 		    s->w->base, s->fd, BEV_OPT_CLOSE_ON_FREE);
@@ -1454,6 +1504,7 @@ session_connect(struct smtp_job *job)
 	strlcpy(s->nexthop, h->nexthop, sizeof(s->nexthop));
 	s->port = h->port;
 	s->hflags = h->flags;
+	s->tlsa = xstrdup(h->tlsa);
 	s->notls = job->plain_host == job->hostidx + 1;
 	session_expect(s, S_CONNECT);
 	s->fd =

@@ -27,6 +27,7 @@
 #include "qlayout.h"
 #include "tls.h"
 #include "proto.h"
+#include "dane.h"
 #include "smtp.h"
 #include "wire.h"
 
@@ -169,9 +170,26 @@ job_refuse(struct smtp_job *job, const char *why)
 		job->refused = why;
 }
 
+/* TLSA records come with TLS_DANE, and only then; they must parse. */
+static int
+job_tlsa_ok(uint32_t flags, const char *tlsa)
+{
+	struct dane_rr *rrs;
+	int n;
+
+	if (HOST_F_TLS(flags) > TLS_DANE)
+		return 0;
+	if (HOST_F_TLS(flags) != TLS_DANE)
+		return *tlsa == '\0';
+	rrs = xcalloc(DANE_MAX_RECORDS, sizeof(*rrs));
+	n = dane_parse(tlsa, rrs, DANE_MAX_RECORDS);
+	free(rrs);
+	return n > 0;
+}
+
 /* Hosts (struct ipcm_job_host). Sessions are reused only by jobs with
- * the same list, flags included, so a session never outlives the policy
- * it was opened under. */
+ * the same list, flags and TLSA records included, so a session never
+ * outlives the policy it was opened under. */
 static const char *
 job_parse_hosts(struct smtp_job *job, struct ipcm_job_begin *jb)
 {
@@ -192,14 +210,19 @@ job_parse_hosts(struct smtp_job *job, struct ipcm_job_begin *jb)
 			job_refuse(job, "a bad host");
 			continue;
 		}
+		if (!job_tlsa_ok(h.flags, h.tlsa)) {
+			job_refuse(job, "bad TLSA records");
+			continue;
+		}
 		job->hosts[job->nhosts].name = xstrdup(h.name);
 		job->hosts[job->nhosts].nexthop = xstrdup(h.nexthop);
 		job->hosts[job->nhosts].addr = xstrdup(h.addr);
 		job->hosts[job->nhosts].port = (uint16_t)h.port;
 		job->hosts[job->nhosts].flags = h.flags;
+		job->hosts[job->nhosts].tlsa = xstrdup(h.tlsa);
 		job->nhosts++;
-		xasprintf(&k, "%s%s%s[%s]:%u/%x", key, i ? "," : "", h.name,
-		    h.addr, h.port, h.flags);
+		xasprintf(&k, "%s%s%s[%s]:%u/%x%s%s", key, i ? "," : "", h.name,
+		    h.addr, h.port, h.flags, *h.tlsa ? "/" : "", h.tlsa);
 		free(key);
 		key = k;
 	}
@@ -607,8 +630,8 @@ main(int argc, char **argv)
 	    (unsigned)(w.cfg.smtp_session_limit / w.cfg.smtp_worker_count);
 	if (w.max_sessions < 1)
 		w.max_sessions = 1;
-	w.qmgr =
-	    ipc_peer_new(w.base, fd, "qmgr", qmgr_table, 0, qmgr_closed, &w);
+	w.qmgr = ipc_peer_new(w.base, fd, "qmgr", qmgr_table,
+	    SMTP_QMGR_MAX_FRAME, qmgr_closed, &w);
 	w.master = daemon_master_peer(w.base, master_table, &w);
 	hello.pid = (uint32_t)getpid();
 	hello.max_sessions = w.max_sessions;

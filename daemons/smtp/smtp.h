@@ -23,6 +23,9 @@
 #define SMTP_INPUT_MAX 65536 /* bytes libevent reads ahead per session */
 #define SMTP_REASON_MAX 4600 /* a reason: our words and a reply */
 #define SMTP_STOP_GRACE 30 /* seconds in-flight jobs get on CTL_STOP */
+/* JOB_BEGIN's bound: recipients (QMGR_JOB_RCPT_BYTES), TLSA records
+ * (QMGR_JOB_TLSA_BYTES) and up to SMTP_MAX_HOSTS host entries */
+#define SMTP_QMGR_MAX_FRAME (320 * 1024)
 
 /* One address to try, already resolved by qmgr. */
 struct smtp_host {
@@ -31,6 +34,7 @@ struct smtp_host {
 	uint16_t port;
 	uint32_t flags; /* HOST_F_* */
 	char *nexthop; /* a relay's configured name (secrets key), or "" */
+	char *tlsa; /* TLS_DANE: TLSA records, "U S M hex" lines; else "" */
 };
 
 enum smtp_rcpt_status { RCPT_PENDING, RCPT_ACCEPTED, RCPT_DONE };

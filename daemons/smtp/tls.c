@@ -3,7 +3,8 @@
  * the worker drops privileges (the CA bundle is read then, since the
  * chroot hides it), a TLS object per connection, and the verdict on the
  * server's certificate in Postfix's three words: Verified (chain and
- * name), Trusted (chain only), Untrusted.
+ * name, or a matching DANE TLSA record), Trusted (chain only), Untrusted.
+ * DANE is OpenSSL's own (SSL_dane_enable, RFC 7671/7672 semantics).
  */
 #include <sys/socket.h>
 
@@ -15,6 +16,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "dane.h"
 #include "log.h"
 #include "tls.h"
 
@@ -32,6 +34,9 @@ tls_client_ctx(const char *cafile)
 	 * so that "may" and "encrypt" still get a session */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* DANE is switched on per connection (tls_dane_enable) */
+	if (SSL_CTX_dane_enable(ctx) <= 0)
+		fatalx("SSL_CTX_dane_enable: %s", tls_error_string());
 	/* read now: the default directory is searched lazily, after the
 	 * chroot, where it does not exist */
 	if (SSL_CTX_load_verify_locations(ctx, file, NULL) != 1) {
@@ -107,6 +112,61 @@ tls_verdict(
 	}
 	X509_free(cert);
 	return t;
+}
+
+int
+tls_dane_enable(SSL *ssl, const char *base, const struct dane_rr *rrs, size_t n,
+    char *why, size_t len)
+{
+	size_t i;
+	int added = 0, rc;
+
+	*why = '\0';
+	if (SSL_dane_enable(ssl, base) <= 0) {
+		snprintf(
+		    why, len, "cannot enable DANE: %s", tls_error_string());
+		return -1;
+	}
+	/* RFC 7672 3.1.1: a DANE-EE(3) match needs no name check */
+	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	for (i = 0; i < n; i++) {
+		if (!dane_usable(&rrs[i]))
+			continue;
+		rc = SSL_dane_tlsa_add(ssl, rrs[i].usage, rrs[i].selector,
+		    rrs[i].mtype, rrs[i].data, rrs[i].len);
+		if (rc < 0) {
+			snprintf(why, len, "cannot add a TLSA record: %s",
+			    tls_error_string());
+			return -1;
+		}
+		added += rc > 0;
+	}
+	ERR_clear_error(); /* records OpenSSL found unusable */
+	return added;
+}
+
+enum tls_trust
+tls_dane_verdict(SSL *ssl, char *why, size_t len)
+{
+	long res = SSL_get_verify_result(ssl);
+	uint8_t usage, selector, mtype;
+	X509 *cert = SSL_get_peer_certificate(ssl);
+
+	*why = '\0';
+	if (cert == NULL) {
+		snprintf(why, len, "no server certificate");
+		return TLS_UNTRUSTED;
+	}
+	X509_free(cert);
+	if (res == X509_V_OK &&
+	    SSL_get0_dane_tlsa(ssl, &usage, &selector, &mtype, NULL, NULL) >= 0)
+		return TLS_VERIFIED;
+	/* OpenSSL says "no matching DANE TLSA records" when none matched */
+	snprintf(why, len, "certificate verification failed: %s%s",
+	    res == X509_V_OK ? "no TLSA record matched"
+	                     : X509_verify_cert_error_string(res),
+	    res == X509_V_ERR_DANE_NO_MATCH ? "" : " (DANE)");
+	return TLS_UNTRUSTED;
 }
 
 const char *

@@ -11,6 +11,8 @@
 
 enum tls_trust { TLS_UNTRUSTED, TLS_TRUSTED, TLS_VERIFIED };
 
+struct dane_rr;
+
 /* TLS 1.2 or later, the CA bundle (cafile, or the system's) loaded now. */
 SSL_CTX *tls_client_ctx(const char *cafile);
 /* A connection's TLS object, with SNI unless sni is "" or an address. */
@@ -23,6 +25,18 @@ SSL *tls_client_new(SSL_CTX *, const char *sni);
  */
 enum tls_trust tls_verdict(
     SSL *, const char *const *names, size_t nnames, char *why, size_t len);
+/*
+ * DANE (RFC 7672) for this connection, before the handshake: the chain
+ * must match one of the usable records among rrs (DANE-EE(3): the
+ * server's own certificate or key, no name check; DANE-TA(2): a trust
+ * anchor, with the name checked against base, the TLSA base domain).
+ * Returns how many records OpenSSL took (0: none usable), -1 on error.
+ */
+int tls_dane_enable(SSL *, const char *base, const struct dane_rr *rrs,
+    size_t n, char *why, size_t len);
+/* After a DANE handshake: Verified when a TLSA record matched, else
+ * Untrusted with why saying what failed. */
+enum tls_trust tls_dane_verdict(SSL *, char *why, size_t len);
 const char *tls_trust_word(enum tls_trust);
 /* "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)" */
 void tls_describe(SSL *, char *buf, size_t len);

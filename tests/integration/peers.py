@@ -6,6 +6,8 @@ listens on loopback; bind address, TLS and AUTH are constructor options so
 later suites (several sinks on 127.0.0.x, STARTTLS, AUTH) reuse the same
 class. NameServer is a dnsmasq serving given MX/A/AAAA records,
 ThrowawayCA makes certificates for TLS sinks, Credentials checks AUTH.
+SignedZoneServer is a DNSSEC-signed zone (ldns-signzone) served by a
+validating unbound that sets the AD bit, for DANE.
 DirectNet puts sinks on 127.0.0.2, 127.0.0.3, ... on one shared port
 behind a NameServer, for direct-mode delivery to mail exchangers.
 """
@@ -13,6 +15,7 @@ behind a NameServer, for direct-mode delivery to mail exchangers.
 import asyncio
 import os
 import re
+import signal
 import socket
 import subprocess
 import ssl
@@ -897,6 +900,14 @@ class DirectNet:
         self._servers.append(self.ns)
         return self.ns
 
+    def signed_dns(self, zone, records, **kw):
+        """Start a SignedZoneServer for zone with records; it becomes
+        the name server of settings()."""
+        kw.setdefault("tag", "unbound%d" % len(self._servers))
+        self.ns = SignedZoneServer(self.base, zone, records, **kw)
+        self._servers.append(self.ns)
+        return self.ns
+
     def scripted_dns(self, answer):
         """A ScriptedNameServer becomes the one of settings()."""
         self.ns = ScriptedNameServer(answer)
@@ -1020,3 +1031,170 @@ class ScriptedNameServer:
                 % (zone, zone, minimum)))
             return r
         return answer
+
+
+class SignedZoneServer:
+    """A DNSSEC-signed zone and a validating resolver for it: the zone is
+    written from records (zone-file lines relative to the zone, e.g.
+    "a IN MX 10 mx1.a", "_25._tcp.mx1.a IN TLSA 3 1 1 ABCD..."), signed
+    with a key pair made by ldns-keygen (ldns-signzone, NSEC), and served
+    by one unbound process on 127.0.0.1 and a free port: an auth-zone for
+    its own iterator, validated against the zone's DS as trust anchor, so
+    its replies carry the AD bit as a validating recursive server's do.
+    Names outside the zone go to a stub on a closed loopback port: it
+    never asks anyone else. bogus=("owner", "TYPE") breaks the signature
+    of that RRset (a DNSSEC-bogus answer: SERVFAIL). Stopped by its pid.
+    """
+
+    def __init__(self, base_dir, zone, records, bogus=None, tag="unbound",
+                 host="127.0.0.1"):
+        self.host = host
+        self.zone = zone.rstrip(".")
+        self.dir = os.path.join(base_dir, tag)
+        os.makedirs(self.dir, exist_ok=True)
+        self.logfile = os.path.join(self.dir, "unbound.log")
+        self.proc = None
+        ds = self._sign(records, bogus)
+        for _ in range(5):
+            self.port = free_port(host)
+            conf = self._config(ds)
+            self.proc = subprocess.Popen(
+                ["/usr/sbin/unbound", "-d", "-c", conf],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            if self._answers():
+                return
+            self._stop()
+        raise RuntimeError("unbound did not start: %s" % self._log_tail())
+
+    def _run(self, *argv):
+        return subprocess.run(argv, cwd=self.dir, check=True,
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE).stdout.decode().strip()
+
+    def _sign(self, records, bogus):
+        z = self.zone
+        lines = ["$ORIGIN %s." % z, "$TTL 300",
+                 "@ IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 60"
+                 % (z, z), "@ IN NS ns.%s." % z, "ns IN A 127.0.0.1"]
+        with open(os.path.join(self.dir, "zone"), "w") as f:
+            f.write("\n".join(lines + list(records)) + "\n")
+        ksk = self._run("ldns-keygen", "-a", "ECDSAP256SHA256", "-k", z)
+        zsk = self._run("ldns-keygen", "-a", "ECDSAP256SHA256", z)
+        self._run("ldns-signzone", "-f", "zone.signed", "-o", z, "zone",
+                  ksk, zsk)
+        if bogus is not None:
+            self._break(bogus)
+        self.ds_file = os.path.join(self.dir, ksk + ".ds")
+        os.chmod(self.dir, 0o755)
+        return self.ds_file
+
+    def _break(self, bogus):
+        """Flip one character of the signature over (owner, type)."""
+        owner = bogus[0].rstrip(".") + "."
+        path = os.path.join(self.dir, "zone.signed")
+        out, hit = [], False
+        with open(path) as f:
+            for line in f:
+                w = line.split()
+                if len(w) > 8 and w[0] == owner and w[3] == "RRSIG" and \
+                        w[4] == bogus[1]:
+                    sig = w[-1]
+                    w[-1] = sig[:10] + ("A" if sig[10] != "A" else "B") + \
+                        sig[11:]
+                    line = "\t".join(w) + "\n"
+                    hit = True
+                out.append(line)
+        if not hit:
+            raise ValueError("no RRSIG for %r in the signed zone" % (bogus,))
+        with open(path, "w") as f:
+            f.writelines(out)
+
+    def _config(self, ds):
+        conf = os.path.join(self.dir, "unbound.conf")
+        with open(conf, "w") as f:
+            f.write("""server:
+  interface: %(host)s
+  port: %(port)d
+  username: ""
+  chroot: ""
+  directory: "%(dir)s"
+  pidfile: ""
+  use-syslog: no
+  logfile: "%(log)s"
+  log-queries: yes
+  verbosity: 1
+  num-threads: 1
+  so-reuseport: no
+  do-ip6: no
+  do-not-query-localhost: no
+  module-config: "validator iterator"
+  trust-anchor-file: "%(ds)s"
+  local-zone: "test." nodefault
+  local-zone: "example." nodefault
+auth-zone:
+  name: "%(zone)s."
+  zonefile: "%(dir)s/zone.signed"
+  for-downstream: no
+  for-upstream: yes
+  fallback-enabled: no
+stub-zone:
+  name: "."
+  stub-addr: 127.0.0.1@1
+remote-control:
+  control-enable: no
+""" % {"host": self.host, "port": self.port, "dir": self.dir,
+                    "log": self.logfile, "ds": ds, "zone": self.zone})
+        return conf
+
+    def _answers(self, timeout=10):
+        import dns.message
+        import dns.query
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.proc.poll() is None:
+            try:
+                r = dns.query.udp(dns.message.make_query(self.zone, "SOA"),
+                                  self.host, timeout=0.3, port=self.port)
+                if r.answer:
+                    return True
+            except Exception:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def _log_tail(self):
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return f.read()[-2000:]
+        except OSError:
+            return self.proc.stderr.read().decode(errors="replace")
+
+    @property
+    def spec(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def queries(self, qtype=None, name=None):
+        """Questions asked so far: [(type, name)] (name without the
+        trailing dot), optionally filtered."""
+        out = []
+        try:
+            with open(self.logfile, errors="replace") as f:
+                for line in f:
+                    m = re.search(r"info: \S+ (\S+)\. (\w+) IN$", line.strip())
+                    if m and (qtype is None or m.group(2) == qtype) and \
+                            (name is None or m.group(1) == name):
+                        out.append((m.group(2), m.group(1)))
+        except OSError:
+            pass
+        return out
+
+    def _stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def close(self):
+        self._stop()

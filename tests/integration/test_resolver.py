@@ -28,15 +28,15 @@ def _str(text):
 
 
 def query_frame(qid, qtype, name):
-    payload = struct.pack(">QI", qid, TYPES[qtype]) + _str(name)
+    payload = struct.pack(">QII", qid, TYPES[qtype], 0) + _str(name)
     return struct.pack(">II", len(payload), M_DNS_QUERY) + payload
 
 
 class Answer:
     def __init__(self, payload):
-        self.id, self.status, self.ttl = struct.unpack_from(">QII",
-                                                            payload, 0)
-        self.error, pos = self._str(payload, 16)
+        self.id, self.status, self.ttl, self.secure = struct.unpack_from(
+            ">QIII", payload, 0)
+        self.error, pos = self._str(payload, 20)
         n, = struct.unpack_from(">I", payload, pos)
         pos += 4
         self.records = []

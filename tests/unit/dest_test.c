@@ -4,7 +4,8 @@
  * shared, implicit MX, null MX, NXDOMAIN, temporary failures, fallback
  * relays, smart hosts with ports, address literals, IPv4/IPv6 choice,
  * the address limit, the TTL a lookup is reused for, answers that come
- * later than the question, and the session window and suspension.
+ * later than the question, the session window and suspension, and DANE:
+ * which hosts get TLSA records (RFC 7672 2.2).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,24 @@ struct rr {
 	const char *data[4]; /* MX: "pref name" */
 };
 
+/* Every answer is DNSSEC-validated but those for these (type, name). */
+static const struct {
+	int qtype;
+	const char *name;
+} * insecure;
+
+static uint32_t
+validated(int qtype, const char *name)
+{
+	for (int i = 0; insecure != NULL && insecure[i].name != NULL; i++)
+		if (insecure[i].qtype == qtype &&
+		    strcmp(insecure[i].name, name) == 0)
+			return 0;
+	return 1;
+}
+
 static const struct rr *zone;
-static int asked, later;
+static int asked, later, asked_tlsa, asked_dnssec;
 static struct {
 	dns_answer_fn *fn;
 	void *arg;
@@ -56,6 +73,7 @@ answer(dns_answer_fn *fn, void *arg, const struct rr *rr, int qtype)
 	}
 	a.status = rr->status;
 	a.ttl = rr->ttl;
+	a.secure = validated(rr->qtype, rr->name);
 	a.error = rr->status == DNS_S_TEMPFAIL ? "connection timed out" : "";
 	for (i = 0; i < 4 && rr->data[i] != NULL; i++) {
 		if (qtype == DNS_T_MX) {
@@ -74,11 +92,14 @@ answer(dns_answer_fn *fn, void *arg, const struct rr *rr, int qtype)
 }
 
 void
-resolve_query(int qtype, const char *name, dns_answer_fn *fn, void *arg)
+resolve_query(
+    int qtype, const char *name, uint32_t flags, dns_answer_fn *fn, void *arg)
 {
 	const struct rr *rr;
 
 	asked++;
+	asked_tlsa += qtype == DNS_T_TLSA;
+	asked_dnssec += (flags & DNS_Q_DNSSEC) != 0;
 	for (rr = zone; rr != NULL && rr->name != NULL; rr++)
 		if (rr->qtype == qtype && strcasecmp(rr->name, name) == 0)
 			break;
@@ -143,7 +164,7 @@ reset(void)
 	set(&qm->cfg.inet_protocols, "all");
 	qm->cfg.smtp_port = 25;
 	dest_init(on_ready);
-	readies = asked = later = nheld = 0;
+	readies = asked = later = nheld = asked_tlsa = asked_dnssec = 0;
 	ready_dest = NULL;
 }
 
@@ -416,6 +437,100 @@ test_window_and_suspension(void)
 	    "... with the reason (%s)", d->suspend_reason);
 }
 
+#define SHA                                                                    \
+	"3 1 1 "                                                               \
+	"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static void
+test_dane(void)
+{
+	static const struct rr z[] = {
+	    {DNS_T_MX, "signed.example", DNS_S_OK, 300,
+	        {"10 mx1.signed.example", "20 mx2.signed.example"}},
+	    {DNS_T_A, "mx1.signed.example", DNS_S_OK, 300, {"192.0.2.1"}},
+	    {DNS_T_A, "mx2.signed.example", DNS_S_OK, 300, {"192.0.2.2"}},
+	    {DNS_T_TLSA, "_25._tcp.mx1.signed.example", DNS_S_OK, 300,
+	        {SHA, "2 0 1 ab"}},
+	    {DNS_T_TLSA, "_25._tcp.mx2.signed.example", DNS_S_NXDOMAIN, 300,
+	        {NULL}},
+	    /* validated MX, an unvalidated address */
+	    {DNS_T_MX, "half.example", DNS_S_OK, 300, {"10 mx.half.example"}},
+	    {DNS_T_A, "mx.half.example", DNS_S_OK, 300, {"192.0.2.3"}},
+	    {DNS_T_TLSA, "_25._tcp.mx.half.example", DNS_S_OK, 300, {SHA}},
+	    /* an unvalidated MX */
+	    {DNS_T_MX, "plain.example", DNS_S_OK, 300, {"10 mx.plain.example"}},
+	    {DNS_T_A, "mx.plain.example", DNS_S_OK, 300, {"192.0.2.4"}},
+	    /* bogus TLSA at the first exchanger, none at the second */
+	    {DNS_T_MX, "bogus.example", DNS_S_OK, 300,
+	        {"10 mx1.bogus.example", "20 mx2.bogus.example"}},
+	    {DNS_T_A, "mx1.bogus.example", DNS_S_OK, 300, {"192.0.2.5"}},
+	    {DNS_T_A, "mx2.bogus.example", DNS_S_OK, 300, {"192.0.2.6"}},
+	    {DNS_T_TLSA, "_25._tcp.mx1.bogus.example", DNS_S_TEMPFAIL, 0,
+	        {NULL}},
+	    {DNS_T_TLSA, "_25._tcp.mx2.bogus.example", DNS_S_NODATA, 300,
+	        {NULL}},
+	    {DNS_T_MX, "bogus1.example", DNS_S_OK, 300,
+	        {"10 mx1.bogus.example"}},
+	    /* TLSA records, not validated */
+	    {DNS_T_MX, "unsigned.example", DNS_S_OK, 300,
+	        {"10 mx.unsigned.example"}},
+	    {DNS_T_A, "mx.unsigned.example", DNS_S_OK, 300, {"192.0.2.7"}},
+	    {DNS_T_TLSA, "_25._tcp.mx.unsigned.example", DNS_S_OK, 300, {SHA}},
+	    {0, NULL, 0, 0, {NULL}}};
+	static const __typeof__(*insecure) unsigned_answers[] = {
+	    {DNS_T_A, "mx.half.example"}, {DNS_T_MX, "plain.example"},
+	    {DNS_T_A, "mx.plain.example"},
+	    {DNS_T_TLSA, "_25._tcp.mx.unsigned.example"}, {0, NULL}};
+	struct qm_dest *d;
+
+	reset();
+	set(&qm->cfg.inet_protocols, "ipv4");
+	zone = z;
+	insecure = unsigned_answers;
+	d = lookup("signed.example");
+	ok(d->result == DEST_OK && d->nhosts == 2 && d->hosts[0].tlsa == NULL &&
+	        d->hosts[1].tlsa == NULL,
+	    "level may: two hosts, no TLSA records");
+	is_int(asked_tlsa, 0, "... no TLSA question below the dane level");
+	is_int(asked_dnssec, 0, "... nor a question marked DNS_Q_DNSSEC");
+
+	reset();
+	set(&qm->cfg.inet_protocols, "ipv4");
+	set(&qm->cfg.smtp_tls_security_level, "dane");
+	zone = z;
+	d = lookup("signed.example");
+	ok(d->result == DEST_OK && d->nhosts == 2 && d->hosts[0].tlsa &&
+	        strcmp(d->hosts[0].tlsa, SHA "\n2 0 1 ab") == 0 &&
+	        d->hosts[1].tlsa == NULL,
+	    "dane: validated records for mx1 (one a line), validated absence "
+	    "for mx2");
+	is_int(asked_tlsa, 2, "... one TLSA question per exchanger");
+	is_int(asked_dnssec, 5, "... every question marked DNS_Q_DNSSEC");
+	d = lookup("half.example");
+	ok(d->nhosts == 1 && d->hosts[0].tlsa == NULL,
+	    "an unvalidated address answer: no DANE (may)");
+	asked_tlsa = 0;
+	d = lookup("plain.example");
+	ok(d->nhosts == 1 && d->hosts[0].tlsa == NULL && asked_tlsa == 0,
+	    "an unvalidated MX answer: no TLSA question, may");
+	d = lookup("unsigned.example");
+	ok(d->nhosts == 1 && d->hosts[0].tlsa == NULL,
+	    "TLSA records that are not validated: may");
+	d = lookup("bogus.example");
+	ok(d->result == DEST_OK && d->nhosts == 1 &&
+	        host_is(d, 0, "mx2.bogus.example", "192.0.2.6", 25) &&
+	        d->hosts[0].tlsa == NULL,
+	    "a failed TLSA lookup takes its exchanger out, the next is used");
+	d = lookup("bogus1.example");
+	ok(d->result == DEST_TEMPFAIL && d->nhosts == 0 &&
+	        strstr(d->reason,
+	            "TLSA lookup error for "
+	            "_25._tcp.mx1.bogus.example") != NULL,
+	    "... and with no other exchanger the destination defers: %s",
+	    d->reason);
+	insecure = NULL;
+}
+
 int
 main(void)
 {
@@ -426,5 +541,6 @@ main(void)
 	test_literal_and_limits();
 	test_answers_later();
 	test_window_and_suspension();
+	test_dane();
 	return done_testing();
 }

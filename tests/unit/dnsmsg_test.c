@@ -1,9 +1,11 @@
 /*
  * dnsmsg_test.c - the resolver's DNS reply parser: MX, null MX, A, AAAA,
- * CNAME chains, TTLs, RFC 2308 negative TTLs, rcodes, and malformed,
- * truncated and random packets that must only ever give TEMPFAIL.
+ * CNAME chains, TTLs, RFC 2308 negative TTLs, rcodes, TLSA records and
+ * the AD bit, and malformed, truncated and random packets that must only
+ * ever give TEMPFAIL; and the questions the resolver builds.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -539,6 +541,9 @@ test_names(void)
 	ok(dns_name_normalize(".a", out) == -1, "leading dot refused");
 	ok(dns_name_normalize("exa mple.com", out) == -1, "space refused");
 	ok(dns_name_normalize("a\nb", out) == -1, "newline refused");
+	ok(dns_name_normalize("a..", out) == -1, "two trailing dots refused");
+	ok(dns_name_normalize("a.", out) == 0 && strcmp(out, "a") == 0,
+	    "one trailing dot dropped");
 	memset(big, 'a', 64);
 	big[64] = '\0';
 	ok(dns_name_normalize(big, out) == -1, "64-octet label refused");
@@ -555,9 +560,129 @@ test_names(void)
 	ok(dns_type_name(16) == NULL, "TXT is not asked");
 }
 
+static void
+rr_tlsa(struct pkt *p, const char *owner, unsigned u, unsigned sel, unsigned mt,
+    const uint8_t *data, size_t n)
+{
+	size_t at = rr_begin(p, owner, DNS_T_TLSA, 300);
+
+	put8(p, u);
+	put8(p, sel);
+	put8(p, mt);
+	memcpy(p->b + p->len, data, n);
+	p->len += n;
+	rr_end(p, at);
+}
+
+static void
+test_tlsa(void)
+{
+	const char *q = "_25._tcp.mx1.example.com";
+	uint8_t digest[32], big[DNS_TLSA_DATA_MAX + 1];
+	struct dns_result r;
+	struct pkt p;
+	char want[128];
+
+	for (int i = 0; i < 32; i++)
+		digest[i] = (uint8_t)(i * 8 + 1);
+	memset(big, 0xab, sizeof(big));
+	header(&p, 0, 3, 0);
+	p.b[3] |= 0x20; /* AD */
+	question(&p, q, DNS_T_TLSA);
+	rr_tlsa(&p, q, 3, 1, 1, digest, 32);
+	rr_tlsa(&p, q, 2, 0, 0, (const uint8_t *)"\x00\xff", 2);
+	rr_tlsa(&p, q, 3, 1, 1, big, sizeof(big)); /* too big: dropped */
+	dns_parse_reply(p.b, p.len, q, DNS_T_TLSA, &r);
+	is_int(r.status, DNS_S_OK, "TLSA: ok");
+	is_int(r.ad, 1, "TLSA: the AD bit is read");
+	is_int(r.n, 2, "TLSA: two records, the oversized one dropped");
+	strcpy(want, "3 1 1 ");
+	for (int i = 0; i < 32; i++)
+		snprintf(want + strlen(want), 3, "%02x", digest[i]);
+	is_str(r.n > 0 ? r.rr[0].data : NULL, want, "TLSA: 3 1 1 as text");
+	is_str(
+	    r.n > 1 ? r.rr[1].data : NULL, "2 0 0 00ff", "TLSA: 2 0 0 as text");
+	dns_result_free(&r);
+
+	/* no data after the three fields: unusable, and nothing else */
+	header(&p, 0, 1, 0);
+	question(&p, q, DNS_T_TLSA);
+	rr_tlsa(&p, q, 3, 1, 1, digest, 0);
+	dns_parse_reply(p.b, p.len, q, DNS_T_TLSA, &r);
+	is_int(r.status, DNS_S_TEMPFAIL, "TLSA without data: tempfail");
+	is_int(r.ad, 0, "a tempfail is never validated");
+	dns_result_free(&r);
+
+	/* a validated absence: NXDOMAIN with AD */
+	header(&p, 3, 0, 0);
+	p.b[3] |= 0x20;
+	question(&p, q, DNS_T_TLSA);
+	dns_parse_reply(p.b, p.len, q, DNS_T_TLSA, &r);
+	is_int(r.status, DNS_S_NXDOMAIN, "TLSA NXDOMAIN");
+	is_int(r.ad, 1, "validated NXDOMAIN keeps AD");
+	dns_result_free(&r);
+
+	/* no AD: not validated; SERVFAIL (DNSSEC bogus): tempfail */
+	header(&p, 0, 1, 0);
+	question(&p, q, DNS_T_TLSA);
+	rr_tlsa(&p, q, 3, 1, 1, digest, 32);
+	dns_parse_reply(p.b, p.len, q, DNS_T_TLSA, &r);
+	ok(r.status == DNS_S_OK && r.ad == 0, "TLSA without AD");
+	dns_result_free(&r);
+	header(&p, 2, 0, 0);
+	p.b[3] |= 0x20;
+	question(&p, q, DNS_T_TLSA);
+	dns_parse_reply(p.b, p.len, q, DNS_T_TLSA, &r);
+	ok(r.status == DNS_S_TEMPFAIL && r.ad == 0,
+	    "SERVFAIL with AD: tempfail, not validated");
+	dns_result_free(&r);
+
+	/* at most DNS_MAX_TLSA records are kept */
+	header(&p, 0, DNS_MAX_TLSA + 3, 0);
+	question(&p, q, DNS_T_TLSA);
+	for (int i = 0; i < DNS_MAX_TLSA + 3; i++)
+		rr_tlsa(&p, q, 3, 1, 1, digest, 32);
+	dns_parse_reply(p.b, p.len, q, DNS_T_TLSA, &r);
+	is_int(r.n, DNS_MAX_TLSA, "TLSA records capped");
+	dns_result_free(&r);
+	is_str(dns_type_name(DNS_T_TLSA), "TLSA", "TLSA type name");
+}
+
+static void
+test_build_query(void)
+{
+	static const uint8_t want[] = {0, 0, 0x01, 0x20, 0, 1, 0, 0, 0, 0, 0, 0,
+	    3, '_', '2', '5', 4, '_', 't', 'c', 'p', 2, 'm', 'x', 0, 0, 52, 0,
+	    1};
+	uint8_t buf[DNS_QUERY_MAX];
+	char big[300];
+	int n;
+
+	n = dns_build_query("_25._tcp.MX.", DNS_T_TLSA, 1, buf, sizeof(buf));
+	is_int(n, sizeof(want), "query length");
+	ok(n == sizeof(want) && memcmp(buf, want, sizeof(want)) == 0,
+	    "TLSA query with RD and AD, name lower-cased");
+	n = dns_build_query("example.com", DNS_T_MX, 0, buf, sizeof(buf));
+	ok(n == 12 + 13 + 4 && buf[2] == 0x01 && buf[3] == 0,
+	    "MX query: RD only without dns_trust_ad");
+	ok(dns_build_query("a..b", DNS_T_A, 0, buf, sizeof(buf)) == -1,
+	    "empty label refused");
+	ok(dns_build_query("a b", DNS_T_A, 0, buf, sizeof(buf)) == -1,
+	    "space refused");
+	ok(dns_build_query("a", DNS_T_A, 0, buf, 20) == -1,
+	    "short buffer refused");
+	for (int i = 0; i < 253; i++)
+		big[i] = i % 64 == 63 ? '.' : 'a';
+	big[253] = '\0';
+	n = dns_build_query(big, DNS_T_A, 0, buf, sizeof(buf));
+	ok(n > 0 && n <= DNS_QUERY_MAX, "longest name fits");
+}
+
 int
 main(void)
 {
+	test_tlsa();
+	test_build_query();
 	test_mx();
 	test_null_mx();
 	test_addresses();

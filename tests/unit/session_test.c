@@ -271,6 +271,7 @@ job_new(size_t nrcpt, const char *const *rcpts, const char *body)
 	job->hosts[0].addr = xstrdup("127.0.0.1");
 	job->hosts[0].port = (uint16_t)port;
 	job->hosts[0].nexthop = xstrdup("");
+	job->hosts[0].tlsa = xstrdup("");
 	job->rcpts = xcalloc(nrcpt, sizeof(*job->rcpts));
 	job->nrcpt = nrcpt;
 	for (i = 0; i < nrcpt; i++) {
