@@ -296,18 +296,52 @@ check_view_group(void)
 	return 1;
 }
 
-/* The routing table: every bad line, with its number. */
+/*
+ * dane validated by the resolver itself (dns_trust_ad = no) needs its
+ * trust anchors: without them no answer is validated and dane delivers
+ * as may would, which is worth a refusal here rather than a log line of
+ * the resolver's. routes: the table, or NULL when there is none.
+ */
+static int
+check_trust_anchor(const struct route_table *routes)
+{
+	const char *path = ctl.cfg.dnssec_trust_anchor;
+	int dane = strcmp(ctl.cfg.smtp_tls_security_level, "dane") == 0;
+	size_t i;
+	FILE *f;
+
+	for (i = 0; routes != NULL && i < routes->n && !dane; i++)
+		dane = strcmp(routes->r[i].tls, "dane") == 0;
+	if (!dane || ctl.cfg.dns_trust_ad)
+		return 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr,
+		    "ncctl: dnssec_trust_anchor %s: %s (dane needs it to "
+		    "validate DNSSEC; install dns-root-data, name another "
+		    "file, or set dns_trust_ad = yes behind a validating name "
+		    "server)\n",
+		    path, strerror(errno));
+		return 1;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The routing table: every bad line, with its number; and what dane
+ * needs when the table or the settings ask for it. */
 static int
 check_routes(void)
 {
 	struct cf_errors errs = {NULL, 0};
 	struct route_table rt;
+	int bad;
 
 	if (*ctl.cfg.route_table == '\0')
-		return 0;
+		return check_trust_anchor(NULL);
 	if (routes_load(ctl.cfg.route_table, &rt, &errs) == 0) {
+		bad = check_trust_anchor(&rt);
 		routes_free(&rt);
-		return 0;
+		return bad;
 	}
 	fprintf(stderr, "%s", errs.text);
 	cf_errors_free(&errs);

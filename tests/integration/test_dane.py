@@ -284,3 +284,32 @@ def test_dane_unvalidated_may(instances, net, ca, tmp_path):
     assert delivered(inst, sink, tok).tls
     assert [t[4] for t in tls_lines(inst)] == ["may"]
     assert not ns.queries("TLSA")
+
+
+def test_check_names_a_missing_trust_anchor(instances, tmp_path):
+    """dane validated by the resolver itself needs dnssec_trust_anchor:
+    ncctl check (and so ncctl start) names a file that is not there,
+    whether dane is the global level or a route's, instead of letting
+    dane deliver as may would; dns_trust_ad = yes or a readable file
+    needs none."""
+    missing = str(tmp_path / "no-such-root.key")
+    inst = instances(delivery_mode="direct", smtp_tls_security_level="dane",
+                     dns_trust_ad="no", dnssec_trust_anchor=missing)
+    r = inst.ctl("check")
+    assert r.returncode != 0, r.stderr
+    assert ("ncctl: dnssec_trust_anchor %s: No such file or directory "
+            "(dane needs it" % missing) in r.stderr.decode(), r.stderr
+    assert inst.ctl("start").returncode != 0
+    inst.configure(dns_trust_ad="yes")
+    assert inst.ctl("check").returncode == 0
+    anchors = tmp_path / "root.key"
+    anchors.write_text("; anchors\n")
+    inst.configure(dns_trust_ad="no", dnssec_trust_anchor=str(anchors))
+    assert inst.ctl("check").returncode == 0
+    # a route's tls=dane asks for the anchors as much
+    inst.configure(smtp_tls_security_level="may",
+                   dnssec_trust_anchor=missing)
+    assert inst.ctl("check").returncode == 0
+    inst.routes("secure.example  direct tls=dane\n")
+    r = inst.ctl("check")
+    assert r.returncode != 0 and b"dnssec_trust_anchor" in r.stderr, r.stderr
