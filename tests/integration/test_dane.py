@@ -28,8 +28,9 @@ import warnings
 
 import pytest
 
-from msgs import message, new_token, token_of
+from msgs import message, new_token
 from peers import ThrowawayCA
+from test_tls import deferred_reason, delivered
 
 SENDER = "sender@test.example"
 ZONE = "dane.example"
@@ -132,21 +133,6 @@ def send(inst, rcpt):
     data, _ = message(tok, rcpt)
     inst.submit([rcpt], data, sender=SENDER)
     return tok
-
-
-def delivered(inst, sink, tok, timeout=30):
-    assert sink.wait_count(1, timeout), "nothing delivered to %r" % sink
-    inst.wait_empty()
-    msgs = sink.snapshot()
-    assert [token_of(m) for m in msgs] == [tok]
-    return msgs[0]
-
-
-def deferred_reason(inst, timeout=30):
-    q = inst.wait_deferred(1, timeout)
-    reason = q[0]["recipients"][0].get("delay_reason", "")
-    assert reason, "deferred without a reason: %r" % q
-    return reason
 
 
 def tls_lines(inst):
