@@ -86,6 +86,15 @@ enum nc_msgtype {
 			     exchanger name ("" = null MX); A/AAAA:
 			     numeric address; TLSA: "usage selector mtype
 			     hex" */
+	M_STS_QUERY, /* qmgr -> resolver: u64 id, str domain, str known id
+			(the cached policy's, "" for none): the domain's
+			MTA-STS TXT record, and its policy file over HTTPS
+			unless the record's id is the known one */
+	M_STS_ANSWER, /* resolver -> qmgr: u64 id, u32 status (STS_S_*),
+			 str the record's id, str policy file (STS_S_FETCHED
+			 only), str error (why, for STS_S_NONE with a record
+			 that is malformed, STS_S_TXT_FAIL, STS_S_FETCH_FAIL),
+			 u32 ttl of the TXT answer */
 
 	/* control clients (ncctl) -> master (public/control) */
 	M_REQ_STATUS = 100, /* (empty) */
@@ -162,11 +171,56 @@ enum nc_msgtype {
 #define HOST_F_TLS_SHIFT 4
 #define HOST_F_TLS_MASK (0x7u << HOST_F_TLS_SHIFT)
 #define HOST_F_TLS(f) (((f)&HOST_F_TLS_MASK) >> HOST_F_TLS_SHIFT)
-enum tls_level { TLS_NONE = 0, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_DANE };
+/* TLS_STS: an MTA-STS policy in enforce mode, a verified certificate for
+ * the exchanger's name required, as TLS_VERIFY; TLS_STS_TESTING: one in
+ * testing mode, TLS_MAY with what enforce would have refused logged */
+enum tls_level {
+	TLS_NONE = 0,
+	TLS_MAY,
+	TLS_ENCRYPT,
+	TLS_VERIFY,
+	TLS_DANE,
+	TLS_STS,
+	TLS_STS_TESTING
+};
+
+/* TLS reporting (RFC 8460 4.3): the policy a session ran under, and its
+ * result type. TLSRPT_R_* past TLSRPT_R_VALIDATION_FAILURE are failures
+ * of the policy itself, counted by qmgr; the others come from workers. */
+enum tlsrpt_policy {
+	TLSRPT_P_NONE = 0, /* "no-policy-found" */
+	TLSRPT_P_STS, /* "sts" */
+	TLSRPT_P_TLSA /* "tlsa" */
+};
+enum tlsrpt_result {
+	TLSRPT_R_SUCCESS = 0,
+	TLSRPT_R_STARTTLS_NOT_SUPPORTED,
+	TLSRPT_R_CERT_HOST_MISMATCH,
+	TLSRPT_R_CERT_EXPIRED,
+	TLSRPT_R_CERT_NOT_TRUSTED,
+	TLSRPT_R_VALIDATION_FAILURE,
+	TLSRPT_R_TLSA_INVALID,
+	TLSRPT_R_DNSSEC_INVALID,
+	TLSRPT_R_DANE_REQUIRED,
+	TLSRPT_R_STS_POLICY_FETCH_ERROR,
+	TLSRPT_R_STS_POLICY_INVALID,
+	TLSRPT_R_STS_WEBPKI_INVALID,
+	TLSRPT_R_COUNT
+};
+
+/* M_STS_ANSWER status */
+enum sts_status {
+	STS_S_NONE = 0, /* no STSv1 TXT record (or a malformed one: error) */
+	STS_S_SAME = 1, /* the record's id is the known one: not fetched */
+	STS_S_FETCHED = 2, /* a new id, and the policy file follows */
+	STS_S_TXT_FAIL = 3, /* the TXT lookup failed for now */
+	STS_S_FETCH_FAIL = 4, /* a record, but no policy file: error */
+};
 
 #define DNS_T_A 1
 #define DNS_T_MX 15
 #define DNS_T_AAAA 28
+#define DNS_T_TXT 16
 #define DNS_T_TLSA 52
 
 /* M_DNS_QUERY flags */
@@ -314,6 +368,17 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	U32(secure) \
 	STR(error) \
 	LIST(rrs, dns_rr)
+#define IPCF_STS_QUERY(U32, U64, DBL, STR, DATA, LIST) \
+	U64(id) \
+	STR(domain) \
+	STR(known_id)
+#define IPCF_STS_ANSWER(U32, U64, DBL, STR, DATA, LIST) \
+	U64(id) \
+	U32(status) \
+	STR(txt_id) \
+	STR(policy) \
+	STR(error) \
+	U32(ttl)
 #define IPCF_REQ_FLUSH(U32, U64, DBL, STR, DATA, LIST) LIST(ids, qid)
 #define IPCF_REQ_ADMIN(U32, U64, DBL, STR, DATA, LIST) \
 	U32(op) \
@@ -385,6 +450,8 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	M(JOB_FORGET, job_forget)                                              \
 	M(DNS_QUERY, dns_query)                                                \
 	M(DNS_ANSWER, dns_answer)                                              \
+	M(STS_QUERY, sts_query)                                                \
+	M(STS_ANSWER, sts_answer)                                              \
 	M(REQ_FLUSH, req_flush)                                                \
 	M(REQ_ADMIN, req_admin)                                                \
 	M(REQ_LIST, req_list)                                                  \
