@@ -215,6 +215,9 @@ enum sts_status {
 	STS_S_FETCHED = 2, /* a new id, and the policy file follows */
 	STS_S_TXT_FAIL = 3, /* the TXT lookup failed for now */
 	STS_S_FETCH_FAIL = 4, /* a record, but no policy file: error */
+	STS_S_WEBPKI_FAIL = 5, /* ... because the policy host's certificate
+				  is not valid for it (RFC 8460:
+				  sts-webpki-invalid) */
 };
 
 #define DNS_T_A 1

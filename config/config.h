@@ -50,6 +50,8 @@ struct nc_config {
 	char *smtp_tls_security_level; /* "" = per-route default; or
 					  none|may|encrypt|verify|dane */
 	char *smtp_tls_CAfile;
+	int smtp_mta_sts; /* MTA-STS (RFC 8461) for direct delivery */
+	int64_t smtp_mta_sts_port; /* the policy host's HTTPS port */
 	int smtp_tls_wrappermode;
 	int smtp_sasl_auth;
 	int smtp_sasl_allow_plaintext;

@@ -140,6 +140,13 @@ const struct cf_setting cf_settings[] = {
         "records is usable, at least encrypt); a host whose TLSA lookup "
         "fails (SERVFAIL, a DNSSEC-bogus answer) is not used; everything "
         "else gets may"),
+    B(RELOAD, smtp_mta_sts, "yes",
+        "MTA-STS (RFC 8461) for direct delivery: a recipient domain's "
+        "policy, fetched over HTTPS and kept in the queue database, makes "
+        "a verified certificate and a listed exchanger required (enforce) "
+        "or only logged (testing); DANE wins over it"),
+    I(RELOAD, smtp_mta_sts_port, "443", 1, 65535,
+        "TCP port of MTA-STS policy hosts (443; others for tests)"),
     S(RESTART, smtp_tls_CAfile, "",
         "CA certificates for verification (default: the system store)"),
     B(RELOAD, smtp_tls_wrappermode, "no",

@@ -661,6 +661,68 @@ queue_room_for_ingest(struct queue_txn *t, uint64_t bytes)
 	return used + bytes + bytes / 4 + reserve <= size;
 }
 
+/* ---- policies, in the info table beside "last_qid" ---- */
+
+#define POLICY_PREFIX "policy:"
+
+static int
+policy_key(const char *name, char *buf, MDB_val *k)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > QUEUE_POLICY_NAME_MAX)
+		return -1;
+	memcpy(buf, POLICY_PREFIX, sizeof(POLICY_PREFIX) - 1);
+	memcpy(buf + sizeof(POLICY_PREFIX) - 1, name, n);
+	k->mv_data = buf;
+	k->mv_size = sizeof(POLICY_PREFIX) - 1 + n;
+	return 0;
+}
+
+int
+queue_policy_put(
+    struct queue_txn *t, const char *name, const void *val, size_t len)
+{
+	char buf[sizeof(POLICY_PREFIX) + QUEUE_POLICY_NAME_MAX];
+	MDB_val k, v = {len, (void *)val};
+
+	if (policy_key(name, buf, &k) == -1 || len > QUEUE_POLICY_MAX)
+		return QUEUE_EFORMAT;
+	return q_err(mdb_put(t->txn, t->q->info, &k, &v, 0));
+}
+
+int
+queue_policy_get(
+    struct queue_txn *t, const char *name, const void **val, size_t *len)
+{
+	char buf[sizeof(POLICY_PREFIX) + QUEUE_POLICY_NAME_MAX];
+	MDB_val k, v;
+	int rc;
+
+	if (!t->q->has_dbs)
+		return QUEUE_ENOTFOUND;
+	if (policy_key(name, buf, &k) == -1)
+		return QUEUE_EFORMAT;
+	if ((rc = mdb_get(t->txn, t->q->info, &k, &v)) != 0)
+		return q_err(rc);
+	*val = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int
+queue_policy_del(struct queue_txn *t, const char *name)
+{
+	char buf[sizeof(POLICY_PREFIX) + QUEUE_POLICY_NAME_MAX];
+	MDB_val k;
+	int rc;
+
+	if (policy_key(name, buf, &k) == -1)
+		return QUEUE_EFORMAT;
+	rc = mdb_del(t->txn, t->q->info, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : q_err(rc);
+}
+
 /* ---- maildrop names ---- */
 
 static int

@@ -145,6 +145,18 @@ int queue_drop_del(struct queue_txn *, const char *name);
 int queue_drop_walk(struct queue_txn *,
     int (*cb)(const char *name, uint64_t qid, void *), void *arg);
 
+/* Delivery policies learned from the network and kept across restarts
+ * (MTA-STS, doc/design.md): opaque values by name ("sts:example.com"),
+ * beside the queue's own bookkeeping. get: QUEUE_ENOTFOUND when none; the
+ * value stays valid until the transaction ends. */
+#define QUEUE_POLICY_NAME_MAX 300
+#define QUEUE_POLICY_MAX (80 * 1024)
+int queue_policy_put(struct queue_txn *, const char *name, const void *,
+    size_t);
+int queue_policy_get(struct queue_txn *, const char *name, const void **,
+    size_t *);
+int queue_policy_del(struct queue_txn *, const char *name);
+
 /* Record encoding, exposed for unit tests and tools. */
 int q_msg_encode(const struct q_msg *, uint8_t **, size_t *);
 int q_msg_decode(const uint8_t *, size_t, struct q_msg *);

@@ -27,6 +27,7 @@
 #include "dest.h"
 #include "proto.h"
 #include "resolve.h"
+#include "sts.h"
 #include "util.h"
 
 #define NAME_MAX_ADDRS 16
@@ -74,6 +75,12 @@ struct dest_lookup {
 	int nslots;
 	struct lookup_name *names;
 	int nnames;
+	/* MTA-STS (sts.c): the domain's policy, asked beside the MX
+	 * question; sts_have 0 when none applies */
+	int sts_have;
+	char sts_id[MTASTS_ID_MAX + 1];
+	struct mtasts_policy sts;
+	char sts_why[700];
 };
 
 int qm_dest_cmp(struct qm_dest *, struct qm_dest *);
@@ -232,6 +239,20 @@ slot_ask(struct dest_lookup *lk, struct lookup_slot *s)
 	    DNS_T_MX, s->spec.name, dest_dnssec(lk->d), slot_answer, s);
 }
 
+static void
+sts_ready(const struct sts_result *r, void *arg)
+{
+	struct dest_lookup *lk = arg;
+
+	if (r->policy != NULL) {
+		lk->sts_have = 1;
+		lk->sts = *r->policy;
+		strlcpy(lk->sts_id, r->id, sizeof(lk->sts_id));
+	}
+	lookup_ttl(lk, r->ttl);
+	lookup_done_one(lk, 1);
+}
+
 void
 dest_resolve(struct qm_dest *d)
 {
@@ -268,6 +289,10 @@ dest_resolve(struct qm_dest *d)
 
 	for (i = 0; i < lk->nslots; i++)
 		slot_ask(lk, &lk->slots[i]);
+	if (d->kind == DEST_DIRECT) {
+		lk->pending++;
+		sts_lookup(d->domain, sts_ready, lk);
+	}
 	lookup_done_one(lk, 1);
 }
 
@@ -582,8 +607,8 @@ name_dane(struct lookup_name *nm)
 }
 
 static void
-host_add(
-    struct qm_dest *d, const struct lookup_name *nm, const char *addr, int dane)
+host_add(struct qm_dest *d, const struct lookup_name *nm, const char *addr,
+    int dane, int sts)
 {
 	struct dest_host *h;
 
@@ -599,6 +624,7 @@ host_add(
 	h->flags = nm->flags;
 	h->pref = nm->pref;
 	h->tlsa = dane == 1 ? xstrdup(nm->tlsa) : NULL;
+	h->sts = sts;
 }
 
 static void
@@ -613,13 +639,62 @@ dest_hosts_free(struct qm_dest *d)
 	d->nhosts = 0;
 }
 
+/*
+ * The MTA-STS policy that applies to the exchangers: none when DANE does
+ * for one of them (RFC 8461 2: DANE wins).
+ */
+static const struct mtasts_policy *
+lookup_sts(struct dest_lookup *lk)
+{
+	int i;
+
+	if (!lk->sts_have)
+		return NULL;
+	for (i = 0; i < lk->nnames; i++)
+		if ((lk->names[i].flags & HOST_F_RELAY) == 0 &&
+		    lk->names[i].n4 + lk->names[i].n6 > 0 &&
+		    name_dane(&lk->names[i]) == 1) {
+			log_info("%s: DANE applies; MTA-STS policy %s not used",
+			    lk->d->domain, lk->sts_id);
+			return NULL;
+		}
+	return &lk->sts;
+}
+
+/* Whether an exchanger may be used under the policy (RFC 8461 4.1):
+ * one not listed is passed over in enforce mode, logged in testing. */
+static int
+sts_listed(struct dest_lookup *lk, const struct mtasts_policy *pol,
+    const struct lookup_name *nm)
+{
+	char mx[512];
+
+	if (mtasts_mx_match(pol, nm->name))
+		return 1;
+	mtasts_mx_text(pol, mx, sizeof(mx));
+	if (pol->mode == MTASTS_TESTING) {
+		log_info("%s: not listed in MTA-STS policy %s of %s (mx: %s); "
+		         "testing mode: used all the same",
+		    nm->name, lk->sts_id, lk->d->domain, mx);
+		return 1;
+	}
+	snprintf(lk->sts_why, sizeof(lk->sts_why),
+	    "MTA-STS policy %s of %s (enforce) lists no exchanger of it that "
+	    "could be used (mx: %s)",
+	    lk->sts_id, lk->d->domain, mx);
+	log_info("%s: not used: not listed in MTA-STS policy %s of %s (mx: %s)",
+	    nm->name, lk->sts_id, lk->d->domain, mx);
+	return 0;
+}
+
 /* Addresses in order: exchangers, then relays, each part capped at
  * smtp_mx_address_limit. */
 static void
 lookup_collect(struct dest_lookup *lk, const char **why, int *all_notfound)
 {
 	struct qm_dest *d = lk->d;
-	int i, j, part_count[2] = {0, 0}, limit;
+	const struct mtasts_policy *pol = lookup_sts(lk);
+	int i, j, part_count[2] = {0, 0}, limit, sts;
 
 	limit = (int)qm->cfg.smtp_mx_address_limit;
 	*all_notfound = 1;
@@ -643,12 +718,17 @@ lookup_collect(struct dest_lookup *lk, const char **why, int *all_notfound)
 			log_debug("%s: %s", nm->name,
 			    dane == 1 ? "DANE, validated TLSA records"
 			              : "no validated TLSA records: may");
+		sts = part == 0 && pol != NULL ? (int)pol->mode : MTASTS_NONE;
+		if (sts != MTASTS_NONE && !sts_listed(lk, pol, nm)) {
+			*why = lk->sts_why;
+			continue;
+		}
 		for (j = 0; j < nm->n4 && part_count[part] < limit; j++) {
-			host_add(d, nm, nm->v4[j], dane);
+			host_add(d, nm, nm->v4[j], dane, sts);
 			part_count[part]++;
 		}
 		for (j = 0; j < nm->n6 && part_count[part] < limit; j++) {
-			host_add(d, nm, nm->v6[j], dane);
+			host_add(d, nm, nm->v6[j], dane, sts);
 			part_count[part]++;
 		}
 	}

@@ -19,6 +19,7 @@
 #include "dest.h"
 #include "dispatch.h"
 #include "ipcmsg.h"
+#include "mtasts.h"
 #include "notify.h"
 #include "proto.h"
 #include "store.h"
@@ -188,7 +189,7 @@ static uint32_t
 tls_level_value(const char *level)
 {
 	static const char *names[] = {
-	    "none", "may", "encrypt", "verify", "dane"};
+	    "none", "may", "encrypt", "verify", "dane"}; /* settable ones */
 	uint32_t i;
 
 	for (i = 0; i < 5; i++)
@@ -215,6 +216,12 @@ host_flags(const struct qm_dest *d, const struct dest_host *h)
 		tls = tls_level_value(level);
 	if (tls == TLS_DANE && h->tlsa == NULL)
 		tls = TLS_MAY;
+	/* MTA-STS (dest.c): enforce asks what verify asks, whatever the
+	 * level, unless DANE applies; testing only watches over may */
+	if (h->sts == MTASTS_ENFORCE && tls != TLS_DANE)
+		tls = TLS_STS;
+	else if (h->sts == MTASTS_TESTING && tls <= TLS_MAY)
+		tls = TLS_STS_TESTING;
 	f |= tls << HOST_F_TLS_SHIFT;
 	if (h->port == 465 || (relay && cfg->smtp_tls_wrappermode))
 		f |= HOST_F_WRAPPER;

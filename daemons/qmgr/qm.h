@@ -53,6 +53,9 @@ struct dest_host {
 	/* under smtp_tls_security_level = dane: the host's validated TLSA
 	 * records ("U S M hex" lines), NULL when DANE does not apply */
 	char *tlsa;
+	/* an exchanger listed in the domain's MTA-STS policy: the policy's
+	 * mode (enum mtasts_mode, MTASTS_NONE when none applies) */
+	int sts;
 };
 
 enum qm_list {

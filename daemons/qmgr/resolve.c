@@ -18,7 +18,8 @@
 struct dns_pending {
 	TAILQ_ENTRY(dns_pending) link;
 	uint64_t id;
-	dns_answer_fn *fn;
+	dns_answer_fn *fn; /* a DNS question, or */
+	sts_answer_fn *sts_fn; /* an MTA-STS one */
 	void *arg;
 };
 
@@ -39,6 +40,15 @@ answer_fail(struct dns_pending *p, const char *why)
 {
 	struct dns_answer a;
 
+	if (p->sts_fn != NULL) {
+		struct sts_answer sa = {.status = STS_S_TXT_FAIL,
+		    .txt_id = "",
+		    .policy = "",
+		    .error = why};
+
+		p->sts_fn(&sa, p->arg);
+		return;
+	}
 	memset(&a, 0, sizeof(a));
 	a.status = DNS_S_TEMPFAIL;
 	a.error = why;
@@ -61,6 +71,47 @@ resolver_closed(struct ipc_peer *peer, void *arg)
 		free(p);
 	}
 	evtimer_add(rs.retry_ev, &tv);
+}
+
+/* The question an answer is for, taken off the list; NULL (and the
+ * resolver's connection dropped) when it is for none of kind. */
+static struct dns_pending *
+pending_take(struct ipc_peer *peer, uint64_t id, int sts)
+{
+	struct dns_pending *p;
+
+	TAILQ_FOREACH(p, &rs.pending, link)
+	if (p->id == id)
+		break;
+	if (p == NULL || (p->sts_fn != NULL) != sts) {
+		ipc_peer_error(peer, "answer to no question");
+		return NULL;
+	}
+	TAILQ_REMOVE(&rs.pending, p, link);
+	return p;
+}
+
+static void
+on_sts_answer(struct ipc_peer *peer, struct ipc_msg *m, void *arg)
+{
+	struct ipcm_sts_answer sa;
+	struct sts_answer a;
+	struct dns_pending *p;
+
+	(void)arg;
+	if (ipcm_sts_answer_get(m, &sa) == -1 || sa.status > STS_S_WEBPKI_FAIL) {
+		ipc_peer_error(peer, "bad MTA-STS answer");
+		return;
+	}
+	if ((p = pending_take(peer, sa.id, 1)) == NULL)
+		return;
+	a = (struct sts_answer){.status = sa.status,
+	    .ttl = sa.ttl,
+	    .txt_id = sa.txt_id,
+	    .policy = sa.policy,
+	    .error = sa.error};
+	p->sts_fn(&a, p->arg);
+	free(p);
 }
 
 static void
@@ -86,20 +137,15 @@ on_answer(struct ipc_peer *peer, struct ipc_msg *m, void *arg)
 		a.rec[a.n].pref = rr.pref;
 		a.rec[a.n++].data = rr.data;
 	}
-	TAILQ_FOREACH(p, &rs.pending, link)
-	if (p->id == da.id)
-		break;
-	if (p == NULL) {
-		ipc_peer_error(peer, "answer to no question");
+	if ((p = pending_take(peer, da.id, 0)) == NULL)
 		return;
-	}
-	TAILQ_REMOVE(&rs.pending, p, link);
 	p->fn(&a, p->arg);
 	free(p);
 }
 
 static const struct ipc_handler resolver_table[] = {
-    IPCM_ON(DNS_ANSWER, on_answer), {0, NULL, NULL}};
+    IPCM_ON(DNS_ANSWER, on_answer), IPCM_ON(STS_ANSWER, on_sts_answer),
+    {0, NULL, NULL}};
 
 static void
 resolve_connect(void)
@@ -161,4 +207,26 @@ resolve_query(
 	    .flags = flags,
 	    .name = name};
 	ipcm_dns_query_send(rs.peer, &q);
+}
+
+void
+resolve_sts(
+    const char *domain, const char *known_id, sts_answer_fn *fn, void *arg)
+{
+	struct dns_pending *p;
+	struct ipcm_sts_query q;
+
+	p = xcalloc(1, sizeof(*p));
+	p->sts_fn = fn;
+	p->arg = arg;
+	if (rs.peer == NULL) {
+		answer_fail(p, "the resolver is not available");
+		free(p);
+		return;
+	}
+	p->id = ++rs.next_id;
+	TAILQ_INSERT_TAIL(&rs.pending, p, link);
+	q = (struct ipcm_sts_query){
+	    .id = p->id, .domain = domain, .known_id = known_id};
+	ipcm_sts_query_send(rs.peer, &q);
 }

@@ -28,4 +28,19 @@ void resolve_init(void);
 void resolve_query(
     int qtype, const char *name, uint32_t flags, dns_answer_fn *, void *);
 
+/* The MTA-STS answer for a domain (M_STS_ANSWER): status STS_S_*. */
+struct sts_answer {
+	uint32_t status;
+	uint32_t ttl;
+	const char *txt_id;
+	const char *policy; /* STS_S_FETCHED: the policy file */
+	const char *error;
+};
+typedef void sts_answer_fn(const struct sts_answer *, void *);
+
+/* Ask for domain's MTA-STS record, and its policy file unless the
+ * record's id is known_id ("" for none). fn may run before it returns. */
+void resolve_sts(const char *domain, const char *known_id, sts_answer_fn *,
+    void *);
+
 #endif

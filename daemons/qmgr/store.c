@@ -527,6 +527,49 @@ commit_done(struct qm_msg *m)
 	}
 }
 
+char *
+store_policy_get(const char *name, size_t *len)
+{
+	struct queue_txn *t;
+	const void *v;
+	char *copy = NULL;
+	int rc;
+
+	if ((rc = queue_txn_begin(qm->queue, &t, 1)) != 0) {
+		log_warnx("cannot read the queue: %s", queue_strerror(rc));
+		return NULL;
+	}
+	if ((rc = queue_policy_get(t, name, &v, len)) == 0) {
+		copy = xmalloc(*len + 1);
+		memcpy(copy, v, *len);
+		copy[*len] = '\0';
+	} else if (rc != QUEUE_ENOTFOUND)
+		log_warnx("cannot read %s from the queue: %s", name,
+		    queue_strerror(rc));
+	queue_txn_abort(t);
+	return copy;
+}
+
+int
+store_policy_put(const char *name, const void *val, size_t len)
+{
+	struct queue_txn *t;
+	int rc;
+
+	if ((rc = queue_txn_begin(qm->queue, &t, 0)) == 0) {
+		rc = val != NULL ? queue_policy_put(t, name, val, len)
+		                 : queue_policy_del(t, name);
+		if (rc == 0)
+			rc = queue_txn_commit(t);
+		else
+			queue_txn_abort(t);
+	}
+	if (rc != 0)
+		log_warnx("cannot keep %s in the queue: %s", name,
+		    queue_strerror(rc));
+	return rc;
+}
+
 /* One transaction of the dirty messages (only the removals, when
  * removals_only); those it held are done once it is committed. */
 static int

@@ -78,6 +78,13 @@ void store_unlist(struct qm_msg *);
 /* Every deferred message that is due (all of them if force) is ready. */
 void store_run_deferred(int force);
 
+/* Policies kept in the queue database (queue_policy_*): get returns a
+ * copy with a NUL after it (NULL when none or unreadable); put writes
+ * val (NULL: deletes the name) in a transaction of its own; 0 or a
+ * queue error, logged. */
+char *store_policy_get(const char *name, size_t *len);
+int store_policy_put(const char *name, const void *val, size_t len);
+
 /* Write every dirty record and removal in one transaction. */
 void store_commit(void);
 /* ... within QMGR_COMMIT_DELAY_MS: the outcomes of that time share one

@@ -4,8 +4,9 @@
  * shared, implicit MX, null MX, NXDOMAIN, temporary failures, fallback
  * relays, smart hosts with ports, address literals, IPv4/IPv6 choice,
  * the address limit, the TTL a lookup is reused for, answers that come
- * later than the question, the session window and suspension, and DANE:
- * which hosts get TLSA records (RFC 7672 2.2).
+ * later than the question, the session window and suspension, DANE:
+ * which hosts get TLSA records (RFC 7672 2.2), and MTA-STS: which
+ * exchangers a policy lets through, and with which mode (RFC 8461 4.1).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "util.h"
 #include "../../daemons/qmgr/dest.h"
 #include "../../daemons/qmgr/resolve.h"
+#include "../../daemons/qmgr/sts.h"
 
 struct qmgr *qm;
 
@@ -129,6 +131,37 @@ answer_held(void)
 		for (i = 0; i < n; i++)
 			answer(now[i].fn, now[i].arg, now[i].rr, now[i].qtype);
 	}
+}
+
+/* ---- the scripted MTA-STS policies (sts.c) ---- */
+
+static const struct {
+	const char *domain;
+	enum mtasts_mode mode;
+	const char *mx[3];
+} * policies;
+static int asked_sts;
+
+void
+sts_lookup(const char *domain, sts_ready_fn *fn, void *arg)
+{
+	struct mtasts_policy pol;
+	struct sts_result r = {.ttl = 3600};
+
+	asked_sts++;
+	for (int i = 0; policies != NULL && policies[i].domain != NULL; i++) {
+		if (strcmp(policies[i].domain, domain) != 0)
+			continue;
+		memset(&pol, 0, sizeof(pol));
+		pol.mode = policies[i].mode;
+		pol.max_age = 86400;
+		for (int j = 0; j < 3 && policies[i].mx[j] != NULL; j++)
+			strlcpy(pol.mx[pol.nmx++], policies[i].mx[j],
+			    sizeof(pol.mx[0]));
+		r.policy = &pol;
+		r.id = "20261207";
+	}
+	fn(&r, arg);
 }
 
 static int readies;
@@ -531,6 +564,89 @@ test_dane(void)
 	insecure = NULL;
 }
 
+static void
+test_mta_sts(void)
+{
+	static const struct rr z[] = {
+	    {DNS_T_MX, "sts.example", DNS_S_OK, 300,
+	        {"10 mx1.sts.example", "20 mx2.other.example"}},
+	    {DNS_T_A, "mx1.sts.example", DNS_S_OK, 300, {"192.0.2.1"}},
+	    {DNS_T_A, "mx2.other.example", DNS_S_OK, 300, {"192.0.2.2"}},
+	    {DNS_T_MX, "wild.example", DNS_S_OK, 300,
+	        {"10 mx1.sts.example", "20 mx2.other.example"}},
+	    {DNS_T_MX, "test.example", DNS_S_OK, 300,
+	        {"10 mx1.sts.example", "20 mx2.other.example"}},
+	    {DNS_T_MX, "none.example", DNS_S_OK, 300, {"10 mx2.other.example"}},
+	    {DNS_T_MX, "implicit.example", DNS_S_NODATA, 300, {NULL}},
+	    {DNS_T_A, "implicit.example", DNS_S_OK, 300, {"192.0.2.3"}},
+	    {DNS_T_MX, "dane.example", DNS_S_OK, 300,
+	        {"10 mx1.dane.example", "20 mx2.other.example"}},
+	    {DNS_T_A, "mx1.dane.example", DNS_S_OK, 300, {"192.0.2.4"}},
+	    {DNS_T_TLSA, "_25._tcp.mx1.dane.example", DNS_S_OK, 300, {SHA}},
+	    {DNS_T_TLSA, "_25._tcp.mx2.other.example", DNS_S_NXDOMAIN, 300,
+	        {NULL}},
+	    {0, NULL, 0, 0, {NULL}}};
+	static const __typeof__(*policies) p[] = {
+	    {"sts.example", MTASTS_ENFORCE, {"mx1.sts.example", NULL}},
+	    {"wild.example", MTASTS_ENFORCE, {"*.STS.example", NULL}},
+	    {"test.example", MTASTS_TESTING, {"mx1.sts.example", NULL}},
+	    {"none.example", MTASTS_ENFORCE, {"mx.none.example", NULL}},
+	    {"implicit.example", MTASTS_ENFORCE, {"implicit.example", NULL}},
+	    {"dane.example", MTASTS_ENFORCE, {"mx1.dane.example", NULL}},
+	    {NULL, 0, {NULL}}};
+	struct qm_dest *d;
+
+	reset();
+	set(&qm->cfg.inet_protocols, "ipv4");
+	zone = z;
+	policies = p;
+	d = lookup("sts.example");
+	ok(d->result == DEST_OK && d->nhosts == 1 &&
+	        host_is(d, 0, "mx1.sts.example", "192.0.2.1", 25) &&
+	        d->hosts[0].sts == MTASTS_ENFORCE,
+	    "enforce: the listed exchanger only, marked enforce");
+	is_int(asked_sts, 1, "... one MTA-STS question");
+	d = lookup("wild.example");
+	ok(d->result == DEST_OK && d->nhosts == 1 &&
+	        host_is(d, 0, "mx1.sts.example", "192.0.2.1", 25),
+	    "enforce: *.STS.example matches mx1.sts.example, not "
+	    "mx2.other.example");
+	d = lookup("test.example");
+	ok(d->result == DEST_OK && d->nhosts == 2 &&
+	        d->hosts[0].sts == MTASTS_TESTING &&
+	        d->hosts[1].sts == MTASTS_TESTING,
+	    "testing: every exchanger, marked testing");
+	d = lookup("none.example");
+	ok(d->result == DEST_TEMPFAIL && d->nhosts == 0 &&
+	        strstr(d->reason, "MTA-STS policy 20261207 of none.example "
+	                          "(enforce) lists no exchanger") != NULL,
+	    "enforce, no exchanger listed: deferred: %s", d->reason);
+	d = lookup("implicit.example");
+	ok(d->result == DEST_OK && d->nhosts == 1 &&
+	        d->hosts[0].sts == MTASTS_ENFORCE,
+	    "implicit MX: the domain itself is matched against the patterns");
+	d = lookup("unknown-policy.example");
+	ok(d->result == DEST_PERMFAIL && d->nhosts == 0,
+	    "no policy, no MX: as before (%s)", d->reason);
+
+	set(&qm->cfg.smtp_tls_security_level, "dane");
+	d = lookup("dane.example");
+	ok(d->result == DEST_OK && d->nhosts == 2 && d->hosts[0].tlsa != NULL &&
+	        d->hosts[0].sts == MTASTS_NONE &&
+	        d->hosts[1].sts == MTASTS_NONE,
+	    "DANE for one exchanger: the MTA-STS policy is not used");
+
+	reset();
+	set(&qm->cfg.delivery_mode, "smarthost");
+	set(&qm->cfg.smart_host, "[192.0.2.9]");
+	zone = z;
+	d = lookup("sts.example");
+	ok(d->result == DEST_OK && d->nhosts == 1 && d->hosts[0].sts == 0 &&
+	        asked_sts == 0,
+	    "smart host: no MTA-STS question, no policy");
+	policies = NULL;
+}
+
 int
 main(void)
 {
@@ -542,5 +658,6 @@ main(void)
 	test_answers_later();
 	test_window_and_suspension();
 	test_dane();
+	test_mta_sts();
 	return done_testing();
 }
