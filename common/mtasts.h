@@ -34,19 +34,22 @@ struct mtasts_policy {
  * record at that name: ignored); -1 with why when it starts so but is
  * malformed (3.1: then no policy applies).
  */
-int mtasts_txt_parse(const char *txt, size_t len, char *id, char *why,
-    size_t whylen);
+int mtasts_txt_parse(
+    const char *txt, size_t len, char *id, char *why, size_t whylen);
 
 /*
  * A policy file's body, strictly (RFC 8461 3.2): "key: value" lines
- * ending in CRLF or LF; version STSv1 first... 0 on success, -1 with why
- * (the first offence) otherwise. Unknown keys are ignored (3.2); a
- * missing or repeated version, mode or max_age, a bad value, a NUL or a
- * non-ASCII octet, more than MTASTS_MAX_MX mx lines, and an enforce or
- * testing policy without mx lines are refused.
+ * ending in CRLF or LF (the last one may lack it), in any order, with
+ * "version: STSv1", "mode" and "max_age" exactly once each. 0 on
+ * success, -1 with why (the first offence, "line N: ...") otherwise,
+ * and then *policy is zeroed. Unknown keys are ignored (3.2); a
+ * missing or repeated version, mode or max_age, a bad key or value, an
+ * empty line, a NUL, control or non-ASCII octet, more than
+ * MTASTS_MAX_MX mx lines, more than MTASTS_POLICY_MAX octets, and an
+ * enforce or testing policy without mx lines are refused.
  */
-int mtasts_policy_parse(const char *text, size_t len,
-    struct mtasts_policy *, char *why, size_t whylen);
+int mtasts_policy_parse(const char *text, size_t len, struct mtasts_policy *,
+    char *why, size_t whylen);
 
 /* Whether host (an exchanger's name, any case, a final dot allowed)
  * matches one of the policy's mx patterns (RFC 8461 4.1: "*.example.com"
