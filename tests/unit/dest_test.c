@@ -198,6 +198,7 @@ reset(void)
 	qm->cfg.smtp_port = 25;
 	dest_init(on_ready);
 	readies = asked = later = nheld = asked_tlsa = asked_dnssec = 0;
+	asked_sts = 0;
 	ready_dest = NULL;
 }
 
