@@ -28,7 +28,8 @@ CFLAGS = -std=gnu11 -g -O1 $(WARN) $(SAN) -fsanitize=fuzzer-no-link -MMD -MP
 # configuration and the queue record codec.
 LIB_SRCS = common/util.c common/log.c common/ipc.c common/ipcmsg.c common/addr.c \
 	common/smtpreply.c common/maildrop.c common/hostlist.c \
-	common/routes.c common/dsnparam.c common/aliases.c common/rewrite.c \
+	common/routes.c common/dsnparam.c common/mtasts.c common/aliases.c \
+	common/rewrite.c \
 	common/secrets.c common/metrics.c config/config.c config/settings.c \
 	config/netaddr.c \
 	queue/queue.c

@@ -555,10 +555,40 @@ def http():
         write("http", k, v)
 
 
+# -- MTA-STS: _mta-sts TXT records and policy files (RFC 8461) ------------
+def mtasts():
+    inputs = {
+        "txt-rfc": "v=STSv1; id=20160831085700Z;",
+        "txt-ext": "v=STSv1 ;\tfoo=bar; id=abc123 ; x_y.z-w=!:<>~;",
+        "txt-id32": "v=STSv1; id=" + "a" * 32,
+        "txt-id33": "v=STSv1; id=" + "a" * 33,
+        "txt-noid": "v=STSv1;",
+        "txt-v2": "v=STSv2; id=abc",
+        "txt-v1x": "v=STSv1x; id=abc",
+        "txt-spf": "v=spf1 include:_spf.example.com -all",
+        "txt-nul": "v=STSv1; id=ab\0c",
+        "txt-twoids": "v=STSv1; id=a; id=b",
+        "policy-rfc": "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\n"
+                      "mx: *.example.net\r\nmx: backupmx.example.com\r\n"
+                      "max_age: 604800\r\n",
+        "policy-lf": "mode: testing\nmax_age: 86400\nversion: STSv1\n"
+                     "mx: MX1.Example.ORG\nx-ext: free text: here\nmx: *.a.b",
+        "policy-none": "version:STSv1\nmode:none\nmax_age:0",
+        "policy-wsp": "version: STSv1 \t\nmode:\tnone  \r\nmax_age: 0031557600\t\n",
+        "policy-many": "version: STSv1\nmode: enforce\nmax_age: 1\n" +
+                       "".join("mx: mx%d.example\n" % i for i in range(33)),
+        "policy-bad": "version: STSv1\nversion: STSv1\nmode: Enforce\nmax_age: 99999999999\n"
+                      "mx: a.*.b\nmx: *\nmx: *.\nmode none\n: x\n\nx: caf\xc3\xa9\n",
+        "policy-nomx": "version: STSv1\nmode: enforce\nmax_age: 31557601\n",
+    }
+    for k, v in inputs.items():
+        write("mtasts", k, v)
+
+
 def main():
     for f in (http, smtpreply, dnsmsg, maildrop, dropfile, normalize, smtpin, addr,
               rewrite, ipc, qmsg, dsn, config, routes, aliases, generic,
-              secrets, hostlist):
+              secrets, hostlist, mtasts):
         f()
 
 
