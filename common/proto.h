@@ -85,7 +85,7 @@ enum nc_msgtype {
 			     u32 n, n x (u32 preference, str data): MX:
 			     exchanger name ("" = null MX); A/AAAA:
 			     numeric address; TLSA: "usage selector mtype
-			     hex" */
+			     hex"; TXT: the record's strings joined */
 	M_STS_QUERY, /* qmgr -> resolver: u64 id, str domain, str known id
 			(the cached policy's, "" for none): the domain's
 			MTA-STS TXT record, and its policy file over HTTPS
