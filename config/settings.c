@@ -173,6 +173,17 @@ const struct cf_setting cf_settings[] = {
         "longest time a DNS answer is cached"),
     D(RELOAD, resolver_negative_ttl, "5m", 0, DAY,
         "longest time a negative DNS answer is cached"),
+    B(RELOAD, smtp_mta_sts, "yes",
+        "look for the recipient domain's MTA-STS policy (RFC 8461): its "
+        "_mta-sts TXT record and policy file"),
+    I(RELOAD, smtp_mta_sts_port, "443", 1, 65535,
+        "TCP port of the MTA-STS policy hosts (HTTPS, "
+        "mta-sts.DOMAIN)"),
+    D(RELOAD, smtp_mta_sts_timeout, "30s", 1, 300,
+        "time allowed for fetching one MTA-STS policy file: the policy "
+        "host's addresses, the TLS connection and the HTTP response; the "
+        "certificate is checked against smtp_tls_CAfile, else the system "
+        "bundle /etc/ssl/certs/ca-certificates.crt"),
     S(RESTART, smtpd_listen, "127.0.0.1:25, [::1]:25",
         "where smtpd takes SMTP from local applications: \"IP:port, "
         "[IPv6]:port\", or none"),
