@@ -692,7 +692,8 @@ class NameServer:
     under `local` domains that have no record get NXDOMAIN.
 
     records: ("MX", domain, pref, host), ("A", name, ip), ("AAAA", name,
-    ip), ("NULLMX", domain) (RFC 7505 "0 .").
+    ip), ("NULLMX", domain) (RFC 7505 "0 ."), ("TXT", name, string...)
+    (one record of those character-strings, none holding a comma).
     """
 
     def __init__(self, base_dir, records=(), local=("example",), ttl=30,
@@ -715,6 +716,8 @@ class NameServer:
                 args.append("--host-record=%s,%s" % (r[1], r[2]))
             elif kind == "NULLMX":
                 args.append("--dns-rr=%s,15,000000" % r[1])
+            elif kind == "TXT":
+                args.append("--txt-record=%s,%s" % (r[1], ",".join(r[2:])))
             else:
                 raise ValueError("unknown record kind %r" % (r,))
         for _ in range(5):
