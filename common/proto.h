@@ -85,7 +85,7 @@ enum nc_msgtype {
 			     u32 n, n x (u32 preference, str data): MX:
 			     exchanger name ("" = null MX); A/AAAA:
 			     numeric address; TLSA: "usage selector mtype
-			     hex" */
+			     hex"; TXT: the record's strings joined */
 	M_STS_QUERY, /* qmgr -> resolver: u64 id, str domain, str known id
 			(the cached policy's, "" for none): the domain's
 			MTA-STS TXT record, and its policy file over HTTPS
@@ -93,8 +93,9 @@ enum nc_msgtype {
 	M_STS_ANSWER, /* resolver -> qmgr: u64 id, u32 status (STS_S_*),
 			 str the record's id, str policy file (STS_S_FETCHED
 			 only), str error (why, for STS_S_NONE with a record
-			 that is malformed, STS_S_TXT_FAIL, STS_S_FETCH_FAIL),
-			 u32 ttl of the TXT answer */
+			 that is malformed, STS_S_TXT_FAIL, STS_S_FETCH_FAIL,
+			 STS_S_WEBPKI_FAIL), u32 ttl of the TXT answer (60 s
+			 for a failure) */
 
 	/* control clients (ncctl) -> master (public/control) */
 	M_REQ_STATUS = 100, /* (empty) */
@@ -215,9 +216,9 @@ enum sts_status {
 	STS_S_FETCHED = 2, /* a new id, and the policy file follows */
 	STS_S_TXT_FAIL = 3, /* the TXT lookup failed for now */
 	STS_S_FETCH_FAIL = 4, /* a record, but no policy file: error */
-	STS_S_WEBPKI_FAIL = 5, /* ... because the policy host's certificate
-				  is not valid for it (RFC 8460:
-				  sts-webpki-invalid) */
+	STS_S_WEBPKI_FAIL = 5, /* a record, but the policy host's certificate
+				  is not valid for it (RFC 8460
+				  "sts-webpki-invalid"): error */
 };
 
 #define DNS_T_A 1

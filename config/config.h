@@ -50,8 +50,6 @@ struct nc_config {
 	char *smtp_tls_security_level; /* "" = per-route default; or
 					  none|may|encrypt|verify|dane */
 	char *smtp_tls_CAfile;
-	int smtp_mta_sts; /* MTA-STS (RFC 8461) for direct delivery */
-	int64_t smtp_mta_sts_port; /* the policy host's HTTPS port */
 	int smtp_tls_wrappermode;
 	int smtp_sasl_auth;
 	int smtp_sasl_allow_plaintext;
@@ -67,6 +65,9 @@ struct nc_config {
 	int64_t resolver_cache_size;
 	int64_t resolver_max_ttl;
 	int64_t resolver_negative_ttl;
+	int smtp_mta_sts; /* look for MTA-STS policies (RFC 8461) */
+	int64_t smtp_mta_sts_port; /* of the policy hosts (HTTPS) */
+	int64_t smtp_mta_sts_timeout; /* one policy fetch, all in all */
 	char *smtpd_listen; /* "IP:port, [IPv6]:port" or "none" */
 	char *metrics_listen; /* the same, for ncmta-metricsd */
 	char *queue_view_group; /* "" = none */

@@ -140,13 +140,6 @@ const struct cf_setting cf_settings[] = {
         "records is usable, at least encrypt); a host whose TLSA lookup "
         "fails (SERVFAIL, a DNSSEC-bogus answer) is not used; everything "
         "else gets may"),
-    B(RELOAD, smtp_mta_sts, "yes",
-        "MTA-STS (RFC 8461) for direct delivery: a recipient domain's "
-        "policy, fetched over HTTPS and kept in the queue database, makes "
-        "a verified certificate and a listed exchanger required (enforce) "
-        "or only logged (testing); DANE wins over it"),
-    I(RELOAD, smtp_mta_sts_port, "443", 1, 65535,
-        "TCP port of MTA-STS policy hosts (443; others for tests)"),
     S(RESTART, smtp_tls_CAfile, "",
         "CA certificates for verification (default: the system store)"),
     B(RELOAD, smtp_tls_wrappermode, "no",
@@ -180,6 +173,20 @@ const struct cf_setting cf_settings[] = {
         "longest time a DNS answer is cached"),
     D(RELOAD, resolver_negative_ttl, "5m", 0, DAY,
         "longest time a negative DNS answer is cached"),
+    B(RELOAD, smtp_mta_sts, "yes",
+        "MTA-STS (RFC 8461) for direct delivery: a recipient domain's "
+        "policy (its _mta-sts TXT record and policy file, fetched over "
+        "HTTPS and kept in the queue database) makes a verified "
+        "certificate and a listed exchanger required (enforce) or only "
+        "logged (testing); DANE wins over it"),
+    I(RELOAD, smtp_mta_sts_port, "443", 1, 65535,
+        "TCP port of the MTA-STS policy hosts (HTTPS, "
+        "mta-sts.DOMAIN)"),
+    D(RELOAD, smtp_mta_sts_timeout, "30s", 1, 300,
+        "time allowed for fetching one MTA-STS policy file: the policy "
+        "host's addresses, the TLS connection and the HTTP response; the "
+        "certificate is checked against smtp_tls_CAfile, else the system "
+        "bundle /etc/ssl/certs/ca-certificates.crt"),
     S(RESTART, smtpd_listen, "127.0.0.1:25, [::1]:25",
         "where smtpd takes SMTP from local applications: \"IP:port, "
         "[IPv6]:port\", or none"),

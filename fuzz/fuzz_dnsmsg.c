@@ -6,7 +6,7 @@
  * resolver does, falling back to "example.com" MX. Every answer must be
  * a status with records that fit it: MX exchangers normalised names or
  * the null MX, addresses numeric, TLSA records "U S M hex" within their
- * bounds, TTLs within RFC 2181's range, no AD bit on a failure. The
+ * bounds, TXT records without NUL within DNS_TXT_DATA_MAX, TTLs within RFC 2181's range, no AD bit on a failure. The
  * question is also built again (dns_build_query) and must parse back.
  */
 #include <arpa/inet.h>
@@ -46,7 +46,8 @@ question_of(const uint8_t *p, size_t len, char *name, int *qtype)
 		return;
 	}
 	t = p[pos + 1] << 8 | p[pos + 2];
-	if (t == DNS_T_A || t == DNS_T_AAAA || t == DNS_T_MX || t == DNS_T_TLSA)
+	if (t == DNS_T_A || t == DNS_T_AAAA || t == DNS_T_MX ||
+	    t == DNS_T_TLSA || t == DNS_T_TXT)
 		*qtype = t;
 }
 
@@ -78,6 +79,14 @@ check_record(const struct dns_record *rr, int qtype)
 		check_tlsa(rr);
 		return;
 	}
+	if (qtype == DNS_T_TXT) {
+		/* a NUL would have ended the string early: the text must
+		 * be the length malloc'd, which ASan checks on reading */
+		FUZZ_CHECK(
+		    strlen(rr->data) <= DNS_TXT_DATA_MAX && rr->pref == 0,
+		    "TXT record of %zu octets", strlen(rr->data));
+		return;
+	}
 	if (qtype == DNS_T_MX) {
 		if (*rr->data == '\0')
 			return; /* null MX */
@@ -100,8 +109,9 @@ check_result(const struct dns_result *res, int qtype)
 
 	FUZZ_CHECK(res->status >= DNS_S_OK && res->status <= DNS_S_TEMPFAIL,
 	    "status %d", res->status);
-	FUZZ_CHECK(
-	    res->n <= (qtype == DNS_T_TLSA ? DNS_MAX_TLSA : DNS_MAX_RECORDS),
+	FUZZ_CHECK(res->n <= (qtype == DNS_T_TLSA         ? DNS_MAX_TLSA
+	                             : qtype == DNS_T_TXT ? DNS_MAX_TXT
+	                                                  : DNS_MAX_RECORDS),
 	    "%zu records", res->n);
 	FUZZ_CHECK(res->ad == 0 || res->status != DNS_S_TEMPFAIL,
 	    "AD on a temporary failure");

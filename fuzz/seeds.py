@@ -112,6 +112,16 @@ def dnsmsg():
           question(t, TLSA) +
           rr(12, TLSA, 300, bytes([3, 1, 1]) + bytes(range(32))) +
           rr(12, TLSA, 300, bytes([2, 0, 0]) + b"\x30\x82\x01\x00"))
+    s = "_mta-sts.example.com"
+    write("dnsmsg", "txt-sts", dns_header(an=2) + question(s, TXT) +
+          rr(12, TXT, 300, b"\x1fv=STSv1; id=20240101T000000Z;") +
+          rr(12, TXT, 300, b"\x0bv=spf1 -all"))
+    write("dnsmsg", "txt-split", dns_header(an=1) + question(s, TXT) +
+          rr(12, TXT, 60, b"\x09v=STSv1; \x06id=abc\x01;\x00"))
+    write("dnsmsg", "txt-nul", dns_header(an=1) + question(s, TXT) +
+          rr(12, TXT, 60, b"\x0ev=STSv1;\x00id=x;"))
+    write("dnsmsg", "txt-overrun", dns_header(an=1) + question(s, TXT) +
+          rr(12, TXT, 60, b"\x28short"))
     write("dnsmsg", "tlsa-nxdomain-ad", dns_header(rcode=3, ns=1,
                                                   flags=0x81a0) +
           question(t, TLSA) + rr("example.com", SOA, 900, soa(900, 300)))

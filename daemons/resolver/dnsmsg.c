@@ -1,7 +1,7 @@
 /*
  * dnsmsg.c - parse DNS replies (RFC 1035 wire format) for the resolver:
  * header, AD bit and rcode, the question, answer records with name
- * compression, CNAME chains followed inside the answer, MX/A/AAAA/TLSA
+ * compression, CNAME chains followed inside the answer, MX/A/AAAA/TLSA/TXT
  * data, and the SOA of negative answers (RFC 2308); and build the
  * questions. Every read is checked against the packet's end; a reply
  * that does not parse is a temporary failure.
@@ -181,6 +181,37 @@ tlsa_text(const uint8_t *p, uint16_t rdlen)
 	return out;
 }
 
+/*
+ * TXT (RFC 1035 3.3.14): one or more character-strings, each a length
+ * octet and that many octets, joined with nothing between (as RFC 7208
+ * 3.3 and RFC 8461 3.1 read a record split into strings). NULL when a
+ * string runs past the data, a NUL octet is in it, or the text is longer
+ * than DNS_TXT_DATA_MAX.
+ */
+static char *
+txt_text(const uint8_t *p, uint16_t rdlen)
+{
+	size_t pos = 0, n = 0, len;
+	char *out;
+
+	if (rdlen == 0)
+		return NULL;
+	out = xmalloc(rdlen); /* the text is shorter than the data */
+	while (pos < rdlen) {
+		len = p[pos++];
+		if (len > (size_t)rdlen - pos || n + len > DNS_TXT_DATA_MAX ||
+		    memchr(p + pos, '\0', len) != NULL) {
+			free(out);
+			return NULL;
+		}
+		memcpy(out + n, p + pos, len);
+		n += len;
+		pos += len;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 /* Turn one record's data into a dns_record; -1 if it is unusable. */
 static int
 rr_to_record(
@@ -194,6 +225,9 @@ rr_to_record(
 	switch (rr->type) {
 	case DNS_T_TLSA:
 		out->data = tlsa_text(k->p + rr->rdata, rr->rdlen);
+		return out->data == NULL ? -1 : 0;
+	case DNS_T_TXT:
+		out->data = txt_text(k->p + rr->rdata, rr->rdlen);
 		return out->data == NULL ? -1 : 0;
 	case DNS_T_A:
 	case DNS_T_AAAA:
@@ -258,7 +292,9 @@ collect_records(const struct dns_pkt *k, const struct dns_rrhdr *an, size_t n,
 	size_t i, found = 0, max;
 	struct dns_record rec;
 
-	max = qtype == DNS_T_TLSA ? DNS_MAX_TLSA : DNS_MAX_RECORDS;
+	max = qtype == DNS_T_TLSA ? DNS_MAX_TLSA
+	    : qtype == DNS_T_TXT  ? DNS_MAX_TXT
+	                          : DNS_MAX_RECORDS;
 	for (i = 0; i < n; i++) {
 		if (an[i].type != qtype || an[i].class != DNS_C_IN ||
 		    strcasecmp(an[i].owner, name) != 0)
@@ -528,6 +564,8 @@ dns_type_name(int qtype)
 		return "AAAA";
 	case DNS_T_TLSA:
 		return "TLSA";
+	case DNS_T_TXT:
+		return "TXT";
 	default:
 		return NULL;
 	}

@@ -1,9 +1,9 @@
 /*
  * dnsmsg.h - DNS wire-format answers turned into what the resolver
  * hands its clients: a status (DNS_S_*), records (MX preference and
- * exchanger, a numeric address, or TLSA fields), whether the name server
- * vouched for them (the AD bit), and how long the answer may be kept;
- * and the questions the resolver sends. Pure code: no I/O, every read
+ * exchanger, a numeric address, TLSA fields, or a TXT record's text),
+ * whether the name server vouched for them (the AD bit), and how long
+ * the answer may be kept; and the questions the resolver sends. Pure code: no I/O, every read
  * bounds-checked, any packet is safe input.
  */
 #ifndef NCMTA_DNSMSG_H
@@ -22,6 +22,11 @@
  * size) makes a TLSA record unusable: it would not fit the frames that
  * carry it to the smtp worker. */
 #define DNS_TLSA_DATA_MAX 1024
+/* A TXT record is its character-strings joined (RFC 1035 3.3.14); one
+ * longer than this, or holding a NUL octet (it could not be a string
+ * again), is unusable. At most DNS_MAX_TXT are kept from one answer. */
+#define DNS_TXT_DATA_MAX 2048
+#define DNS_MAX_TXT 16
 #define DNS_QUERY_MAX (12 + DNS_NAME_BUF + 1 + 4) /* a question we build */
 /*
  * A negative answer without an SOA (forwarders such as dnsmasq send
@@ -33,8 +38,9 @@
 
 struct dns_record {
 	uint32_t pref; /* MX preference; 0 for addresses */
-	/* exchanger ("" = null MX), numeric address, or for TLSA the
-	 * presentation form "usage selector mtype hex" (lower-case hex) */
+	/* exchanger ("" = null MX), numeric address, for TLSA the
+	 * presentation form "usage selector mtype hex" (lower-case hex), for
+	 * TXT the record's character-strings joined */
 	char *data;
 };
 
@@ -82,8 +88,8 @@ void dns_result_free(struct dns_result *);
  */
 int dns_name_normalize(const char *name, char *out);
 
-/* "MX", "A", "AAAA", "TLSA", or NULL for a type the resolver does not
- * ask. */
+/* "MX", "A", "AAAA", "TLSA", "TXT", or NULL for a type the resolver
+ * does not ask. */
 const char *dns_type_name(int qtype);
 
 /* The Postfix-like text a client logs for a negative or failed answer:

@@ -7,7 +7,9 @@
  * bit, believed with dns_trust_ad = yes), for DANE (TLSA questions).
  * A name with UTF-8 (U-labels, from an SMTPUTF8 address) is asked as its
  * A-label (IDNA 2008, libidn2); one that has none is answered
- * DNS_S_BADNAME.
+ * DNS_S_BADNAME. The resolver's own questions (the MTA-STS fetch's,
+ * sts.c) go through the same cache and merging with a callback instead
+ * of a client.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -100,7 +102,7 @@ answer_tempfail(struct resolver_client *cl, uint64_t id, const char *error)
  * when raw is no name at all, or 2 when it holds UTF-8 that has no
  * A-label (why says why).
  */
-static int
+int
 lookup_name(const char *raw, char *out, char *why, size_t whylen)
 {
 	char *alabel = NULL;
@@ -127,7 +129,7 @@ lookup_name(const char *raw, char *out, char *why, size_t whylen)
 	return rc == -1 ? 2 : 0;
 }
 
-static void
+void
 client_release(struct resolver_client *cl)
 {
 	if (--cl->pending == 0 && cl->peer == NULL)
@@ -185,26 +187,26 @@ lookup_finish(struct lookup *lk, struct dns_result *resp)
 	dns_error_text(error, sizeof(error), lk->name, lk->qtype, res.status);
 	while ((w = TAILQ_FIRST(&lk->waiters)) != NULL) {
 		TAILQ_REMOVE(&lk->waiters, w, entry);
-		answer_send(w->client, w->id, &res, ttl, error, lk->dnssec);
-		client_release(w->client);
+		if (w->cb != NULL)
+			w->cb(w->arg, &res, ttl);
+		else {
+			answer_send(
+			    w->client, w->id, &res, ttl, error, lk->dnssec);
+			client_release(w->client);
+		}
 		free(w);
 	}
 	dns_result_free(&res);
 	free(lk);
 }
 
-/* Wait for the answer to (qtype, name), asking only if nobody has;
+/* w waits for the answer to (qtype, name), asked only if nobody has;
  * through libunbound when dnssec. */
 static void
-lookup_join(struct resolver_client *cl, uint64_t id, int qtype,
-    const char *name, int dnssec)
+lookup_join(struct lookup_waiter *w, int qtype, const char *name, int dnssec)
 {
 	struct lookup key, *lk;
-	struct lookup_waiter *w = xcalloc(1, sizeof(*w));
 
-	w->client = cl;
-	w->id = id;
-	cl->pending++;
 	key.qtype = qtype;
 	key.dnssec = dnssec;
 	strlcpy(key.name, name, sizeof(key.name));
@@ -253,16 +255,15 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	const struct dns_result *hit;
 	char name[DNS_NAME_BUF], why[DNS_ERROR_MAX];
 	struct ipcm_dns_query q;
+	struct lookup_waiter *w;
 	struct dns_result bad;
 	uint32_t left;
 	int rc, dnssec;
 
 	if (ipcm_dns_query_get(m, &q) == -1)
 		return; /* the IPC layer closes the peer */
-	if (ipc_peer_pending(p) > RESOLVER_CLIENT_MAX_BACKLOG) {
-		ipc_peer_error(p, "does not read its answers");
+	if (lookup_client_flooded(p))
 		return;
-	}
 	resolver->stats.queries++;
 	if (dns_type_name((int)q.qtype) == NULL || (q.flags & ~DNS_Q_DNSSEC) ||
 	    (rc = lookup_name(q.name, name, why, sizeof(why))) == 1) {
@@ -299,11 +300,46 @@ client_query(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	}
 	resolver->stats.misses++;
 	metrics_count(NCM_DNS_MISS, 1);
-	lookup_join(cl, q.id, (int)q.qtype, name, dnssec);
+	w = xcalloc(1, sizeof(*w));
+	w->client = cl;
+	w->id = q.id;
+	cl->pending++;
+	lookup_join(w, (int)q.qtype, name, dnssec);
+}
+
+void
+lookup_internal(int qtype, const char *name, lookup_cb *cb, void *arg)
+{
+	const struct dns_result *hit;
+	struct lookup_waiter *w;
+	uint32_t left;
+
+	hit = dns_cache_get(
+	    resolver->cache, cache_key(qtype, 0), name, lookup_clock(), &left);
+	if (hit != NULL) {
+		log_debug("%s %s: cache hit, %s, %us left",
+		    dns_type_name(qtype), name, status_name(hit->status), left);
+		cb(arg, hit, left);
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->cb = cb;
+	w->arg = arg;
+	lookup_join(w, qtype, name, 0);
+}
+
+int
+lookup_client_flooded(struct ipc_peer *p)
+{
+	if (ipc_peer_pending(p) <= RESOLVER_CLIENT_MAX_BACKLOG)
+		return 0;
+	ipc_peer_error(p, "does not read its answers");
+	return 1;
 }
 
 static const struct ipc_handler client_table[] = {
-    IPCM_ON(DNS_QUERY, client_query), {0, NULL, NULL}};
+    IPCM_ON(DNS_QUERY, client_query), IPCM_ON(STS_QUERY, sts_query),
+    {0, NULL, NULL}};
 
 static void
 client_closed(struct ipc_peer *p, void *arg)

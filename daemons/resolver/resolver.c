@@ -1,8 +1,9 @@
 /*
- * resolver.c - ncmta-resolver: answers MX/A/AAAA/TLSA questions of the other
- * daemons on QDIR/private/resolver (fd 4, made by the master). It sets up
- * c-ares (reading /etc/resolv.conf) while it still can, then chroots to
- * QDIR/empty and drops to mail_owner. The master's control channel
+ * resolver.c - ncmta-resolver: answers MX/A/AAAA/TLSA/TXT questions and
+ * MTA-STS questions (the TXT record and the policy file over HTTPS) of the
+ * other daemons on QDIR/private/resolver (fd 4, made by the master). It
+ * sets up c-ares (reading /etc/resolv.conf) and reads the CA bundle while
+ * it still can, then chroots to QDIR/empty and drops to mail_owner. The master's control channel
  * flushes the cache, asks for counters and brings new settings.
  */
 #include <signal.h>
@@ -29,12 +30,14 @@ ctl_send_status(struct ipc_peer *p)
 
 	xasprintf(&text,
 	    "queries=%llu hits=%llu misses=%llu merged=%llu sent=%llu "
-	    "tempfails=%llu rejected=%llu cached=%zu inflight=%zu",
+	    "tempfails=%llu rejected=%llu cached=%zu inflight=%zu sts=%llu "
+	    "fetches=%llu",
 	    (unsigned long long)s->queries, (unsigned long long)s->hits,
 	    (unsigned long long)s->misses, (unsigned long long)s->merged,
 	    (unsigned long long)s->sent, (unsigned long long)s->tempfails,
 	    (unsigned long long)s->rejected, dns_cache_count(resolver->cache),
-	    resolver->inflight);
+	    resolver->inflight, (unsigned long long)s->sts,
+	    (unsigned long long)s->fetches);
 	st.text = text;
 	ipcm_child_status_send(p, &st);
 	free(text);
@@ -150,12 +153,14 @@ main(int argc, char **argv)
 		ubev_set_servers("");
 	else if (resolver_set_servers(resolver->cfg.dns_servers) == -1)
 		fatalx("no usable dns_servers");
+	stsfetch_init(resolver->cfg.smtp_tls_CAfile);
 	daemon_privdrop(&resolver->cfg);
 	resolver->cache =
 	    dns_cache_new((size_t)resolver->cfg.resolver_cache_size,
 	        (uint32_t)resolver->cfg.resolver_max_ttl,
 	        (uint32_t)resolver->cfg.resolver_negative_ttl);
 	lookup_init();
+	sts_init();
 	resolver->master = daemon_master_peer(resolver->base, ctl_table, NULL);
 	log_debug("ready: timeout %dms, %d tries, cache of %lld entries",
 	    RESOLVER_TIMEOUT_MS, RESOLVER_TRIES,

@@ -692,7 +692,8 @@ class NameServer:
     under `local` domains that have no record get NXDOMAIN.
 
     records: ("MX", domain, pref, host), ("A", name, ip), ("AAAA", name,
-    ip), ("NULLMX", domain) (RFC 7505 "0 ."), ("TXT", name, text).
+    ip), ("NULLMX", domain) (RFC 7505 "0 ."), ("TXT", name, string...)
+    (one record of those character-strings, none holding a comma).
     """
 
     def __init__(self, base_dir, records=(), local=("example",), ttl=30,
@@ -716,7 +717,7 @@ class NameServer:
             elif kind == "NULLMX":
                 args.append("--dns-rr=%s,15,000000" % r[1])
             elif kind == "TXT":
-                args.append('--txt-record=%s,"%s"' % (r[1], r[2]))
+                args.append("--txt-record=%s,%s" % (r[1], ",".join(r[2:])))
             else:
                 raise ValueError("unknown record kind %r" % (r,))
         for _ in range(5):
@@ -846,53 +847,6 @@ class ThrowawayCA:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(crt, key)
         return ctx
-
-
-class PolicyServer:
-    """An HTTPS server for MTA-STS policy files (RFC 8461 3.3) on
-    127.0.0.1 and a free port, in a thread: GET of
-    /.well-known/mta-sts.txt answers `policy` (text/plain, 200; set
-    `status`, `ctype` or `body` to misbehave); every request is recorded
-    as (Host header, path) in `requests`."""
-
-    def __init__(self, ctx, policy=""):
-        import http.server
-        import threading
-        self.policy, self.status, self.ctype, self.body = (
-            policy, 200, "text/plain", None)
-        self.requests = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                owner.requests.append((self.headers.get("Host"), self.path))
-                if self.path != "/.well-known/mta-sts.txt":
-                    self.send_error(404)
-                    return
-                body = owner.body if owner.body is not None else \
-                    owner.policy.encode()
-                self.send_response(owner.status)
-                self.send_header("Content-Type", owner.ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                     Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket,
-                                            server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class Credentials:

@@ -80,13 +80,19 @@ class ResolverClient:
         answers in question order."""
         self.sock.sendall(b"".join(query_frame(i, t, n) for i, (t, n)
                                    in enumerate(questions)))
+        return self.answers(len(questions), M_DNS_ANSWER, Answer)
+
+    def answers(self, n, mtype, parse):
+        """The answers (frames of type mtype, parse(payload) giving an
+        object with .id) to questions 0..n-1, in that order."""
         got = {}
-        while len(got) < len(questions):
-            length, mtype = struct.unpack(">II", self._read(8))
-            assert mtype == M_DNS_ANSWER
-            a = Answer(self._read(length))
+        while len(got) < n:
+            length, t = struct.unpack(">II", self._read(8))
+            assert t == mtype
+            a = parse(self._read(length))
+            assert a.id not in got, "two answers to one question"
             got[a.id] = a
-        return [got[i] for i in range(len(questions))]
+        return [got[i] for i in range(n)]
 
     def close(self):
         self.sock.close()

@@ -1,7 +1,7 @@
 /*
  * dnsmsg_test.c - the resolver's DNS reply parser: MX, null MX, A, AAAA,
  * CNAME chains, TTLs, RFC 2308 negative TTLs, rcodes, TLSA records and
- * the AD bit, and malformed, truncated and random packets that must only
+ * the AD bit, TXT records (strings joined, NUL and size refused), and malformed, truncated and random packets that must only
  * ever give TEMPFAIL; and the questions the resolver builds.
  */
 #include <stdint.h>
@@ -15,7 +15,6 @@
 
 #define T_CNAME 5
 #define T_SOA 6
-#define T_TXT 16
 
 /* A reply under construction. */
 struct pkt {
@@ -557,7 +556,8 @@ test_names(void)
 	big[254] = '\0';
 	ok(dns_name_normalize(big, out) == -1, "254-octet name refused");
 	is_str(dns_type_name(DNS_T_AAAA), "AAAA", "type name");
-	ok(dns_type_name(16) == NULL, "TXT is not asked");
+	is_str(dns_type_name(DNS_T_TXT), "TXT", "TXT type name");
+	ok(dns_type_name(99) == NULL, "SPF (99) is not asked");
 }
 
 static void
@@ -648,6 +648,122 @@ test_tlsa(void)
 	is_str(dns_type_name(DNS_T_TLSA), "TLSA", "TLSA type name");
 }
 
+/* A TXT record of the given character-strings (lengths in len[]). */
+static void
+rr_txt(struct pkt *p, const char *owner, const char *const *strs,
+    const size_t *len, size_t n)
+{
+	size_t at = rr_begin(p, owner, DNS_T_TXT, 300);
+
+	for (size_t i = 0; i < n; i++) {
+		put8(p, (unsigned)len[i]);
+		memcpy(p->b + p->len, strs[i], len[i]);
+		p->len += len[i];
+	}
+	rr_end(p, at);
+}
+
+/* The status of a reply with one TXT record of raw data. */
+static int
+raw_txt_status(const char *q, const char *rdata, size_t n)
+{
+	struct dns_result r;
+	struct pkt p;
+	size_t at;
+	int status;
+
+	header(&p, 0, 1, 0);
+	question(&p, q, DNS_T_TXT);
+	at = rr_begin(&p, "@12", DNS_T_TXT, 300);
+	memcpy(p.b + p.len, rdata, n);
+	p.len += n;
+	rr_end(&p, at);
+	r = parse(&p, q, DNS_T_TXT);
+	status = r.status;
+	dns_result_free(&r);
+	return status;
+}
+
+static void
+test_txt(void)
+{
+	const char *q = "_mta-sts.example.com";
+	const char *one[] = {"v=STSv1; id=20240101T000000;"};
+	const char *split[] = {"v=STSv1; ", "id=abc", ";"};
+	const char *nul[] = {"v=STSv1;\0 id=x;"};
+	const char *empty[] = {""};
+	const size_t one_len[] = {strlen(one[0])}, split_len[] = {9, 6, 1},
+	             nul_len[] = {15}, empty_len[] = {0};
+	char big[255];
+	const char *bigs[9];
+	size_t bigs_len[9];
+	struct dns_result r;
+	struct pkt p;
+
+	header(&p, 0, 3, 0);
+	question(&p, q, DNS_T_TXT);
+	rr_txt(&p, "@12", one, one_len, 1);
+	rr_txt(&p, "@12", split, split_len, 3);
+	rr_txt(&p, "@12", empty, empty_len, 1);
+	r = parse(&p, q, DNS_T_TXT);
+	is_int(r.status, DNS_S_OK, "TXT: ok");
+	is_int(r.n, 3, "TXT: three records");
+	is_str(r.n > 0 ? r.rr[0].data : NULL, one[0], "TXT: one string");
+	is_str(r.n > 1 ? r.rr[1].data : NULL, "v=STSv1; id=abc;",
+	    "TXT: strings joined without a separator");
+	is_str(r.n > 2 ? r.rr[2].data : NULL, "", "TXT: one empty string");
+	is_int(r.ttl, 300, "TXT: ttl");
+	dns_result_free(&r);
+
+	/* a record with a NUL is dropped, the others kept */
+	header(&p, 0, 2, 0);
+	question(&p, q, DNS_T_TXT);
+	rr_txt(&p, "@12", nul, nul_len, 1);
+	rr_txt(&p, "@12", one, one_len, 1);
+	r = parse(&p, q, DNS_T_TXT);
+	ok(r.status == DNS_S_OK && r.n == 1 &&
+	        strcmp(r.rr[0].data, one[0]) == 0,
+	    "TXT: a record with a NUL octet is dropped");
+	dns_result_free(&r);
+	is_int(raw_txt_status(q, "\x0ev=STSv1;\0id=x;", 15), DNS_S_TEMPFAIL,
+	    "TXT: only a NUL record: tempfail");
+	is_int(raw_txt_status(q, "\x28short", 6), DNS_S_TEMPFAIL,
+	    "TXT: string past its record");
+	is_int(raw_txt_status(q, "", 0), DNS_S_TEMPFAIL, "TXT: no string");
+
+	/* 9 strings of 255 octets: over DNS_TXT_DATA_MAX */
+	memset(big, 'a', sizeof(big));
+	for (int i = 0; i < 9; i++) {
+		bigs[i] = big;
+		bigs_len[i] = sizeof(big);
+	}
+	header(&p, 0, 2, 0);
+	question(&p, q, DNS_T_TXT);
+	rr_txt(&p, "@12", bigs, bigs_len, 9);
+	rr_txt(&p, "@12", bigs, bigs_len, 8);
+	r = parse(&p, q, DNS_T_TXT);
+	ok(r.status == DNS_S_OK && r.n == 1 && strlen(r.rr[0].data) == 8 * 255,
+	    "TXT: a record over %d octets dropped, one of %d kept",
+	    DNS_TXT_DATA_MAX, 8 * 255);
+	dns_result_free(&r);
+
+	/* at most DNS_MAX_TXT records are kept */
+	header(&p, 0, DNS_MAX_TXT + 4, 0);
+	question(&p, q, DNS_T_TXT);
+	for (int i = 0; i < DNS_MAX_TXT + 4; i++)
+		rr_txt(&p, "@12", one, one_len, 1);
+	r = parse(&p, q, DNS_T_TXT);
+	is_int(r.n, DNS_MAX_TXT, "TXT records capped");
+	dns_result_free(&r);
+
+	/* NXDOMAIN for _mta-sts: no record */
+	header(&p, 3, 0, 0);
+	question(&p, q, DNS_T_TXT);
+	r = parse(&p, q, DNS_T_TXT);
+	is_int(r.status, DNS_S_NXDOMAIN, "TXT: NXDOMAIN");
+	dns_result_free(&r);
+}
+
 static void
 test_build_query(void)
 {
@@ -682,6 +798,7 @@ int
 main(void)
 {
 	test_tlsa();
+	test_txt();
 	test_build_query();
 	test_mx();
 	test_null_mx();
