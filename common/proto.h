@@ -50,6 +50,10 @@ enum nc_msgtype {
 			failed at session level; SMTP_DONE_REFUSED = the job
 			itself cannot be run: a field qmgr should not have
 			sent), str reason */
+	M_SMTP_TLS = 63, /* u64 job, str mx (the exchanger's name), u32
+			    policy (TLSRPT_P_*), u32 result (TLSRPT_R_*):
+			    one connection's TLS outcome, for TLS reporting
+			    (RFC 8460); never for a relay */
 
 	/* qmgr -> smtp worker */
 	M_JOB_BEGIN = 80, /* u64 job, u64 qid, str sender, u64 size,
@@ -339,6 +343,11 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	U64(job) \
 	U32(class) \
 	STR(reason)
+#define IPCF_SMTP_TLS(U32, U64, DBL, STR, DATA, LIST) \
+	U64(job) \
+	STR(mx) \
+	U32(policy) \
+	U32(result)
 #define IPCF_JOB_BEGIN(U32, U64, DBL, STR, DATA, LIST) \
 	U64(job) \
 	U64(qid) \
@@ -444,6 +453,7 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	M(SMTP_HELLO, smtp_hello)                                              \
 	M(SMTP_RCPT, smtp_rcpt)                                                \
 	M(SMTP_DONE, smtp_done)                                                \
+	M(SMTP_TLS, smtp_tls)                                                  \
 	M(JOB_BEGIN, job_begin)                                                \
 	M(JOB_BODY, job_body)                                                  \
 	M(JOB_END, job_end)                                                    \

@@ -209,7 +209,8 @@ on_bounce_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static const struct ipc_handler peer_table[] = {
     IPCM_ON(PICKUP_HELLO, on_pickup_hello), IPCM_ON(PICKUP_NEW, on_pickup_new),
     IPCM_ON(SMTP_HELLO, on_smtp_hello), IPCM_ON(SMTP_RCPT, on_smtp_rcpt),
-    IPCM_ON(SMTP_DONE, on_smtp_done), IPCM_ON(BOUNCE_HELLO, on_bounce_hello),
+    IPCM_ON(SMTP_DONE, on_smtp_done), IPCM_ON(SMTP_TLS, ipc_ignore),
+    IPCM_ON(BOUNCE_HELLO, on_bounce_hello),
     IPCM_ON(BOUNCE_DONE, on_bounce_done), {0, NULL, NULL}};
 
 static void
