@@ -74,6 +74,8 @@ usage(FILE *fp)
 	    "  requeue SELECT         try every open recipient again now\n"
 	    "  show ID                print a queued message\n"
 	    "  resolver flush         empty the resolver cache\n"
+	    "  tls-report [--json]    TLS sessions per recipient domain "
+	    "(RFC 8460)\n"
 	    "SELECT: queue IDs (- reads them from standard input), ALL,\n"
 	    "        --deferred, or --domain D\n");
 }
@@ -1042,6 +1044,27 @@ cmd_metrics(int argc, char **argv)
 	return cmd_simple(argc, ipcm_req_metrics_encode);
 }
 
+/* qmgr's TLS reporting counts, through the master; root and mail_owner
+ * only (the master checks). */
+static int
+cmd_tls_report(int argc, char **argv)
+{
+	struct ipcm_req_tls_report req = {.flags = 0};
+	struct ipc_buf b;
+
+	if (argc == 2 && strcmp(argv[1], "--json") == 0)
+		req.flags = TLSRPT_F_JSON;
+	else if (argc != 1) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	need_config();
+	if (!require_running())
+		return 1;
+	ipcm_req_tls_report_encode(&b, &req);
+	return control_request(&b, stdout, "") == 0 ? 0 : 1;
+}
+
 /* Commands with an op are queue administration (cmd_admin()). */
 static const struct {
 	const char *name;
@@ -1050,10 +1073,10 @@ static const struct {
 } commands[] = {{"start", cmd_start, 0}, {"stop", cmd_stop, 0},
     {"reload", cmd_reload, 0}, {"status", cmd_status, 0},
     {"metrics", cmd_metrics, 0}, {"check", cmd_check, 0}, {"show", cmd_show, 0},
-    {"resolver", cmd_resolver, 0}, {"flush", NULL, ADMIN_FLUSH},
-    {"hold", NULL, ADMIN_HOLD}, {"release", NULL, ADMIN_RELEASE},
-    {"delete", NULL, ADMIN_DELETE}, {"requeue", NULL, ADMIN_REQUEUE},
-    {NULL, NULL, 0}};
+    {"resolver", cmd_resolver, 0}, {"tls-report", cmd_tls_report, 0},
+    {"flush", NULL, ADMIN_FLUSH}, {"hold", NULL, ADMIN_HOLD},
+    {"release", NULL, ADMIN_RELEASE}, {"delete", NULL, ADMIN_DELETE},
+    {"requeue", NULL, ADMIN_REQUEUE}, {NULL, NULL, 0}};
 
 int
 main(int argc, char **argv)

@@ -50,6 +50,10 @@ enum nc_msgtype {
 			failed at session level; SMTP_DONE_REFUSED = the job
 			itself cannot be run: a field qmgr should not have
 			sent), str reason */
+	M_SMTP_TLS = 63, /* u64 job, str mx (the exchanger's name), u32
+			    policy (TLSRPT_P_*), u32 result (TLSRPT_R_*):
+			    one connection's TLS outcome, for TLS reporting
+			    (RFC 8460); never for a relay */
 
 	/* qmgr -> smtp worker */
 	M_JOB_BEGIN = 80, /* u64 job, u64 qid, str sender, u64 size,
@@ -111,6 +115,9 @@ enum nc_msgtype {
 		       str sender, u32 n, n x u64 qid */
 	M_REQ_METRICS, /* ncctl -> master: (empty): the exposition text
 			  (Prometheus 0.0.4), as M_REPLY; any user */
+	M_REQ_TLS_REPORT, /* ncctl -> master: u32 flags (TLSRPT_F_*): the
+			     TLS reporting counts (RFC 8460) qmgr keeps, as
+			     M_REPLY; root and mail_owner only */
 	/* master -> control client, showq -> ncqshow */
 	M_REPLY = 120, /* u32 code (0 ok), str text */
 	M_LIST_ITEM, /* u64 qid, data: the message record (q_msg_encode) */
@@ -120,7 +127,10 @@ enum nc_msgtype {
 			      u32 n, n x u64 qid */
 	/* qmgr -> master */
 	M_CTL_ADMIN_DONE, /* u64 request, u32 code, str text ("3 messages
-			      put on hold") */
+			      put on hold"); also the answer to
+			      M_CTL_TLS_REPORT, the report as text */
+	/* master -> qmgr */
+	M_CTL_TLS_REPORT, /* u64 request, u32 flags (TLSRPT_F_*) */
 
 	/* smtpd <-> pickup (private/pickup) */
 	M_INGEST_REQ = 140, /* smtpd -> pickup: u64 request, str the name of
@@ -258,6 +268,7 @@ enum admin_op {
 #define SEL_DOMAIN 3 /* messages with a recipient in domain */
 
 #define LIST_F_JSON 0x1
+#define TLSRPT_F_JSON 0x1 /* M_REQ_TLS_REPORT: an RFC 8460 report body */
 
 enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 #define BOUNCE_REFUSED 2 /* M_BOUNCE_DONE code: never a notice, drop it */
@@ -343,6 +354,11 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	U64(job) \
 	U32(class) \
 	STR(reason)
+#define IPCF_SMTP_TLS(U32, U64, DBL, STR, DATA, LIST) \
+	U64(job) \
+	STR(mx) \
+	U32(policy) \
+	U32(result)
 #define IPCF_JOB_BEGIN(U32, U64, DBL, STR, DATA, LIST) \
 	U64(job) \
 	U64(qid) \
@@ -395,6 +411,10 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	STR(domain) \
 	STR(sender) \
 	LIST(ids, qid)
+#define IPCF_REQ_TLS_REPORT(U32, U64, DBL, STR, DATA, LIST) U32(flags)
+#define IPCF_CTL_TLS_REPORT(U32, U64, DBL, STR, DATA, LIST) \
+	U64(request) \
+	U32(flags)
 #define IPCF_REPLY(U32, U64, DBL, STR, DATA, LIST) U32(code) STR(text)
 #define IPCF_LIST_ITEM(U32, U64, DBL, STR, DATA, LIST) U64(qid) DATA(record)
 #define IPCF_CTL_ADMIN(U32, U64, DBL, STR, DATA, LIST) \
@@ -448,6 +468,7 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	M(SMTP_HELLO, smtp_hello)                                              \
 	M(SMTP_RCPT, smtp_rcpt)                                                \
 	M(SMTP_DONE, smtp_done)                                                \
+	M(SMTP_TLS, smtp_tls)                                                  \
 	M(JOB_BEGIN, job_begin)                                                \
 	M(JOB_BODY, job_body)                                                  \
 	M(JOB_END, job_end)                                                    \
@@ -459,10 +480,12 @@ enum bounce_kind { BOUNCE_K_FAILURE = 1, BOUNCE_K_DELAY = 2 };
 	M(REQ_FLUSH, req_flush)                                                \
 	M(REQ_ADMIN, req_admin)                                                \
 	M(REQ_LIST, req_list)                                                  \
+	M(REQ_TLS_REPORT, req_tls_report)                                      \
 	M(REPLY, reply)                                                        \
 	M(LIST_ITEM, list_item)                                                \
 	M(CTL_ADMIN, ctl_admin)                                                \
 	M(CTL_ADMIN_DONE, ctl_admin_done)                                      \
+	M(CTL_TLS_REPORT, ctl_tls_report)                                      \
 	M(INGEST_REQ, ingest_req)                                              \
 	M(INGEST_DONE, ingest_done)                                            \
 	M(INGEST_STATE, ingest_state)                                          \

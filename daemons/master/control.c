@@ -1,8 +1,9 @@
 /*
  * control.c - the master's control socket (QDIR/public/control, 0666):
- * ncctl's status, flush, reload, stop, resolver flush and queue
- * administration. The caller's uid (SO_PEERCRED) decides: root and
- * mail_owner may do everything, anyone else may ask for the status.
+ * ncctl's status, flush, reload, stop, resolver flush, queue
+ * administration and qmgr's TLS report. The caller's uid (SO_PEERCRED)
+ * decides: root and mail_owner may do everything, anyone else may ask
+ * for the status and the metrics.
  * Each request gets one M_REPLY {code, text}. Queue listings are not
  * served here but by showq, as mail_owner: root never reads the queue.
  * Every connection is bounded (unread output, idle time); ordinary users
@@ -307,9 +308,10 @@ admin_check(uint32_t sel, const char *domain, uint32_t n)
 	return NULL;
 }
 
-/* Send the M_CTL_ADMIN frame b to qmgr and wait for its answer. */
+/* Send the frame b (M_CTL_ADMIN, M_CTL_TLS_REPORT) to qmgr and wait for
+ * its M_CTL_ADMIN_DONE. */
 static void
-admin_forward(struct control_client *cl, struct ipc_buf *b, uint32_t op)
+admin_forward(struct control_client *cl, struct ipc_buf *b, const char *verb)
 {
 	struct child *qmgr = children_find(SVC_CTL_ADMIN);
 
@@ -324,8 +326,8 @@ admin_forward(struct control_client *cl, struct ipc_buf *b, uint32_t op)
 		return;
 	}
 	cl->request = ++master->admin_seq;
-	log_info("control: uid %d: %s (request %llu)", (int)cl->uid,
-	    admin_verbs[op], (unsigned long long)cl->request);
+	log_info("control: uid %d: %s (request %llu)", (int)cl->uid, verb,
+	    (unsigned long long)cl->request);
 	ipc_peer_send(qmgr->ctl, b);
 	control_wait(cl, M_REQ_ADMIN, ADMIN_WAIT_MS);
 }
@@ -370,11 +372,37 @@ control_admin(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	    .ids_n = req.ids_n};
 	ipcm_ctl_admin_encode(&b, &fwd);
 	free(ids);
-	admin_forward(cl, &b, req.op);
+	admin_forward(cl, &b, admin_verbs[req.op]);
+}
+
+/*
+ * The TLS reporting counts qmgr keeps: recipient domains and their
+ * exchangers, which say whom this host's users write to, so only root
+ * and mail_owner may read them, as they may read the queue.
+ */
+static void
+control_tls_report(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	struct control_client *cl = arg;
+	struct ipcm_req_tls_report req;
+	struct ipcm_ctl_tls_report fwd;
+	struct ipc_buf b;
+
+	if (ipcm_req_tls_report_get(m, &req) == -1) {
+		ipc_peer_error(p, "malformed REQ_TLS_REPORT");
+		return;
+	}
+	if (!control_permitted(cl, "read the TLS report"))
+		return;
+	fwd = (struct ipcm_ctl_tls_report){
+	    .request = master->admin_seq + 1, .flags = req.flags};
+	ipcm_ctl_tls_report_encode(&b, &fwd);
+	admin_forward(cl, &b, "tls-report");
 }
 
 /* qmgr's M_CTL_ADMIN_DONE (children.c's table): the answer for the
- * caller still waiting on that request, if any. */
+ * caller still waiting on that request (administration or TLS report),
+ * if any. */
 void
 control_admin_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
@@ -412,6 +440,7 @@ static const struct ipc_handler control_table[] = {
     IPCM_ON(REQ_RESOLVER_FLUSH, control_resolver_flush),
     IPCM_ON(REQ_ADMIN, control_admin),
     IPCM_ON(REQ_METRICS, control_metrics),
+    IPCM_ON(REQ_TLS_REPORT, control_tls_report),
     {0, NULL, NULL},
 };
 

@@ -17,6 +17,7 @@
 #include "ipcmsg.h"
 #include "proto.h"
 #include "store.h"
+#include "tlsrpt.h"
 #include "util.h"
 
 struct admin_sel {
@@ -170,4 +171,19 @@ admin_request(struct ipc_peer *p, struct ipc_msg *msg)
 	free(s.ids);
 	free(s.found);
 	qm_kick();
+}
+
+void
+admin_tls_report(struct ipc_peer *p, struct ipc_msg *msg)
+{
+	struct ipcm_ctl_tls_report r;
+	char *text;
+
+	if (ipcm_ctl_tls_report_get(msg, &r) == -1) {
+		ipc_peer_error(p, "bad TLS report request");
+		return;
+	}
+	text = tlsrpt_report((r.flags & TLSRPT_F_JSON) != 0, time(NULL));
+	admin_reply(p, r.request, 0, text);
+	free(text);
 }

@@ -8,5 +8,7 @@
 #include "ipc.h"
 
 void admin_request(struct ipc_peer *master, struct ipc_msg *);
+/* M_CTL_TLS_REPORT: the TLS reporting counts, as M_CTL_ADMIN_DONE. */
+void admin_tls_report(struct ipc_peer *master, struct ipc_msg *);
 
 #endif

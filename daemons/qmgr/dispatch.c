@@ -23,6 +23,7 @@
 #include "notify.h"
 #include "proto.h"
 #include "store.h"
+#include "tlsrpt.h"
 #include "util.h"
 
 int qm_job_cmp(struct qm_job *, struct qm_job *);
@@ -807,6 +808,26 @@ dispatch_rcpt_result(struct ipc_peer *p, struct ipc_msg *m)
 }
 
 /* The worker keeps the body while the message has jobs there. */
+/* Counted under the job's recipient domain; a job already gone (the
+ * outcome came late) or sent to a relay is not counted. */
+void
+dispatch_tls_result(struct ipc_peer *p, struct ipc_msg *m)
+{
+	struct ipcm_smtp_tls t;
+	struct qm_job key, *j;
+
+	if (ipcm_smtp_tls_get(m, &t) == -1 || t.policy > TLSRPT_P_TLSA ||
+	    t.result > TLSRPT_R_VALIDATION_FAILURE || strlen(t.mx) > 255) {
+		ipc_peer_error(p, "malformed SMTP_TLS");
+		return;
+	}
+	key.id = t.job;
+	j = RB_FIND(qm_job_tree, &qm->jobs, &key);
+	if (j != NULL && j->worker->peer == p && j->dest->kind == DEST_DIRECT)
+		tlsrpt_count(
+		    j->dest->domain, (int)t.policy, (int)t.result, t.mx);
+}
+
 static void
 job_release_body(struct qm_job *j)
 {

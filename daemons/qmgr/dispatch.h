@@ -16,5 +16,7 @@ void dispatch_worker_lost(struct qm_worker *);
 void dispatch_forget_worker(struct qm_worker *);
 void dispatch_rcpt_result(struct ipc_peer *, struct ipc_msg *);
 void dispatch_job_done(struct ipc_peer *, struct ipc_msg *);
+/* A worker's TLS outcome (M_SMTP_TLS), counted for TLS reporting. */
+void dispatch_tls_result(struct ipc_peer *, struct ipc_msg *);
 
 #endif

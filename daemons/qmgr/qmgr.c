@@ -24,6 +24,7 @@
 #include "proto.h"
 #include "resolve.h"
 #include "store.h"
+#include "tlsrpt.h"
 #include "util.h"
 
 enum qm_peer_kind { PEER_UNKNOWN, PEER_PICKUP, PEER_SMTP, PEER_BOUNCE };
@@ -184,6 +185,13 @@ on_smtp_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 }
 
 static void
+on_smtp_tls(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	if (peer_is(p, arg, PEER_SMTP))
+		dispatch_tls_result(p, m);
+}
+
+static void
 on_bounce_hello(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 {
 	struct qm_peer *qp = arg;
@@ -209,7 +217,8 @@ on_bounce_done(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 static const struct ipc_handler peer_table[] = {
     IPCM_ON(PICKUP_HELLO, on_pickup_hello), IPCM_ON(PICKUP_NEW, on_pickup_new),
     IPCM_ON(SMTP_HELLO, on_smtp_hello), IPCM_ON(SMTP_RCPT, on_smtp_rcpt),
-    IPCM_ON(SMTP_DONE, on_smtp_done), IPCM_ON(BOUNCE_HELLO, on_bounce_hello),
+    IPCM_ON(SMTP_DONE, on_smtp_done), IPCM_ON(SMTP_TLS, on_smtp_tls),
+    IPCM_ON(BOUNCE_HELLO, on_bounce_hello),
     IPCM_ON(BOUNCE_DONE, on_bounce_done), {0, NULL, NULL}};
 
 static void
@@ -318,10 +327,18 @@ ctl_admin(struct ipc_peer *p, struct ipc_msg *m, void *arg)
 	admin_request(p, m);
 }
 
+static void
+ctl_tls_report(struct ipc_peer *p, struct ipc_msg *m, void *arg)
+{
+	(void)arg;
+	admin_tls_report(p, m);
+}
+
 static const struct ipc_handler ctl_table[] = {IPCM_ON(CTL_FLUSH, ctl_flush),
     IPCM_ON(CTL_STOP, ctl_stop), IPCM_ON(CTL_RELOAD, ctl_reload),
     IPCM_ON(CTL_DNS_FLUSHED, ctl_dns_flushed), IPCM_ON(CTL_ADMIN, ctl_admin),
-    IPCM_ON(CTL_STATUS, ipc_ignore), {0, NULL, NULL}};
+    IPCM_ON(CTL_TLS_REPORT, ctl_tls_report), IPCM_ON(CTL_STATUS, ipc_ignore),
+    {0, NULL, NULL}};
 
 /* The routing table named by route_table, read before the chroot. */
 static void
@@ -347,6 +364,7 @@ main(int argc, char **argv)
 	int rc;
 
 	qm = xcalloc(1, sizeof(*qm));
+	tlsrpt_init(time(NULL));
 	store_init();
 	dispatch_init();
 	daemon_setup(argc, argv, "qmgr", &qm->cfg);

@@ -95,6 +95,8 @@ struct smtp_session {
 	char *tlsa; /* the host's TLSA records (TLS_DANE), "" for none */
 	int dane; /* TLS_DANE: records OpenSSL took (0: none usable) */
 	int notls; /* "may" whose handshake failed here: plain text */
+	int tlsrpt_policy; /* TLSRPT_P_* this connection runs under */
+	int tlsrpt_sent; /* its TLS outcome went to qmgr (or none is due) */
 	int wrapper; /* implicit TLS: the greeting comes after it */
 	int tls; /* TLS is up */
 	int authed; /* AUTH succeeded */
@@ -138,6 +140,8 @@ static void on_unexpected(struct smtp_session *);
 static void session_connect(struct smtp_job *);
 static void session_mail_start(struct smtp_session *);
 static void session_setup_bev(struct smtp_session *);
+static void session_tls_problem(
+    struct smtp_session *, int result, const char *why);
 
 static const struct state_def states[S_NSTATES] = {
     [S_CONNECT] = {"CONNECT", "connecting", T_CONNECT, on_unexpected},
@@ -564,7 +568,8 @@ on_ehlo(struct smtp_session *s)
 	/* with TLS required (or up) or a login expected, HELO would be a
 	 * way around them */
 	if (s->reply.code == 421 || s->tls ||
-	    HOST_F_TLS(s->hflags) >= TLS_ENCRYPT || (s->hflags & HOST_F_AUTH)) {
+	    tls_level_required(HOST_F_TLS(s->hflags)) ||
+	    (s->hflags & HOST_F_AUTH)) {
 		session_said(s, reason, sizeof(reason));
 		s->broken = 1;
 		session_host_failed(
@@ -651,7 +656,9 @@ on_starttls(struct smtp_session *s)
 		session_tls_start(s);
 		return;
 	}
-	if (s->reply.code == 421 || HOST_F_TLS(s->hflags) >= TLS_ENCRYPT) {
+	snprintf(reason, sizeof(reason), "STARTTLS refused: %s", s->reply.text);
+	session_tls_problem(s, TLSRPT_R_STARTTLS_NOT_SUPPORTED, reason);
+	if (s->reply.code == 421 || tls_level_required(HOST_F_TLS(s->hflags))) {
 		snprintf(reason, sizeof(reason),
 		    "TLS is required, but host %s refused to start TLS: %s",
 		    s->namaddr, s->reply.text);
@@ -679,43 +686,88 @@ session_tls_names(struct smtp_session *s, const char *names[2])
 	return n;
 }
 
-/* The policy that applied, for the TLS log line (SPEC 12). */
-static const char *
-session_tls_policy(const struct smtp_session *s)
+/*
+ * The policy an exchanger's connection runs under, for TLS reporting
+ * (RFC 8460 4.4): MTA-STS in either mode, DANE with a record a client
+ * may use; "dane" without one is TLS without authentication, no policy.
+ */
+static int
+session_tlsrpt_policy(const struct smtp_session *s)
 {
-	static const char *words[] = {
-	    "none", "may", "encrypt", "verify", "dane"};
 	unsigned level = HOST_F_TLS(s->hflags);
+	struct dane_rr *rrs;
+	int n, i, usable = 0;
 
-	return level <= TLS_DANE ? words[level] : "?";
+	if (level == TLS_STS || level == TLS_STS_TESTING)
+		return TLSRPT_P_STS;
+	if (level != TLS_DANE)
+		return TLSRPT_P_NONE;
+	rrs = xcalloc(DANE_MAX_RECORDS, sizeof(*rrs));
+	n = dane_parse(s->tlsa, rrs, DANE_MAX_RECORDS);
+	for (i = 0; i < n; i++)
+		usable += dane_usable(&rrs[i]);
+	free(rrs);
+	return usable > 0 ? TLSRPT_P_TLSA : TLSRPT_P_NONE;
+}
+
+/*
+ * This connection's TLS outcome, once, for TLS reporting: never for a
+ * relay (smart hosts are not reported) nor at level "none", where TLS
+ * is not tried. Under MTA-STS in testing mode a failure is also logged
+ * as what enforce mode would have refused (RFC 8461 5).
+ */
+static void
+session_tls_problem(struct smtp_session *s, int result, const char *why)
+{
+	if (result != TLSRPT_R_SUCCESS &&
+	    HOST_F_TLS(s->hflags) == TLS_STS_TESTING)
+		log_info("%s: MTA-STS policy in testing mode: would refuse: "
+		         "%s; delivering anyway",
+		    s->relay, why);
+	if (s->tlsrpt_sent || s->job == NULL)
+		return;
+	s->tlsrpt_sent = 1;
+	smtp_tls_report(s->job, s->name, s->tlsrpt_policy, result);
+}
+
+/* The certificate against the level's checks: DANE's TLSA records, or
+ * the CA store and the host's name; "may" and "encrypt" check nothing,
+ * and any certificate is a success for them. */
+static void
+session_tls_check(struct smtp_session *s, SSL *ssl, struct tls_outcome *o)
+{
+	unsigned level = HOST_F_TLS(s->hflags);
+	const char *names[2];
+
+	if (level == TLS_DANE && s->dane > 0)
+		tls_dane_verdict(ssl, o);
+	else
+		tls_verdict(ssl, names, session_tls_names(s, names), o);
+	if (!tls_level_webpki(level) && !(level == TLS_DANE && s->dane > 0))
+		o->result = TLSRPT_R_SUCCESS;
 }
 
 static void
 session_tls_up(struct smtp_session *s)
 {
-	const char *names[2];
-	char why[512], desc[256], reason[SMTP_REASON_MAX];
+	char desc[256], reason[SMTP_REASON_MAX];
 	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-	int dane = HOST_F_TLS(s->hflags) == TLS_DANE && s->dane > 0;
-	enum tls_trust t;
+	unsigned level = HOST_F_TLS(s->hflags);
+	struct tls_outcome o;
 
-	if (dane)
-		t = tls_dane_verdict(ssl, why, sizeof(why));
-	else
-		t = tls_verdict(
-		    ssl, names, session_tls_names(s, names), why, sizeof(why));
+	session_tls_check(s, ssl, &o);
 	tls_describe(ssl, desc, sizeof(desc));
 	log_info("%s TLS connection established to %s: %s policy=%s",
-	    tls_trust_word(t), s->relay, desc, session_tls_policy(s));
-	metrics_count(t == TLS_VERIFIED ? NCM_TLS_VERIFIED
-	        : t == TLS_TRUSTED      ? NCM_TLS_TRUSTED
-	                                : NCM_TLS_UNTRUSTED,
+	    tls_trust_word(o.trust), s->relay, desc, tls_level_word(level));
+	metrics_count(o.trust == TLS_VERIFIED ? NCM_TLS_VERIFIED
+	        : o.trust == TLS_TRUSTED      ? NCM_TLS_TRUSTED
+	                                      : NCM_TLS_UNTRUSTED,
 	    1);
 	s->tls = 1;
-	if ((HOST_F_TLS(s->hflags) == TLS_VERIFY || dane) &&
-	    t != TLS_VERIFIED) {
+	session_tls_problem(s, o.result, o.why);
+	if (tls_level_required(level) && o.result != TLSRPT_R_SUCCESS) {
 		snprintf(reason, sizeof(reason),
-		    "TLS is required, but host %s %s", s->namaddr, why);
+		    "TLS is required, but host %s %s", s->namaddr, o.why);
 		session_host_failed(s, reason, "4.7.5", s->relay);
 		return;
 	}
@@ -738,7 +790,9 @@ session_tls_failed(struct smtp_session *s)
 	tls_error_text(last, detail, sizeof(detail));
 	s->broken = 1;
 	metrics_count(NCM_TLS_FAILED, 1);
-	if (!s->wrapper && HOST_F_TLS(s->hflags) == TLS_MAY &&
+	snprintf(reason, sizeof(reason), "TLS handshake failed: %s", detail);
+	session_tls_problem(s, TLSRPT_R_VALIDATION_FAILURE, reason);
+	if (!s->wrapper && !tls_level_required(HOST_F_TLS(s->hflags)) &&
 	    (job = session_detach(s)) != NULL) {
 		log_info("%s: TLS handshake with %s failed (%s); trying again "
 		         "in plain text",
@@ -885,16 +939,19 @@ on_auth(struct smtp_session *s)
 static void
 session_after_ehlo(struct smtp_session *s)
 {
-	int level = HOST_F_TLS(s->hflags);
+	unsigned level = HOST_F_TLS(s->hflags);
 	char reason[SMTP_REASON_MAX];
 
-	if (!s->tls && level != TLS_NONE && !s->notls &&
-	    (s->caps & CAP_STARTTLS)) {
-		session_cmd(s, "STARTTLS");
-		session_expect(s, S_STARTTLS);
-		return;
+	if (!s->tls && level != TLS_NONE && !s->notls) {
+		if (s->caps & CAP_STARTTLS) {
+			session_cmd(s, "STARTTLS");
+			session_expect(s, S_STARTTLS);
+			return;
+		}
+		session_tls_problem(
+		    s, TLSRPT_R_STARTTLS_NOT_SUPPORTED, "STARTTLS not offered");
 	}
-	if (!s->tls && level >= TLS_ENCRYPT) {
+	if (!s->tls && tls_level_required(level)) {
 		snprintf(reason, sizeof(reason),
 		    "TLS is required, but was not offered by host %s",
 		    s->namaddr);
@@ -1506,6 +1563,10 @@ session_connect(struct smtp_job *job)
 	s->hflags = h->flags;
 	s->tlsa = xstrdup(h->tlsa);
 	s->notls = job->plain_host == job->hostidx + 1;
+	/* the plain-text retry's outcome was the failed handshake's */
+	s->tlsrpt_sent = s->notls || (h->flags & HOST_F_RELAY) ||
+	    HOST_F_TLS(h->flags) == TLS_NONE;
+	s->tlsrpt_policy = session_tlsrpt_policy(s);
 	session_expect(s, S_CONNECT);
 	s->fd =
 	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -84,6 +84,17 @@ rcpt_report(struct smtp_job *job, struct smtp_rcpt *r)
 	ipcm_smtp_rcpt_send(w->qmgr, &out);
 }
 
+void
+smtp_tls_report(struct smtp_job *job, const char *mx, int policy, int result)
+{
+	struct ipcm_smtp_tls t = {.job = job->id,
+	    .mx = mx,
+	    .policy = (uint32_t)policy,
+	    .result = (uint32_t)result};
+
+	ipcm_smtp_tls_send(job->w->qmgr, &t);
+}
+
 /* The job is over: report every recipient, then the job, and forget it. */
 void
 smtp_job_done(struct smtp_job *job)
@@ -177,7 +188,7 @@ job_tlsa_ok(uint32_t flags, const char *tlsa)
 	struct dane_rr *rrs;
 	int n;
 
-	if (HOST_F_TLS(flags) > TLS_DANE)
+	if (HOST_F_TLS(flags) > TLS_STS_TESTING)
 		return 0;
 	if (HOST_F_TLS(flags) != TLS_DANE)
 		return *tlsa == '\0';

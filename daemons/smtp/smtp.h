@@ -128,6 +128,9 @@ void smtp_rcpts_unresolved(struct smtp_job *, int cls, const char *dsn,
 void smtp_wire_unref(struct smtp_wire *);
 /* smtp.c */
 void smtp_job_done(struct smtp_job *);
+/* One connection's TLS outcome with exchanger mx for TLS reporting:
+ * policy TLSRPT_P_*, result TLSRPT_R_* (M_SMTP_TLS). */
+void smtp_tls_report(struct smtp_job *, const char *mx, int policy, int result);
 
 /* session.c */
 void session_job_start(struct smtp_job *);

@@ -4,7 +4,8 @@
  * chroot hides it), a TLS object per connection, and the verdict on the
  * server's certificate in Postfix's three words: Verified (chain and
  * name, or a matching DANE TLSA record), Trusted (chain only), Untrusted.
- * DANE is OpenSSL's own (SSL_dane_enable, RFC 7671/7672 semantics).
+ * DANE is OpenSSL's own (SSL_dane_enable, RFC 7671/7672 semantics). A
+ * failed verdict also says its RFC 8460 result type, for TLS reporting.
  */
 #include <sys/socket.h>
 
@@ -18,6 +19,7 @@
 
 #include "dane.h"
 #include "log.h"
+#include "proto.h"
 #include "tls.h"
 
 SSL_CTX *
@@ -81,37 +83,79 @@ name_matches(X509 *cert, const char *name)
 	           X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
 }
 
-enum tls_trust
+/*
+ * The RFC 8460 (4.3.1) result type of a chain that did not verify:
+ * certificate-expired, certificate-not-trusted for an unknown or
+ * self-signed issuer, certificate-host-mismatch for a DANE-TA(2) chain
+ * that does not name the host; anything else, a TLSA record matching no
+ * certificate included (tlsa-invalid, 4.3.2.1, is for records that are
+ * themselves invalid), is validation-failure.
+ */
+static int
+tls_result_of(long res)
+{
+	switch (res) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return TLSRPT_R_CERT_EXPIRED;
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+	case X509_V_ERR_INVALID_CA:
+		return TLSRPT_R_CERT_NOT_TRUSTED;
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+		return TLSRPT_R_CERT_HOST_MISMATCH;
+	default:
+		return TLSRPT_R_VALIDATION_FAILURE;
+	}
+}
+
+/* Untrusted for want of a certificate: nothing to verify. */
+static int
+tls_no_cert(X509 *cert, struct tls_outcome *o)
+{
+	if (cert != NULL)
+		return 0;
+	o->trust = TLS_UNTRUSTED;
+	o->result = TLSRPT_R_VALIDATION_FAILURE;
+	snprintf(o->why, sizeof(o->why), "no server certificate");
+	return 1;
+}
+
+void
 tls_verdict(
-    SSL *ssl, const char *const *names, size_t nnames, char *why, size_t len)
+    SSL *ssl, const char *const *names, size_t nnames, struct tls_outcome *o)
 {
 	X509 *cert = SSL_get_peer_certificate(ssl);
 	long res = SSL_get_verify_result(ssl);
-	enum tls_trust t;
 	size_t i;
 
-	*why = '\0';
-	if (cert == NULL) {
-		snprintf(why, len, "no server certificate");
-		return TLS_UNTRUSTED;
-	}
+	o->why[0] = '\0';
+	o->result = TLSRPT_R_SUCCESS;
+	if (tls_no_cert(cert, o))
+		return;
 	if (res != X509_V_OK) {
-		snprintf(why, len, "certificate verification failed: %s",
+		snprintf(o->why, sizeof(o->why),
+		    "certificate verification failed: %s",
 		    X509_verify_cert_error_string(res));
-		t = TLS_UNTRUSTED;
+		o->trust = TLS_UNTRUSTED;
+		o->result = tls_result_of(res);
 	} else {
-		t = TLS_TRUSTED;
-		for (i = 0; i < nnames && t != TLS_VERIFIED; i++)
+		o->trust = TLS_TRUSTED;
+		for (i = 0; i < nnames && o->trust != TLS_VERIFIED; i++)
 			if (name_matches(cert, names[i]))
-				t = TLS_VERIFIED;
-		if (t != TLS_VERIFIED)
-			snprintf(why, len,
+				o->trust = TLS_VERIFIED;
+		if (o->trust != TLS_VERIFIED) {
+			snprintf(o->why, sizeof(o->why),
 			    "certificate verification failed: server "
 			    "certificate name mismatch (expected %s)",
 			    nnames > 0 ? names[0] : "a name");
+			o->result = TLSRPT_R_CERT_HOST_MISMATCH;
+		}
 	}
 	X509_free(cert);
-	return t;
 }
 
 int
@@ -145,28 +189,30 @@ tls_dane_enable(SSL *ssl, const char *base, const struct dane_rr *rrs, size_t n,
 	return added;
 }
 
-enum tls_trust
-tls_dane_verdict(SSL *ssl, char *why, size_t len)
+void
+tls_dane_verdict(SSL *ssl, struct tls_outcome *o)
 {
 	long res = SSL_get_verify_result(ssl);
 	uint8_t usage, selector, mtype;
 	X509 *cert = SSL_get_peer_certificate(ssl);
 
-	*why = '\0';
-	if (cert == NULL) {
-		snprintf(why, len, "no server certificate");
-		return TLS_UNTRUSTED;
-	}
+	o->why[0] = '\0';
+	o->result = TLSRPT_R_SUCCESS;
+	if (tls_no_cert(cert, o))
+		return;
 	X509_free(cert);
+	o->trust = TLS_VERIFIED;
 	if (res == X509_V_OK &&
 	    SSL_get0_dane_tlsa(ssl, &usage, &selector, &mtype, NULL, NULL) >= 0)
-		return TLS_VERIFIED;
+		return;
 	/* OpenSSL says "no matching DANE TLSA records" when none matched */
-	snprintf(why, len, "certificate verification failed: %s%s",
+	snprintf(o->why, sizeof(o->why),
+	    "certificate verification failed: %s%s",
 	    res == X509_V_OK ? "no TLSA record matched"
 	                     : X509_verify_cert_error_string(res),
 	    res == X509_V_ERR_DANE_NO_MATCH ? "" : " (DANE)");
-	return TLS_UNTRUSTED;
+	o->trust = TLS_UNTRUSTED;
+	o->result = tls_result_of(res);
 }
 
 const char *
@@ -175,6 +221,29 @@ tls_trust_word(enum tls_trust t)
 	static const char *words[] = {"Untrusted", "Trusted", "Verified"};
 
 	return words[t];
+}
+
+int
+tls_level_required(unsigned level)
+{
+	return level == TLS_ENCRYPT || level == TLS_VERIFY ||
+	    level == TLS_DANE || level == TLS_STS;
+}
+
+int
+tls_level_webpki(unsigned level)
+{
+	return level == TLS_VERIFY || level == TLS_STS ||
+	    level == TLS_STS_TESTING;
+}
+
+const char *
+tls_level_word(unsigned level)
+{
+	static const char *words[] = {"none", "may", "encrypt", "verify",
+	    "dane", "mta-sts", "mta-sts-testing"};
+
+	return level < sizeof(words) / sizeof(words[0]) ? words[level] : "?";
 }
 
 void

@@ -50,7 +50,8 @@ smtp_job_done(struct smtp_job *job)
 	size_t i;
 
 	/* what no step decided is deferred, as the worker does */
-	smtp_rcpts_unresolved(job, 4, "4.4.1",
+	smtp_rcpts_unresolved(job, 4,
+	    job->last_dsn[0] != '\0' ? job->last_dsn : "4.4.1",
 	    job->last_reason ? job->last_reason : "not attempted", NULL);
 	out.done = 1;
 	out.established = job->established;
@@ -64,6 +65,22 @@ smtp_job_done(struct smtp_job *job)
 		    out.reason[i], job->rcpts[i].reason, sizeof(out.reason[i]));
 	}
 	smtp_job_free(job);
+}
+
+/* What the worker would send qmgr for TLS reporting (M_SMTP_TLS). */
+static struct tls_report {
+	int n, policy, result;
+	char mx[256];
+} rpt;
+
+void
+smtp_tls_report(struct smtp_job *job, const char *mx, int policy, int result)
+{
+	(void)job;
+	rpt.n++;
+	rpt.policy = policy;
+	rpt.result = result;
+	strlcpy(rpt.mx, mx, sizeof(rpt.mx));
 }
 
 /* ---- the scripted server ---- */
@@ -99,6 +116,7 @@ static struct server {
 
 static struct event_base *base;
 static struct smtp_worker w;
+static uint32_t job_hflags; /* HOST_F_* of the next job's host */
 static struct evconnlistener *listener;
 static int port;
 
@@ -272,6 +290,7 @@ job_new(size_t nrcpt, const char *const *rcpts, const char *body)
 	job->hosts[0].port = (uint16_t)port;
 	job->hosts[0].nexthop = xstrdup("");
 	job->hosts[0].tlsa = xstrdup("");
+	job->hosts[0].flags = job_hflags;
 	job->rcpts = xcalloc(nrcpt, sizeof(*job->rcpts));
 	job->nrcpt = nrcpt;
 	for (i = 0; i < nrcpt; i++) {
@@ -336,6 +355,7 @@ deliver(const struct step *script, size_t nrcpt, const char *const *rcpts,
     const char *body)
 {
 	memset(&out, 0, sizeof(out));
+	memset(&rpt, 0, sizeof(rpt));
 	srv_start(script);
 	session_job_start(job_new(nrcpt, rcpts, body));
 	if (!run_until(job_is_done))
@@ -694,6 +714,104 @@ test_multiline_and_long_lines(void)
 	finish();
 }
 
+/* Whether the log file holds a line with text; the file is emptied. */
+static int
+log_has(const char *path, const char *text)
+{
+	char buf[8192];
+	size_t n;
+	FILE *f = fopen(path, "r");
+	int found;
+
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	found = strstr(buf, text) != NULL;
+	if (truncate(path, 0) == -1)
+		fatalx("truncate %s", path);
+	return found;
+}
+
+/*
+ * MTA-STS in enforce mode requires TLS as "verify" does: a server that
+ * does not offer STARTTLS, or refuses it, fails the host with 4.7.4 and
+ * nothing is sent in plain text. In testing mode the mail goes on as
+ * "may" would, with what enforce would have refused logged. Either way
+ * the outcome is reported once, as starttls-not-supported under "sts".
+ */
+static void
+test_mta_sts_levels(void)
+{
+	static const struct step plain[] = {{NULL, "220 mx.b.example ESMTP"},
+	    {"EHLO ", "250-mx.b.example\n250 8BITMIME"}, {"QUIT", "221 bye"},
+	    {NULL, NULL}};
+	static const struct step refused[] = {{NULL, "220 mx.b.example"},
+	    {"EHLO ", "250-mx.b.example\n250 STARTTLS"},
+	    {"STARTTLS", "454 4.7.0 TLS not available"}, {"QUIT", "221 bye"},
+	    {NULL, NULL}};
+	static const struct step testing[] = {{NULL, "220 mx.b.example"},
+	    {"EHLO ", "250-mx.b.example\n250 8BITMIME"},
+	    {"MAIL FROM:<s@a.example>", "250 ok"},
+	    {"RCPT TO:<r1@b.example>", "250 ok"}, {"DATA", "354 go"},
+	    {".", "250 ok"}, {"QUIT", "221 bye"}, {NULL, NULL}};
+	char logf[] = "/tmp/session_test.XXXXXX", want[256];
+	int fd = mkstemp(logf);
+
+	if (fd == -1 || log_init("session_test", logf, "mail") == -1)
+		fatalx("cannot log to %s", logf);
+	close(fd);
+	job_hflags = TLS_STS << HOST_F_TLS_SHIFT;
+	deliver(plain, 1, TWO, BODY);
+	is_int(out.cls[0], 4, "mta-sts, no STARTTLS: deferred");
+	is_str(out.dsn[0], "4.7.4", "mta-sts, no STARTTLS: 4.7.4");
+	ok(got_index("MAIL") == -1 && !srv.mismatch,
+	    "mta-sts, no STARTTLS: nothing sent in plain text");
+	ok(rpt.n == 1 && rpt.policy == TLSRPT_P_STS &&
+	        rpt.result == TLSRPT_R_STARTTLS_NOT_SUPPORTED &&
+	        strcmp(rpt.mx, "mx.b.example") == 0,
+	    "mta-sts, no STARTTLS: reported once, sts, "
+	    "starttls-not-supported, mx.b.example");
+	finish();
+
+	deliver(refused, 1, TWO, BODY);
+	is_str(out.dsn[0], "4.7.4", "mta-sts, STARTTLS refused: 4.7.4");
+	ok(got_index("MAIL") == -1 && !srv.mismatch,
+	    "mta-sts, STARTTLS refused: nothing sent in plain text");
+	is_int(rpt.result, TLSRPT_R_STARTTLS_NOT_SUPPORTED,
+	    "mta-sts, STARTTLS refused: starttls-not-supported");
+	finish();
+	ok(!log_has(logf, "testing mode"),
+	    "mta-sts: enforce mode logs no testing line");
+
+	job_hflags = TLS_STS_TESTING << HOST_F_TLS_SHIFT;
+	deliver(testing, 1, TWO, BODY);
+	is_int(out.cls[0], 2, "mta-sts testing, no STARTTLS: delivered");
+	ok(rpt.n == 1 && rpt.policy == TLSRPT_P_STS &&
+	        rpt.result == TLSRPT_R_STARTTLS_NOT_SUPPORTED,
+	    "mta-sts testing, no STARTTLS: reported as a failure under sts");
+	finish();
+	snprintf(want, sizeof(want),
+	    "mx.b.example[127.0.0.1]:%d: MTA-STS policy in testing mode: "
+	    "would refuse: STARTTLS not offered; delivering anyway",
+	    port);
+	ok(log_has(logf, want), "mta-sts testing: logged: %s", want);
+	job_hflags = TLS_MAY << HOST_F_TLS_SHIFT;
+	deliver(testing, 1, TWO, BODY);
+	finish();
+	ok(rpt.n == 1 && rpt.policy == TLSRPT_P_NONE &&
+	        rpt.result == TLSRPT_R_STARTTLS_NOT_SUPPORTED,
+	    "may, no STARTTLS: starttls-not-supported, no policy");
+	job_hflags = (TLS_STS_TESTING << HOST_F_TLS_SHIFT) | HOST_F_RELAY;
+	deliver(testing, 1, TWO, BODY);
+	finish();
+	is_int(rpt.n, 0, "a relay's TLS is not reported");
+	job_hflags = 0;
+	log_init("session_test", "stderr", "mail");
+	unlink(logf);
+}
+
 int
 main(void)
 {
@@ -724,6 +842,7 @@ main(void)
 	test_timeouts_of_the_state_entered();
 	test_421_in_transaction();
 	test_multiline_and_long_lines();
+	test_mta_sts_levels();
 
 	if (listener != NULL)
 		evconnlistener_free(listener);
