@@ -849,6 +849,53 @@ class ThrowawayCA:
         return ctx
 
 
+class PolicyServer:
+    """An HTTPS server for MTA-STS policy files (RFC 8461 3.3) on
+    127.0.0.1 and a free port, in a thread: GET of
+    /.well-known/mta-sts.txt answers `policy` (text/plain, 200; set
+    `status`, `ctype` or `body` to misbehave); every request is recorded
+    as (Host header, path) in `requests`."""
+
+    def __init__(self, ctx, policy=""):
+        import http.server
+        import threading
+        self.policy, self.status, self.ctype, self.body = (
+            policy, 200, "text/plain", None)
+        self.requests = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                owner.requests.append((self.headers.get("Host"), self.path))
+                if self.path != "/.well-known/mta-sts.txt":
+                    self.send_error(404)
+                    return
+                body = owner.body if owner.body is not None else \
+                    owner.policy.encode()
+                self.send_response(owner.status)
+                self.send_header("Content-Type", owner.ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket,
+                                            server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class Credentials:
     """An aiosmtpd authenticator (Sink(authenticator=...)) accepting one
     user and password for AUTH PLAIN and LOGIN; records every attempt as
