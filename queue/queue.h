@@ -151,10 +151,10 @@ int queue_drop_walk(struct queue_txn *,
  * value stays valid until the transaction ends. */
 #define QUEUE_POLICY_NAME_MAX 300
 #define QUEUE_POLICY_MAX (80 * 1024)
-int queue_policy_put(struct queue_txn *, const char *name, const void *,
-    size_t);
-int queue_policy_get(struct queue_txn *, const char *name, const void **,
-    size_t *);
+int queue_policy_put(
+    struct queue_txn *, const char *name, const void *, size_t);
+int queue_policy_get(
+    struct queue_txn *, const char *name, const void **, size_t *);
 int queue_policy_del(struct queue_txn *, const char *name);
 
 /* Record encoding, exposed for unit tests and tools. */

@@ -99,7 +99,8 @@ on_sts_answer(struct ipc_peer *peer, struct ipc_msg *m, void *arg)
 	struct dns_pending *p;
 
 	(void)arg;
-	if (ipcm_sts_answer_get(m, &sa) == -1 || sa.status > STS_S_WEBPKI_FAIL) {
+	if (ipcm_sts_answer_get(m, &sa) == -1 ||
+	    sa.status > STS_S_WEBPKI_FAIL) {
 		ipc_peer_error(peer, "bad MTA-STS answer");
 		return;
 	}

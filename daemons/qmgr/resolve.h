@@ -40,7 +40,7 @@ typedef void sts_answer_fn(const struct sts_answer *, void *);
 
 /* Ask for domain's MTA-STS record, and its policy file unless the
  * record's id is known_id ("" for none). fn may run before it returns. */
-void resolve_sts(const char *domain, const char *known_id, sts_answer_fn *,
-    void *);
+void resolve_sts(
+    const char *domain, const char *known_id, sts_answer_fn *, void *);
 
 #endif

@@ -47,8 +47,7 @@ struct sts_query {
 	TAILQ_HEAD(, sts_waiter) waiters;
 };
 
-static TAILQ_HEAD(, sts_query) in_flight =
-    TAILQ_HEAD_INITIALIZER(in_flight);
+static TAILQ_HEAD(, sts_query) in_flight = TAILQ_HEAD_INITIALIZER(in_flight);
 
 static void
 record_name(const char *domain, char *buf, size_t len)
@@ -86,8 +85,8 @@ kept_load(const char *domain, struct sts_kept *k)
 		goto out;
 	k->fetched = (time_t)fetched;
 	p = e + 1;
-	if (mtasts_policy_parse(p, len - (size_t)(p - rec), &k->pol, why,
-	        sizeof(why)) == -1)
+	if (mtasts_policy_parse(
+	        p, len - (size_t)(p - rec), &k->pol, why, sizeof(why)) == -1)
 		goto out;
 	ok = 1;
 out:
@@ -127,8 +126,7 @@ log_policy(const char *domain, const struct sts_kept *k, const char *how)
 	char mx[512];
 
 	mtasts_mx_text(&k->pol, mx, sizeof(mx));
-	log_info("%s: MTA-STS policy %s %s: mode=%s max_age=%" PRIu32
-	         " mx=%s",
+	log_info("%s: MTA-STS policy %s %s: mode=%s max_age=%" PRIu32 " mx=%s",
 	    domain, k->id, how, mtasts_mode_name(k->pol.mode), k->pol.max_age,
 	    mx);
 }
@@ -153,12 +151,12 @@ take_fetched(struct sts_query *q, const struct sts_answer *a)
 	char why[256], what[600];
 
 	memset(&k, 0, sizeof(k));
-	if (mtasts_policy_parse(a->policy, strlen(a->policy), &k.pol, why,
-	        sizeof(why)) == -1) {
-		snprintf(what, sizeof(what), "MTA-STS policy %s is not valid: %s",
-		    a->txt_id, why);
-		tlsrpt_count(q->domain, TLSRPT_P_STS,
-		    TLSRPT_R_STS_POLICY_INVALID, "");
+	if (mtasts_policy_parse(
+	        a->policy, strlen(a->policy), &k.pol, why, sizeof(why)) == -1) {
+		snprintf(what, sizeof(what),
+		    "MTA-STS policy %s is not valid: %s", a->txt_id, why);
+		tlsrpt_count(
+		    q->domain, TLSRPT_P_STS, TLSRPT_R_STS_POLICY_INVALID, "");
 		keep_or_none(q, what);
 		return;
 	}
@@ -187,8 +185,8 @@ sts_answer(const struct sts_answer *a, void *arg)
 		break;
 	case STS_S_NONE:
 		if (*a->error != '\0') {
-			snprintf(what, sizeof(what), "MTA-STS record: %s",
-			    a->error);
+			snprintf(
+			    what, sizeof(what), "MTA-STS record: %s", a->error);
 			keep_or_none(q, what);
 		}
 		break;
@@ -205,8 +203,8 @@ sts_answer(const struct sts_answer *a, void *arg)
 		        ? TLSRPT_R_STS_WEBPKI_INVALID
 		        : TLSRPT_R_STS_POLICY_FETCH_ERROR,
 		    "");
-		snprintf(what, sizeof(what), "MTA-STS policy %s: %s",
-		    a->txt_id, a->error);
+		snprintf(what, sizeof(what), "MTA-STS policy %s: %s", a->txt_id,
+		    a->error);
 		keep_or_none(q, what);
 		break;
 	}

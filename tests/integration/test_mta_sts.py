@@ -15,10 +15,14 @@ from that CA (or another). Only smtp_mta_sts_port differs from production.
   testing, untrusted certificate, unlisted MX  test_testing_logs_and_delivers
   policy host with a bad certificate           test_policy_host_bad_certificate
   kept across a restart, TXT id change         test_kept_across_restart_and_id_change
+  kept policy while the new one cannot be had  test_kept_policy_when_fetch_fails
+  refreshed past half max_age, then expired    test_refreshed_then_expired
+  ncctl tls-report: sts sessions and failures  test_tls_report_counts_sts
   smtp_mta_sts = no                            test_turned_off
   policy file not valid                        test_invalid_policy_ignored
 """
 
+import json
 import os
 import re
 import shutil
@@ -27,6 +31,7 @@ import warnings
 
 import pytest
 
+from instance import wait_for
 from msgs import message, new_token, token_of
 from peers import PolicyServer, ThrowawayCA
 
@@ -266,16 +271,32 @@ def test_invalid_policy_ignored(instances, net, cas, policy_server):
     assert lines and "max_age" in lines[0], inst.log()
 
 
-def test_kept_across_restart_and_id_change(instances, net, cas,
-                                           policy_server):
-    ca = cas[0]
+def two_exchangers(instances, net, ca, policy_server):
+    """mx1 and mx2 of equal preference, both with good certificates, a
+    policy (id 20261207T1) listing mx1 only, and a started instance."""
     mx1 = mx_sink(net, "127.0.0.2", ca, "mx1." + DOMAIN)
     mx2 = mx_sink(net, "127.0.0.3", ca, "mx2." + DOMAIN)
     ps = policy_server(policy("enforce", "mx1." + DOMAIN))
     mx = [(10, "mx1." + DOMAIN, "127.0.0.2"), (10, "mx2." + DOMAIN,
                                                "127.0.0.3")]
     net.dns(zone(mx), ttl=1)
-    inst = start(instances, net, ca, ps)
+    return start(instances, net, ca, ps), mx1, mx2, ps, mx
+
+
+def new_dns(inst, net, records, **settings):
+    """A new name server with records, taken by the running instance
+    (reload, then the resolver's cache emptied)."""
+    ns = net.dns(records, ttl=1)
+    inst.configure(dns_servers=ns.spec, **settings)
+    inst.ctl("reload", check=True)
+    inst.ctl("resolver", "flush", check=True)
+    return ns
+
+
+def test_kept_across_restart_and_id_change(instances, net, cas,
+                                           policy_server):
+    inst, mx1, mx2, ps, mx = two_exchangers(instances, net, cas[0],
+                                            policy_server)
     tok = send(inst)
     delivered(inst, mx1, tok)
     assert len(ps.requests) == 1
@@ -285,19 +306,16 @@ def test_kept_across_restart_and_id_change(instances, net, cas,
     # (an exchanger as good as mx1) is still passed over.
     inst.stop()
     inst.start()
-    for _ in range(3):
-        tok = send(inst)
-        assert mx1.wait_count(mx1.count() + 1, 30)
+    for n in range(2, 5):
+        send(inst)
+        assert mx1.wait_count(n, 30), inst.log()
         inst.wait_empty()
     assert mx2.count() == 0
     assert len(ps.requests) == 1, ps.requests
 
     # A new id: the new policy (mx2 only) is fetched and applies.
     ps.policy = policy("enforce", "mx2." + DOMAIN)
-    ns = net.dns(zone(mx, txt_id="20261207T2"), ttl=1)
-    inst.configure(dns_servers=ns.spec)
-    inst.ctl("reload", check=True)
-    inst.ctl("resolver", "flush", check=True)
+    new_dns(inst, net, zone(mx, txt_id="20261207T2"))
     tok = send(inst)
     assert mx2.wait_count(1, 30), inst.log()
     inst.wait_empty()
@@ -315,3 +333,94 @@ def test_turned_off(instances, net, cas, policy_server):
     delivered(inst, s, tok)
     assert ps.requests == []
     assert ns.queries("TXT") == []
+
+
+def test_kept_policy_when_fetch_fails(instances, net, cas, policy_server):
+    # The record's id changes, but the new file cannot be had (404): the
+    # kept policy goes on applying (RFC 8461 5.1), mx2 stays unused.
+    inst, mx1, mx2, ps, mx = two_exchangers(instances, net, cas[0],
+                                            policy_server)
+    delivered(inst, mx1, send(inst))
+    ps.status = 404
+    new_dns(inst, net, zone(mx, txt_id="20261207T2"))
+    for n in range(2, 5):
+        send(inst)
+        assert mx1.wait_count(n, 30), inst.log()
+        inst.wait_empty()
+    assert mx2.count() == 0
+    assert len(ps.requests) >= 2, ps.requests
+    lines = inst.log_lines("MTA-STS policy 20261207T2: policy fetch from "
+                           "mta-sts.sts.example", "HTTP status 404",
+                           "the kept MTA-STS policy 20261207T1 applies")
+    assert lines, inst.log()
+
+
+def test_refreshed_then_expired(instances, net, cas, policy_server):
+    # max_age 4: past 2 s the file is fetched again though the id is the
+    # same ("refreshed"); once the host is gone and 4 s have passed the
+    # kept policy expires and no longer applies.
+    ca = cas[0]
+    mx1 = mx_sink(net, "127.0.0.2", ca, "mx1." + DOMAIN)
+    mx2 = mx_sink(net, "127.0.0.3", ca, "mx2." + DOMAIN, tls=False)
+    ps = policy_server(policy("enforce", "mx1." + DOMAIN, max_age=4))
+    net.dns(zone([(10, "mx1." + DOMAIN, "127.0.0.2"),
+                  (20, "mx2." + DOMAIN, "127.0.0.3")]), ttl=1)
+    inst = start(instances, net, ca, ps)
+    delivered(inst, mx1, send(inst))
+    sent = [1]
+
+    def again():
+        send(inst)
+        sent[0] += 1
+        assert mx1.wait_count(sent[0], 30), inst.log()
+        inst.wait_empty()
+        return len(ps.requests) >= 2
+    wait_for(again, 30, "the policy fetched again past half its max_age")
+    assert inst.log_lines("MTA-STS policy 20261207T1 refreshed")
+
+    # the policy host fails from now on; mx1 goes away too, so that only
+    # the end of the policy lets mail reach mx2 (unlisted, no STARTTLS)
+    ps.status = 500
+    mx1.stop()
+    send(inst)
+    wait_for(lambda: inst.log_lines("MTA-STS policy 20261207T1 expired"),
+             30, "the kept policy to expire")
+    inst.ctl("flush", check=True)
+    assert mx2.wait_count(1, 30), inst.log()
+
+
+def test_tls_report_counts_sts(instances, net, cas, policy_server):
+    # One verified session under the policy, then a policy host whose
+    # certificate is not trusted: sts success 1, sts-webpki-invalid 1.
+    good, bad = cas
+    s = mx_sink(net, "127.0.0.2", good, "mx1." + DOMAIN)
+    ps = policy_server(policy("enforce", "mx1." + DOMAIN))
+    net.dns(zone([(10, "mx1." + DOMAIN, "127.0.0.2")]))
+    inst = start(instances, net, good, ps)
+    delivered(inst, s, send(inst))
+    other = "other.example"
+    os_ = mx_sink(net, "127.0.0.3", good, "mx1." + other)
+    ps2 = policy_server(policy("enforce", "mx1." + other), ca=bad,
+                        name="mta-sts." + other)
+    # the second policy host listens on another port: only one port can
+    # be smtp_mta_sts_port, so it takes the first one's place
+    ps.close()
+    new_dns(inst, net, zone([(10, "mx1." + DOMAIN, "127.0.0.2")], extra=[
+        ("MX", other, 10, "mx1." + other), ("A", "mx1." + other,
+                                            "127.0.0.3"),
+        ("TXT", "_mta-sts." + other, "v=STSv1; id=X1;"),
+        ("A", "mta-sts." + other, "127.0.0.1")]),
+        smtp_mta_sts_port=str(ps2.port))
+    send(inst, "rcpt@" + other)
+    assert os_.wait_count(1, 30), inst.log()
+    inst.wait_empty()
+    r = inst.ctl("tls-report", "--json", check=True)
+    doc = json.loads(r.stdout.decode())
+    got = {(p["policy"]["policy-type"], p["policy"]["policy-domain"]):
+           (p["summary"]["total-successful-session-count"],
+            p["summary"]["total-failure-session-count"],
+            sorted(d["result-type"] for d in p.get("failure-details", [])))
+           for p in doc["policies"]}
+    assert got[("sts", DOMAIN)] == (1, 0, []), got
+    assert got[("sts", other)] == (0, 1, ["sts-webpki-invalid"]), got
+    assert got[("no-policy-found", other)] == (1, 0, []), got

@@ -619,8 +619,9 @@ test_mta_sts(void)
 	    "testing: every exchanger, marked testing");
 	d = lookup("none.example");
 	ok(d->result == DEST_TEMPFAIL && d->nhosts == 0 &&
-	        strstr(d->reason, "MTA-STS policy 20261207 of none.example "
-	                          "(enforce) lists no exchanger") != NULL,
+	        strstr(d->reason,
+	            "MTA-STS policy 20261207 of none.example "
+	            "(enforce) lists no exchanger") != NULL,
 	    "enforce, no exchanger listed: deferred: %s", d->reason);
 	d = lookup("implicit.example");
 	ok(d->result == DEST_OK && d->nhosts == 1 &&
