@@ -723,6 +723,44 @@ queue_policy_del(struct queue_txn *t, const char *name)
 	return rc == MDB_NOTFOUND ? 0 : q_err(rc);
 }
 
+int
+queue_policy_walk(struct queue_txn *t, const char *prefix,
+    int (*cb)(const char *, const void *, size_t, void *), void *arg)
+{
+	char buf[sizeof(POLICY_PREFIX) + QUEUE_POLICY_NAME_MAX];
+	char name[QUEUE_POLICY_NAME_MAX + 1];
+	size_t plen = sizeof(POLICY_PREFIX) - 1, n = strlen(prefix);
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, r = 0;
+
+	if (!t->q->has_dbs)
+		return 0;
+	if (n > QUEUE_POLICY_NAME_MAX)
+		return QUEUE_EFORMAT;
+	memcpy(buf, POLICY_PREFIX, plen);
+	memcpy(buf + plen, prefix, n);
+	k.mv_data = buf;
+	k.mv_size = plen + n;
+	if ((rc = mdb_cursor_open(t->txn, t->q->info, &c)) != 0)
+		return q_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && r == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen + n ||
+		    memcmp(k.mv_data, buf, plen + n) != 0)
+			break;
+		if (k.mv_size - plen > QUEUE_POLICY_NAME_MAX)
+			continue;
+		memcpy(name, (char *)k.mv_data + plen, k.mv_size - plen);
+		name[k.mv_size - plen] = '\0';
+		r = cb(name, v.mv_data, v.mv_size, arg);
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return q_err(rc);
+	return r;
+}
+
 /* ---- maildrop names ---- */
 
 static int

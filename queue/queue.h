@@ -156,6 +156,10 @@ int queue_policy_put(
 int queue_policy_get(
     struct queue_txn *, const char *name, const void **, size_t *);
 int queue_policy_del(struct queue_txn *, const char *name);
+/* cb for every policy whose name starts with prefix, in name order; a
+ * non-zero return stops the walk and is returned. */
+int queue_policy_walk(struct queue_txn *, const char *prefix,
+    int (*cb)(const char *name, const void *, size_t, void *), void *arg);
 
 /* Record encoding, exposed for unit tests and tools. */
 int q_msg_encode(const struct q_msg *, uint8_t **, size_t *);

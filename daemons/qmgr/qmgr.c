@@ -24,6 +24,7 @@
 #include "proto.h"
 #include "resolve.h"
 #include "store.h"
+#include "sts.h"
 #include "tlsrpt.h"
 #include "util.h"
 
@@ -380,6 +381,7 @@ main(int argc, char **argv)
 	if ((qm->base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	resolve_init();
+	sts_init();
 	qm->kick_ev = event_new(qm->base, -1, 0, qm_kick_cb, NULL);
 	qm->retry_ev = evtimer_new(qm->base, qm_retry_cb, NULL);
 	n = store_load_all();

@@ -570,6 +570,66 @@ store_policy_put(const char *name, const void *val, size_t len)
 	return rc;
 }
 
+struct policy_sweep {
+	int (*fn)(const char *, const char *, size_t);
+	char **doomed;
+	size_t ndoomed;
+	long kept;
+};
+
+static int
+policy_sweep_one(const char *name, const void *val, size_t len, void *arg)
+{
+	struct policy_sweep *sw = arg;
+	char *copy = xmalloc(len + 1);
+	int drop;
+
+	memcpy(copy, val, len);
+	copy[len] = '\0';
+	drop = sw->fn(name, copy, len);
+	free(copy);
+	if (!drop) {
+		sw->kept++;
+		return 0;
+	}
+	sw->doomed = xreallocarray(sw->doomed, sw->ndoomed + 1, sizeof(char *));
+	sw->doomed[sw->ndoomed++] = xstrdup(name);
+	return 0;
+}
+
+long
+store_policy_sweep(
+    const char *prefix, int (*fn)(const char *, const char *, size_t))
+{
+	struct policy_sweep sw = {.fn = fn};
+	struct queue_txn *t;
+	size_t i;
+	int rc;
+
+	if ((rc = queue_txn_begin(qm->queue, &t, 1)) == 0) {
+		rc = queue_policy_walk(t, prefix, policy_sweep_one, &sw);
+		queue_txn_abort(t);
+	}
+	if (rc == 0 && sw.ndoomed > 0 &&
+	    (rc = queue_txn_begin(qm->queue, &t, 0)) == 0) {
+		for (i = 0; i < sw.ndoomed && rc == 0; i++)
+			rc = queue_policy_del(t, sw.doomed[i]);
+		if (rc == 0)
+			rc = queue_txn_commit(t);
+		else
+			queue_txn_abort(t);
+	}
+	for (i = 0; i < sw.ndoomed; i++)
+		free(sw.doomed[i]);
+	free(sw.doomed);
+	if (rc != 0) {
+		log_warnx(
+		    "cannot sweep the kept policies: %s", queue_strerror(rc));
+		return -1;
+	}
+	return sw.kept;
+}
+
 /* One transaction of the dirty messages (only the removals, when
  * removals_only); those it held are done once it is committed. */
 static int

@@ -84,6 +84,10 @@ void store_run_deferred(int force);
  * queue error, logged. */
 char *store_policy_get(const char *name, size_t *len);
 int store_policy_put(const char *name, const void *val, size_t len);
+/* fn for every policy named prefix...; then those for which it returned
+ * 1 are deleted, in one transaction. How many are left, or -1. */
+long store_policy_sweep(const char *prefix,
+    int (*fn)(const char *name, const char *val, size_t len));
 
 /* Write every dirty record and removal in one transaction. */
 void store_commit(void);

@@ -25,6 +25,12 @@
 #include "util.h"
 
 #define STS_RECORD_VERSION "ncmta-sts 1"
+#define STS_RECORD_PREFIX "sts:"
+/* Policies kept at most (some 8 KiB each): a user who sends to many
+ * domains with policies cannot fill the queue with them. Beyond it a new
+ * policy applies to its lookup but is not kept. */
+#define STS_KEPT_MAX 10000
+#define STS_SWEEP_SECONDS 3600 /* expired policies deleted that often */
 
 /* The policy kept for a domain. */
 struct sts_kept {
@@ -48,76 +54,159 @@ struct sts_query {
 };
 
 static TAILQ_HEAD(, sts_query) in_flight = TAILQ_HEAD_INITIALIZER(in_flight);
+static long kept_count = -1; /* records in the queue; -1: not counted */
+static struct event *sweep_ev;
 
 static void
 record_name(const char *domain, char *buf, size_t len)
 {
-	snprintf(buf, len, "sts:%s", domain);
+	snprintf(buf, len, STS_RECORD_PREFIX "%s", domain);
 }
 
 /*
- * The kept record: a version line, the id, the time it was fetched, then
- * the policy file as it came. 1 when it parses and is still in force;
- * a record past its max_age is deleted.
+ * A kept record: a version line, the id, the time it was fetched, then
+ * the policy as ncmta writes it again (policy_text(): at most some 8 KiB
+ * whatever the file was). 1 when it parses.
  */
 static int
-kept_load(const char *domain, struct sts_kept *k)
+kept_parse(const char *rec, size_t len, struct sts_kept *k)
 {
-	char name[QUEUE_POLICY_NAME_MAX + 1], why[256], *rec, *p, *e;
-	size_t len;
+	const char *p = rec, *e;
+	char why[256];
 	long long fetched;
-	int ok = 0;
 
-	record_name(domain, name, sizeof(name));
-	if ((rec = store_policy_get(name, &len)) == NULL)
+	if (len < sizeof(STS_RECORD_VERSION) ||
+	    memcmp(p, STS_RECORD_VERSION "\n", sizeof(STS_RECORD_VERSION)) != 0)
 		return 0;
-	p = rec;
-	if (strncmp(p, STS_RECORD_VERSION "\n", sizeof(STS_RECORD_VERSION)) !=
-	    0)
-		goto out;
 	p += sizeof(STS_RECORD_VERSION);
 	if ((e = strchr(p, '\n')) == NULL || e - p > MTASTS_ID_MAX || e == p)
-		goto out;
+		return 0;
 	memcpy(k->id, p, (size_t)(e - p));
 	k->id[e - p] = '\0';
 	p = e + 1;
 	if (sscanf(p, "%lld\n", &fetched) != 1 || (e = strchr(p, '\n')) == NULL)
-		goto out;
+		return 0;
 	k->fetched = (time_t)fetched;
 	p = e + 1;
-	if (mtasts_policy_parse(
-	        p, len - (size_t)(p - rec), &k->pol, why, sizeof(why)) == -1)
-		goto out;
-	ok = 1;
-out:
+	return mtasts_policy_parse(
+	           p, len - (size_t)(p - rec), &k->pol, why, sizeof(why)) == 0;
+}
+
+static int
+kept_expired(const struct sts_kept *k)
+{
+	return time(NULL) >= k->fetched + (time_t)k->pol.max_age;
+}
+
+/* The policy kept for domain: 1 when there is one in force; a record
+ * that does not parse or is past its max_age is deleted. */
+static int
+kept_load(const char *domain, struct sts_kept *k)
+{
+	char name[QUEUE_POLICY_NAME_MAX + 1], *rec;
+	size_t len;
+	int ok;
+
+	record_name(domain, name, sizeof(name));
+	if ((rec = store_policy_get(name, &len)) == NULL)
+		return 0;
+	ok = kept_parse(rec, len, k);
 	free(rec);
-	if (!ok) {
+	if (ok && !kept_expired(k))
+		return 1;
+	if (!ok)
 		log_warnx("%s: the kept MTA-STS policy cannot be read; "
 		          "forgetting it",
 		    domain);
-		store_policy_put(name, NULL, 0);
-		return 0;
-	}
-	if (time(NULL) >= k->fetched + (time_t)k->pol.max_age) {
+	else
 		log_info("%s: MTA-STS policy %s expired (max_age %" PRIu32 ")",
 		    domain, k->id, k->pol.max_age);
-		store_policy_put(name, NULL, 0);
-		return 0;
-	}
-	return 1;
+	if (store_policy_put(name, NULL, 0) == 0 && kept_count > 0)
+		kept_count--;
+	return 0;
 }
 
-static void
-kept_store(const char *domain, const struct sts_kept *k, const char *text)
+/* The policy as a policy file again, the way kept records hold it. */
+static int
+policy_text(const struct mtasts_policy *pol, char *buf, size_t len)
 {
-	char name[QUEUE_POLICY_NAME_MAX + 1], *rec;
+	size_t off;
+	int i, n;
+
+	n = snprintf(buf, len,
+	    "version: STSv1\nmode: %s\nmax_age: %" PRIu32 "\n",
+	    mtasts_mode_name(pol->mode), pol->max_age);
+	off = n > 0 ? (size_t)n : 0;
+	for (i = 0; i < pol->nmx && off < len; i++) {
+		n = snprintf(buf + off, len - off, "mx: %s\n", pol->mx[i]);
+		off += n > 0 ? (size_t)n : 0;
+	}
+	return off < len ? (int)off : -1;
+}
+
+/* Keep a new policy; existed: one was kept for the domain before. */
+static void
+kept_store(const char *domain, const struct sts_kept *k, int existed)
+{
+	char name[QUEUE_POLICY_NAME_MAX + 1], *text, *rec;
+	size_t tlen = 64 + (size_t)MTASTS_MAX_MX * (MTASTS_MX_MAX + 6);
 	int n;
 
+	if (!existed && kept_count >= STS_KEPT_MAX) {
+		log_warnx(
+		    "%s: MTA-STS policy %s not kept: %d policies are kept "
+		    "already; it applies to this lookup only",
+		    domain, k->id, STS_KEPT_MAX);
+		return;
+	}
+	text = xmalloc(tlen);
+	if (policy_text(&k->pol, text, tlen) == -1) {
+		free(text);
+		return;
+	}
 	record_name(domain, name, sizeof(name));
 	n = xasprintf(&rec, "%s\n%s\n%lld\n%s", STS_RECORD_VERSION, k->id,
 	    (long long)k->fetched, text);
-	store_policy_put(name, rec, (size_t)n);
+	if (store_policy_put(name, rec, (size_t)n) == 0 && !existed &&
+	    kept_count >= 0)
+		kept_count++;
 	free(rec);
+	free(text);
+}
+
+/* A kept record to delete in the sweep: unreadable or expired. */
+static int
+sweep_one(const char *name, const char *val, size_t len)
+{
+	struct sts_kept *k = xcalloc(1, sizeof(*k));
+	int drop = !kept_parse(val, len, k) || kept_expired(k);
+
+	(void)name;
+	free(k);
+	return drop;
+}
+
+static void
+sweep_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval tv = {STS_SWEEP_SECONDS, 0};
+	long n;
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	if ((n = store_policy_sweep(STS_RECORD_PREFIX, sweep_one)) >= 0)
+		kept_count = n;
+	evtimer_add(sweep_ev, &tv);
+}
+
+/* Count the kept policies, dropping those past their max_age, now and
+ * every STS_SWEEP_SECONDS. */
+void
+sts_init(void)
+{
+	sweep_ev = evtimer_new(qm->base, sweep_cb, NULL);
+	sweep_cb(-1, 0, NULL);
 }
 
 static void
@@ -164,7 +253,7 @@ take_fetched(struct sts_query *q, const struct sts_answer *a)
 	k.fetched = time(NULL);
 	log_policy(q->domain, &k,
 	    q->have && strcmp(q->kept.id, k.id) == 0 ? "refreshed" : "fetched");
-	kept_store(q->domain, &k, a->policy);
+	kept_store(q->domain, &k, q->have);
 	q->kept = k;
 	q->have = 1;
 }

@@ -21,6 +21,8 @@ struct sts_result {
 };
 typedef void sts_ready_fn(const struct sts_result *, void *);
 
+/* Count the kept policies, and delete expired ones every hour. */
+void sts_init(void);
 /* The policy for domain, looked up unless smtp_mta_sts is off; fn runs
  * once, maybe before sts_lookup() returns. */
 void sts_lookup(const char *domain, sts_ready_fn *, void *);

@@ -607,6 +607,67 @@ test_drop(struct queue *q)
 	queue_txn_commit(t);
 }
 
+static int
+policy_cb(const char *name, const void *val, size_t len, void *arg)
+{
+	char *seen = arg;
+
+	strlcat(seen, name, 200);
+	strlcat(seen, "=", 200);
+	strncat(seen, val, len);
+	strlcat(seen, ";", 200);
+	return 0;
+}
+
+/* Policies by name beside last_qid: put, get, replace, walk by prefix
+ * (a name that only starts like the prefix's table is not seen), del. */
+static void
+test_policies(struct queue *q)
+{
+	struct queue_txn *t;
+	const void *v;
+	size_t len;
+	char seen[200] = "", longname[QUEUE_POLICY_NAME_MAX + 2];
+	uint64_t qid;
+
+	queue_txn_begin(q, &t, 0);
+	is_int(queue_policy_put(t, "sts:b.example", "B", 1), 0, "policy put");
+	is_int(queue_policy_put(t, "sts:a.example", "A1", 2), 0, "another");
+	is_int(queue_policy_put(t, "sts:a.example", "A", 1), 0, "replaced");
+	is_int(queue_policy_put(t, "stsx:c.example", "C", 1), 0, "other kind");
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	is_int(queue_policy_put(t, longname, "x", 1), QUEUE_EFORMAT,
+	    "over-long name refused");
+	is_int(queue_policy_put(t, "", "x", 1), QUEUE_EFORMAT,
+	    "empty name refused");
+	is_int(queue_new_qid(t, &qid), 0, "last_qid beside them");
+	is_int(queue_txn_commit(t), 0, "commit");
+
+	queue_txn_begin(q, &t, 1);
+	ok(queue_policy_get(t, "sts:a.example", &v, &len) == 0 && len == 1 &&
+	        memcmp(v, "A", 1) == 0,
+	    "policy get: the replacement");
+	is_int(queue_policy_get(t, "sts:z.example", &v, &len), QUEUE_ENOTFOUND,
+	    "unknown policy");
+	is_int(queue_policy_walk(t, "sts:", policy_cb, seen), 0, "walk");
+	is_str(seen, "sts:a.example=A;sts:b.example=B;",
+	    "walk: the prefix's names in order, no other");
+	queue_txn_abort(t);
+
+	queue_txn_begin(q, &t, 0);
+	is_int(queue_policy_del(t, "sts:a.example"), 0, "del");
+	is_int(queue_policy_del(t, "sts:a.example"), 0, "del again is ok");
+	queue_policy_del(t, "sts:b.example");
+	queue_policy_del(t, "stsx:c.example");
+	queue_txn_commit(t);
+	queue_txn_begin(q, &t, 1);
+	seen[0] = '\0';
+	queue_policy_walk(t, "", policy_cb, seen);
+	is_str(seen, "", "none left");
+	queue_txn_abort(t);
+}
+
 struct bodies {
 	struct queue_txn *t;
 	int ok;
@@ -906,6 +967,7 @@ main(void)
 	test_msgs(q);
 	test_walk_and_group(q);
 	test_drop(q);
+	test_policies(q);
 	queue_close(q);
 	is_int(queue_open(&q, db, 0, 0), 0, "reopen");
 	queue_close(q);
