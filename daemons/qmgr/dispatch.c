@@ -186,6 +186,19 @@ job_send_body(struct qm_job *j, const uint8_t *body, size_t len, uint32_t flags)
 	ipcm_job_end_send(j->worker->peer, &end);
 }
 
+/*
+ * When a message deferred now may be tried again: delay seconds from now
+ * at the earliest. next_attempt has whole seconds and the deferred queue
+ * is due once the clock's second reaches it, so the fraction of the
+ * current second is rounded up, never down (an attempt at 48.7 s with a
+ * one-second back-off is tried again at 50, not at 49).
+ */
+static int64_t
+retry_at(int64_t delay)
+{
+	return (int64_t)now_sec() + 1 + delay;
+}
+
 static uint32_t
 tls_level_value(const char *level)
 {
@@ -710,8 +723,7 @@ msg_dispatch(struct qm_msg *m, struct queue_txn *t)
 		log_warnx("cannot read message %016llX: %s",
 		    (unsigned long long)m->qid, queue_strerror(rc));
 		if (m->jobs_in_flight == 0)
-			store_defer(
-			    m, (int64_t)time(NULL) + qm->cfg.min_backoff);
+			store_defer(m, retry_at(qm->cfg.min_backoff));
 		return;
 	}
 	if (!m->logged_active) {
@@ -1020,7 +1032,7 @@ msg_finish(struct qm_msg *m)
 		/* only notices are missing: look again in a while, or
 		 * as soon as the bounce daemon answers */
 		store_move(m, Q_DEFERRED);
-		store_defer(m, now + qm->cfg.min_backoff);
+		store_defer(m, retry_at(qm->cfg.min_backoff));
 		return;
 	}
 	if (open == 0)
@@ -1043,7 +1055,6 @@ msg_finish(struct qm_msg *m)
 	}
 	store_move(m, Q_DEFERRED);
 	store_defer(m,
-	    now +
-	        backoff_delay(m->rec->attempts, qm->cfg.min_backoff,
-	            qm->cfg.max_backoff));
+	    retry_at(backoff_delay(
+	        m->rec->attempts, qm->cfg.min_backoff, qm->cfg.max_backoff)));
 }

@@ -230,22 +230,32 @@ def test_recipient_replies_do_not_throttle(instances, sink):
 
 def test_backoff_grows_from_min_to_max(instances, sink):
     """A recipient that keeps getting 450 is retried after min_backoff (1
-    s), then ever longer, up to max_backoff (4 s) and no longer. Attempt
-    times are taken at the sink; the queue is scanned every second and
-    next_attempt has whole seconds, hence the slack."""
+    s) at the earliest, then ever longer, up to max_backoff (4 s) and no
+    longer. The lower bounds are exact (a retry is never early: qmgr
+    rounds the second up); the cap is read from the next attempt qmgr has
+    scheduled, not from when it happens, which load can delay."""
     rcpt = "busy@dest.example"
     script = RcptScript({rcpt: ["450 4.2.1 mailbox busy"]})
     sink.behaviour.rcpt_hook = script
     inst = instances(smart_host=[sink], min_backoff="1s", max_backoff="4s",
                      queue_run_delay="1s", max_queue_lifetime="1h").start()
     inst.submit([rcpt], message(new_token(), rcpt)[0], sender=SENDER)
-    wait_for(lambda: script.tries.get(rcpt, 0) >= 6, 45, "six attempts")
+    wait_for(lambda: script.tries.get(rcpt, 0) >= 6, 90, "six attempts")
     t = script.times[rcpt]
     gaps = [b - a for a, b in zip(t, t[1:])]
-    assert 0.5 <= gaps[0] <= 3.0, "first retry after %.1fs" % gaps[0]
-    assert gaps[-1] >= 3.0, "the back-off did not grow: %s" % gaps
-    assert max(gaps) <= 4 + 2.5, "longer than max_backoff: %s" % gaps
-    assert gaps[-1] >= gaps[0] + 1.5, gaps
+    assert gaps[0] >= 1.0, "first retry before min_backoff: %s" % gaps
+    assert gaps[-1] >= 4.0, "the back-off did not grow to 4s: %s" % gaps
+
+    def scheduled_after_last():
+        q = inst.qshow_json()
+        last = script.times[rcpt][-1]
+        if len(q) == 1 and q[0]["next_attempt"] > last:
+            return q[0]["next_attempt"] - last
+        return None
+    ahead = wait_for(scheduled_after_last, 30, "the next attempt scheduled")
+    # 4 s, rounded up to the next second, plus qmgr's own latency; an
+    # uncapped back-off would be 32 s here
+    assert ahead <= 4 + 1 + 3, "next attempt %.1fs ahead: %s" % (ahead, gaps)
 
 
 # -- fairness -------------------------------------------------------------
