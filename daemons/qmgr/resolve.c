@@ -186,6 +186,26 @@ resolve_init(void)
 	resolve_connect();
 }
 
+/* A question on the list with its id, or NULL when the resolver is not
+ * there (answered "temporary failure" already). */
+static struct dns_pending *
+pending_add(dns_answer_fn *fn, sts_answer_fn *sts_fn, void *arg)
+{
+	struct dns_pending *p = xcalloc(1, sizeof(*p));
+
+	p->fn = fn;
+	p->sts_fn = sts_fn;
+	p->arg = arg;
+	if (rs.peer == NULL) {
+		answer_fail(p, "the resolver is not available");
+		free(p);
+		return NULL;
+	}
+	p->id = ++rs.next_id;
+	TAILQ_INSERT_TAIL(&rs.pending, p, link);
+	return p;
+}
+
 void
 resolve_query(
     int qtype, const char *name, uint32_t flags, dns_answer_fn *fn, void *arg)
@@ -193,16 +213,8 @@ resolve_query(
 	struct dns_pending *p;
 	struct ipcm_dns_query q;
 
-	p = xcalloc(1, sizeof(*p));
-	p->fn = fn;
-	p->arg = arg;
-	if (rs.peer == NULL) {
-		answer_fail(p, "the resolver is not available");
-		free(p);
+	if ((p = pending_add(fn, NULL, arg)) == NULL)
 		return;
-	}
-	p->id = ++rs.next_id;
-	TAILQ_INSERT_TAIL(&rs.pending, p, link);
 	q = (struct ipcm_dns_query){.id = p->id,
 	    .qtype = (uint32_t)qtype,
 	    .flags = flags,
@@ -217,16 +229,8 @@ resolve_sts(
 	struct dns_pending *p;
 	struct ipcm_sts_query q;
 
-	p = xcalloc(1, sizeof(*p));
-	p->sts_fn = fn;
-	p->arg = arg;
-	if (rs.peer == NULL) {
-		answer_fail(p, "the resolver is not available");
-		free(p);
+	if ((p = pending_add(NULL, fn, arg)) == NULL)
 		return;
-	}
-	p->id = ++rs.next_id;
-	TAILQ_INSERT_TAIL(&rs.pending, p, link);
 	q = (struct ipcm_sts_query){
 	    .id = p->id, .domain = domain, .known_id = known_id};
 	ipcm_sts_query_send(rs.peer, &q);

@@ -23,17 +23,14 @@ from that CA (or another). Only smtp_mta_sts_port differs from production.
 """
 
 import json
-import os
 import re
-import shutil
-import tempfile
-import warnings
 
 import pytest
 
 from instance import wait_for
-from msgs import message, new_token, token_of
-from peers import PolicyServer, ThrowawayCA
+from msgs import message, new_token
+from peers import PolicyServer
+from test_tls import cas, deferred_reason, delivered  # noqa: F401 (cas)
 
 SENDER = "sender@test.example"
 DOMAIN = "sts.example"
@@ -42,21 +39,6 @@ TLS_LINE = re.compile(
     r"\b(Verified|Trusted|Untrusted) TLS connection established to "
     r"(\S+?)\[([^\]]+)\]:(\d+): TLSv1\.[23] with cipher \S+ "
     r"\(\d+/\d+ bits\) policy=(\S+)")
-
-
-@pytest.fixture(scope="module")
-def cas():
-    """(trusted CA, untrusted CA) under a directory the daemons can read."""
-    base = tempfile.mkdtemp(prefix="ncmta-sts-", dir="/var/tmp")
-    os.chmod(base, 0o755)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        good = ThrowawayCA(os.path.join(base, "good"), "ncmta STS CA")
-        bad = ThrowawayCA(os.path.join(base, "bad"), "ncmta other CA")
-    for d in (base, os.path.join(base, "good"), os.path.join(base, "bad")):
-        os.chmod(d, 0o755)
-    yield good, bad
-    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -102,21 +84,6 @@ def send(inst, rcpt=RCPT):
     data, _ = message(tok, rcpt)
     inst.submit([rcpt], data, sender=SENDER)
     return tok
-
-
-def delivered(inst, sink, tok, timeout=30):
-    assert sink.wait_count(1, timeout), "nothing delivered to %r" % sink
-    inst.wait_empty()
-    msgs = sink.snapshot()
-    assert [token_of(m) for m in msgs] == [tok]
-    return msgs[0]
-
-
-def deferred_reason(inst, timeout=30):
-    q = inst.wait_deferred(1, timeout)
-    reason = q[0]["recipients"][0].get("delay_reason", "")
-    assert reason, "deferred without a reason: %r" % q
-    return reason
 
 
 def tls_lines(inst):
