@@ -1,7 +1,7 @@
 """Real network peers for ncmta's integration tests: SMTP sinks built on
 aiosmtpd that record every message and can misbehave on demand (refuse
 connections, 421/554 greetings, reject EHLO/HELO, 4xx/5xx per recipient,
-drop the connection). Each sink runs its own asyncio loop in a thread and
+drop the connection) or offer PIPELINING and a small SIZE. Each sink runs its own asyncio loop in a thread and
 listens on loopback; bind address, TLS and AUTH are constructor options so
 later suites (several sinks on 127.0.0.x, STARTTLS, AUTH) reuse the same
 class. NameServer is a dnsmasq serving given MX/A/AAAA records,
@@ -99,6 +99,14 @@ class Behaviour:
     dsn_unannounced: bool = False
     # EHLO keywords left out of the reply, e.g. ["AUTH"]
     hide_ehlo: List[str] = field(default_factory=list)
+    # Offer PIPELINING (RFC 2920). aiosmtpd reads one command line at a
+    # time, so a client's pipelined group waits in its buffer; the sink
+    # records in Sink.mail_pipelined whether more commands were already there
+    # when MAIL was read.
+    pipelining: bool = False
+    # The SIZE offered in EHLO (RFC 1870), in octets; aiosmtpd refuses a
+    # MAIL whose SIZE= is larger with 552.
+    size_limit: int = 33554432
 
 
 def _family(host):
@@ -185,6 +193,8 @@ class _Handler:
         session.host_name = hostname
         if self.b.dsn:
             responses.insert(len(responses) - 1, "250-DSN")
+        if self.b.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         hide = tuple(k.upper() for k in self.b.hide_ehlo)
         return [r for r in responses
                 if not r[4:].upper().startswith(hide) or not hide]
@@ -205,7 +215,6 @@ class _Handler:
         if self.b.drop_at == "mail":
             server.transport.close()
             return "421 closing"
-        self.sink._note_mail(server, address)
         if self.b.mail_reply:
             return self.b.mail_reply
         envelope.mail_from = address  # the null sender is "<>" here
@@ -294,6 +303,17 @@ class _SinkSMTP(SMTP):
         self._sink._note_close(self)
         super().connection_lost(exc)
 
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg):
+        # Every MAIL command, even one aiosmtpd refuses before the handler
+        # (552 for a SIZE= over the limit), with whether the client had
+        # already sent what follows it (a pipelined group).
+        address = self._getaddr(
+            self._strip_command_keyword("FROM:", arg or "") or "")[0]
+        self._sink._note_mail(self, address or "",
+                              len(self._reader._buffer) > 0)
+        return await super().smtp_MAIL(arg)
+
     @syntax("AUTH <mechanism>")
     async def smtp_AUTH(self, arg):
         # Record every AUTH command, even one the server then refuses
@@ -366,6 +386,8 @@ class Sink:
         # [opened, closed or None] per connection, in time.time() seconds
         self.sessions: List[list] = []
         self.mail_log: List[tuple] = []  # (connection, sender) per MAIL
+        # per MAIL: the client had sent more commands behind it
+        self.mail_pipelined: List[bool] = []
         self.helo_log: List[str] = []  # every "EHLO name" / "HELO name"
         self.dsn_log: List[tuple] = []  # (parameter, value), Behaviour.dsn
         self._live = set()  # open sessions, cut by stop()
@@ -401,6 +423,7 @@ class Sink:
                          auth_required=self.auth_required,
                          auth_require_tls=self.auth_require_tls,
                          auth_exclude_mechanism=self.auth_exclude,
+                         data_size_limit=self.behaviour.size_limit,
                          timeout=30, loop=self._loop)
 
     def _call(self, coro, timeout=10):
@@ -516,9 +539,10 @@ class Sink:
                                   words[0].upper() if words else "",
                                   proto._tls_protocol is not None))
 
-    def _note_mail(self, proto, address):
+    def _note_mail(self, proto, address, pipelined=False):
         with self._cond:
             self.mail_log.append((getattr(proto, "ncmta_conn", 0), address))
+            self.mail_pipelined.append(pipelined)
 
     def open_sessions(self):
         """Connections open right now."""

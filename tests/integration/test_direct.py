@@ -29,7 +29,7 @@ import time
 
 import pytest
 
-from instance import mail_owner, wait_for
+from instance import Proc, mail_owner, wait_for
 from msgs import message, new_token, submit_many, token_counts, token_of
 from listener import Conn, send_data
 from msgs import crlf
@@ -677,6 +677,14 @@ def test_resolver_is_its_own_unprivileged_process(instances, net):
     p = procs[0]
     assert p.ppid == inst.master_pid()
     uid = pwd.getpwnam(mail_owner()).pw_uid
+    # Root for a moment after exec, until it has read resolv.conf, the
+    # trust anchor and the CA bundle: give it the time to get there.
+    try:
+        wait_for(lambda: Proc(p.pid).ids("Uid") == [uid] * 4, 10,
+                 "the resolver to drop root")
+    except AssertionError:
+        pass
+    p = Proc(p.pid)
     assert p.ids("Uid") == [uid] * 4, p.status.get("Uid")
     send(inst, "rcpt@dest.example")
     assert s.wait_count(1, 30)

@@ -3,6 +3,7 @@ kill -9 of pickup, qmgr or an smtp worker in the middle of a burst loses
 nothing (the master restarts the daemon); only the master keeps root."""
 
 import os
+import re
 import signal
 import threading
 import time
@@ -76,6 +77,34 @@ def _kill_one(inst, name):
     return pids[0]
 
 
+def _where_are(inst, burst, lost, killed):
+    """What a failure report needs: where the lost messages are (maildrop,
+    corrupt/, the queue) and what the log says of the kills and faults."""
+    out = ["kills (name, pid, submitted, delivered, t): %r" % (killed,)]
+    for tok in lost:
+        i = burst.toks.index(tok)
+        rcpt = "r%d@burst%d.example" % (i, i % 7)
+        out.append("lost: message %d (token %s, %s)" % (i, tok, rcpt))
+        out += ["  " + line for line in inst.log().splitlines()
+                if "<%s>" % rcpt in line]
+    for sub in ("maildrop", "corrupt"):
+        d = os.path.join(inst.queue, sub)
+        try:
+            names = sorted(os.listdir(d))
+        except OSError as e:
+            names = ["(%s)" % e]
+        out.append("%s/: %r" % (sub, names[:20]))
+    try:
+        out.append("queue: %r" % (inst.qshow_json()[:20],))
+    except Exception as e:  # the report must not hide the failure
+        out.append("queue: (%s)" % e)
+    out += [line for line in inst.log().splitlines()
+            if re.search(r"warn|error|cannot|exited|pid \d+|killed|"
+                         r"disconnected|already queued|deferred|held",
+                         line, re.I)][-40:]
+    return "\n".join(out)
+
+
 @pytest.mark.parametrize("victim", ["pickup", "qmgr", "smtp", "all"])
 def test_kill9_during_burst_loses_nothing(instances, sink, victim, capsys):
     inst = instances(smart_host=[sink]).start()
@@ -125,7 +154,8 @@ def test_kill9_during_burst_loses_nothing(instances, sink, victim, capsys):
         print("\n  kill -9 (name, pid, submitted, delivered, t): %r" % killed)
         print("  kill -9 %s: %d of %d delivered, %d arrived more than once"
               % (victim, len(counts), BURST, twice))
-    assert ok and not lost, "%d messages lost" % len(lost)
+    assert ok and not lost, "%d messages lost\n%s" % (
+        len(lost), _where_are(inst, burst, lost, killed))
     assert extra <= len(killed) * in_flight, \
         "%d extra copies after %d kills with at most %d in flight" % (
             extra, len(killed), in_flight)
