@@ -474,8 +474,11 @@ def test_everything_down_deferred_then_delivered(instances, net, comes_up):
     assert inst.log_lines("to=<rcpt@dest.example>", "status=deferred")
     assert not inst.log_lines("status=bounced")
 
-    assert s1.attempts() >= 1 and relay.attempts() >= 1, \
-        "the first exchanger and the smart host were tried"
+    # The first deferral may come from a DNS answer that was late on a
+    # loaded machine; retries come every second, and each tries both.
+    wait_for(lambda: s1.attempts() >= 1 and relay.attempts() >= 1, 30,
+             "the first exchanger and the smart host to be tried")
+    assert not inst.log_lines("status=bounced")
     up = s2 if comes_up == "exchanger" else relay
     up.start()
     inst.ctl("flush", check=True)

@@ -296,15 +296,26 @@ def test_one_message_many_recipients_keeps_limits_and_memory(instances,
              180, "600 recipients served")
     inst.wait_empty(timeout=30)
     got = [r for m in sink.snapshot() for r in m.rcpt_tos]
-    assert sorted(got) == rcpts, "recipients lost or delivered twice"
+    log = inst.log()
+    # On a loaded machine a reply can come after smtp_data_timeout: the
+    # worker defers that transaction (and logs it) while the sink kept the
+    # copy, so it goes again. Only such a transaction may arrive twice.
+    retried = re.findall(r"to=<(r\d{3}@wide\.example)>, .*status=deferred",
+                         log)
+    assert sorted(set(got)) == rcpts, "recipients lost"
+    twice = {r: got.count(r) - 1 for r in set(got) if got.count(r) > 1}
+    assert all(n <= retried.count(r) for r, n in twice.items()), \
+        "delivered twice without a deferral: %r" % twice
     assert all(len(m.rcpt_tos) <= 10 for m in sink.snapshot())
     assert sink.peak_sessions() <= 6, sink.peak_sessions()
     jobs = re.findall(r"ncmta/smtp\[(\d+)\]: \w+: job \d+: 10 recipients, "
-                      r"\d+ hosts, \d+ octets( \(kept body\))?", inst.log())
-    assert len(jobs) == 60, len(jobs)
+                      r"\d+ hosts, \d+ octets( \(kept body\))?", log)
+    extra = len(set(retried) | set(twice))  # recipients tried again
+    assert 60 <= len(jobs) <= 60 + extra, (len(jobs), extra)
     sent = [pid for pid, kept in jobs if not kept]
-    print("bodies sent: %d for %d jobs" % (len(sent), len(jobs)))
-    assert len(sent) <= 6, "the body went out %d times" % len(sent)
+    print("bodies sent: %d for %d jobs, %d recipients retried"
+          % (len(sent), len(jobs), extra))
+    assert len(sent) <= 6 + extra, "the body went out %d times" % len(sent)
     for name in ("qmgr", "smtp"):
         for pid in inst.pids(name):
             assert vm_hwm(pid) < hwm_bound(pid, 60 * 1024 * 1024), \
